@@ -1,0 +1,569 @@
+//! Builds a [`Trace`] op by op with shape inference. All front-ends and the zoo go through this,
+//! so shape rules and cost formulas live in one place.
+
+use crate::error::{Result, WorkloadError};
+use crate::ir::*;
+
+pub struct TraceBuilder {
+    trace: Trace,
+    scope: Vec<String>,
+    auto_names: std::collections::HashMap<String, u32>,
+    /// Activation dtype of new tensors.
+    pub act_dtype: DType,
+    /// Dtype of new weight tensors.
+    pub weight_dtype: DType,
+    pub phase: Phase,
+}
+
+/// Convolution hyper-parameters beyond the output channel count.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    pub c_out: u64,
+    pub kh: u64,
+    pub kw: u64,
+    pub stride: (u64, u64),
+    /// Symmetric padding (top/bottom, left/right).
+    pub pad: (u64, u64),
+    pub dilation: (u64, u64),
+    pub groups: u64,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    pub fn square(c_out: u64, k: u64, stride: u64, pad: u64) -> Self {
+        ConvSpec {
+            c_out,
+            kh: k,
+            kw: k,
+            stride: (stride, stride),
+            pad: (pad, pad),
+            dilation: (1, 1),
+            groups: 1,
+            bias: false,
+        }
+    }
+}
+
+/// Standard convolution/pooling output size; `None` when the window does not fit.
+pub fn conv_out(input: u64, k: u64, stride: u64, pad: u64, dil: u64, ceil_mode: bool) -> Option<u64> {
+    let span = dil.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = input.checked_add(pad.checked_mul(2)?)?;
+    let room = padded.checked_sub(span)?;
+    if stride == 0 {
+        return None;
+    }
+    let q = if ceil_mode {
+        room.div_ceil(stride)
+    } else {
+        room / stride
+    };
+    Some(q + 1)
+}
+
+impl TraceBuilder {
+    pub fn new(name: &str) -> Self {
+        TraceBuilder {
+            trace: Trace {
+                name: name.to_string(),
+                tensors: Vec::new(),
+                ops: Vec::new(),
+            },
+            scope: Vec::new(),
+            auto_names: Default::default(),
+            act_dtype: DType::F32,
+            weight_dtype: DType::F32,
+            phase: Phase::None,
+        }
+    }
+
+    pub fn finish(self) -> Trace {
+        self.trace
+    }
+
+    pub fn ops_len(&self) -> usize {
+        self.trace.ops.len()
+    }
+
+    pub fn push_scope(&mut self, s: &str) {
+        self.scope.push(s.to_string());
+    }
+
+    pub fn pop_scope(&mut self) {
+        self.scope.pop();
+    }
+
+    pub fn shape(&self, t: TensorId) -> &[u64] {
+        &self.trace.tensors[t.0 as usize].shape
+    }
+
+    pub fn tensor(&self, t: TensorId) -> &Tensor {
+        &self.trace.tensors[t.0 as usize]
+    }
+
+    /// The full hierarchical name for `local`, or a fresh `kindN` name if `local` is empty.
+    pub fn qualify(&mut self, local: &str, kind: &str) -> String {
+        let prefix = self.scope.join(".");
+        let local = if local.is_empty() {
+            let key = format!("{prefix}/{kind}");
+            let n = self.auto_names.entry(key).or_insert(0);
+            let name = if *n == 0 {
+                kind.to_string()
+            } else {
+                format!("{kind}{n}")
+            };
+            *n += 1;
+            name
+        } else {
+            local.to_string()
+        };
+        if prefix.is_empty() {
+            local
+        } else {
+            format!("{prefix}.{local}")
+        }
+    }
+
+    pub fn add_tensor(&mut self, name: String, shape: Vec<u64>, dtype: DType, role: TensorRole) -> Result<TensorId> {
+        if checked_numel(&shape).is_none() {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: format!(
+                    "tensor shape {shape:?} has a zero dimension or more than {MAX_ELEMENTS} elements"
+                ),
+            });
+        }
+        if self.trace.tensors.len() >= u32::MAX as usize {
+            return Err(WorkloadError::Overflow {
+                what: "tensor count".into(),
+            });
+        }
+        let id = TensorId(self.trace.tensors.len() as u32);
+        self.trace.tensors.push(Tensor {
+            name,
+            shape,
+            dtype,
+            role,
+        });
+        Ok(id)
+    }
+
+    pub fn input(&mut self, name: &str, shape: Vec<u64>, dtype: DType) -> Result<TensorId> {
+        self.add_tensor(name.to_string(), shape, dtype, TensorRole::Input)
+    }
+
+    /// Adds a learned parameter named `{op}.{suffix}`.
+    pub fn weight(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
+        let dt = self.weight_dtype;
+        self.add_tensor(format!("{op}.{suffix}"), shape, dt, TensorRole::Weight)
+    }
+
+    pub fn constant(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
+        let dt = self.act_dtype;
+        self.add_tensor(format!("{op}.{suffix}"), shape, dt, TensorRole::Constant)
+    }
+
+    /// Appends an op whose outputs have the given shapes; the general entry every helper uses.
+    pub fn push_op(
+        &mut self,
+        name: String,
+        kind: OpKind,
+        inputs: Vec<TensorId>,
+        weights: Vec<TensorId>,
+        out_shapes: Vec<Vec<u64>>,
+    ) -> Result<Vec<TensorId>> {
+        let macs = kind.macs().map_err(|e| shape_err(&name, e))?;
+        let flops = kind.flops().map_err(|e| shape_err(&name, e))?;
+        let mut outputs = Vec::with_capacity(out_shapes.len());
+        for (i, s) in out_shapes.into_iter().enumerate() {
+            let tname = if i == 0 {
+                name.clone()
+            } else {
+                format!("{name}:{i}")
+            };
+            let dt = self.act_dtype;
+            outputs.push(self.add_tensor(tname, s, dt, TensorRole::Activation)?);
+        }
+        let dtype = self.act_dtype;
+        self.trace.ops.push(Op {
+            name,
+            kind,
+            inputs,
+            weights,
+            outputs: outputs.clone(),
+            phase: self.phase,
+            macs,
+            flops,
+            dtype,
+        });
+        Ok(outputs)
+    }
+
+    /// Adds an existing weight tensor to the most recent op (fused bias of a shared weight).
+    pub fn attach_weight(&mut self, w: TensorId) {
+        if let Some(op) = self.trace.ops.last_mut() {
+            op.weights.push(w);
+        }
+    }
+
+    fn push1(
+        &mut self,
+        name: String,
+        kind: OpKind,
+        inputs: Vec<TensorId>,
+        weights: Vec<TensorId>,
+        out: Vec<u64>,
+    ) -> Result<TensorId> {
+        Ok(self.push_op(name, kind, inputs, weights, vec![out])?[0])
+    }
+
+    fn nchw(&self, x: TensorId, op: &str) -> Result<[u64; 4]> {
+        match *self.shape(x) {
+            [n, c, h, w] => Ok([n, c, h, w]),
+            ref s => Err(WorkloadError::Shape {
+                op: op.to_string(),
+                msg: format!("expects a 4-D NCHW input, got shape {s:?}"),
+            }),
+        }
+    }
+
+    pub fn conv2d(&mut self, name: &str, x: TensorId, s: ConvSpec) -> Result<TensorId> {
+        let name = self.qualify(name, "conv");
+        let [n, c, h, w] = self.nchw(x, &name)?;
+        let bad = |msg: String| WorkloadError::Shape {
+            op: name.clone(),
+            msg,
+        };
+        if s.groups == 0 || c % s.groups != 0 || s.c_out % s.groups != 0 {
+            return Err(bad(format!(
+                "groups={} must divide input channels {c} and output channels {}",
+                s.groups, s.c_out
+            )));
+        }
+        if s.c_out == 0 || s.kh == 0 || s.kw == 0 || s.stride.0 == 0 || s.stride.1 == 0 || s.dilation.0 == 0 || s.dilation.1 == 0 {
+            return Err(bad("output channels, kernel, stride and dilation must be positive".into()));
+        }
+        let ho = conv_out(h, s.kh, s.stride.0, s.pad.0, s.dilation.0, false);
+        let wo = conv_out(w, s.kw, s.stride.1, s.pad.1, s.dilation.1, false);
+        let (Some(ho), Some(wo)) = (ho, wo) else {
+            return Err(bad(format!(
+                "a {}x{} kernel (dilation {:?}) does not fit a {h}x{w} input padded by {:?}",
+                s.kh, s.kw, s.dilation, s.pad
+            )));
+        };
+        let mut weights = vec![self.weight(&name, "weight", vec![s.c_out, c / s.groups, s.kh, s.kw])?];
+        if s.bias {
+            weights.push(self.weight(&name, "bias", vec![s.c_out])?);
+        }
+        let kind = OpKind::Conv2d(Conv2d {
+            batch: n,
+            c_in: c,
+            h_in: h,
+            w_in: w,
+            c_out: s.c_out,
+            h_out: ho,
+            w_out: wo,
+            kh: s.kh,
+            kw: s.kw,
+            stride_h: s.stride.0,
+            stride_w: s.stride.1,
+            pad_h: s.pad.0,
+            pad_w: s.pad.1,
+            dil_h: s.dilation.0,
+            dil_w: s.dilation.1,
+            groups: s.groups,
+        });
+        self.push1(name, kind, vec![x], weights, vec![n, s.c_out, ho, wo])
+    }
+
+    /// `y = x·Wᵀ (+ b)` over the last dimension.
+    pub fn linear(&mut self, name: &str, x: TensorId, out: u64, bias: bool) -> Result<TensorId> {
+        let name = self.qualify(name, "linear");
+        let shape = self.shape(x).to_vec();
+        let Some((&k, lead)) = shape.split_last() else {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: "linear needs an input with at least one dimension".into(),
+            });
+        };
+        if out == 0 {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: "output features must be positive".into(),
+            });
+        }
+        let m = checked_product(lead).map_err(|e| shape_err(&name, e))?;
+        let mut weights = vec![self.weight(&name, "weight", vec![out, k])?];
+        if bias {
+            weights.push(self.weight(&name, "bias", vec![out])?);
+        }
+        let mut oshape = lead.to_vec();
+        oshape.push(out);
+        let kind = OpKind::MatMul(Gemm { batch: 1, m, n: out, k });
+        self.push1(name, kind, vec![x], weights, oshape)
+    }
+
+    /// A linear layer whose weight tensor already exists (tied embeddings, shared experts).
+    pub fn linear_with(&mut self, name: &str, x: TensorId, w: TensorId) -> Result<TensorId> {
+        let name = self.qualify(name, "linear");
+        let shape = self.shape(x).to_vec();
+        let wshape = self.shape(w).to_vec();
+        let (Some((&k, lead)), [out, wk]) = (shape.split_last(), wshape.as_slice()) else {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: "linear_with needs a [out, in] weight".into(),
+            });
+        };
+        if k != *wk {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: format!("input features {k} differ from the weight's {wk}"),
+            });
+        }
+        let m = checked_product(lead).map_err(|e| shape_err(&name, e))?;
+        let mut oshape = lead.to_vec();
+        oshape.push(*out);
+        let kind = OpKind::MatMul(Gemm { batch: 1, m, n: *out, k });
+        self.push1(name, kind, vec![x], vec![w], oshape)
+    }
+
+    /// Batched matrix product of two activations `[..., m, k] · [..., k, n]` (batch dims must match
+    /// after broadcasting).
+    pub fn matmul(&mut self, name: &str, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let name = self.qualify(name, "matmul");
+        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        let (kind, oshape) = matmul_shape(&sa, &sb).ok_or_else(|| WorkloadError::Shape {
+            op: name.clone(),
+            msg: format!("cannot multiply shapes {sa:?} and {sb:?}"),
+        })?;
+        self.push1(name, kind, vec![a, b], vec![], oshape)
+    }
+
+    pub fn batchnorm(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
+        let name = self.qualify(name, "bn");
+        let shape = self.shape(x).to_vec();
+        let c = *shape.get(1).ok_or_else(|| WorkloadError::Shape {
+            op: name.clone(),
+            msg: "batch norm needs a channel dimension".into(),
+        })?;
+        let weights = vec![
+            self.weight(&name, "weight", vec![c])?,
+            self.weight(&name, "bias", vec![c])?,
+            self.constant(&name, "running_mean", vec![c])?,
+            self.constant(&name, "running_var", vec![c])?,
+        ];
+        let elems = checked_numel(&shape).unwrap_or(0);
+        let kind = OpKind::Norm {
+            kind: NormKind::Batch,
+            elems,
+        };
+        self.push1(name, kind, vec![x], weights, shape)
+    }
+
+    /// LayerNorm (with bias) or RMSNorm over the last dimension.
+    pub fn norm_last(&mut self, name: &str, x: TensorId, kind: NormKind, bias: bool) -> Result<TensorId> {
+        let name = self.qualify(name, if kind == NormKind::Rms { "rmsnorm" } else { "ln" });
+        let shape = self.shape(x).to_vec();
+        let d = *shape.last().unwrap_or(&1);
+        let mut weights = vec![self.weight(&name, "weight", vec![d])?];
+        if bias {
+            weights.push(self.weight(&name, "bias", vec![d])?);
+        }
+        let elems = checked_numel(&shape).unwrap_or(0);
+        self.push1(name, OpKind::Norm { kind, elems }, vec![x], weights, shape)
+    }
+
+    /// Element-wise op over broadcast inputs.
+    pub fn eltwise(&mut self, name: &str, op: EltOp, inputs: &[TensorId]) -> Result<TensorId> {
+        let kind_name = format!("{op:?}").to_lowercase();
+        let name = self.qualify(name, &kind_name);
+        let mut out: Vec<u64> = Vec::new();
+        for &t in inputs {
+            let s = self.shape(t).to_vec();
+            out = broadcast(&out, &s).ok_or_else(|| WorkloadError::Shape {
+                op: name.clone(),
+                msg: format!("shapes {out:?} and {s:?} do not broadcast"),
+            })?;
+        }
+        let elems = checked_numel(&out).unwrap_or(0);
+        self.push1(name, OpKind::Elementwise { op, elems }, inputs.to_vec(), vec![], out)
+    }
+
+    /// Element-wise op with a learned operand of the given shape (positional embeddings, scales).
+    pub fn eltwise_param(&mut self, name: &str, op: EltOp, x: TensorId, pshape: Vec<u64>) -> Result<TensorId> {
+        let name = self.qualify(name, "param");
+        let w = self.weight(&name, "weight", pshape.clone())?;
+        let s = self.shape(x).to_vec();
+        let out = broadcast(&s, &pshape).ok_or_else(|| WorkloadError::Shape {
+            op: name.clone(),
+            msg: format!("shapes {s:?} and {pshape:?} do not broadcast"),
+        })?;
+        let elems = checked_numel(&out).unwrap_or(0);
+        self.push1(name, OpKind::Elementwise { op, elems }, vec![x], vec![w], out)
+    }
+
+    pub fn pool(&mut self, name: &str, x: TensorId, kind: PoolKind, k: u64, stride: u64, pad: u64, ceil_mode: bool) -> Result<TensorId> {
+        let name = self.qualify(name, if kind == PoolKind::Max { "maxpool" } else { "avgpool" });
+        let [n, c, h, w] = self.nchw(x, &name)?;
+        let (Some(ho), Some(wo)) = (
+            conv_out(h, k, stride, pad, 1, ceil_mode),
+            conv_out(w, k, stride, pad, 1, ceil_mode),
+        ) else {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: format!("a {k}x{k} window with stride {stride} does not fit a {h}x{w} input"),
+            });
+        };
+        let kind = OpKind::Pool {
+            kind,
+            batch: n,
+            channels: c,
+            h_out: ho,
+            w_out: wo,
+            kh: k,
+            kw: k,
+        };
+        self.push1(name, kind, vec![x], vec![], vec![n, c, ho, wo])
+    }
+
+    pub fn global_avg_pool(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
+        let name = self.qualify(name, "gap");
+        let [n, c, h, w] = self.nchw(x, &name)?;
+        let kind = OpKind::Pool {
+            kind: PoolKind::Avg,
+            batch: n,
+            channels: c,
+            h_out: 1,
+            w_out: 1,
+            kh: h,
+            kw: w,
+        };
+        self.push1(name, kind, vec![x], vec![], vec![n, c, 1, 1])
+    }
+
+    pub fn softmax(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
+        let name = self.qualify(name, "softmax");
+        let shape = self.shape(x).to_vec();
+        let cols = *shape.last().unwrap_or(&1);
+        let rows = checked_numel(&shape).unwrap_or(0) / cols;
+        self.push1(name, OpKind::Softmax { rows, cols }, vec![x], vec![], shape)
+    }
+
+    /// Pure data movement producing `out` (reshape, transpose, concat, ...).
+    pub fn movement(&mut self, name: &str, kind: MoveKind, inputs: &[TensorId], out: Vec<u64>) -> Result<TensorId> {
+        let kname = format!("{kind:?}").to_lowercase();
+        let name = self.qualify(name, &kname);
+        let elems = checked_numel(&out).ok_or_else(|| WorkloadError::Shape {
+            op: name.clone(),
+            msg: format!("output shape {out:?} is empty or too large"),
+        })?;
+        self.push1(name, OpKind::DataMovement { kind, elems }, inputs.to_vec(), vec![], out)
+    }
+
+    /// Reshape keeping the element count (checked).
+    pub fn reshape(&mut self, name: &str, x: TensorId, out: Vec<u64>) -> Result<TensorId> {
+        let n_in = checked_numel(self.shape(x)).unwrap_or(0);
+        if checked_numel(&out) != Some(n_in) {
+            let name = self.qualify(name, "reshape");
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: format!("cannot reshape {:?} to {out:?}: element counts differ", self.shape(x)),
+            });
+        }
+        self.movement(name, MoveKind::Reshape, &[x], out)
+    }
+
+    /// Gathers rows of a `[vocab, dim]` table for integer ids of shape `ids`.
+    pub fn embedding(&mut self, name: &str, ids: TensorId, vocab: u64, dim: u64) -> Result<TensorId> {
+        let name = self.qualify(name, "embed");
+        let table = self.weight(&name, "weight", vec![vocab, dim])?;
+        let mut out = self.shape(ids).to_vec();
+        let rows = checked_numel(&out).unwrap_or(0);
+        out.push(dim);
+        self.push1(name, OpKind::Embedding { rows, dim }, vec![ids], vec![table], out)
+    }
+
+    /// Attention core over `q [b, sq, h*d]` and `k, v [b, skv, kvh*d]`; output `[b, sq, h*d]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&mut self, name: &str, q: TensorId, k: TensorId, v: TensorId, heads: u64, kv_heads: u64, causal: bool) -> Result<TensorId> {
+        let name = self.qualify(name, "attn");
+        let (qs, ks) = (self.shape(q).to_vec(), self.shape(k).to_vec());
+        let bad = |msg: String| WorkloadError::Shape { op: name.clone(), msg };
+        let ([b, sq, hd], [kb, skv, kvd]) = (qs.as_slice(), ks.as_slice()) else {
+            return Err(bad(format!("attention expects [batch, seq, features] q/k, got {qs:?}, {ks:?}")));
+        };
+        if heads == 0 || kv_heads == 0 || hd % heads != 0 || heads % kv_heads != 0 || b != kb {
+            return Err(bad(format!(
+                "heads {heads} must divide q features {hd}, kv heads {kv_heads} must divide heads, batches must match"
+            )));
+        }
+        let head_dim = hd / heads;
+        if *kvd != kv_heads * head_dim {
+            return Err(bad(format!("k features {kvd} != kv heads {kv_heads} x head dim {head_dim}")));
+        }
+        let kind = OpKind::Attention {
+            batch: *b,
+            heads,
+            kv_heads,
+            q_len: *sq,
+            kv_len: *skv,
+            head_dim,
+            causal,
+        };
+        let out = vec![*b, *sq, *hd];
+        self.push1(name, kind, vec![q, k, v], vec![], out)
+    }
+}
+
+fn shape_err(op: &str, e: WorkloadError) -> WorkloadError {
+    WorkloadError::Shape {
+        op: op.to_string(),
+        msg: e.to_string(),
+    }
+}
+
+/// NumPy broadcasting of two shapes; an empty shape is the identity.
+pub fn broadcast(a: &[u64], b: &[u64]) -> Option<Vec<u64>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
+        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+/// ONNX/NumPy matmul semantics: returns the op kind and output shape.
+pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
+    let a2: Vec<u64> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
+    let b2: Vec<u64> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    if a2.len() < 2 || b2.len() < 2 {
+        return None;
+    }
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+    if k != kb {
+        return None;
+    }
+    let batch_shape = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
+    let batch = checked_numel(&batch_shape).unwrap_or(1).max(1);
+    let mut out = batch_shape;
+    if a.len() > 1 {
+        out.push(m);
+    }
+    if b.len() > 1 {
+        out.push(n);
+    }
+    // When b is a plain 2-D weight, fold batch into rows: one large GEMM, as engines run it.
+    let g = if b.len() == 2 {
+        Gemm { batch: 1, m: batch.checked_mul(m)?, n, k }
+    } else {
+        Gemm { batch, m, n, k }
+    };
+    Some((OpKind::MatMul(g), out))
+}

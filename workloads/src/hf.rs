@@ -1,0 +1,408 @@
+//! Hugging Face `config.json` front-end for decoder LLMs (llama, mistral, mixtral, qwen2, gpt2).
+//!
+//! Expands a config into prefill and/or decode traces: embeddings, per-layer norms, Q/K/V projections
+//! (GQA), RoPE, KV-cache writes and reads, attention, output projection, dense or MoE MLP, final norm
+//! and LM head. Weight tensors are created once and shared by both phases, so parameters count once.
+//! Conventions: prefill computes logits for the last token only (what serving engines do); a decode
+//! step processes one new token per sequence against `context` cached tokens; MoE routing is assumed
+//! uniform (each touched expert receives an equal share of the token-expert assignments).
+
+use serde_json::Value;
+
+use crate::builder::TraceBuilder;
+use crate::error::{Result, WorkloadError};
+use crate::ir::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlmPhase {
+    Prefill,
+    Decode,
+    Both,
+}
+
+impl LlmPhase {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "prefill" => LlmPhase::Prefill,
+            "decode" => LlmPhase::Decode,
+            "both" => LlmPhase::Both,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LlmShape {
+    pub batch: u64,
+    /// Prompt tokens processed in prefill.
+    pub prompt: u64,
+    /// Tokens already cached when the decode step runs.
+    pub context: u64,
+    pub phase: LlmPhase,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// RMSNorm, RoPE, gated SiLU MLP, untied or tied head (llama, mistral, qwen2, mixtral).
+    Llama,
+    /// LayerNorm with bias, learned positions, GELU MLP, fused biased qkv (gpt2).
+    Gpt2,
+}
+
+#[derive(Clone, Debug)]
+pub struct HfConfig {
+    pub model_type: String,
+    family: Family,
+    pub hidden: u64,
+    pub intermediate: u64,
+    pub layers: u64,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub head_dim: u64,
+    pub vocab: u64,
+    pub max_positions: u64,
+    pub tie_embeddings: bool,
+    pub qkv_bias: bool,
+    pub sliding_window: Option<u64>,
+    pub experts: u64,
+    pub experts_per_token: u64,
+    pub dtype: DType,
+}
+
+/// Upper bound on a config's layer count: real models have < 200; this catches corrupt files early.
+const MAX_LAYERS: u64 = 10_000;
+
+impl HfConfig {
+    pub fn from_json(file: &str, text: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(text).map_err(|e| WorkloadError::Parse {
+            file: file.to_string(),
+            line: e.line(),
+            col: e.column(),
+            msg: format!("invalid JSON: {e}"),
+            hint: "a Hugging Face config.json is a single JSON object".into(),
+        })?;
+        let obj = v.as_object().ok_or_else(|| invalid(file, "top level", "expected a JSON object", ""))?;
+        let model_type = obj
+            .get("model_type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(file, "field `model_type`", "missing", "add e.g. \"model_type\": \"llama\""))?
+            .to_string();
+        let family = match model_type.as_str() {
+            "llama" | "mistral" | "mixtral" | "qwen2" | "qwen2_moe" | "qwen3" => Family::Llama,
+            "gpt2" => Family::Gpt2,
+            other => {
+                return Err(invalid(
+                    file,
+                    "field `model_type`",
+                    &format!("unsupported model type `{other}`"),
+                    "supported: llama, mistral, mixtral, qwen2, gpt2",
+                ))
+            }
+        };
+        let get = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).filter(|v| !v.is_null()));
+        let num = |keys: &[&str], default: Option<u64>| -> Result<u64> {
+            match get(keys) {
+                None => default.ok_or_else(|| {
+                    invalid(file, &format!("field `{}`", keys[0]), "missing", &format!("add \"{}\": <positive integer>", keys[0]))
+                }),
+                Some(v) => match v.as_u64() {
+                    Some(n) if n > 0 => Ok(n),
+                    _ => Err(invalid(
+                        file,
+                        &format!("field `{}`", keys[0]),
+                        &format!("must be a positive integer, got {v}"),
+                        "use the value from the model card",
+                    )),
+                },
+            }
+        };
+        let hidden = num(&["hidden_size", "n_embd"], None)?;
+        let heads = num(&["num_attention_heads", "n_head"], None)?;
+        let layers = num(&["num_hidden_layers", "n_layer"], None)?;
+        if layers > MAX_LAYERS {
+            return Err(invalid(file, "field `num_hidden_layers`", &format!("{layers} layers is beyond any real model"), "check the value"));
+        }
+        let vocab = num(&["vocab_size"], None)?;
+        let intermediate = match family {
+            Family::Gpt2 => num(&["n_inner"], Some(4 * hidden))?,
+            Family::Llama => num(&["intermediate_size"], None)?,
+        };
+        let kv_heads = num(&["num_key_value_heads"], Some(heads))?;
+        let head_dim = num(&["head_dim"], Some(hidden / heads))?;
+        if hidden % heads != 0 && get(&["head_dim"]).is_none() {
+            return Err(invalid(file, "field `num_attention_heads`", &format!("{heads} heads do not divide hidden_size {hidden}"), "set head_dim"));
+        }
+        if heads % kv_heads != 0 {
+            return Err(invalid(file, "field `num_key_value_heads`", &format!("{kv_heads} must divide num_attention_heads {heads}"), ""));
+        }
+        let max_positions = num(&["max_position_embeddings", "n_positions"], Some(4096))?;
+        let tie_embeddings = get(&["tie_word_embeddings"]).and_then(Value::as_bool).unwrap_or(family == Family::Gpt2);
+        let qkv_bias = match family {
+            Family::Gpt2 => true,
+            Family::Llama => get(&["attention_bias"])
+                .and_then(Value::as_bool)
+                .unwrap_or(model_type.starts_with("qwen2")),
+        };
+        let sliding_window = if get(&["use_sliding_window"]).and_then(Value::as_bool) == Some(false) {
+            None
+        } else {
+            get(&["sliding_window"]).and_then(Value::as_u64)
+        };
+        let experts = num(&["num_local_experts", "num_experts"], Some(1))?;
+        let experts_per_token = num(&["num_experts_per_tok"], Some(1))?.min(experts);
+        let dtype = get(&["torch_dtype", "dtype"])
+            .and_then(Value::as_str)
+            .and_then(DType::parse)
+            .unwrap_or(DType::F16);
+        Ok(HfConfig {
+            model_type,
+            family,
+            hidden,
+            intermediate,
+            layers,
+            heads,
+            kv_heads,
+            head_dim,
+            vocab,
+            max_positions,
+            tie_embeddings,
+            qkv_bias,
+            sliding_window,
+            experts,
+            experts_per_token,
+            dtype,
+        })
+    }
+
+    /// Expands the config into a trace for the requested phase(s).
+    pub fn trace(&self, name: &str, shape: &LlmShape) -> Result<Trace> {
+        if shape.batch == 0 || shape.prompt == 0 {
+            return Err(WorkloadError::Option("batch and sequence length must be positive".into()));
+        }
+        let mut b = TraceBuilder::new(name);
+        b.act_dtype = self.dtype;
+        b.weight_dtype = self.dtype;
+        let w = self.weights(&mut b)?;
+        if matches!(shape.phase, LlmPhase::Prefill | LlmPhase::Both) {
+            b.phase = Phase::Prefill;
+            b.push_scope("prefill");
+            self.forward(&mut b, &w, shape.batch, shape.prompt, 0)?;
+            b.pop_scope();
+        }
+        if matches!(shape.phase, LlmPhase::Decode | LlmPhase::Both) {
+            b.phase = Phase::Decode;
+            b.push_scope("decode");
+            self.forward(&mut b, &w, shape.batch, 1, shape.context)?;
+            b.pop_scope();
+        }
+        Ok(b.finish())
+    }
+
+    fn weights(&self, b: &mut TraceBuilder) -> Result<Weights> {
+        let (d, hd) = (self.hidden, self.head_dim);
+        let (q_out, kv_out) = (self.heads * hd, self.kv_heads * hd);
+        let embed = b.weight("model.embed_tokens", "weight", vec![self.vocab, d])?;
+        let pos_embed = match self.family {
+            Family::Gpt2 => Some(b.weight("wpe", "weight", vec![self.max_positions, d])?),
+            Family::Llama => None,
+        };
+        let ln_bias = self.family == Family::Gpt2;
+        let mut layers = Vec::new();
+        for l in 0..self.layers {
+            let p = format!("model.layers.{l}");
+            let norm = |b: &mut TraceBuilder, n: &str| -> Result<Lin> {
+                Ok(Lin {
+                    w: b.weight(&format!("{p}.{n}"), "weight", vec![d])?,
+                    bias: if ln_bias { Some(b.weight(&format!("{p}.{n}"), "bias", vec![d])?) } else { None },
+                })
+            };
+            let ln1 = norm(b, "input_layernorm")?;
+            let ln2 = norm(b, "post_attention_layernorm")?;
+            let qkv_bias = self.qkv_bias;
+            let (q, k, v) = (
+                lin(b, &format!("{p}.self_attn.q_proj"), q_out, d, qkv_bias)?,
+                lin(b, &format!("{p}.self_attn.k_proj"), kv_out, d, qkv_bias)?,
+                lin(b, &format!("{p}.self_attn.v_proj"), kv_out, d, qkv_bias)?,
+            );
+            let o = lin(b, &format!("{p}.self_attn.o_proj"), d, q_out, ln_bias)?;
+            let router = if self.experts > 1 {
+                Some(lin(b, &format!("{p}.block_sparse_moe.gate"), self.experts, d, false)?)
+            } else {
+                None
+            };
+            let mut experts = Vec::new();
+            for e in 0..self.experts {
+                let ep = if self.experts > 1 { format!("{p}.block_sparse_moe.experts.{e}") } else { format!("{p}.mlp") };
+                let gate = match self.family {
+                    Family::Llama => Some(lin(b, &format!("{ep}.gate_proj"), self.intermediate, d, false)?),
+                    Family::Gpt2 => None,
+                };
+                let up = lin(b, &format!("{ep}.up_proj"), self.intermediate, d, ln_bias)?;
+                let down = lin(b, &format!("{ep}.down_proj"), d, self.intermediate, ln_bias)?;
+                experts.push(Mlp { gate, up, down });
+            }
+            layers.push(LayerWeights { ln1, ln2, q, k, v, o, router, experts });
+        }
+        let final_norm = Lin {
+            w: b.weight("model.norm", "weight", vec![d])?,
+            bias: if ln_bias { Some(b.weight("model.norm", "bias", vec![d])?) } else { None },
+        };
+        let head = if self.tie_embeddings { embed } else { b.weight("lm_head", "weight", vec![self.vocab, d])? };
+        Ok(Weights { embed, pos_embed, layers, final_norm, head })
+    }
+
+    fn forward(&self, b: &mut TraceBuilder, w: &Weights, batch: u64, new: u64, cached: u64) -> Result<()> {
+        let d = self.hidden;
+        let kv_len_full = cached.checked_add(new).ok_or(WorkloadError::Overflow { what: "context length".into() })?;
+        let kv_len = self.sliding_window.map_or(kv_len_full, |wnd| kv_len_full.min(wnd));
+        let ids = b.input("input_ids", vec![batch, new], DType::Int64)?;
+        let mut x = embed_op(b, "embed_tokens", ids, w.embed, d)?;
+        if let Some(pe) = w.pos_embed {
+            let shape = b.shape(x).to_vec();
+            let name = b.qualify("embed_positions", "");
+            x = b.push_op(name, OpKind::Embedding { rows: batch * new, dim: d }, vec![x], vec![pe], vec![shape])?[0];
+        }
+        let norm_kind = if self.family == Family::Gpt2 { NormKind::Layer } else { NormKind::Rms };
+        for (l, lw) in w.layers.iter().enumerate() {
+            b.push_scope(&format!("layers.{l}"));
+            let h = norm_op(b, "input_layernorm", x, &lw.ln1, norm_kind)?;
+            let mut q = lin_op(b, "self_attn.q_proj", h, &lw.q)?;
+            let mut k = lin_op(b, "self_attn.k_proj", h, &lw.k)?;
+            let v = lin_op(b, "self_attn.v_proj", h, &lw.v)?;
+            if self.family == Family::Llama {
+                q = b.eltwise("self_attn.rope_q", EltOp::Rope, &[q])?;
+                k = b.eltwise("self_attn.rope_k", EltOp::Rope, &[k])?;
+            }
+            let kv_new = b.shape(k)[2] * 2;
+            b.movement("self_attn.kv_cache_write", MoveKind::KvCacheWrite, &[k, v], vec![batch, new, kv_new])?;
+            let (kc, vc) = if cached == 0 {
+                (k, v)
+            } else {
+                let kvw = self.kv_heads * self.head_dim;
+                let base = b.qualify("self_attn", "");
+                let dt = b.act_dtype;
+                let kc = b.add_tensor(format!("{base}.k_cache"), vec![batch, kv_len, kvw], dt, TensorRole::KvCache)?;
+                let vc = b.add_tensor(format!("{base}.v_cache"), vec![batch, kv_len, kvw], dt, TensorRole::KvCache)?;
+                (kc, vc)
+            };
+            let a = b.attention("self_attn.attn", q, kc, vc, self.heads, self.kv_heads, true)?;
+            let o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
+            x = b.eltwise("residual_attn", EltOp::Add, &[x, o])?;
+            let h2 = norm_op(b, "post_attention_layernorm", x, &lw.ln2, norm_kind)?;
+            let m = match &lw.router {
+                None => mlp_op(b, "mlp", h2, &lw.experts[0])?,
+                Some(router) => self.moe(b, h2, router, &lw.experts, batch * new)?,
+            };
+            x = b.eltwise("residual_mlp", EltOp::Add, &[x, m])?;
+            b.pop_scope();
+        }
+        // Serving engines compute logits for the last position only.
+        let last = if new > 1 { b.movement("last_token", MoveKind::Slice, &[x], vec![batch, 1, d])? } else { x };
+        let n = norm_op(b, "norm", last, &w.final_norm, norm_kind)?;
+        b.linear_with("lm_head", n, w.head)?;
+        Ok(())
+    }
+
+    fn moe(&self, b: &mut TraceBuilder, h: TensorId, router: &Lin, experts: &[Mlp], tokens: u64) -> Result<TensorId> {
+        let d = self.hidden;
+        let logits = lin_op(b, "block_sparse_moe.gate", h, router)?;
+        b.softmax("block_sparse_moe.routing", logits)?;
+        let assignments = tokens.saturating_mul(self.experts_per_token);
+        let touched = assignments.min(self.experts);
+        let per_expert = assignments.div_ceil(touched);
+        let mut outs = Vec::new();
+        for (e, mlp) in experts.iter().take(touched as usize).enumerate() {
+            let xe = b.movement(&format!("block_sparse_moe.dispatch.{e}"), MoveKind::Gather, &[h], vec![per_expert, d])?;
+            outs.push(mlp_op(b, &format!("block_sparse_moe.experts.{e}"), xe, mlp)?);
+        }
+        let shape = b.shape(h).to_vec();
+        let name = b.qualify("block_sparse_moe.combine", "");
+        let elems = checked_numel(&shape).unwrap_or(0).saturating_mul(self.experts_per_token);
+        Ok(b.push_op(name, OpKind::Elementwise { op: EltOp::Add, elems }, outs, vec![], vec![shape])?[0])
+    }
+}
+
+struct Lin {
+    w: TensorId,
+    bias: Option<TensorId>,
+}
+
+struct Mlp {
+    gate: Option<Lin>,
+    up: Lin,
+    down: Lin,
+}
+
+struct LayerWeights {
+    ln1: Lin,
+    ln2: Lin,
+    q: Lin,
+    k: Lin,
+    v: Lin,
+    o: Lin,
+    router: Option<Lin>,
+    experts: Vec<Mlp>,
+}
+
+struct Weights {
+    embed: TensorId,
+    pos_embed: Option<TensorId>,
+    layers: Vec<LayerWeights>,
+    final_norm: Lin,
+    head: TensorId,
+}
+
+fn invalid(file: &str, place: &str, msg: &str, hint: &str) -> WorkloadError {
+    WorkloadError::Invalid {
+        file: file.to_string(),
+        place: place.to_string(),
+        msg: msg.to_string(),
+        hint: hint.to_string(),
+    }
+}
+
+fn lin(b: &mut TraceBuilder, name: &str, out: u64, inp: u64, bias: bool) -> Result<Lin> {
+    Ok(Lin {
+        w: b.weight(name, "weight", vec![out, inp])?,
+        bias: if bias { Some(b.weight(name, "bias", vec![out])?) } else { None },
+    })
+}
+
+fn lin_op(b: &mut TraceBuilder, name: &str, x: TensorId, l: &Lin) -> Result<TensorId> {
+    let y = b.linear_with(name, x, l.w)?;
+    if let Some(bias) = l.bias {
+        // Bias add is fused into the GEMM epilogue: attach the tensor to the GEMM op.
+        b.attach_weight(bias);
+    }
+    Ok(y)
+}
+
+fn norm_op(b: &mut TraceBuilder, name: &str, x: TensorId, l: &Lin, kind: NormKind) -> Result<TensorId> {
+    let shape = b.shape(x).to_vec();
+    let name = b.qualify(name, "");
+    let elems = checked_numel(&shape).unwrap_or(0);
+    let mut w = vec![l.w];
+    w.extend(l.bias);
+    Ok(b.push_op(name, OpKind::Norm { kind, elems }, vec![x], w, vec![shape])?[0])
+}
+
+fn embed_op(b: &mut TraceBuilder, name: &str, ids: TensorId, table: TensorId, d: u64) -> Result<TensorId> {
+    let mut shape = b.shape(ids).to_vec();
+    let rows = checked_numel(&shape).unwrap_or(0);
+    shape.push(d);
+    let name = b.qualify(name, "");
+    Ok(b.push_op(name, OpKind::Embedding { rows, dim: d }, vec![ids], vec![table], vec![shape])?[0])
+}
+
+fn mlp_op(b: &mut TraceBuilder, name: &str, x: TensorId, m: &Mlp) -> Result<TensorId> {
+    let up = lin_op(b, &format!("{name}.up_proj"), x, &m.up)?;
+    let hidden = match &m.gate {
+        Some(g) => {
+            let gate = lin_op(b, &format!("{name}.gate_proj"), x, g)?;
+            let act = b.eltwise(&format!("{name}.act"), EltOp::Silu, &[gate])?;
+            b.eltwise(&format!("{name}.mul"), EltOp::Mul, &[act, up])?
+        }
+        None => b.eltwise(&format!("{name}.act"), EltOp::Gelu, &[up])?,
+    };
+    lin_op(b, &format!("{name}.down_proj"), hidden, &m.down)
+}

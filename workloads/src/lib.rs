@@ -1,0 +1,55 @@
+//! vchip-workloads: networks to operator traces.
+//!
+//! For: the trace IR ([`ir`]), shape inference ([`builder`]), the front-ends (DSL, SCALE-Sim
+//! topology CSV, Hugging Face `config.json`, ONNX) and the built-in model zoo.
+//! Not for: anything about hardware. This crate never names a chip, a cycle or a joule.
+
+pub mod builder;
+pub mod dsl;
+pub mod error;
+pub mod ir;
+pub mod onnx;
+
+pub use error::{Result, WorkloadError};
+pub use ir::*;
+pub mod hf;
+pub mod precision;
+pub mod scalesim_csv;
+pub mod zoo;
+
+pub use zoo::TraceOptions;
+
+use std::path::Path;
+
+/// Loads a model by zoo name or file path, dispatching on the file type:
+/// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
+pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
+    let path = Path::new(spec);
+    if !path.exists() {
+        return zoo::load_by_name(spec, opts);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Io { path: path.to_path_buf(), source })?;
+    let text = || {
+        String::from_utf8(bytes.clone()).map_err(|e| WorkloadError::Invalid {
+            file: spec.to_string(),
+            place: format!("byte {}", e.utf8_error().valid_up_to()),
+            msg: "not valid UTF-8 text".into(),
+            hint: "pass a text file (DSL, CSV, JSON) or an .onnx model".into(),
+        })
+    };
+    match ext.as_str() {
+        "onnx" => onnx::load_onnx(spec, &bytes, opts),
+        "csv" => scalesim_csv::parse_topology(spec, &text()?, opts.batch),
+        "json" => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("llm");
+            let name = if stem == "config" {
+                path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or(stem)
+            } else {
+                stem
+            };
+            hf::HfConfig::from_json(spec, &text()?)?.trace(name, &opts.llm_shape())
+        }
+        _ => dsl::parse_dsl(spec, &text()?, opts.dsl_vars()),
+    }
+}
