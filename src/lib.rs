@@ -1,1 +1,11 @@
+//! vchip: a hardware simulator and co-design modeling tool.
+//!
+//! A thin facade over the workspace crates, in the order data flows:
+//! [`workloads`] (networks → operator traces) → [`sim`] (+ [`hwmodels`]) → results → [`validate`].
 
+pub mod report;
+
+pub use vchip_hwmodels as hwmodels;
+pub use vchip_sim as sim;
+pub use vchip_validate as validate;
+pub use vchip_workloads as workloads;

@@ -1,1 +1,35 @@
-//! placeholder
+//! vchip-hwmodels: hardware descriptions and the cost models behind one trait.
+//!
+//! For: the YAML schema ([`spec`]), embedded presets, SCALE-Sim `.cfg` import, the
+//! [`HardwareModel`] trait and its implementations (systolic arrays today), energy defaults.
+//! Not for: reading network files. Models see only the operator trace.
+
+pub mod energy;
+pub mod error;
+pub mod model;
+pub mod presets;
+pub mod scalesim_cfg;
+pub mod spec;
+pub mod systolic;
+
+pub use error::HwError;
+pub use model::*;
+pub use spec::HardwareSpec;
+
+use std::path::Path;
+
+/// Loads hardware by preset name or file path (`.yaml`/`.yml`, or a SCALE-Sim `.cfg`).
+pub fn load_hardware(spec: &str) -> Result<HardwareSpec, HwError> {
+    if let Some(p) = presets::find(spec) {
+        return HardwareSpec::from_yaml(&format!("preset:{}", p.name), p.yaml);
+    }
+    let path = Path::new(spec);
+    if !path.exists() {
+        return Err(HwError::UnknownHardware(spec.to_string()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| HwError::Io { path: spec.to_string(), source })?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("cfg") => scalesim_cfg::parse_cfg(spec, &text),
+        _ => HardwareSpec::from_yaml(spec, &text),
+    }
+}

@@ -68,6 +68,8 @@ pub struct TraceOptions {
     /// Tokens already in the KV cache for LLM decode. `None` = equal to `seq`.
     pub context: Option<u64>,
     pub llm_phase: crate::hf::LlmPhase,
+    /// ONNX: cost unknown ops at zero instead of failing.
+    pub allow_unknown: bool,
 }
 
 impl Default for TraceOptions {
@@ -77,6 +79,7 @@ impl Default for TraceOptions {
             seq: None,
             context: None,
             llm_phase: crate::hf::LlmPhase::Both,
+            allow_unknown: false,
         }
     }
 }

@@ -1,0 +1,24 @@
+//! Embedded hardware presets. Each is a commented YAML file under `hwmodels/presets/`; the comments
+//! cite the source of every value, and `vchip hw show NAME` prints them verbatim.
+
+pub struct Preset {
+    pub name: &'static str,
+    pub yaml: &'static str,
+}
+
+macro_rules! preset {
+    ($name:literal) => {
+        Preset { name: $name, yaml: include_str!(concat!("../presets/", $name, ".yaml")) }
+    };
+}
+
+pub static PRESETS: &[Preset] = &[
+    preset!("scalesim-32x32"),
+    preset!("tpu-v1"),
+    preset!("edge-tpu-like"),
+    preset!("systolic"),
+];
+
+pub fn find(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}

@@ -1,0 +1,263 @@
+//! The hardware description schema: one YAML format for every hardware kind.
+//!
+//! Common sections (clock, technology, memories, vector unit, energy) are shared by all kinds; each
+//! kind adds its own compute section (`systolic:` today; `gpu:`, `dataflow:`, `mcu:` are reserved
+//! for the models that follow). Unknown keys are rejected, sizes must be positive, and every error
+//! carries the line and column (serde-saphyr renders a source snippet).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::HwError;
+
+/// A strictly positive, finite number.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Positive(pub f64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if v.is_finite() && v > 0.0 {
+            Ok(Positive(v))
+        } else {
+            Err(serde::de::Error::custom(format!("must be a positive number, got {v}")))
+        }
+    }
+}
+
+impl fmt::Display for Positive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A strictly positive integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i128::deserialize(d)?;
+        if v > 0 && v <= u32::MAX as i128 {
+            Ok(Count(v as u64))
+        } else {
+            Err(serde::de::Error::custom(format!("must be a positive integer below 2^32, got {v}")))
+        }
+    }
+}
+
+/// A non-negative, finite number (static power may be zero).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize, Default)]
+#[serde(transparent)]
+pub struct NonNegative(pub f64);
+
+impl<'de> Deserialize<'de> for NonNegative {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if v.is_finite() && v >= 0.0 {
+            Ok(NonNegative(v))
+        } else {
+            Err(serde::de::Error::custom(format!("must be zero or positive, got {v}")))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HwKind {
+    Systolic,
+    Gpu,
+    Dataflow,
+    Mcu,
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataflow {
+    /// Output stationary.
+    Os,
+    /// Weight stationary.
+    Ws,
+    /// Input stationary.
+    Is,
+}
+
+impl Dataflow {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataflow::Os => "os",
+            Dataflow::Ws => "ws",
+            Dataflow::Is => "is",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSpec {
+    pub name: String,
+    pub kind: HwKind,
+    #[serde(default)]
+    pub description: String,
+    pub clock_mhz: Positive,
+    /// Process node in nm; energies given at 45 nm defaults are scaled to it.
+    #[serde(default = "default_node")]
+    pub technology_nm: Positive,
+    /// Supply voltage; when set, default energies also scale by (V/0.9)².
+    #[serde(default)]
+    pub voltage_v: Option<Positive>,
+    /// Precision policy applied to traces that do not set one (`int8`, `bf16`, `w4a8`, ...): the
+    /// number format the chip computes in.
+    #[serde(default)]
+    pub precision: Option<String>,
+    #[serde(default)]
+    pub systolic: Option<SystolicSpec>,
+    pub buffers: Buffers,
+    pub dram: DramSpec,
+    pub vector: VectorSpec,
+    #[serde(default)]
+    pub energy: EnergySpec,
+    /// Component areas in mm², for reporting and area-aware sweeps.
+    #[serde(default)]
+    pub area_mm2: BTreeMap<String, NonNegative>,
+}
+
+fn default_node() -> Positive {
+    Positive(45.0)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystolicSpec {
+    pub rows: Count,
+    pub cols: Count,
+    pub dataflow: Dataflow,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buffers {
+    pub ifmap: BufferSpec,
+    pub filter: BufferSpec,
+    pub ofmap: BufferSpec,
+    /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
+    #[serde(default = "yes")]
+    pub double_buffered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferSpec {
+    pub capacity_kib: Positive,
+    #[serde(default)]
+    pub banks: Option<Count>,
+    #[serde(default)]
+    pub ports: Option<Count>,
+    /// Energy per byte read; default from Horowitz (see `energy::sram_pj_per_byte`).
+    #[serde(default)]
+    pub read_pj_per_byte: Option<Positive>,
+    #[serde(default)]
+    pub write_pj_per_byte: Option<Positive>,
+}
+
+impl BufferSpec {
+    pub fn capacity_bytes(&self) -> u64 {
+        (self.capacity_kib.0 * 1024.0).min(u64::MAX as f64) as u64
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DramSpec {
+    /// Technology name, informational (lpddr4, ddr3, hbm2, ...).
+    #[serde(default)]
+    pub technology: String,
+    pub capacity_gib: Positive,
+    /// Sustained bandwidth in GB/s (10^9 bytes per second).
+    pub bandwidth_gb_s: Positive,
+    pub energy_pj_per_bit: Positive,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorSpec {
+    /// SIMD lanes; each does one element-wise operation per cycle.
+    pub lanes: Count,
+    /// Energy per lane operation; default: the op dtype's MAC energy.
+    #[serde(default)]
+    pub energy_pj_per_op: Option<Positive>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnergySpec {
+    /// MAC energy in pJ by dtype name (`int8`, `f16`, ...), at this chip's node. Missing dtypes use
+    /// Horowitz 45 nm figures scaled to `technology_nm`.
+    #[serde(default)]
+    pub mac_pj: BTreeMap<String, Positive>,
+    /// Leakage and clock-tree power while running, in watts.
+    #[serde(default)]
+    pub static_power_w: NonNegative,
+}
+
+impl HardwareSpec {
+    /// Parses YAML text. `file` names the source in messages.
+    pub fn from_yaml(file: &str, text: &str) -> Result<Self, HwError> {
+        let spec: HardwareSpec = serde_saphyr::from_str(text).map_err(|e| HwError::Yaml {
+            file: file.to_string(),
+            msg: e.to_string(),
+        })?;
+        spec.validate(file)?;
+        Ok(spec)
+    }
+
+    /// Cross-field checks that types alone cannot express.
+    pub fn validate(&self, file: &str) -> Result<(), HwError> {
+        let invalid = |key: &str, msg: String| HwError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            msg,
+        };
+        match self.kind {
+            HwKind::Systolic => {
+                if self.systolic.is_none() {
+                    return Err(invalid("systolic", "`kind: systolic` needs a `systolic:` section with rows, cols and dataflow".into()));
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "kind",
+                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic"),
+                ))
+            }
+        }
+        for (k, _) in self.energy.mac_pj.iter() {
+            if vchip_workloads::DType::parse(k).is_none() {
+                return Err(invalid(&format!("energy.mac_pj.{k}"), format!("`{k}` is not a dtype (use f32, f16, bf16, fp8, fp8-e5m2, int8, int4)")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn clock_hz(&self) -> f64 {
+        self.clock_mhz.0 * 1e6
+    }
+
+    /// DRAM bytes per clock cycle.
+    pub fn dram_bytes_per_cycle(&self) -> f64 {
+        self.dram.bandwidth_gb_s.0 * 1e9 / self.clock_hz()
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,270 @@
+//! Systolic-array accelerators (TPU-like, SCALE-Sim-like): a matrix engine of `rows × cols` MACs
+//! with an os/ws/is dataflow, per-operand double-buffered SRAMs, DRAM, and a vector unit for
+//! everything that is not a matrix product.
+
+pub mod mapping;
+pub mod memory;
+
+use vchip_workloads::{Conv2d, DType, Gemm, MoveKind, Op, OpKind, Trace};
+
+use crate::energy;
+use crate::error::HwError;
+use crate::model::*;
+use crate::spec::{Dataflow, HardwareSpec};
+use mapping::{map_gemm, scalesim_out_dim, GemmDims};
+use memory::{dram_traffic, BufferBytes, WordBytes};
+
+pub const LEVEL_SRAM: &str = "sram";
+pub const LEVEL_DRAM: &str = "dram";
+
+pub struct SystolicModel {
+    spec: HardwareSpec,
+    rows: u64,
+    cols: u64,
+    dataflow: Dataflow,
+    buffers: BufferBytes,
+    dram_bytes_per_cycle: f64,
+    /// pJ per byte: (read, write) per buffer.
+    ifmap_pj: (f64, f64),
+    filter_pj: (f64, f64),
+    ofmap_pj: (f64, f64),
+    node_scale: f64,
+    static_pj_per_cycle: f64,
+}
+
+impl SystolicModel {
+    pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
+        let sys = spec.systolic.clone().ok_or_else(|| HwError::Invalid {
+            file: spec.name.clone(),
+            key: "systolic".into(),
+            msg: "missing the `systolic:` section".into(),
+        })?;
+        let node_scale = energy::node_scale(spec.technology_nm.0, spec.voltage_v.map(|v| v.0));
+        let half = |b: &crate::spec::BufferSpec| {
+            let cap = b.capacity_bytes();
+            if spec.buffers.double_buffered {
+                cap / 2
+            } else {
+                cap
+            }
+        };
+        let pj = |b: &crate::spec::BufferSpec| {
+            let default = energy::sram_pj_per_byte_45nm(b.capacity_bytes()) * node_scale;
+            (
+                b.read_pj_per_byte.map_or(default, |v| v.0),
+                b.write_pj_per_byte.map_or(default, |v| v.0),
+            )
+        };
+        let static_pj_per_cycle = spec.energy.static_power_w.0 / spec.clock_hz() * 1e12;
+        Ok(SystolicModel {
+            rows: sys.rows.0,
+            cols: sys.cols.0,
+            dataflow: sys.dataflow,
+            buffers: BufferBytes {
+                ifmap: half(&spec.buffers.ifmap),
+                filter: half(&spec.buffers.filter),
+                ofmap: half(&spec.buffers.ofmap),
+            },
+            dram_bytes_per_cycle: spec.dram_bytes_per_cycle(),
+            ifmap_pj: pj(&spec.buffers.ifmap),
+            filter_pj: pj(&spec.buffers.filter),
+            ofmap_pj: pj(&spec.buffers.ofmap),
+            node_scale,
+            static_pj_per_cycle,
+            spec,
+        })
+    }
+
+    fn mac_pj(&self, d: DType) -> f64 {
+        self.spec
+            .energy
+            .mac_pj
+            .iter()
+            .find(|(k, _)| DType::parse(k) == Some(d))
+            .map_or_else(|| energy::mac_pj_45nm(d) * self.node_scale, |(_, v)| v.0)
+    }
+
+    fn vector_pj(&self, d: DType) -> f64 {
+        self.spec.vector.energy_pj_per_op.map_or_else(|| self.mac_pj(d), |v| v.0)
+    }
+
+    fn dram_cycles(&self, bytes: u64) -> u64 {
+        (bytes as f64 / self.dram_bytes_per_cycle).ceil().min(u64::MAX as f64) as u64
+    }
+
+    /// The GEMMs an op maps to, `(dims, repeats)`, under the chosen conventions.
+    fn gemms(&self, op: &Op, compat: Compat) -> Vec<(GemmDims, u64)> {
+        match (&op.kind, compat) {
+            (OpKind::Conv2d(c), Compat::Scalesim) => {
+                let Conv2d { batch, c_in, c_out, groups, .. } = *c;
+                let eff = |k: u64, d: u64| d * (k - 1) + 1;
+                let e = scalesim_out_dim(c.h_in + 2 * c.pad_h, eff(c.kh, c.dil_h), c.stride_h);
+                let f = scalesim_out_dim(c.w_in + 2 * c.pad_w, eff(c.kw, c.dil_w), c.stride_w);
+                vec![(
+                    GemmDims { m: batch * e * f, n: c_out / groups, k: c.kh * c.kw * (c_in / groups) },
+                    groups,
+                )]
+            }
+            (kind, _) => kind
+                .gemms()
+                .into_iter()
+                .map(|(Gemm { m, n, k, .. }, reps)| (GemmDims { m, n, k }, reps))
+                .collect(),
+        }
+    }
+
+    fn cost_matrix(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> OpCost {
+        let compat = opts.compat;
+        let word = |bits: u64| bits as f64 / 8.0;
+        let a_bytes = op.inputs.first().map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
+        let b_bytes = op
+            .weights
+            .first()
+            .or(op.inputs.get(1))
+            .map_or(a_bytes, |&t| word(trace.tensor(t).dtype.bits()));
+        let c_bytes = op.outputs.first().map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
+        let words = WordBytes { a: a_bytes, b: b_bytes, c: c_bytes };
+        let mut cost = OpCost::zero();
+        cost.engine = Engine::Matrix;
+        let (mut dram_rd, mut dram_wr, mut prologue) = (0u64, 0u64, 0u64);
+        let mut weighted_map = 0.0;
+        let mut weighted_util = 0.0;
+        let mut sram_pj = 0.0;
+        for (g, reps) in self.gemms(op, compat) {
+            let m = map_gemm(g, self.rows, self.cols, self.dataflow);
+            let cycles = match compat {
+                // SCALE-Sim reports the 0-based index of the last cycle.
+                Compat::Scalesim => m.cycles.saturating_sub(1),
+                Compat::Native => m.cycles,
+            };
+            let ofmap_writes = match compat {
+                Compat::Scalesim => m.ofmap_writes_scalesim,
+                Compat::Native => m.ofmap_writes,
+            };
+            cost.compute_cycles = cost.compute_cycles.saturating_add(cycles.saturating_mul(reps));
+            cost.folds = cost.folds.saturating_add(m.folds.saturating_mul(reps));
+            let macs = g.m.saturating_mul(g.n).saturating_mul(g.k).saturating_mul(reps);
+            cost.mapped_macs = cost.mapped_macs.saturating_add(macs);
+            weighted_map += m.mapping_efficiency * (m.folds * reps) as f64;
+            weighted_util += m.compute_utilization * (m.folds * reps) as f64;
+            let s = SramAccesses {
+                ifmap_reads: m.ifmap_reads.saturating_mul(reps),
+                filter_reads: m.filter_reads.saturating_mul(reps),
+                ofmap_writes: ofmap_writes.saturating_mul(reps),
+            };
+            cost.sram.ifmap_reads = cost.sram.ifmap_reads.saturating_add(s.ifmap_reads);
+            cost.sram.filter_reads = cost.sram.filter_reads.saturating_add(s.filter_reads);
+            cost.sram.ofmap_writes = cost.sram.ofmap_writes.saturating_add(s.ofmap_writes);
+            let t = dram_traffic(g, &m, self.dataflow, self.rows, self.cols, self.buffers, words);
+            dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
+            dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
+            prologue = prologue.max(t.prologue);
+            // Array-side accesses, then DRAM fills written into and drains read out of the buffers.
+            sram_pj += s.ifmap_reads as f64 * a_bytes * self.ifmap_pj.0
+                + s.filter_reads as f64 * b_bytes * self.filter_pj.0
+                + s.ofmap_writes as f64 * c_bytes * self.ofmap_pj.1
+                + reps as f64
+                    * (t.ifmap_read as f64 * self.ifmap_pj.1
+                        + t.filter_read as f64 * self.filter_pj.1
+                        + t.ofmap_read as f64 * self.ofmap_pj.1
+                        + t.ofmap_write as f64 * self.ofmap_pj.0);
+        }
+        if cost.folds > 0 {
+            cost.mapping_efficiency = weighted_map / cost.folds as f64;
+            cost.compute_utilization = weighted_util / cost.folds as f64;
+        }
+        let dram_bytes = dram_rd.saturating_add(dram_wr);
+        let dram_cycles = self.dram_cycles(dram_bytes);
+        if compat == Compat::Native {
+            let total = cost.compute_cycles.max(dram_cycles).saturating_add(self.dram_cycles(prologue));
+            cost.stall_cycles = total - cost.compute_cycles;
+        }
+        // Softmax inside attention runs on the vector unit after the products.
+        let (vec_cycles, vec_flops) = if let OpKind::Attention { batch, heads, q_len, kv_len, .. } = op.kind {
+            let flops = batch.saturating_mul(heads).saturating_mul(q_len).saturating_mul(kv_len).saturating_mul(5);
+            (flops.div_ceil(self.spec.vector.lanes.0), flops)
+        } else {
+            (0, 0)
+        };
+        cost.compute_cycles = cost.compute_cycles.saturating_add(vec_cycles);
+        cost.cycles = cost.compute_cycles.saturating_add(cost.stall_cycles);
+        cost.bound = if dram_cycles > cost.compute_cycles && compat == Compat::Native {
+            Bound::Memory(LEVEL_DRAM.into())
+        } else {
+            Bound::Compute
+        };
+        let pes = (self.rows * self.cols) as f64;
+        if cost.cycles > 0 {
+            cost.utilization = cost.mapped_macs as f64 / (cost.cycles as f64 * pes);
+        }
+        let sram_rd = (cost.sram.ifmap_reads as f64 * a_bytes + cost.sram.filter_reads as f64 * b_bytes) as u64;
+        let sram_wr = (cost.sram.ofmap_writes as f64 * c_bytes) as u64;
+        cost.traffic = vec![
+            LevelTraffic { level: LEVEL_SRAM.into(), read_bytes: sram_rd, write_bytes: sram_wr },
+            LevelTraffic { level: LEVEL_DRAM.into(), read_bytes: dram_rd, write_bytes: dram_wr },
+        ];
+        cost.energy = Energy {
+            mac_pj: cost.mapped_macs as f64 * self.mac_pj(op.dtype),
+            vector_pj: vec_flops as f64 * self.vector_pj(op.dtype),
+            sram_pj,
+            dram_pj: dram_bytes as f64 * 8.0 * self.spec.dram.energy_pj_per_bit.0,
+            static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
+        };
+        cost
+    }
+
+    /// Element-wise, pooling, normalization, softmax, embedding and data movement: the vector unit
+    /// computes while operands stream from and to DRAM (layer-by-layer execution).
+    fn cost_vector(&self, trace: &Trace, op: &Op) -> OpCost {
+        if let OpKind::DataMovement { kind: MoveKind::Reshape, .. } = op.kind {
+            return OpCost::zero();
+        }
+        let mut cost = OpCost::zero();
+        cost.engine = Engine::Vector;
+        let rd = match op.kind {
+            // A gather reads only the rows it selects, not the whole table.
+            OpKind::Embedding { rows, dim } => {
+                let w_bits = op.weights.first().map_or(16, |&t| trace.tensor(t).dtype.bits());
+                (rows.saturating_mul(dim).saturating_mul(w_bits)).div_ceil(8)
+                    .saturating_add(trace.op_activation_bytes_read(op))
+            }
+            _ => trace.op_bytes_read(op),
+        };
+        let wr = trace.op_bytes_written(op);
+        let flops = op.flops;
+        cost.compute_cycles = flops.div_ceil(self.spec.vector.lanes.0);
+        let dram_cycles = self.dram_cycles(rd.saturating_add(wr));
+        cost.cycles = cost.compute_cycles.max(dram_cycles);
+        cost.stall_cycles = cost.cycles - cost.compute_cycles;
+        cost.bound = if dram_cycles > cost.compute_cycles { Bound::Memory(LEVEL_DRAM.into()) } else { Bound::Compute };
+        cost.traffic = vec![LevelTraffic { level: LEVEL_DRAM.into(), read_bytes: rd, write_bytes: wr }];
+        cost.energy = Energy {
+            vector_pj: flops as f64 * self.vector_pj(op.dtype),
+            dram_pj: rd.saturating_add(wr) as f64 * 8.0 * self.spec.dram.energy_pj_per_bit.0,
+            static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
+            ..Energy::default()
+        };
+        cost
+    }
+}
+
+impl HardwareModel for SystolicModel {
+    fn spec(&self) -> &HardwareSpec {
+        &self.spec
+    }
+
+    fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError> {
+        Ok(match op.kind {
+            OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => self.cost_matrix(trace, op, opts),
+            _ => self.cost_vector(trace, op),
+        })
+    }
+
+    fn peak_macs_per_cycle(&self) -> u64 {
+        self.rows * self.cols
+    }
+
+    fn memory_levels(&self) -> Vec<String> {
+        vec![LEVEL_SRAM.into(), LEVEL_DRAM.into()]
+    }
+}

@@ -1,0 +1,371 @@
+//! Renders traces and simulation results as aligned tables, JSON or CSV, and writes files atomically.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use vchip_sim::SimResult;
+use vchip_workloads::{Trace, TensorRole};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Human-readable count with an SI suffix (1.23 G).
+pub fn si(v: f64) -> String {
+    let a = v.abs();
+    let (d, s) = if a >= 1e12 {
+        (1e12, "T")
+    } else if a >= 1e9 {
+        (1e9, "G")
+    } else if a >= 1e6 {
+        (1e6, "M")
+    } else if a >= 1e3 {
+        (1e3, "k")
+    } else {
+        return format!("{v:.0}");
+    };
+    format!("{:.2}{s}", v / d)
+}
+
+/// Seconds with a readable unit.
+pub fn seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.3} us", s * 1e6)
+    }
+}
+
+/// Joules with a readable unit.
+pub fn joules(j: f64) -> String {
+    if j >= 1.0 {
+        format!("{j:.3} J")
+    } else if j >= 1e-3 {
+        format!("{:.3} mJ", j * 1e3)
+    } else {
+        format!("{:.3} uJ", j * 1e6)
+    }
+}
+
+/// Left-aligns the first `left` columns, right-aligns the rest.
+fn table(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<&str>| {
+        for (i, c) in cells.iter().enumerate() {
+            let pad = w[i] - c.chars().count();
+            if i > 0 {
+                out.push_str("  ");
+            }
+            if i < left {
+                out.push_str(c);
+                if i + 1 < cells.len() {
+                    out.push_str(&" ".repeat(pad));
+                }
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut out, header.to_vec());
+    let total: usize = w.iter().sum::<usize>() + 2 * (w.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for r in rows {
+        line(&mut out, r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = header.join(",");
+    out.push('\n');
+    for r in rows {
+        let line: Vec<String> = r.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+#[derive(Serialize)]
+struct TraceJson<'a> {
+    name: &'a str,
+    totals: vchip_workloads::Totals,
+    ops: Vec<OpJson<'a>>,
+    edges: Vec<(u32, u32)>,
+}
+
+#[derive(Serialize)]
+struct OpJson<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    op_type: &'static str,
+    kind: &'a vchip_workloads::OpKind,
+    phase: vchip_workloads::Phase,
+    dtype: vchip_workloads::DType,
+    inputs: Vec<TensorJson<'a>>,
+    weights: Vec<TensorJson<'a>>,
+    outputs: Vec<TensorJson<'a>>,
+    macs: u64,
+    flops: u64,
+    params: u64,
+    bytes_read: u64,
+    bytes_written: u64,
+}
+
+#[derive(Serialize)]
+struct TensorJson<'a> {
+    name: &'a str,
+    shape: &'a [u64],
+    dtype: vchip_workloads::DType,
+    role: TensorRole,
+}
+
+fn shape_str(s: &[u64]) -> String {
+    s.iter().map(u64::to_string).collect::<Vec<_>>().join("x")
+}
+
+pub fn render_trace(t: &Trace, f: Format) -> String {
+    let totals = t.totals();
+    if f == Format::Json {
+        let tj = |ids: &[vchip_workloads::TensorId]| {
+            ids.iter()
+                .map(|&i| {
+                    let x = t.tensor(i);
+                    TensorJson { name: &x.name, shape: &x.shape, dtype: x.dtype, role: x.role }
+                })
+                .collect()
+        };
+        let ops = t
+            .ops
+            .iter()
+            .map(|op| OpJson {
+                name: &op.name,
+                op_type: op.kind.type_name(),
+                kind: &op.kind,
+                phase: op.phase,
+                dtype: op.dtype,
+                inputs: tj(&op.inputs),
+                weights: tj(&op.weights),
+                outputs: tj(&op.outputs),
+                macs: op.macs,
+                flops: op.flops,
+                params: t.op_params(op),
+                bytes_read: t.op_bytes_read(op),
+                bytes_written: t.op_bytes_written(op),
+            })
+            .collect();
+        let edges = t.edges().into_iter().map(|(a, b, _)| (a.0, b.0)).collect();
+        return json(&TraceJson { name: &t.name, totals, ops, edges });
+    }
+    let header = ["#", "name", "type", "detail", "phase", "dtype", "output", "MACs", "params", "read B", "written B"];
+    let raw = f == Format::Csv;
+    let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
+    let mut rows: Vec<Vec<String>> = t
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            vec![
+                i.to_string(),
+                op.name.clone(),
+                op.kind.type_name().to_string(),
+                op.kind.detail(),
+                format!("{:?}", op.phase).to_lowercase(),
+                op.dtype.to_string(),
+                op.outputs.first().map_or(String::new(), |&o| shape_str(&t.tensor(o).shape)),
+                num(op.macs),
+                num(t.op_params(op)),
+                num(t.op_bytes_read(op)),
+                num(t.op_bytes_written(op)),
+            ]
+        })
+        .collect();
+    if raw {
+        return csv(&header, &rows);
+    }
+    rows.push(vec![
+        String::new(),
+        "TOTAL".into(),
+        format!("{} ops", totals.ops),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        si(totals.macs as f64),
+        si(totals.params as f64),
+        si(totals.bytes_read as f64),
+        si(totals.bytes_written as f64),
+    ]);
+    let mut out = format!("model: {}\n", t.name);
+    out.push_str(&table(&header, &rows, 7));
+    let _ = writeln!(
+        out,
+        "\n{} ops, {} MACs, {} FLOPs, {} parameters ({} active), {} weight bytes",
+        totals.ops,
+        si(totals.macs as f64),
+        si(totals.flops as f64),
+        si(totals.params as f64),
+        si(totals.active_params as f64),
+        si(totals.weight_bytes as f64)
+    );
+    out
+}
+
+pub fn render_sim(r: &SimResult, f: Format) -> String {
+    if f == Format::Json {
+        return json(r);
+    }
+    let raw = f == Format::Csv;
+    let header = [
+        "#", "name", "type", "detail", "phase", "cycles", "compute", "stall", "util %", "map eff %", "MACs",
+        "ifmap SRAM rd", "filter SRAM rd", "ofmap SRAM wr", "DRAM rd B", "DRAM wr B", "energy pJ", "bound",
+    ];
+    let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
+    let mut rows: Vec<Vec<String>> = r
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let dram = l.cost.traffic.iter().find(|t| t.level == "dram");
+            vec![
+                i.to_string(),
+                l.name.clone(),
+                l.op_type.to_string(),
+                l.detail.clone(),
+                format!("{:?}", l.phase).to_lowercase(),
+                if raw { l.cost.cycles.to_string() } else { si(l.cost.cycles as f64) },
+                num(l.cost.compute_cycles),
+                num(l.cost.stall_cycles),
+                format!("{:.2}", l.cost.utilization * 100.0),
+                format!("{:.2}", l.cost.mapping_efficiency * 100.0),
+                num(l.macs),
+                num(l.cost.sram.ifmap_reads),
+                num(l.cost.sram.filter_reads),
+                num(l.cost.sram.ofmap_writes),
+                num(dram.map_or(0, |d| d.read_bytes)),
+                num(dram.map_or(0, |d| d.write_bytes)),
+                if raw { format!("{:.1}", l.cost.energy.total()) } else { si(l.cost.energy.total()) },
+                l.cost.bound.label().to_string(),
+            ]
+        })
+        .collect();
+    if raw {
+        return csv(&header, &rows);
+    }
+    let t = &r.totals;
+    rows.push(vec![
+        String::new(),
+        "TOTAL".into(),
+        format!("{} ops", t.ops),
+        String::new(),
+        String::new(),
+        si(t.cycles as f64),
+        si(t.compute_cycles as f64),
+        si(t.stall_cycles as f64),
+        format!("{:.2}", t.utilization * 100.0),
+        String::new(),
+        si(t.macs as f64),
+        String::new(),
+        String::new(),
+        String::new(),
+        si(t.dram_read_bytes as f64),
+        si(t.dram_write_bytes as f64),
+        si(t.energy_pj.total()),
+        String::new(),
+    ]);
+    let mut out = format!(
+        "model: {}   hardware: {}   clock: {} MHz   conventions: {:?}\n",
+        r.model,
+        r.hardware,
+        r.clock_hz / 1e6,
+        r.compat
+    );
+    out.push_str(&table(&header, &rows, 5));
+    let e = &t.energy_pj;
+    let total = e.total().max(f64::MIN_POSITIVE);
+    let share = |v: f64| 100.0 * v / total;
+    let _ = writeln!(
+        out,
+        "\nlatency: {} cycles = {}   (compute {}, stalls {})",
+        t.cycles,
+        seconds(t.latency_s),
+        t.compute_cycles,
+        t.stall_cycles
+    );
+    if t.cycles_prefill > 0 || t.cycles_decode > 0 {
+        let _ = writeln!(
+            out,
+            "phases:  prefill {} = {}, decode step {} = {}",
+            t.cycles_prefill,
+            seconds(t.cycles_prefill as f64 / r.clock_hz),
+            t.cycles_decode,
+            seconds(t.cycles_decode as f64 / r.clock_hz)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "energy:  {}   (MAC {:.1}%, vector {:.1}%, SRAM {:.1}%, DRAM {:.1}%, static {:.1}%)",
+        joules(t.energy_j),
+        share(e.mac_pj),
+        share(e.vector_pj),
+        share(e.sram_pj),
+        share(e.dram_pj),
+        share(e.static_pj)
+    );
+    let _ = writeln!(
+        out,
+        "power:   {:.3} W average   efficiency: {:.3} TOPS/W   utilization: {:.2}%",
+        t.average_power_w,
+        t.tops_per_watt,
+        t.utilization * 100.0
+    );
+    out
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so readers never see a half-written file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fname = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{fname}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
