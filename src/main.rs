@@ -10,7 +10,11 @@ use vchip_hwmodels::{Compat, CostOptions};
 use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, zoo, TraceOptions};
 
 #[derive(Parser)]
-#[command(name = "vchip", version, about = "Hardware simulator and co-design modeling tool")]
+#[command(
+    name = "vchip",
+    version,
+    about = "Hardware simulator and co-design modeling tool"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -145,7 +149,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Simulate { model, hw, compat, out } => {
+        Cmd::Simulate {
+            model,
+            hw,
+            compat,
+            out,
+        } => {
             let spec = vchip_hwmodels::load_hardware(&hw)?;
             let trace = model.load(spec.precision.as_deref())?;
             let hwm = vchip_hwmodels::build_model(spec)?;
@@ -163,7 +172,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Hw { cmd: HwCmd::Show { name } } => {
+        Cmd::Hw {
+            cmd: HwCmd::Show { name },
+        } => {
             let p = vchip_hwmodels::presets::find(&name)
                 .with_context(|| format!("unknown preset `{name}` (see `vchip hw list`)"))?;
             print!("{}", p.yaml);

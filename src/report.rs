@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use vchip_sim::SimResult;
-use vchip_workloads::{Trace, TensorRole};
+use vchip_workloads::{TensorRole, Trace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -111,7 +111,8 @@ fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn json<T: Serialize>(v: &T) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -161,7 +162,12 @@ pub fn render_trace(t: &Trace, f: Format) -> String {
             ids.iter()
                 .map(|&i| {
                     let x = t.tensor(i);
-                    TensorJson { name: &x.name, shape: &x.shape, dtype: x.dtype, role: x.role }
+                    TensorJson {
+                        name: &x.name,
+                        shape: &x.shape,
+                        dtype: x.dtype,
+                        role: x.role,
+                    }
                 })
                 .collect()
         };
@@ -185,9 +191,26 @@ pub fn render_trace(t: &Trace, f: Format) -> String {
             })
             .collect();
         let edges = t.edges().into_iter().map(|(a, b, _)| (a.0, b.0)).collect();
-        return json(&TraceJson { name: &t.name, totals, ops, edges });
+        return json(&TraceJson {
+            name: &t.name,
+            totals,
+            ops,
+            edges,
+        });
     }
-    let header = ["#", "name", "type", "detail", "phase", "dtype", "output", "MACs", "params", "read B", "written B"];
+    let header = [
+        "#",
+        "name",
+        "type",
+        "detail",
+        "phase",
+        "dtype",
+        "output",
+        "MACs",
+        "params",
+        "read B",
+        "written B",
+    ];
     let raw = f == Format::Csv;
     let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
     let mut rows: Vec<Vec<String>> = t
@@ -202,7 +225,9 @@ pub fn render_trace(t: &Trace, f: Format) -> String {
                 op.kind.detail(),
                 format!("{:?}", op.phase).to_lowercase(),
                 op.dtype.to_string(),
-                op.outputs.first().map_or(String::new(), |&o| shape_str(&t.tensor(o).shape)),
+                op.outputs
+                    .first()
+                    .map_or(String::new(), |&o| shape_str(&t.tensor(o).shape)),
                 num(op.macs),
                 num(t.op_params(op)),
                 num(t.op_bytes_read(op)),
@@ -247,8 +272,24 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     }
     let raw = f == Format::Csv;
     let header = [
-        "#", "name", "type", "detail", "phase", "cycles", "compute", "stall", "util %", "map eff %", "MACs",
-        "ifmap SRAM rd", "filter SRAM rd", "ofmap SRAM wr", "DRAM rd B", "DRAM wr B", "energy pJ", "bound",
+        "#",
+        "name",
+        "type",
+        "detail",
+        "phase",
+        "cycles",
+        "compute",
+        "stall",
+        "util %",
+        "map eff %",
+        "MACs",
+        "ifmap SRAM rd",
+        "filter SRAM rd",
+        "ofmap SRAM wr",
+        "DRAM rd B",
+        "DRAM wr B",
+        "energy pJ",
+        "bound",
     ];
     let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
     let mut rows: Vec<Vec<String>> = r
@@ -263,7 +304,11 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
                 l.op_type.to_string(),
                 l.detail.clone(),
                 format!("{:?}", l.phase).to_lowercase(),
-                if raw { l.cost.cycles.to_string() } else { si(l.cost.cycles as f64) },
+                if raw {
+                    l.cost.cycles.to_string()
+                } else {
+                    si(l.cost.cycles as f64)
+                },
                 num(l.cost.compute_cycles),
                 num(l.cost.stall_cycles),
                 format!("{:.2}", l.cost.utilization * 100.0),
@@ -274,7 +319,11 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
                 num(l.cost.sram.ofmap_writes),
                 num(dram.map_or(0, |d| d.read_bytes)),
                 num(dram.map_or(0, |d| d.write_bytes)),
-                if raw { format!("{:.1}", l.cost.energy.total()) } else { si(l.cost.energy.total()) },
+                if raw {
+                    format!("{:.1}", l.cost.energy.total())
+                } else {
+                    si(l.cost.energy.total())
+                },
                 l.cost.bound.label().to_string(),
             ]
         })
@@ -355,7 +404,10 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, then a rename,
 /// so readers never see a half-written file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let fname = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{fname}.tmp-{}", std::process::id()));
     let result = (|| {

@@ -5,9 +5,18 @@ pub enum HwError {
     #[error("{file}: {msg}")]
     Yaml { file: String, msg: String },
     #[error("{file}: key `{key}`: {msg}")]
-    Invalid { file: String, key: String, msg: String },
+    Invalid {
+        file: String,
+        key: String,
+        msg: String,
+    },
     #[error("{file}:{line}: {msg}. Fix: {hint}")]
-    Cfg { file: String, line: usize, msg: String, hint: String },
+    Cfg {
+        file: String,
+        line: usize,
+        msg: String,
+        hint: String,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,

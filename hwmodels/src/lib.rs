@@ -27,7 +27,10 @@ pub fn load_hardware(spec: &str) -> Result<HardwareSpec, HwError> {
     if !path.exists() {
         return Err(HwError::UnknownHardware(spec.to_string()));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| HwError::Io { path: spec.to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| HwError::Io {
+        path: spec.to_string(),
+        source,
+    })?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("cfg") => scalesim_cfg::parse_cfg(spec, &text),
         _ => HardwareSpec::from_yaml(spec, &text),

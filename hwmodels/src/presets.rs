@@ -8,7 +8,10 @@ pub struct Preset {
 
 macro_rules! preset {
     ($name:literal) => {
-        Preset { name: $name, yaml: include_str!(concat!("../presets/", $name, ".yaml")) }
+        Preset {
+            name: $name,
+            yaml: include_str!(concat!("../presets/", $name, ".yaml")),
+        }
     };
 }
 

@@ -13,7 +13,11 @@ pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
     let mut keys: HashMap<String, (String, usize)> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') || line.starts_with('[') {
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with(';')
+            || line.starts_with('[')
+        {
             continue;
         }
         let Some(idx) = line.find(['=', ':']) else {
@@ -25,15 +29,20 @@ pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
             });
         };
         let (k, v) = line.split_at(idx);
-        keys.insert(k.trim().to_ascii_lowercase(), (v[1..].trim().to_string(), i + 1));
+        keys.insert(
+            k.trim().to_ascii_lowercase(),
+            (v[1..].trim().to_string(), i + 1),
+        );
     }
     let get = |k: &str| -> Result<(String, usize), HwError> {
-        keys.get(&k.to_ascii_lowercase()).cloned().ok_or_else(|| HwError::Cfg {
-            file: file.into(),
-            line: 0,
-            msg: format!("missing key `{k}`"),
-            hint: format!("add `{k} : <value>` under [architecture_presets]"),
-        })
+        keys.get(&k.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| HwError::Cfg {
+                file: file.into(),
+                line: 0,
+                msg: format!("missing key `{k}`"),
+                hint: format!("add `{k} : <value>` under [architecture_presets]"),
+            })
     };
     let num = |k: &str| -> Result<f64, HwError> {
         let (v, line) = get(k)?;
@@ -60,9 +69,19 @@ pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
             hint: "use os, ws or is".into(),
         });
     }
-    let bandwidth = if keys.contains_key("bandwidth") { num("Bandwidth")? } else { 10.0 };
+    let bandwidth = if keys.contains_key("bandwidth") {
+        num("Bandwidth")?
+    } else {
+        10.0
+    };
     let name = keys.get("run_name").map_or_else(
-        || std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("scalesim").to_string(),
+        || {
+            std::path::Path::new(file)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("scalesim")
+                .to_string()
+        },
         |(v, _)| v.clone(),
     );
     let yaml = format!(

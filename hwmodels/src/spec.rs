@@ -23,7 +23,9 @@ impl<'de> Deserialize<'de> for Positive {
         if v.is_finite() && v > 0.0 {
             Ok(Positive(v))
         } else {
-            Err(serde::de::Error::custom(format!("must be a positive number, got {v}")))
+            Err(serde::de::Error::custom(format!(
+                "must be a positive number, got {v}"
+            )))
         }
     }
 }
@@ -45,7 +47,9 @@ impl<'de> Deserialize<'de> for Count {
         if v > 0 && v <= u32::MAX as i128 {
             Ok(Count(v as u64))
         } else {
-            Err(serde::de::Error::custom(format!("must be a positive integer below 2^32, got {v}")))
+            Err(serde::de::Error::custom(format!(
+                "must be a positive integer below 2^32, got {v}"
+            )))
         }
     }
 }
@@ -61,7 +65,9 @@ impl<'de> Deserialize<'de> for NonNegative {
         if v.is_finite() && v >= 0.0 {
             Ok(NonNegative(v))
         } else {
-            Err(serde::de::Error::custom(format!("must be zero or positive, got {v}")))
+            Err(serde::de::Error::custom(format!(
+                "must be zero or positive, got {v}"
+            )))
         }
     }
 }
@@ -242,7 +248,10 @@ impl HardwareSpec {
         }
         for (k, _) in self.energy.mac_pj.iter() {
             if vchip_workloads::DType::parse(k).is_none() {
-                return Err(invalid(&format!("energy.mac_pj.{k}"), format!("`{k}` is not a dtype (use f32, f16, bf16, fp8, fp8-e5m2, int8, int4)")));
+                return Err(invalid(
+                    &format!("energy.mac_pj.{k}"),
+                    format!("`{k}` is not a dtype (use f32, f16, bf16, fp8, fp8-e5m2, int8, int4)"),
+                ));
             }
         }
         Ok(())

@@ -61,7 +61,11 @@ pub struct SimResult {
 /// Costs every op of `trace` on `hw`. Layer-by-layer execution: latency is the sum of op latencies.
 /// The result is identical for any rayon thread count (ops are costed independently, collected in
 /// trace order, and summed sequentially).
-pub fn simulate(trace: &Trace, hw: &dyn HardwareModel, opts: &CostOptions) -> Result<SimResult, SimError> {
+pub fn simulate(
+    trace: &Trace,
+    hw: &dyn HardwareModel,
+    opts: &CostOptions,
+) -> Result<SimResult, SimError> {
     let layers: Vec<LayerResult> = trace
         .ops
         .par_iter()

@@ -45,7 +45,14 @@ impl ConvSpec {
 }
 
 /// Standard convolution/pooling output size; `None` when the window does not fit.
-pub fn conv_out(input: u64, k: u64, stride: u64, pad: u64, dil: u64, ceil_mode: bool) -> Option<u64> {
+pub fn conv_out(
+    input: u64,
+    k: u64,
+    stride: u64,
+    pad: u64,
+    dil: u64,
+    ceil_mode: bool,
+) -> Option<u64> {
     let span = dil.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
     let padded = input.checked_add(pad.checked_mul(2)?)?;
     let room = padded.checked_sub(span)?;
@@ -123,7 +130,13 @@ impl TraceBuilder {
         }
     }
 
-    pub fn add_tensor(&mut self, name: String, shape: Vec<u64>, dtype: DType, role: TensorRole) -> Result<TensorId> {
+    pub fn add_tensor(
+        &mut self,
+        name: String,
+        shape: Vec<u64>,
+        dtype: DType,
+        role: TensorRole,
+    ) -> Result<TensorId> {
         if checked_numel(&shape).is_none() {
             return Err(WorkloadError::Shape {
                 op: name,
@@ -239,8 +252,17 @@ impl TraceBuilder {
                 s.groups, s.c_out
             )));
         }
-        if s.c_out == 0 || s.kh == 0 || s.kw == 0 || s.stride.0 == 0 || s.stride.1 == 0 || s.dilation.0 == 0 || s.dilation.1 == 0 {
-            return Err(bad("output channels, kernel, stride and dilation must be positive".into()));
+        if s.c_out == 0
+            || s.kh == 0
+            || s.kw == 0
+            || s.stride.0 == 0
+            || s.stride.1 == 0
+            || s.dilation.0 == 0
+            || s.dilation.1 == 0
+        {
+            return Err(bad(
+                "output channels, kernel, stride and dilation must be positive".into(),
+            ));
         }
         let ho = conv_out(h, s.kh, s.stride.0, s.pad.0, s.dilation.0, false);
         let wo = conv_out(w, s.kw, s.stride.1, s.pad.1, s.dilation.1, false);
@@ -250,7 +272,8 @@ impl TraceBuilder {
                 s.kh, s.kw, s.dilation, s.pad
             )));
         };
-        let mut weights = vec![self.weight(&name, "weight", vec![s.c_out, c / s.groups, s.kh, s.kw])?];
+        let mut weights =
+            vec![self.weight(&name, "weight", vec![s.c_out, c / s.groups, s.kh, s.kw])?];
         if s.bias {
             weights.push(self.weight(&name, "bias", vec![s.c_out])?);
         }
@@ -298,7 +321,12 @@ impl TraceBuilder {
         }
         let mut oshape = lead.to_vec();
         oshape.push(out);
-        let kind = OpKind::MatMul(Gemm { batch: 1, m, n: out, k });
+        let kind = OpKind::MatMul(Gemm {
+            batch: 1,
+            m,
+            n: out,
+            k,
+        });
         self.push1(name, kind, vec![x], weights, oshape)
     }
 
@@ -322,7 +350,12 @@ impl TraceBuilder {
         let m = checked_product(lead).map_err(|e| shape_err(&name, e))?;
         let mut oshape = lead.to_vec();
         oshape.push(*out);
-        let kind = OpKind::MatMul(Gemm { batch: 1, m, n: *out, k });
+        let kind = OpKind::MatMul(Gemm {
+            batch: 1,
+            m,
+            n: *out,
+            k,
+        });
         self.push1(name, kind, vec![x], vec![w], oshape)
     }
 
@@ -360,8 +393,21 @@ impl TraceBuilder {
     }
 
     /// LayerNorm (with bias) or RMSNorm over the last dimension.
-    pub fn norm_last(&mut self, name: &str, x: TensorId, kind: NormKind, bias: bool) -> Result<TensorId> {
-        let name = self.qualify(name, if kind == NormKind::Rms { "rmsnorm" } else { "ln" });
+    pub fn norm_last(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        kind: NormKind,
+        bias: bool,
+    ) -> Result<TensorId> {
+        let name = self.qualify(
+            name,
+            if kind == NormKind::Rms {
+                "rmsnorm"
+            } else {
+                "ln"
+            },
+        );
         let shape = self.shape(x).to_vec();
         let d = *shape.last().unwrap_or(&1);
         let mut weights = vec![self.weight(&name, "weight", vec![d])?];
@@ -385,11 +431,23 @@ impl TraceBuilder {
             })?;
         }
         let elems = checked_numel(&out).unwrap_or(0);
-        self.push1(name, OpKind::Elementwise { op, elems }, inputs.to_vec(), vec![], out)
+        self.push1(
+            name,
+            OpKind::Elementwise { op, elems },
+            inputs.to_vec(),
+            vec![],
+            out,
+        )
     }
 
     /// Element-wise op with a learned operand of the given shape (positional embeddings, scales).
-    pub fn eltwise_param(&mut self, name: &str, op: EltOp, x: TensorId, pshape: Vec<u64>) -> Result<TensorId> {
+    pub fn eltwise_param(
+        &mut self,
+        name: &str,
+        op: EltOp,
+        x: TensorId,
+        pshape: Vec<u64>,
+    ) -> Result<TensorId> {
         let name = self.qualify(name, "param");
         let w = self.weight(&name, "weight", pshape.clone())?;
         let s = self.shape(x).to_vec();
@@ -398,11 +456,33 @@ impl TraceBuilder {
             msg: format!("shapes {s:?} and {pshape:?} do not broadcast"),
         })?;
         let elems = checked_numel(&out).unwrap_or(0);
-        self.push1(name, OpKind::Elementwise { op, elems }, vec![x], vec![w], out)
+        self.push1(
+            name,
+            OpKind::Elementwise { op, elems },
+            vec![x],
+            vec![w],
+            out,
+        )
     }
 
-    pub fn pool(&mut self, name: &str, x: TensorId, kind: PoolKind, k: u64, stride: u64, pad: u64, ceil_mode: bool) -> Result<TensorId> {
-        let name = self.qualify(name, if kind == PoolKind::Max { "maxpool" } else { "avgpool" });
+    pub fn pool(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        kind: PoolKind,
+        k: u64,
+        stride: u64,
+        pad: u64,
+        ceil_mode: bool,
+    ) -> Result<TensorId> {
+        let name = self.qualify(
+            name,
+            if kind == PoolKind::Max {
+                "maxpool"
+            } else {
+                "avgpool"
+            },
+        );
         let [n, c, h, w] = self.nchw(x, &name)?;
         let (Some(ho), Some(wo)) = (
             conv_out(h, k, stride, pad, 1, ceil_mode),
@@ -449,14 +529,26 @@ impl TraceBuilder {
     }
 
     /// Pure data movement producing `out` (reshape, transpose, concat, ...).
-    pub fn movement(&mut self, name: &str, kind: MoveKind, inputs: &[TensorId], out: Vec<u64>) -> Result<TensorId> {
+    pub fn movement(
+        &mut self,
+        name: &str,
+        kind: MoveKind,
+        inputs: &[TensorId],
+        out: Vec<u64>,
+    ) -> Result<TensorId> {
         let kname = format!("{kind:?}").to_lowercase();
         let name = self.qualify(name, &kname);
         let elems = checked_numel(&out).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: format!("output shape {out:?} is empty or too large"),
         })?;
-        self.push1(name, OpKind::DataMovement { kind, elems }, inputs.to_vec(), vec![], out)
+        self.push1(
+            name,
+            OpKind::DataMovement { kind, elems },
+            inputs.to_vec(),
+            vec![],
+            out,
+        )
     }
 
     /// Reshape keeping the element count (checked).
@@ -466,30 +558,59 @@ impl TraceBuilder {
             let name = self.qualify(name, "reshape");
             return Err(WorkloadError::Shape {
                 op: name,
-                msg: format!("cannot reshape {:?} to {out:?}: element counts differ", self.shape(x)),
+                msg: format!(
+                    "cannot reshape {:?} to {out:?}: element counts differ",
+                    self.shape(x)
+                ),
             });
         }
         self.movement(name, MoveKind::Reshape, &[x], out)
     }
 
     /// Gathers rows of a `[vocab, dim]` table for integer ids of shape `ids`.
-    pub fn embedding(&mut self, name: &str, ids: TensorId, vocab: u64, dim: u64) -> Result<TensorId> {
+    pub fn embedding(
+        &mut self,
+        name: &str,
+        ids: TensorId,
+        vocab: u64,
+        dim: u64,
+    ) -> Result<TensorId> {
         let name = self.qualify(name, "embed");
         let table = self.weight(&name, "weight", vec![vocab, dim])?;
         let mut out = self.shape(ids).to_vec();
         let rows = checked_numel(&out).unwrap_or(0);
         out.push(dim);
-        self.push1(name, OpKind::Embedding { rows, dim }, vec![ids], vec![table], out)
+        self.push1(
+            name,
+            OpKind::Embedding { rows, dim },
+            vec![ids],
+            vec![table],
+            out,
+        )
     }
 
     /// Attention core over `q [b, sq, h*d]` and `k, v [b, skv, kvh*d]`; output `[b, sq, h*d]`.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&mut self, name: &str, q: TensorId, k: TensorId, v: TensorId, heads: u64, kv_heads: u64, causal: bool) -> Result<TensorId> {
+    pub fn attention(
+        &mut self,
+        name: &str,
+        q: TensorId,
+        k: TensorId,
+        v: TensorId,
+        heads: u64,
+        kv_heads: u64,
+        causal: bool,
+    ) -> Result<TensorId> {
         let name = self.qualify(name, "attn");
         let (qs, ks) = (self.shape(q).to_vec(), self.shape(k).to_vec());
-        let bad = |msg: String| WorkloadError::Shape { op: name.clone(), msg };
+        let bad = |msg: String| WorkloadError::Shape {
+            op: name.clone(),
+            msg,
+        };
         let ([b, sq, hd], [kb, skv, kvd]) = (qs.as_slice(), ks.as_slice()) else {
-            return Err(bad(format!("attention expects [batch, seq, features] q/k, got {qs:?}, {ks:?}")));
+            return Err(bad(format!(
+                "attention expects [batch, seq, features] q/k, got {qs:?}, {ks:?}"
+            )));
         };
         if heads == 0 || kv_heads == 0 || hd % heads != 0 || heads % kv_heads != 0 || b != kb {
             return Err(bad(format!(
@@ -498,7 +619,9 @@ impl TraceBuilder {
         }
         let head_dim = hd / heads;
         if *kvd != kv_heads * head_dim {
-            return Err(bad(format!("k features {kvd} != kv heads {kv_heads} x head dim {head_dim}")));
+            return Err(bad(format!(
+                "k features {kvd} != kv heads {kv_heads} x head dim {head_dim}"
+            )));
         }
         let kind = OpKind::Attention {
             batch: *b,
@@ -526,8 +649,16 @@ pub fn broadcast(a: &[u64], b: &[u64]) -> Option<Vec<u64>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -540,8 +671,16 @@ pub fn broadcast(a: &[u64], b: &[u64]) -> Option<Vec<u64>> {
 
 /// ONNX/NumPy matmul semantics: returns the op kind and output shape.
 pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
-    let a2: Vec<u64> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<u64> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<u64> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<u64> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     if a2.len() < 2 || b2.len() < 2 {
         return None;
     }
@@ -561,7 +700,12 @@ pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
     }
     // When b is a plain 2-D weight, fold batch into rows: one large GEMM, as engines run it.
     let g = if b.len() == 2 {
-        Gemm { batch: 1, m: batch.checked_mul(m)?, n, k }
+        Gemm {
+            batch: 1,
+            m: batch.checked_mul(m)?,
+            n,
+            k,
+        }
     } else {
         Gemm { batch, m, n, k }
     };

@@ -81,11 +81,20 @@ impl HfConfig {
             msg: format!("invalid JSON: {e}"),
             hint: "a Hugging Face config.json is a single JSON object".into(),
         })?;
-        let obj = v.as_object().ok_or_else(|| invalid(file, "top level", "expected a JSON object", ""))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| invalid(file, "top level", "expected a JSON object", ""))?;
         let model_type = obj
             .get("model_type")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(file, "field `model_type`", "missing", "add e.g. \"model_type\": \"llama\""))?
+            .ok_or_else(|| {
+                invalid(
+                    file,
+                    "field `model_type`",
+                    "missing",
+                    "add e.g. \"model_type\": \"llama\"",
+                )
+            })?
             .to_string();
         let family = match model_type.as_str() {
             "llama" | "mistral" | "mixtral" | "qwen2" | "qwen2_moe" | "qwen3" => Family::Llama,
@@ -99,11 +108,19 @@ impl HfConfig {
                 ))
             }
         };
-        let get = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).filter(|v| !v.is_null()));
+        let get = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| obj.get(*k).filter(|v| !v.is_null()))
+        };
         let num = |keys: &[&str], default: Option<u64>| -> Result<u64> {
             match get(keys) {
                 None => default.ok_or_else(|| {
-                    invalid(file, &format!("field `{}`", keys[0]), "missing", &format!("add \"{}\": <positive integer>", keys[0]))
+                    invalid(
+                        file,
+                        &format!("field `{}`", keys[0]),
+                        "missing",
+                        &format!("add \"{}\": <positive integer>", keys[0]),
+                    )
                 }),
                 Some(v) => match v.as_u64() {
                     Some(n) if n > 0 => Ok(n),
@@ -120,7 +137,12 @@ impl HfConfig {
         let heads = num(&["num_attention_heads", "n_head"], None)?;
         let layers = num(&["num_hidden_layers", "n_layer"], None)?;
         if layers > MAX_LAYERS {
-            return Err(invalid(file, "field `num_hidden_layers`", &format!("{layers} layers is beyond any real model"), "check the value"));
+            return Err(invalid(
+                file,
+                "field `num_hidden_layers`",
+                &format!("{layers} layers is beyond any real model"),
+                "check the value",
+            ));
         }
         let vocab = num(&["vocab_size"], None)?;
         let intermediate = match family {
@@ -130,20 +152,33 @@ impl HfConfig {
         let kv_heads = num(&["num_key_value_heads"], Some(heads))?;
         let head_dim = num(&["head_dim"], Some(hidden / heads))?;
         if hidden % heads != 0 && get(&["head_dim"]).is_none() {
-            return Err(invalid(file, "field `num_attention_heads`", &format!("{heads} heads do not divide hidden_size {hidden}"), "set head_dim"));
+            return Err(invalid(
+                file,
+                "field `num_attention_heads`",
+                &format!("{heads} heads do not divide hidden_size {hidden}"),
+                "set head_dim",
+            ));
         }
         if heads % kv_heads != 0 {
-            return Err(invalid(file, "field `num_key_value_heads`", &format!("{kv_heads} must divide num_attention_heads {heads}"), ""));
+            return Err(invalid(
+                file,
+                "field `num_key_value_heads`",
+                &format!("{kv_heads} must divide num_attention_heads {heads}"),
+                "",
+            ));
         }
         let max_positions = num(&["max_position_embeddings", "n_positions"], Some(4096))?;
-        let tie_embeddings = get(&["tie_word_embeddings"]).and_then(Value::as_bool).unwrap_or(family == Family::Gpt2);
+        let tie_embeddings = get(&["tie_word_embeddings"])
+            .and_then(Value::as_bool)
+            .unwrap_or(family == Family::Gpt2);
         let qkv_bias = match family {
             Family::Gpt2 => true,
             Family::Llama => get(&["attention_bias"])
                 .and_then(Value::as_bool)
                 .unwrap_or(model_type.starts_with("qwen2")),
         };
-        let sliding_window = if get(&["use_sliding_window"]).and_then(Value::as_bool) == Some(false) {
+        let sliding_window = if get(&["use_sliding_window"]).and_then(Value::as_bool) == Some(false)
+        {
             None
         } else {
             get(&["sliding_window"]).and_then(Value::as_u64)
@@ -177,7 +212,9 @@ impl HfConfig {
     /// Expands the config into a trace for the requested phase(s).
     pub fn trace(&self, name: &str, shape: &LlmShape) -> Result<Trace> {
         if shape.batch == 0 || shape.prompt == 0 {
-            return Err(WorkloadError::Option("batch and sequence length must be positive".into()));
+            return Err(WorkloadError::Option(
+                "batch and sequence length must be positive".into(),
+            ));
         }
         let mut b = TraceBuilder::new(name);
         b.act_dtype = self.dtype;
@@ -213,7 +250,11 @@ impl HfConfig {
             let norm = |b: &mut TraceBuilder, n: &str| -> Result<Lin> {
                 Ok(Lin {
                     w: b.weight(&format!("{p}.{n}"), "weight", vec![d])?,
-                    bias: if ln_bias { Some(b.weight(&format!("{p}.{n}"), "bias", vec![d])?) } else { None },
+                    bias: if ln_bias {
+                        Some(b.weight(&format!("{p}.{n}"), "bias", vec![d])?)
+                    } else {
+                        None
+                    },
                 })
             };
             let ln1 = norm(b, "input_layernorm")?;
@@ -226,43 +267,106 @@ impl HfConfig {
             );
             let o = lin(b, &format!("{p}.self_attn.o_proj"), d, q_out, ln_bias)?;
             let router = if self.experts > 1 {
-                Some(lin(b, &format!("{p}.block_sparse_moe.gate"), self.experts, d, false)?)
+                Some(lin(
+                    b,
+                    &format!("{p}.block_sparse_moe.gate"),
+                    self.experts,
+                    d,
+                    false,
+                )?)
             } else {
                 None
             };
             let mut experts = Vec::new();
             for e in 0..self.experts {
-                let ep = if self.experts > 1 { format!("{p}.block_sparse_moe.experts.{e}") } else { format!("{p}.mlp") };
+                let ep = if self.experts > 1 {
+                    format!("{p}.block_sparse_moe.experts.{e}")
+                } else {
+                    format!("{p}.mlp")
+                };
                 let gate = match self.family {
-                    Family::Llama => Some(lin(b, &format!("{ep}.gate_proj"), self.intermediate, d, false)?),
+                    Family::Llama => Some(lin(
+                        b,
+                        &format!("{ep}.gate_proj"),
+                        self.intermediate,
+                        d,
+                        false,
+                    )?),
                     Family::Gpt2 => None,
                 };
                 let up = lin(b, &format!("{ep}.up_proj"), self.intermediate, d, ln_bias)?;
                 let down = lin(b, &format!("{ep}.down_proj"), d, self.intermediate, ln_bias)?;
                 experts.push(Mlp { gate, up, down });
             }
-            layers.push(LayerWeights { ln1, ln2, q, k, v, o, router, experts });
+            layers.push(LayerWeights {
+                ln1,
+                ln2,
+                q,
+                k,
+                v,
+                o,
+                router,
+                experts,
+            });
         }
         let final_norm = Lin {
             w: b.weight("model.norm", "weight", vec![d])?,
-            bias: if ln_bias { Some(b.weight("model.norm", "bias", vec![d])?) } else { None },
+            bias: if ln_bias {
+                Some(b.weight("model.norm", "bias", vec![d])?)
+            } else {
+                None
+            },
         };
-        let head = if self.tie_embeddings { embed } else { b.weight("lm_head", "weight", vec![self.vocab, d])? };
-        Ok(Weights { embed, pos_embed, layers, final_norm, head })
+        let head = if self.tie_embeddings {
+            embed
+        } else {
+            b.weight("lm_head", "weight", vec![self.vocab, d])?
+        };
+        Ok(Weights {
+            embed,
+            pos_embed,
+            layers,
+            final_norm,
+            head,
+        })
     }
 
-    fn forward(&self, b: &mut TraceBuilder, w: &Weights, batch: u64, new: u64, cached: u64) -> Result<()> {
+    fn forward(
+        &self,
+        b: &mut TraceBuilder,
+        w: &Weights,
+        batch: u64,
+        new: u64,
+        cached: u64,
+    ) -> Result<()> {
         let d = self.hidden;
-        let kv_len_full = cached.checked_add(new).ok_or(WorkloadError::Overflow { what: "context length".into() })?;
-        let kv_len = self.sliding_window.map_or(kv_len_full, |wnd| kv_len_full.min(wnd));
+        let kv_len_full = cached.checked_add(new).ok_or(WorkloadError::Overflow {
+            what: "context length".into(),
+        })?;
+        let kv_len = self
+            .sliding_window
+            .map_or(kv_len_full, |wnd| kv_len_full.min(wnd));
         let ids = b.input("input_ids", vec![batch, new], DType::Int64)?;
         let mut x = embed_op(b, "embed_tokens", ids, w.embed, d)?;
         if let Some(pe) = w.pos_embed {
             let shape = b.shape(x).to_vec();
             let name = b.qualify("embed_positions", "");
-            x = b.push_op(name, OpKind::Embedding { rows: batch * new, dim: d }, vec![x], vec![pe], vec![shape])?[0];
+            x = b.push_op(
+                name,
+                OpKind::Embedding {
+                    rows: batch * new,
+                    dim: d,
+                },
+                vec![x],
+                vec![pe],
+                vec![shape],
+            )?[0];
         }
-        let norm_kind = if self.family == Family::Gpt2 { NormKind::Layer } else { NormKind::Rms };
+        let norm_kind = if self.family == Family::Gpt2 {
+            NormKind::Layer
+        } else {
+            NormKind::Rms
+        };
         for (l, lw) in w.layers.iter().enumerate() {
             b.push_scope(&format!("layers.{l}"));
             let h = norm_op(b, "input_layernorm", x, &lw.ln1, norm_kind)?;
@@ -274,15 +378,30 @@ impl HfConfig {
                 k = b.eltwise("self_attn.rope_k", EltOp::Rope, &[k])?;
             }
             let kv_new = b.shape(k)[2] * 2;
-            b.movement("self_attn.kv_cache_write", MoveKind::KvCacheWrite, &[k, v], vec![batch, new, kv_new])?;
+            b.movement(
+                "self_attn.kv_cache_write",
+                MoveKind::KvCacheWrite,
+                &[k, v],
+                vec![batch, new, kv_new],
+            )?;
             let (kc, vc) = if cached == 0 {
                 (k, v)
             } else {
                 let kvw = self.kv_heads * self.head_dim;
                 let base = b.qualify("self_attn", "");
                 let dt = b.act_dtype;
-                let kc = b.add_tensor(format!("{base}.k_cache"), vec![batch, kv_len, kvw], dt, TensorRole::KvCache)?;
-                let vc = b.add_tensor(format!("{base}.v_cache"), vec![batch, kv_len, kvw], dt, TensorRole::KvCache)?;
+                let kc = b.add_tensor(
+                    format!("{base}.k_cache"),
+                    vec![batch, kv_len, kvw],
+                    dt,
+                    TensorRole::KvCache,
+                )?;
+                let vc = b.add_tensor(
+                    format!("{base}.v_cache"),
+                    vec![batch, kv_len, kvw],
+                    dt,
+                    TensorRole::KvCache,
+                )?;
                 (kc, vc)
             };
             let a = b.attention("self_attn.attn", q, kc, vc, self.heads, self.kv_heads, true)?;
@@ -297,13 +416,24 @@ impl HfConfig {
             b.pop_scope();
         }
         // Serving engines compute logits for the last position only.
-        let last = if new > 1 { b.movement("last_token", MoveKind::Slice, &[x], vec![batch, 1, d])? } else { x };
+        let last = if new > 1 {
+            b.movement("last_token", MoveKind::Slice, &[x], vec![batch, 1, d])?
+        } else {
+            x
+        };
         let n = norm_op(b, "norm", last, &w.final_norm, norm_kind)?;
         b.linear_with("lm_head", n, w.head)?;
         Ok(())
     }
 
-    fn moe(&self, b: &mut TraceBuilder, h: TensorId, router: &Lin, experts: &[Mlp], tokens: u64) -> Result<TensorId> {
+    fn moe(
+        &self,
+        b: &mut TraceBuilder,
+        h: TensorId,
+        router: &Lin,
+        experts: &[Mlp],
+        tokens: u64,
+    ) -> Result<TensorId> {
         let d = self.hidden;
         let logits = lin_op(b, "block_sparse_moe.gate", h, router)?;
         b.softmax("block_sparse_moe.routing", logits)?;
@@ -312,13 +442,34 @@ impl HfConfig {
         let per_expert = assignments.div_ceil(touched);
         let mut outs = Vec::new();
         for (e, mlp) in experts.iter().take(touched as usize).enumerate() {
-            let xe = b.movement(&format!("block_sparse_moe.dispatch.{e}"), MoveKind::Gather, &[h], vec![per_expert, d])?;
-            outs.push(mlp_op(b, &format!("block_sparse_moe.experts.{e}"), xe, mlp)?);
+            let xe = b.movement(
+                &format!("block_sparse_moe.dispatch.{e}"),
+                MoveKind::Gather,
+                &[h],
+                vec![per_expert, d],
+            )?;
+            outs.push(mlp_op(
+                b,
+                &format!("block_sparse_moe.experts.{e}"),
+                xe,
+                mlp,
+            )?);
         }
         let shape = b.shape(h).to_vec();
         let name = b.qualify("block_sparse_moe.combine", "");
-        let elems = checked_numel(&shape).unwrap_or(0).saturating_mul(self.experts_per_token);
-        Ok(b.push_op(name, OpKind::Elementwise { op: EltOp::Add, elems }, outs, vec![], vec![shape])?[0])
+        let elems = checked_numel(&shape)
+            .unwrap_or(0)
+            .saturating_mul(self.experts_per_token);
+        Ok(b.push_op(
+            name,
+            OpKind::Elementwise {
+                op: EltOp::Add,
+                elems,
+            },
+            outs,
+            vec![],
+            vec![shape],
+        )?[0])
     }
 }
 
@@ -364,7 +515,11 @@ fn invalid(file: &str, place: &str, msg: &str, hint: &str) -> WorkloadError {
 fn lin(b: &mut TraceBuilder, name: &str, out: u64, inp: u64, bias: bool) -> Result<Lin> {
     Ok(Lin {
         w: b.weight(name, "weight", vec![out, inp])?,
-        bias: if bias { Some(b.weight(name, "bias", vec![out])?) } else { None },
+        bias: if bias {
+            Some(b.weight(name, "bias", vec![out])?)
+        } else {
+            None
+        },
     })
 }
 
@@ -377,7 +532,13 @@ fn lin_op(b: &mut TraceBuilder, name: &str, x: TensorId, l: &Lin) -> Result<Tens
     Ok(y)
 }
 
-fn norm_op(b: &mut TraceBuilder, name: &str, x: TensorId, l: &Lin, kind: NormKind) -> Result<TensorId> {
+fn norm_op(
+    b: &mut TraceBuilder,
+    name: &str,
+    x: TensorId,
+    l: &Lin,
+    kind: NormKind,
+) -> Result<TensorId> {
     let shape = b.shape(x).to_vec();
     let name = b.qualify(name, "");
     let elems = checked_numel(&shape).unwrap_or(0);
@@ -386,12 +547,24 @@ fn norm_op(b: &mut TraceBuilder, name: &str, x: TensorId, l: &Lin, kind: NormKin
     Ok(b.push_op(name, OpKind::Norm { kind, elems }, vec![x], w, vec![shape])?[0])
 }
 
-fn embed_op(b: &mut TraceBuilder, name: &str, ids: TensorId, table: TensorId, d: u64) -> Result<TensorId> {
+fn embed_op(
+    b: &mut TraceBuilder,
+    name: &str,
+    ids: TensorId,
+    table: TensorId,
+    d: u64,
+) -> Result<TensorId> {
     let mut shape = b.shape(ids).to_vec();
     let rows = checked_numel(&shape).unwrap_or(0);
     shape.push(d);
     let name = b.qualify(name, "");
-    Ok(b.push_op(name, OpKind::Embedding { rows, dim: d }, vec![ids], vec![table], vec![shape])?[0])
+    Ok(b.push_op(
+        name,
+        OpKind::Embedding { rows, dim: d },
+        vec![ids],
+        vec![table],
+        vec![shape],
+    )?[0])
 }
 
 fn mlp_op(b: &mut TraceBuilder, name: &str, x: TensorId, m: &Mlp) -> Result<TensorId> {

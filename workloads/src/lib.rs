@@ -28,8 +28,15 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     if !path.exists() {
         return zoo::load_by_name(spec, opts);
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Io { path: path.to_path_buf(), source })?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = || {
         String::from_utf8(bytes.clone()).map_err(|e| WorkloadError::Invalid {
             file: spec.to_string(),
@@ -44,7 +51,10 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
         "json" => {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("llm");
             let name = if stem == "config" {
-                path.parent().and_then(|p| p.file_name()).and_then(|s| s.to_str()).unwrap_or(stem)
+                path.parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|s| s.to_str())
+                    .unwrap_or(stem)
             } else {
                 stem
             };

@@ -6,7 +6,7 @@
 //! Quantization-aware NAS sweeps exactly this.
 
 use crate::error::{Result, WorkloadError};
-use crate::ir::{DType, Trace, TensorRole};
+use crate::ir::{DType, TensorRole, Trace};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Precision {
@@ -34,11 +34,17 @@ fn parse_one(s: &str) -> Option<Precision> {
     let s = s.trim().to_ascii_lowercase();
     if let Some(rest) = s.strip_prefix('w') {
         if let Some((w, a)) = rest.split_once('a') {
-            return Some(Precision { weights: bits_dtype(w)?, activations: bits_dtype(a)? });
+            return Some(Precision {
+                weights: bits_dtype(w)?,
+                activations: bits_dtype(a)?,
+            });
         }
     }
     let d = DType::parse(&s).filter(|d| *d != DType::Int64)?;
-    Some(Precision { weights: d, activations: d })
+    Some(Precision {
+        weights: d,
+        activations: d,
+    })
 }
 
 impl PrecisionPolicy {
@@ -54,7 +60,10 @@ impl PrecisionPolicy {
         let mut overrides = Vec::new();
         for p in parts.filter(|p| !p.trim().is_empty()) {
             let (pat, pol) = p.split_once('=').ok_or_else(|| bad(p))?;
-            overrides.push((pat.trim().to_string(), parse_one(pol).ok_or_else(|| bad(p))?));
+            overrides.push((
+                pat.trim().to_string(),
+                parse_one(pol).ok_or_else(|| bad(p))?,
+            ));
         }
         Ok(PrecisionPolicy { default, overrides })
     }

@@ -39,19 +39,67 @@ macro_rules! hf {
 
 pub static ZOO: &[ZooEntry] = &[
     dsl!("resnet18", "resnet18.vnet", "ResNet-18, ImageNet 224x224"),
-    dsl!("resnet50", "resnet50.vnet", "ResNet-50 v1.5, ImageNet 224x224"),
-    dsl!("mobilenet_v2", "mobilenet_v2.vnet", "MobileNetV2 1.0, 224x224"),
-    dsl!("mobilenet_v3_large", "mobilenet_v3_large.vnet", "MobileNetV3-Large, 224x224"),
-    dsl!("efficientnet_b0", "efficientnet_b0.vnet", "EfficientNet-B0, 224x224"),
+    dsl!(
+        "resnet50",
+        "resnet50.vnet",
+        "ResNet-50 v1.5, ImageNet 224x224"
+    ),
+    dsl!(
+        "mobilenet_v2",
+        "mobilenet_v2.vnet",
+        "MobileNetV2 1.0, 224x224"
+    ),
+    dsl!(
+        "mobilenet_v3_large",
+        "mobilenet_v3_large.vnet",
+        "MobileNetV3-Large, 224x224"
+    ),
+    dsl!(
+        "efficientnet_b0",
+        "efficientnet_b0.vnet",
+        "EfficientNet-B0, 224x224"
+    ),
     dsl!("vit_b_16", "vit_b_16.vnet", "ViT-B/16, 224x224"),
-    dsl!("bert-base", "bert_base.vnet", "BERT-base encoder, seq 128 (--seq)"),
-    hf!("llama-2-7b", "llama-2-7b.json", "Llama-2-7B decoder (prefill + decode)"),
-    hf!("llama-2-70b", "llama-2-70b.json", "Llama-2-70B decoder, GQA 8 kv heads"),
-    hf!("mixtral-8x7b", "mixtral-8x7b.json", "Mixtral-8x7B MoE, top-2 of 8 experts"),
-    dsl!("resnet8", "resnet8_cifar.vnet", "MLPerf Tiny IC: ResNet-8, CIFAR-10 32x32"),
-    dsl!("mobilenet_v1_025_vww", "mobilenet_v1_025_vww.vnet", "MLPerf Tiny VWW: MobileNetV1-0.25, 96x96"),
-    dsl!("ds_cnn_kws", "ds_cnn_kws.vnet", "MLPerf Tiny KWS: DS-CNN, 49x10 MFCC"),
-    dsl!("fc_autoencoder", "fc_autoencoder.vnet", "MLPerf Tiny AD: FC autoencoder, 640 inputs"),
+    dsl!(
+        "bert-base",
+        "bert_base.vnet",
+        "BERT-base encoder, seq 128 (--seq)"
+    ),
+    hf!(
+        "llama-2-7b",
+        "llama-2-7b.json",
+        "Llama-2-7B decoder (prefill + decode)"
+    ),
+    hf!(
+        "llama-2-70b",
+        "llama-2-70b.json",
+        "Llama-2-70B decoder, GQA 8 kv heads"
+    ),
+    hf!(
+        "mixtral-8x7b",
+        "mixtral-8x7b.json",
+        "Mixtral-8x7B MoE, top-2 of 8 experts"
+    ),
+    dsl!(
+        "resnet8",
+        "resnet8_cifar.vnet",
+        "MLPerf Tiny IC: ResNet-8, CIFAR-10 32x32"
+    ),
+    dsl!(
+        "mobilenet_v1_025_vww",
+        "mobilenet_v1_025_vww.vnet",
+        "MLPerf Tiny VWW: MobileNetV1-0.25, 96x96"
+    ),
+    dsl!(
+        "ds_cnn_kws",
+        "ds_cnn_kws.vnet",
+        "MLPerf Tiny KWS: DS-CNN, 49x10 MFCC"
+    ),
+    dsl!(
+        "fc_autoencoder",
+        "fc_autoencoder.vnet",
+        "MLPerf Tiny AD: FC autoencoder, 640 inputs"
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static ZooEntry> {

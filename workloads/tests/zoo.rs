@@ -9,7 +9,11 @@ fn totals(name: &str) -> vchip_workloads::Totals {
 
 fn within(actual: u64, expected: f64, tol: f64, what: &str) {
     let rel = (actual as f64 - expected).abs() / expected;
-    assert!(rel <= tol, "{what}: got {actual}, expected {expected} (off by {:.3}%)", rel * 100.0);
+    assert!(
+        rel <= tol,
+        "{what}: got {actual}, expected {expected} (off by {:.3}%)",
+        rel * 100.0
+    );
 }
 
 // torchvision weight metadata (`num_params`, `_ops` in GMACs) for the CNNs and ViT.
@@ -38,14 +42,27 @@ fn bert_base_params() {
 
 #[test]
 fn llms_match_model_cards() {
-    within(totals("llama-2-7b").params, 6.738e9, 0.01, "llama-2-7b params");
-    within(totals("llama-2-70b").params, 68.98e9, 0.01, "llama-2-70b params");
+    within(
+        totals("llama-2-7b").params,
+        6.738e9,
+        0.01,
+        "llama-2-7b params",
+    );
+    within(
+        totals("llama-2-70b").params,
+        68.98e9,
+        0.01,
+        "llama-2-70b params",
+    );
     let m = totals("mixtral-8x7b");
     within(m.params, 46.7e9, 0.01, "mixtral total params");
     // Active parameters per token: decode touches 2 of 8 experts in each layer.
     let decode = zoo::load_by_name(
         "mixtral-8x7b",
-        &TraceOptions { llm_phase: vchip_workloads::hf::LlmPhase::Decode, ..Default::default() },
+        &TraceOptions {
+            llm_phase: vchip_workloads::hf::LlmPhase::Decode,
+            ..Default::default()
+        },
     )
     .unwrap()
     .totals();

@@ -112,7 +112,9 @@ pub fn map_gemm(g: GemmDims, rows: u64, cols: u64, df: Dataflow) -> Mapping {
 /// SCALE-Sim's output size for a conv: `ceil((H − R + s) / s)` on the padded input
 /// (its `topology_utils.py`), where standard semantics use `floor((H − R) / s) + 1`.
 pub fn scalesim_out_dim(padded_in: u64, k: u64, stride: u64) -> u64 {
-    (padded_in + stride).saturating_sub(k).div_ceil(stride.max(1))
+    (padded_in + stride)
+        .saturating_sub(k)
+        .div_ceil(stride.max(1))
 }
 
 #[cfg(test)]
@@ -129,7 +131,16 @@ mod tests {
     #[test]
     fn folds_and_partial_mapping() {
         // Sr = 40 on 32 rows: 2 row folds, the second uses 8 rows.
-        let m = map_gemm(GemmDims { m: 40, n: 32, k: 10 }, 32, 32, Dataflow::Os);
+        let m = map_gemm(
+            GemmDims {
+                m: 40,
+                n: 32,
+                k: 10,
+            },
+            32,
+            32,
+            Dataflow::Os,
+        );
         assert_eq!((m.row_folds, m.col_folds), (2, 1));
         assert!((m.mapping_efficiency - 40.0 / 64.0).abs() < 1e-12);
     }

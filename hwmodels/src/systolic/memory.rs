@@ -55,7 +55,9 @@ pub struct DramTraffic {
 
 impl DramTraffic {
     pub fn reads(&self) -> u64 {
-        self.ifmap_read.saturating_add(self.filter_read).saturating_add(self.ofmap_read)
+        self.ifmap_read
+            .saturating_add(self.filter_read)
+            .saturating_add(self.ofmap_read)
     }
 
     pub fn writes(&self) -> u64 {
@@ -93,7 +95,14 @@ fn read_volume(size: u64, dep: Dep, outer: Dep, f_outer: u64, f_inner: u64, buf:
 }
 
 /// (writes, reads) of the output operand.
-fn output_volume(size: u64, dep: Dep, outer: Dep, f_outer: u64, f_inner: u64, buf: u64) -> (u64, u64) {
+fn output_volume(
+    size: u64,
+    dep: Dep,
+    outer: Dep,
+    f_outer: u64,
+    f_inner: u64,
+    buf: u64,
+) -> (u64, u64) {
     match dep {
         Dep::Both => (size, 0),
         // Output depends on the inner fold and accumulates over the outer one: every inner tile's
@@ -102,7 +111,10 @@ fn output_volume(size: u64, dep: Dep, outer: Dep, f_outer: u64, f_inner: u64, bu
             if size <= buf || f_outer <= 1 {
                 (size, 0)
             } else {
-                (size.saturating_mul(f_outer), size.saturating_mul(f_outer - 1))
+                (
+                    size.saturating_mul(f_outer),
+                    size.saturating_mul(f_outer - 1),
+                )
             }
         }
         // Output depends on the outer fold and accumulates within the inner loop.
@@ -110,13 +122,24 @@ fn output_volume(size: u64, dep: Dep, outer: Dep, f_outer: u64, f_inner: u64, bu
             if size.div_ceil(f_outer.max(1)) <= buf || f_inner <= 1 {
                 (size, 0)
             } else {
-                (size.saturating_mul(f_inner), size.saturating_mul(f_inner - 1))
+                (
+                    size.saturating_mul(f_inner),
+                    size.saturating_mul(f_inner - 1),
+                )
             }
         }
     }
 }
 
-pub fn dram_traffic(g: GemmDims, map: &Mapping, df: Dataflow, rows: u64, cols: u64, buf: BufferBytes, w: WordBytes) -> DramTraffic {
+pub fn dram_traffic(
+    g: GemmDims,
+    map: &Mapping,
+    df: Dataflow,
+    rows: u64,
+    cols: u64,
+    buf: BufferBytes,
+    w: WordBytes,
+) -> DramTraffic {
     let a = bytes(g.m.saturating_mul(g.k), w.a);
     let b = bytes(g.k.saturating_mul(g.n), w.b);
     let c = bytes(g.m.saturating_mul(g.n), w.c);
@@ -129,7 +152,11 @@ pub fn dram_traffic(g: GemmDims, map: &Mapping, df: Dataflow, rows: u64, cols: u
     };
     let (fr, fc) = (map.row_folds, map.col_folds);
     let eval = |outer: Dep| {
-        let (fo, fi) = if outer == Dep::Row { (fr, fc) } else { (fc, fr) };
+        let (fo, fi) = if outer == Dep::Row {
+            (fr, fc)
+        } else {
+            (fc, fr)
+        };
         let ifmap_read = read_volume(a, da, outer, fo, fi, buf.ifmap);
         let filter_read = read_volume(b, db, outer, fo, fi, buf.filter);
         let (ofmap_write, ofmap_read) = if df == Dataflow::Os {
@@ -147,7 +174,11 @@ pub fn dram_traffic(g: GemmDims, map: &Mapping, df: Dataflow, rows: u64, cols: u
     };
     let by_rows = eval(Dep::Row);
     let by_cols = eval(Dep::Col);
-    let mut t = if by_cols.total() < by_rows.total() { by_cols } else { by_rows };
+    let mut t = if by_cols.total() < by_rows.total() {
+        by_cols
+    } else {
+        by_rows
+    };
     let (r, cc) = (rows.min(map.sr), cols.min(map.sc));
     t.prologue = match df {
         // The first wavefront: one row of A and one column of B.
@@ -164,16 +195,32 @@ mod tests {
     use super::super::mapping::map_gemm;
     use super::*;
 
-    const BIG: BufferBytes = BufferBytes { ifmap: 1 << 30, filter: 1 << 30, ofmap: 1 << 30 };
-    const W1: WordBytes = WordBytes { a: 1.0, b: 1.0, c: 1.0 };
+    const BIG: BufferBytes = BufferBytes {
+        ifmap: 1 << 30,
+        filter: 1 << 30,
+        ofmap: 1 << 30,
+    };
+    const W1: WordBytes = WordBytes {
+        a: 1.0,
+        b: 1.0,
+        c: 1.0,
+    };
 
     #[test]
     fn operands_that_fit_are_fetched_once() {
-        let g = GemmDims { m: 300, n: 200, k: 100 };
+        let g = GemmDims {
+            m: 300,
+            n: 200,
+            k: 100,
+        };
         for df in [Dataflow::Os, Dataflow::Ws, Dataflow::Is] {
             let map = map_gemm(g, 32, 32, df);
             let t = dram_traffic(g, &map, df, 32, 32, BIG, W1);
-            assert_eq!((t.ifmap_read, t.filter_read, t.ofmap_write, t.ofmap_read), (30_000, 20_000, 60_000, 0), "{df:?}");
+            assert_eq!(
+                (t.ifmap_read, t.filter_read, t.ofmap_write, t.ofmap_read),
+                (30_000, 20_000, 60_000, 0),
+                "{df:?}"
+            );
         }
     }
 
@@ -181,9 +228,17 @@ mod tests {
     fn filter_that_does_not_fit_is_refetched_per_outer_fold() {
         // OS: B (K×N = 100×200 = 20,000 B) depends on the column fold only. With a 1 KiB filter
         // buffer it cannot stay, and A's per-row-fold tile (32×100 B) fits its buffer.
-        let g = GemmDims { m: 320, n: 200, k: 100 };
+        let g = GemmDims {
+            m: 320,
+            n: 200,
+            k: 100,
+        };
         let map = map_gemm(g, 32, 32, Dataflow::Os);
-        let buf = BufferBytes { ifmap: 4096, filter: 1024, ofmap: 1 << 20 };
+        let buf = BufferBytes {
+            ifmap: 4096,
+            filter: 1024,
+            ofmap: 1 << 20,
+        };
         let t = dram_traffic(g, &map, Dataflow::Os, 32, 32, buf, W1);
         // Row-outer: A once (32,000), B re-read for each of 10 row folds (200,000): 232,000.
         // Col-outer: B's tile per column fold (2,858 B) does not fit 1 KiB → re-read 10x too, and
@@ -195,9 +250,17 @@ mod tests {
     #[test]
     fn ws_partial_sums_spill_when_the_output_does_not_fit() {
         // WS with K = 64 on 32 rows: 2 row folds accumulate into each output; N = 32 → 1 col fold.
-        let g = GemmDims { m: 1000, n: 32, k: 64 };
+        let g = GemmDims {
+            m: 1000,
+            n: 32,
+            k: 64,
+        };
         let map = map_gemm(g, 32, 32, Dataflow::Ws);
-        let small = BufferBytes { ifmap: 1 << 20, filter: 1 << 20, ofmap: 1000 };
+        let small = BufferBytes {
+            ifmap: 1 << 20,
+            filter: 1 << 20,
+            ofmap: 1000,
+        };
         let t = dram_traffic(g, &map, Dataflow::Ws, 32, 32, small, W1);
         assert_eq!((t.ofmap_write, t.ofmap_read), (64_000, 32_000));
         let t = dram_traffic(g, &map, Dataflow::Ws, 32, 32, BIG, W1);

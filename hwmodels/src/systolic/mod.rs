@@ -85,23 +85,38 @@ impl SystolicModel {
     }
 
     fn vector_pj(&self, d: DType) -> f64 {
-        self.spec.vector.energy_pj_per_op.map_or_else(|| self.mac_pj(d), |v| v.0)
+        self.spec
+            .vector
+            .energy_pj_per_op
+            .map_or_else(|| self.mac_pj(d), |v| v.0)
     }
 
     fn dram_cycles(&self, bytes: u64) -> u64 {
-        (bytes as f64 / self.dram_bytes_per_cycle).ceil().min(u64::MAX as f64) as u64
+        (bytes as f64 / self.dram_bytes_per_cycle)
+            .ceil()
+            .min(u64::MAX as f64) as u64
     }
 
     /// The GEMMs an op maps to, `(dims, repeats)`, under the chosen conventions.
     fn gemms(&self, op: &Op, compat: Compat) -> Vec<(GemmDims, u64)> {
         match (&op.kind, compat) {
             (OpKind::Conv2d(c), Compat::Scalesim) => {
-                let Conv2d { batch, c_in, c_out, groups, .. } = *c;
+                let Conv2d {
+                    batch,
+                    c_in,
+                    c_out,
+                    groups,
+                    ..
+                } = *c;
                 let eff = |k: u64, d: u64| d * (k - 1) + 1;
                 let e = scalesim_out_dim(c.h_in + 2 * c.pad_h, eff(c.kh, c.dil_h), c.stride_h);
                 let f = scalesim_out_dim(c.w_in + 2 * c.pad_w, eff(c.kw, c.dil_w), c.stride_w);
                 vec![(
-                    GemmDims { m: batch * e * f, n: c_out / groups, k: c.kh * c.kw * (c_in / groups) },
+                    GemmDims {
+                        m: batch * e * f,
+                        n: c_out / groups,
+                        k: c.kh * c.kw * (c_in / groups),
+                    },
                     groups,
                 )]
             }
@@ -116,14 +131,24 @@ impl SystolicModel {
     fn cost_matrix(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> OpCost {
         let compat = opts.compat;
         let word = |bits: u64| bits as f64 / 8.0;
-        let a_bytes = op.inputs.first().map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
+        let a_bytes = op
+            .inputs
+            .first()
+            .map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
         let b_bytes = op
             .weights
             .first()
             .or(op.inputs.get(1))
             .map_or(a_bytes, |&t| word(trace.tensor(t).dtype.bits()));
-        let c_bytes = op.outputs.first().map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
-        let words = WordBytes { a: a_bytes, b: b_bytes, c: c_bytes };
+        let c_bytes = op
+            .outputs
+            .first()
+            .map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
+        let words = WordBytes {
+            a: a_bytes,
+            b: b_bytes,
+            c: c_bytes,
+        };
         let mut cost = OpCost::zero();
         cost.engine = Engine::Matrix;
         let (mut dram_rd, mut dram_wr, mut prologue) = (0u64, 0u64, 0u64);
@@ -141,9 +166,14 @@ impl SystolicModel {
                 Compat::Scalesim => m.ofmap_writes_scalesim,
                 Compat::Native => m.ofmap_writes,
             };
-            cost.compute_cycles = cost.compute_cycles.saturating_add(cycles.saturating_mul(reps));
+            cost.compute_cycles = cost
+                .compute_cycles
+                .saturating_add(cycles.saturating_mul(reps));
             cost.folds = cost.folds.saturating_add(m.folds.saturating_mul(reps));
-            let macs = g.m.saturating_mul(g.n).saturating_mul(g.k).saturating_mul(reps);
+            let macs =
+                g.m.saturating_mul(g.n)
+                    .saturating_mul(g.k)
+                    .saturating_mul(reps);
             cost.mapped_macs = cost.mapped_macs.saturating_add(macs);
             weighted_map += m.mapping_efficiency * (m.folds * reps) as f64;
             weighted_util += m.compute_utilization * (m.folds * reps) as f64;
@@ -155,7 +185,15 @@ impl SystolicModel {
             cost.sram.ifmap_reads = cost.sram.ifmap_reads.saturating_add(s.ifmap_reads);
             cost.sram.filter_reads = cost.sram.filter_reads.saturating_add(s.filter_reads);
             cost.sram.ofmap_writes = cost.sram.ofmap_writes.saturating_add(s.ofmap_writes);
-            let t = dram_traffic(g, &m, self.dataflow, self.rows, self.cols, self.buffers, words);
+            let t = dram_traffic(
+                g,
+                &m,
+                self.dataflow,
+                self.rows,
+                self.cols,
+                self.buffers,
+                words,
+            );
             dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
             dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
             prologue = prologue.max(t.prologue);
@@ -176,12 +214,26 @@ impl SystolicModel {
         let dram_bytes = dram_rd.saturating_add(dram_wr);
         let dram_cycles = self.dram_cycles(dram_bytes);
         if compat == Compat::Native {
-            let total = cost.compute_cycles.max(dram_cycles).saturating_add(self.dram_cycles(prologue));
+            let total = cost
+                .compute_cycles
+                .max(dram_cycles)
+                .saturating_add(self.dram_cycles(prologue));
             cost.stall_cycles = total - cost.compute_cycles;
         }
         // Softmax inside attention runs on the vector unit after the products.
-        let (vec_cycles, vec_flops) = if let OpKind::Attention { batch, heads, q_len, kv_len, .. } = op.kind {
-            let flops = batch.saturating_mul(heads).saturating_mul(q_len).saturating_mul(kv_len).saturating_mul(5);
+        let (vec_cycles, vec_flops) = if let OpKind::Attention {
+            batch,
+            heads,
+            q_len,
+            kv_len,
+            ..
+        } = op.kind
+        {
+            let flops = batch
+                .saturating_mul(heads)
+                .saturating_mul(q_len)
+                .saturating_mul(kv_len)
+                .saturating_mul(5);
             (flops.div_ceil(self.spec.vector.lanes.0), flops)
         } else {
             (0, 0)
@@ -197,11 +249,20 @@ impl SystolicModel {
         if cost.cycles > 0 {
             cost.utilization = cost.mapped_macs as f64 / (cost.cycles as f64 * pes);
         }
-        let sram_rd = (cost.sram.ifmap_reads as f64 * a_bytes + cost.sram.filter_reads as f64 * b_bytes) as u64;
+        let sram_rd = (cost.sram.ifmap_reads as f64 * a_bytes
+            + cost.sram.filter_reads as f64 * b_bytes) as u64;
         let sram_wr = (cost.sram.ofmap_writes as f64 * c_bytes) as u64;
         cost.traffic = vec![
-            LevelTraffic { level: LEVEL_SRAM.into(), read_bytes: sram_rd, write_bytes: sram_wr },
-            LevelTraffic { level: LEVEL_DRAM.into(), read_bytes: dram_rd, write_bytes: dram_wr },
+            LevelTraffic {
+                level: LEVEL_SRAM.into(),
+                read_bytes: sram_rd,
+                write_bytes: sram_wr,
+            },
+            LevelTraffic {
+                level: LEVEL_DRAM.into(),
+                read_bytes: dram_rd,
+                write_bytes: dram_wr,
+            },
         ];
         cost.energy = Energy {
             mac_pj: cost.mapped_macs as f64 * self.mac_pj(op.dtype),
@@ -216,7 +277,11 @@ impl SystolicModel {
     /// Element-wise, pooling, normalization, softmax, embedding and data movement: the vector unit
     /// computes while operands stream from and to DRAM (layer-by-layer execution).
     fn cost_vector(&self, trace: &Trace, op: &Op) -> OpCost {
-        if let OpKind::DataMovement { kind: MoveKind::Reshape, .. } = op.kind {
+        if let OpKind::DataMovement {
+            kind: MoveKind::Reshape,
+            ..
+        } = op.kind
+        {
             return OpCost::zero();
         }
         let mut cost = OpCost::zero();
@@ -224,8 +289,12 @@ impl SystolicModel {
         let rd = match op.kind {
             // A gather reads only the rows it selects, not the whole table.
             OpKind::Embedding { rows, dim } => {
-                let w_bits = op.weights.first().map_or(16, |&t| trace.tensor(t).dtype.bits());
-                (rows.saturating_mul(dim).saturating_mul(w_bits)).div_ceil(8)
+                let w_bits = op
+                    .weights
+                    .first()
+                    .map_or(16, |&t| trace.tensor(t).dtype.bits());
+                (rows.saturating_mul(dim).saturating_mul(w_bits))
+                    .div_ceil(8)
                     .saturating_add(trace.op_activation_bytes_read(op))
             }
             _ => trace.op_bytes_read(op),
@@ -236,8 +305,16 @@ impl SystolicModel {
         let dram_cycles = self.dram_cycles(rd.saturating_add(wr));
         cost.cycles = cost.compute_cycles.max(dram_cycles);
         cost.stall_cycles = cost.cycles - cost.compute_cycles;
-        cost.bound = if dram_cycles > cost.compute_cycles { Bound::Memory(LEVEL_DRAM.into()) } else { Bound::Compute };
-        cost.traffic = vec![LevelTraffic { level: LEVEL_DRAM.into(), read_bytes: rd, write_bytes: wr }];
+        cost.bound = if dram_cycles > cost.compute_cycles {
+            Bound::Memory(LEVEL_DRAM.into())
+        } else {
+            Bound::Compute
+        };
+        cost.traffic = vec![LevelTraffic {
+            level: LEVEL_DRAM.into(),
+            read_bytes: rd,
+            write_bytes: wr,
+        }];
         cost.energy = Energy {
             vector_pj: flops as f64 * self.vector_pj(op.dtype),
             dram_pj: rd.saturating_add(wr) as f64 * 8.0 * self.spec.dram.energy_pj_per_bit.0,
@@ -255,7 +332,9 @@ impl HardwareModel for SystolicModel {
 
     fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError> {
         Ok(match op.kind {
-            OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => self.cost_matrix(trace, op, opts),
+            OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
+                self.cost_matrix(trace, op, opts)
+            }
             _ => self.cost_vector(trace, op),
         })
     }

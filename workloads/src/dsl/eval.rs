@@ -46,7 +46,11 @@ impl<'a> Evaluator<'a> {
     pub fn run(mut self, stmts: &[Stmt], default_name: &str) -> Result<Trace> {
         self.exec_all(stmts)?;
         if self.b.ops_len() == 0 {
-            return Err(self.err(self.src.len(), "the network has no operations", "add ops after `input [...]`"));
+            return Err(self.err(
+                self.src.len(),
+                "the network has no operations",
+                "add ops after `input [...]`",
+            ));
         }
         let mut t = self.b.finish();
         t.name = self.name.unwrap_or_else(|| default_name.to_string());
@@ -71,9 +75,13 @@ impl<'a> Evaluator<'a> {
     fn eval(&self, e: &Expr, pos: usize) -> Result<i64> {
         Ok(match e {
             Expr::Int(v) => *v,
-            Expr::Var(n, p) => self
-                .lookup(n)
-                .ok_or_else(|| self.err(*p, format!("unknown variable `{n}`"), "define it with `let` or as a block parameter"))?,
+            Expr::Var(n, p) => self.lookup(n).ok_or_else(|| {
+                self.err(
+                    *p,
+                    format!("unknown variable `{n}`"),
+                    "define it with `let` or as a block parameter",
+                )
+            })?,
             Expr::Bin(l, op, r) => {
                 let (a, b) = (self.eval(l, pos)?, self.eval(r, pos)?);
                 let v = match op {
@@ -94,21 +102,34 @@ impl<'a> Evaluator<'a> {
     fn eval_dim(&self, e: &Expr, pos: usize, what: &str) -> Result<u64> {
         let v = self.eval(e, pos)?;
         if v <= 0 {
-            return Err(self.err(pos, format!("{what} must be positive, got {v}"), "use a size of at least 1"));
+            return Err(self.err(
+                pos,
+                format!("{what} must be positive, got {v}"),
+                "use a size of at least 1",
+            ));
         }
         Ok(v as u64)
     }
 
     fn cur(&self, pos: usize) -> Result<TensorId> {
-        self.cur
-            .ok_or_else(|| self.err(pos, "no input tensor yet", "start the network with `input [C, H, W]`"))
+        self.cur.ok_or_else(|| {
+            self.err(
+                pos,
+                "no input tensor yet",
+                "start the network with `input [C, H, W]`",
+            )
+        })
     }
 
     fn exec_all(&mut self, stmts: &[Stmt]) -> Result<()> {
         for s in stmts {
             self.exec(s)?;
             if self.b.ops_len() > MAX_OPS {
-                return Err(self.err(s.pos, format!("more than {MAX_OPS} ops"), "reduce repeat counts"));
+                return Err(self.err(
+                    s.pos,
+                    format!("more than {MAX_OPS} ops"),
+                    "reduce repeat counts",
+                ));
             }
         }
         Ok(())
@@ -132,18 +153,32 @@ impl<'a> Evaluator<'a> {
                 let dt = match dtype.as_deref() {
                     None => self.b.act_dtype,
                     Some("ids") => DType::Int64,
-                    Some(d) => DType::parse(d).ok_or_else(|| self.err(pos, format!("unknown dtype `{d}`"), "use f32, f16, bf16, fp8, int8, int4 or ids"))?,
+                    Some(d) => DType::parse(d).ok_or_else(|| {
+                        self.err(
+                            pos,
+                            format!("unknown dtype `{d}`"),
+                            "use f32, f16, bf16, fp8, int8, int4 or ids",
+                        )
+                    })?,
                 };
-                let t = self.b.input("input", shape, dt).map_err(|e| self.at(pos, e))?;
+                let t = self
+                    .b
+                    .input("input", shape, dt)
+                    .map_err(|e| self.at(pos, e))?;
                 self.cur = Some(t);
             }
             StmtKind::Block { name, params, body } => {
-                self.blocks.insert(name.clone(), (params.clone(), body.clone()));
+                self.blocks
+                    .insert(name.clone(), (params.clone(), body.clone()));
             }
             StmtKind::Repeat { count, body } => {
                 let n = self.eval(count, pos)?;
                 if !(0..=1_000_000).contains(&n) {
-                    return Err(self.err(pos, format!("repeat count {n} out of range"), "use 0 to 1000000"));
+                    return Err(self.err(
+                        pos,
+                        format!("repeat count {n} out of range"),
+                        "use 0 to 1000000",
+                    ));
                 }
                 for _ in 0..n {
                     self.exec_all(body)?;
@@ -161,7 +196,10 @@ impl<'a> Evaluator<'a> {
                     r?;
                 }
                 let skip = self.cur(pos)?;
-                let out = self.b.eltwise("", EltOp::Add, &[y, skip]).map_err(|e| self.at(pos, e))?;
+                let out = self
+                    .b
+                    .eltwise("", EltOp::Add, &[y, skip])
+                    .map_err(|e| self.at(pos, e))?;
                 self.cur = Some(out);
             }
             StmtKind::Gate { body } => {
@@ -171,10 +209,17 @@ impl<'a> Evaluator<'a> {
                 self.b.pop_scope();
                 r?;
                 let g = self.cur(pos)?;
-                let out = self.b.eltwise("", EltOp::Mul, &[x, g]).map_err(|e| self.at(pos, e))?;
+                let out = self
+                    .b
+                    .eltwise("", EltOp::Mul, &[x, g])
+                    .map_err(|e| self.at(pos, e))?;
                 self.cur = Some(out);
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 if self.eval(cond, pos)? != 0 {
                     self.exec_all(then)?;
                 } else {
@@ -195,13 +240,29 @@ impl<'a> Evaluator<'a> {
 
     fn call(&mut self, pos: usize, name: &str, args: &[Expr], alias: Option<&str>) -> Result<()> {
         let Some((params, body)) = self.blocks.get(name).cloned() else {
-            return Err(self.err(pos, format!("unknown block `{name}`"), "define it with `block NAME(params) { ... }` before calling it"));
+            return Err(self.err(
+                pos,
+                format!("unknown block `{name}`"),
+                "define it with `block NAME(params) { ... }` before calling it",
+            ));
         };
         if params.len() != args.len() {
-            return Err(self.err(pos, format!("block `{name}` takes {} argument(s), got {}", params.len(), args.len()), ""));
+            return Err(self.err(
+                pos,
+                format!(
+                    "block `{name}` takes {} argument(s), got {}",
+                    params.len(),
+                    args.len()
+                ),
+                "",
+            ));
         }
         if self.depth >= MAX_CALL_DEPTH {
-            return Err(self.err(pos, format!("block calls nested deeper than {MAX_CALL_DEPTH} (recursive block?)"), "remove the recursion"));
+            return Err(self.err(
+                pos,
+                format!("block calls nested deeper than {MAX_CALL_DEPTH} (recursive block?)"),
+                "remove the recursion",
+            ));
         }
         let mut scope = HashMap::new();
         for (p, a) in params.iter().zip(args) {
@@ -245,7 +306,12 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        let spec = OpSpec { op, pos, positional, kw };
+        let spec = OpSpec {
+            op,
+            pos,
+            positional,
+            kw,
+        };
         let x = self.cur(pos)?;
         let out = self.apply(&spec, x, &label)?;
         self.cur = Some(out);
@@ -265,7 +331,12 @@ impl<'a> Evaluator<'a> {
             _ => &[],
         };
         if let Some(k) = s.kw.keys().find(|k| !known.contains(k)) {
-            return Err(perr(loc, pos, format!("`{}` has no parameter `{k}`", s.op), format!("allowed: {}", known.join(", "))));
+            return Err(perr(
+                loc,
+                pos,
+                format!("`{}` has no parameter `{k}`", s.op),
+                format!("allowed: {}", known.join(", ")),
+            ));
         }
         let b = &mut self.b;
         let r = match s.op {
@@ -394,7 +465,7 @@ impl<'a> Evaluator<'a> {
                 b.movement(label, MoveKind::Slice, &[x], vec![n, d])
             }
             other => {
-                return Err(perr(loc, 
+                return Err(perr(loc,
                     pos,
                     format!("unknown operation `{other}`"),
                     "use one of conv, dwconv, bn, ln, rmsnorm, relu, relu6, gelu, silu, sigmoid, hsigmoid, hswish, tanh, maxpool, avgpool, gap, flatten, linear, softmax, dropout, tokens, cls, posemb, embed, addembed, attention, token0, or call a block",
@@ -441,7 +512,12 @@ impl OpSpec<'_> {
 
 type Loc<'a> = (&'a str, &'a str);
 
-fn perr(loc: Loc<'_>, pos: usize, msg: impl Into<String>, hint: impl Into<String>) -> WorkloadError {
+fn perr(
+    loc: Loc<'_>,
+    pos: usize,
+    msg: impl Into<String>,
+    hint: impl Into<String>,
+) -> WorkloadError {
     let (line, col) = line_col(loc.1, pos);
     WorkloadError::Parse {
         file: loc.0.to_string(),
@@ -454,5 +530,10 @@ fn perr(loc: Loc<'_>, pos: usize, msg: impl Into<String>, hint: impl Into<String
 
 /// Wraps a builder error (shape problems) with the statement's position.
 fn pat(loc: Loc<'_>, pos: usize, e: WorkloadError) -> WorkloadError {
-    perr(loc, pos, e.to_string(), "check the layer's parameters against its input shape")
+    perr(
+        loc,
+        pos,
+        e.to_string(),
+        "check the layer's parameters against its input shape",
+    )
 }

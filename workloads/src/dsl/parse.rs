@@ -43,15 +43,44 @@ pub enum Arg {
 pub enum StmtKind {
     Network(String),
     Let(String, Expr),
-    Input { dims: Vec<Expr>, dtype: Option<String> },
-    Block { name: String, params: Vec<String>, body: Vec<Stmt> },
-    Repeat { count: Expr, body: Vec<Stmt> },
-    Residual { body: Vec<Stmt>, shortcut: Option<Vec<Stmt>> },
-    Gate { body: Vec<Stmt> },
-    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
-    Scope { name: String, body: Vec<Stmt> },
-    Call { name: String, args: Vec<Expr>, alias: Option<String> },
-    Op { name: String, args: Vec<Arg> },
+    Input {
+        dims: Vec<Expr>,
+        dtype: Option<String>,
+    },
+    Block {
+        name: String,
+        params: Vec<String>,
+        body: Vec<Stmt>,
+    },
+    Repeat {
+        count: Expr,
+        body: Vec<Stmt>,
+    },
+    Residual {
+        body: Vec<Stmt>,
+        shortcut: Option<Vec<Stmt>>,
+    },
+    Gate {
+        body: Vec<Stmt>,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
+    Scope {
+        name: String,
+        body: Vec<Stmt>,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        alias: Option<String>,
+    },
+    Op {
+        name: String,
+        args: Vec<Arg>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,13 +139,18 @@ where
     preceded(sp, p)
 }
 
-fn keyword<'a>(kw: &'static str) -> impl Parser<&'a str, Output = &'a str, Error = nom::error::Error<&'a str>> {
+fn keyword<'a>(
+    kw: &'static str,
+) -> impl Parser<&'a str, Output = &'a str, Error = nom::error::Error<&'a str>> {
     move |i: &'a str| {
         let (rest, id) = tok(ident).parse(i)?;
         if id == kw {
             Ok((rest, id))
         } else {
-            Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Tag)))
+            Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Tag,
+            )))
         }
     }
 }
@@ -164,13 +198,19 @@ impl<'s> Ctx<'s> {
 
     fn atom<'a>(&self, i: &'a str, depth: usize) -> Res<'a, Expr> {
         if depth > MAX_NESTING {
-            return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::TooLarge)));
+            return Err(nom::Err::Failure(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::TooLarge,
+            )));
         }
         let (i, _) = sp(i)?;
         if let Ok((r, d)) = digit1::<&str, nom::error::Error<&str>>(i) {
             return match d.parse::<i64>() {
                 Ok(v) => Ok((r, Expr::Int(v))),
-                Err(_) => Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::Digit))),
+                Err(_) => Err(nom::Err::Failure(nom::error::Error::new(
+                    i,
+                    nom::error::ErrorKind::Digit,
+                ))),
             };
         }
         if let Ok((r, id)) = ident(i) {
@@ -184,7 +224,10 @@ impl<'s> Ctx<'s> {
 
     fn body<'a>(&self, i: &'a str, depth: usize) -> Res<'a, Vec<Stmt>> {
         if depth > MAX_NESTING {
-            return Err(nom::Err::Failure(nom::error::Error::new(i, nom::error::ErrorKind::TooLarge)));
+            return Err(nom::Err::Failure(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::TooLarge,
+            )));
         }
         let (i, _) = tok(char('{')).parse(i)?;
         let (i, stmts) = self.stmts(i, depth + 1)?;
@@ -209,8 +252,15 @@ impl<'s> Ctx<'s> {
             out.push(s);
             // A statement must end at a separator, a closing brace or the end of input.
             let (r2, _) = sp(r)?;
-            if !(r2.is_empty() || r2.starts_with('\n') || r2.starts_with(';') || r2.starts_with('}')) {
-                return Err(nom::Err::Failure(nom::error::Error::new(r2, nom::error::ErrorKind::Eof)));
+            if !(r2.is_empty()
+                || r2.starts_with('\n')
+                || r2.starts_with(';')
+                || r2.starts_with('}'))
+            {
+                return Err(nom::Err::Failure(nom::error::Error::new(
+                    r2,
+                    nom::error::ErrorKind::Eof,
+                )));
             }
             i = r2;
         }
@@ -290,7 +340,11 @@ impl<'s> Ctx<'s> {
                     Ok((r2, _)) => self.body(r2, depth)?,
                     Err(_) => (r, Vec::new()),
                 };
-                kind = StmtKind::If { cond, then, otherwise };
+                kind = StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                };
                 rest = r;
             }
             "gate" => {
@@ -314,7 +368,13 @@ impl<'s> Ctx<'s> {
                     tok(char(')')),
                 )
                 .parse(after_kw)?;
-                let (r, alias) = opt(preceded(keyword("as"), tok(take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.')))).parse(r)?;
+                let (r, alias) = opt(preceded(
+                    keyword("as"),
+                    tok(take_while1(|c: char| {
+                        c.is_ascii_alphanumeric() || c == '_' || c == '.'
+                    })),
+                ))
+                .parse(r)?;
                 kind = StmtKind::Call {
                     name: word.to_string(),
                     args,
@@ -360,9 +420,13 @@ pub fn parse_program(src: &str) -> Result<Vec<Stmt>, (usize, String)> {
         }
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
             let what = match e.code {
-                nom::error::ErrorKind::TooLarge => format!("nesting deeper than {MAX_NESTING} levels"),
+                nom::error::ErrorKind::TooLarge => {
+                    format!("nesting deeper than {MAX_NESTING} levels")
+                }
                 nom::error::ErrorKind::Digit => "integer literal out of range".to_string(),
-                _ if e.input.is_empty() => "unexpected end of input (unclosed `{`, `(` or `[`?)".to_string(),
+                _ if e.input.is_empty() => {
+                    "unexpected end of input (unclosed `{`, `(` or `[`?)".to_string()
+                }
                 _ => format!("unexpected `{}`", first_token(e.input)),
             };
             Err((ctx.pos(e.input), what))
@@ -376,7 +440,11 @@ fn first_token(s: &str) -> String {
     if s.starts_with('\n') {
         return "end of line".into();
     }
-    let t: String = s.chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+    let t: String = s
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .take(20)
+        .collect();
     if t.is_empty() {
         "end of input".into()
     } else {

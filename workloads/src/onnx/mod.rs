@@ -1,8 +1,299 @@
-//! ONNX front-end (in progress).
-use crate::error::{Result, WorkloadError};
-use crate::ir::Trace;
-use crate::zoo::TraceOptions;
+//! ONNX front-end: decodes the protobuf with `prost` and runs vchip's own shape inference, so it
+//! needs neither `protoc` nor weights nor the exporter's shape annotations.
+//!
+//! Both PyTorch exporters load: the TorchScript exporter (weights as initializers, or with
+//! `export_params=False` as shaped graph inputs) and the `dynamo=True` exporter (with
+//! `export_params=False` it references weights by name only; their shapes are derived from the
+//! consuming op and its output's `value_info`). Integer shape arithmetic (Shape → Gather → Concat →
+//! Reshape chains) is constant-folded and costs nothing; every other op becomes a trace op.
 
-pub fn load_onnx(file: &str, _bytes: &[u8], _opts: &TraceOptions) -> Result<Trace> {
-    Err(WorkloadError::Option(format!("{file}: ONNX import is not implemented yet")))
+mod ops;
+pub mod proto;
+
+use std::collections::HashMap;
+
+use prost::Message;
+
+use crate::builder::TraceBuilder;
+use crate::error::{Result, WorkloadError};
+use crate::ir::*;
+use crate::zoo::TraceOptions;
+use proto::*;
+
+/// What a graph value is during import.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    /// A runtime activation in the trace.
+    Act(TensorId),
+    /// A parameter (initializer or parameter-like graph input); materialised in the trace on first use.
+    Param {
+        shape: Vec<u64>,
+        dtype: DType,
+        id: Option<TensorId>,
+    },
+    /// A compile-time constant; integer values are kept (when small) for shape arithmetic.
+    Const {
+        shape: Vec<u64>,
+        dtype: DType,
+        ints: Option<Vec<i64>>,
+    },
+}
+
+pub(crate) struct Importer<'a> {
+    pub file: &'a str,
+    pub b: TraceBuilder,
+    pub vals: HashMap<String, Val>,
+    /// Shapes the exporter declared (value_info, outputs): used to derive undeclared weights.
+    pub declared: HashMap<String, Vec<Option<u64>>>,
+    pub opts: &'a TraceOptions,
+    pub unknown: Vec<String>,
+}
+
+/// Integer constants up to this many elements are kept for folding.
+const MAX_FOLD: u64 = 1 << 16;
+
+pub fn dtype_of(elem: i32) -> DType {
+    match elem {
+        1 | 11 => DType::F32,
+        10 => DType::F16,
+        16 => DType::Bf16,
+        17 | 18 => DType::Fp8E4M3,
+        19 | 20 => DType::Fp8E5M2,
+        2 | 3 => DType::Int8,
+        21 | 22 => DType::Int4,
+        // int16/32/64, uint*, bool, string: index-like
+        _ => DType::Int64,
+    }
+}
+
+fn is_int(elem: i32) -> bool {
+    matches!(elem, 2..=7 | 9 | 12 | 13)
+}
+
+/// Integer payload of a tensor proto (raw little-endian or typed fields), if small.
+fn tensor_ints(t: &TensorProto) -> Option<Vec<i64>> {
+    if !is_int(t.data_type) {
+        return None;
+    }
+    let n: u64 = t.dims.iter().map(|&d| d.max(0) as u64).product();
+    if n > MAX_FOLD {
+        return None;
+    }
+    if !t.int64_data.is_empty() {
+        return Some(t.int64_data.clone());
+    }
+    if !t.int32_data.is_empty() {
+        return Some(t.int32_data.iter().map(|&v| v as i64).collect());
+    }
+    if !t.uint64_data.is_empty() {
+        return Some(t.uint64_data.iter().map(|&v| v as i64).collect());
+    }
+    let width = match t.data_type {
+        7 | 13 => 8,
+        6 | 12 => 4,
+        4 | 5 => 2,
+        _ => 1,
+    };
+    if t.raw_data.len() as u64 != n * width {
+        return None;
+    }
+    Some(
+        t.raw_data
+            .chunks(width as usize)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..c.len()].copy_from_slice(c);
+                let v = i64::from_le_bytes(b);
+                // Sign-extend narrower signed types.
+                match (t.data_type, width) {
+                    (6, 4) => v as i32 as i64,
+                    (5, 2) => v as i16 as i64,
+                    (3, 1) => v as i8 as i64,
+                    _ => v,
+                }
+            })
+            .collect(),
+    )
+}
+
+pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace> {
+    let model = ModelProto::decode(bytes).map_err(|e| WorkloadError::Invalid {
+        file: file.to_string(),
+        place: "protobuf".into(),
+        msg: format!("not a valid ONNX model: {e}"),
+        hint: "the file is truncated or not ONNX; re-export it with torch.onnx.export".into(),
+    })?;
+    let graph = model.graph.ok_or_else(|| WorkloadError::Invalid {
+        file: file.to_string(),
+        place: "ModelProto.graph".into(),
+        msg: "the model has no graph".into(),
+        hint: "re-export the model".into(),
+    })?;
+    if graph.node.is_empty() {
+        return Err(WorkloadError::Invalid {
+            file: file.to_string(),
+            place: "GraphProto.node".into(),
+            msg: "the graph has no nodes".into(),
+            hint: "re-export the model".into(),
+        });
+    }
+    let name = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("onnx");
+    let mut imp = Importer {
+        file,
+        b: TraceBuilder::new(name),
+        vals: HashMap::new(),
+        declared: HashMap::new(),
+        opts,
+        unknown: Vec::new(),
+    };
+    for vi in graph
+        .value_info
+        .iter()
+        .chain(&graph.output)
+        .chain(&graph.input)
+    {
+        if let Some(s) = declared_shape(vi) {
+            imp.declared.insert(vi.name.clone(), s);
+        }
+    }
+    for t in &graph.initializer {
+        let shape: Vec<u64> = t.dims.iter().map(|&d| d.max(0) as u64).collect();
+        let dtype = dtype_of(t.data_type);
+        let val = match tensor_ints(t) {
+            Some(ints) => Val::Const {
+                shape,
+                dtype,
+                ints: Some(ints),
+            },
+            None => Val::Param {
+                shape,
+                dtype,
+                id: None,
+            },
+        };
+        imp.vals.insert(t.name.clone(), val);
+    }
+    let param_slots = ops::param_slot_inputs(&graph.node);
+    for (i, vi) in graph.input.iter().enumerate() {
+        if imp.vals.contains_key(&vi.name) {
+            continue;
+        }
+        let elem = vi
+            .r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .map_or(1, |t| t.elem_type);
+        let dims = declared_shape(vi).unwrap_or_default();
+        // The first graph input is the model's data; later ones are parameters when they feed a
+        // parameter slot or carry a module path (TorchScript's export_params=False layout).
+        let looks_like_param =
+            i > 0 && (param_slots.contains(vi.name.as_str()) || looks_like_param_name(&vi.name));
+        if looks_like_param {
+            let shape = dims.iter().map(|d| d.unwrap_or(1)).collect();
+            imp.vals.insert(
+                vi.name.clone(),
+                Val::Param {
+                    shape,
+                    dtype: dtype_of(elem),
+                    id: None,
+                },
+            );
+        } else {
+            let shape = imp.input_shape(&vi.name, &dims)?;
+            let id = imp.b.input(&vi.name, shape, dtype_of(elem))?;
+            imp.vals.insert(vi.name.clone(), Val::Act(id));
+        }
+    }
+    for (i, node) in graph.node.iter().enumerate() {
+        imp.node(i, node)?;
+    }
+    if !imp.unknown.is_empty() {
+        let mut kinds: Vec<String> = imp.unknown.clone();
+        kinds.sort();
+        kinds.dedup();
+        if !opts.allow_unknown {
+            return Err(WorkloadError::UnsupportedOps {
+                file: file.to_string(),
+                count: imp.unknown.len(),
+                list: kinds.join(", "),
+            });
+        }
+        eprintln!(
+            "warning: {file}: costed {} node(s) at zero: {}",
+            imp.unknown.len(),
+            kinds.join(", ")
+        );
+    }
+    if imp.b.ops_len() == 0 {
+        return Err(WorkloadError::Invalid {
+            file: file.to_string(),
+            place: "graph".into(),
+            msg: "no costable operation found".into(),
+            hint: "check that the graph has compute nodes".into(),
+        });
+    }
+    Ok(imp.b.finish())
+}
+
+/// Parameter names as PyTorch writes them: module paths (`layer1.0.conv1.weight`) or
+/// token/embedding tables; generated values (`val_12`, `onnx::Add_7`, `x_cast`) are not.
+pub(crate) fn looks_like_param_name(name: &str) -> bool {
+    let generated = name.starts_with("val_")
+        || name.starts_with("onnx::")
+        || name.contains("_cast")
+        || name.starts_with('/');
+    let module_path =
+        name.contains('.') && !name.chars().last().is_some_and(|c| c.is_ascii_digit());
+    let table = ["token", "embedding", "embeddings", "weight", "bias"]
+        .iter()
+        .any(|s| name.ends_with(s));
+    !generated && (module_path || table)
+}
+
+fn declared_shape(vi: &ValueInfoProto) -> Option<Vec<Option<u64>>> {
+    let shape = vi.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?;
+    Some(
+        shape
+            .dim
+            .iter()
+            .map(|d| d.dim_value.filter(|v| *v > 0).map(|v| v as u64))
+            .collect(),
+    )
+}
+
+impl Importer<'_> {
+    pub(crate) fn err(&self, node: &NodeProto, index: usize, msg: String) -> WorkloadError {
+        let name = if node.name.is_empty() {
+            format!("#{index}")
+        } else {
+            format!("`{}`", node.name)
+        };
+        WorkloadError::Invalid {
+            file: self.file.to_string(),
+            place: format!("node {name} ({})", node.op_type),
+            msg,
+            hint: "check the exported model (onnx.checker) or report the node to vchip".into(),
+        }
+    }
+
+    /// A graph input's shape: symbolic batch → --batch, other symbolic dims → --seq.
+    fn input_shape(&self, name: &str, dims: &[Option<u64>]) -> Result<Vec<u64>> {
+        let mut out = Vec::with_capacity(dims.len());
+        for (i, d) in dims.iter().enumerate() {
+            out.push(match d {
+                Some(v) => *v,
+                None if i == 0 => self.opts.batch,
+                None => self.opts.seq.ok_or_else(|| WorkloadError::Invalid {
+                    file: self.file.to_string(),
+                    place: format!("graph input `{name}` dimension {i}"),
+                    msg: "the dimension is symbolic".into(),
+                    hint: "pass --seq N to fix it".into(),
+                })?,
+            });
+        }
+        Ok(out)
+    }
 }
