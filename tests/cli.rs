@@ -1,1 +1,329 @@
+//! End-to-end tests of the `vchip` command line: real runs, real files, exit codes and messages.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vchip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args(args)
+        .output()
+        .expect("run vchip")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A scratch directory unique to one test.
+fn scratch(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vchip-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs vchip on a file with the given contents and asserts a clean failure: exit code 1, an
+/// `error:` line naming the file and containing every `expect` fragment, and no panic.
+fn fails_cleanly(test: &str, file: &str, contents: &[u8], args: &[&str], expect: &[&str]) {
+    let dir = scratch(test);
+    let path = dir.join(file);
+    std::fs::write(&path, contents).unwrap();
+    let p = path.to_string_lossy().into_owned();
+    let full: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "FILE" { p.as_str() } else { a })
+        .collect();
+    let o = vchip(&full);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{test}: expected exit 1, stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "{test}: panic: {err}");
+    assert!(
+        err.starts_with("error:") && err.contains(file),
+        "{test}: message must name the file: {err}"
+    );
+    for e in expect {
+        assert!(err.contains(e), "{test}: expected `{e}` in: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn trace_resnet50_prints_table_with_totals() {
+    let o = vchip(&["trace", "resnet50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("layer4.2.conv3"));
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("4.09G MACs") && last.contains("25.56M parameters"),
+        "{last}"
+    );
+}
+
+#[test]
+fn trace_json_has_edges_and_exact_totals() {
+    let o = vchip(&["trace", "mobilenet_v2", "--format", "json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["totals"]["params"], 3_504_872);
+    assert!(v["edges"].as_array().unwrap().len() >= v["ops"].as_array().unwrap().len() - 1);
+}
+
+#[test]
+fn trace_precision_policy_changes_bytes() {
+    let f32 = vchip(&["trace", "resnet18", "--format", "json"]);
+    let w4 = vchip(&[
+        "trace",
+        "resnet18",
+        "--format",
+        "json",
+        "--precision",
+        "w4a8",
+    ]);
+    let get = |o: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["totals"]["weight_bytes"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(get(&f32), get(&w4) * 8, "4-bit weights are 1/8 of f32");
+}
+
+#[test]
+fn zoo_lists_all_models() {
+    let out = stdout(&vchip(&["zoo"]));
+    for m in [
+        "resnet18",
+        "resnet50",
+        "mobilenet_v2",
+        "mobilenet_v3_large",
+        "efficientnet_b0",
+        "vit_b_16",
+        "bert-base",
+        "llama-2-7b",
+        "llama-2-70b",
+        "mixtral-8x7b",
+        "resnet8",
+        "mobilenet_v1_025_vww",
+        "ds_cnn_kws",
+        "fc_autoencoder",
+    ] {
+        assert!(out.contains(m), "{m} missing from `vchip zoo`");
+    }
+    for line in out.lines() {
+        let name = line.split_whitespace().next().unwrap();
+        let o = vchip(&["trace", name, "--format", "csv"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn simulate_readme_command_works_and_output_file_is_written() {
+    let dir = scratch("simulate");
+    let out = dir.join("r.json");
+    let o = vchip(&[
+        "simulate",
+        "resnet50",
+        "--hw",
+        "tpu-v1",
+        "--format",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["hardware"], "tpu-v1");
+    assert!(v["totals"]["latency_s"].as_f64().unwrap() > 0.0);
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary files left behind: {names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn hw_show_round_trips_through_a_file() {
+    let yaml = stdout(&vchip(&["hw", "show", "tpu-v1"]));
+    let dir = scratch("hwshow");
+    let f = dir.join("mine.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let a = vchip(&["simulate", "resnet18", "--hw", "tpu-v1", "--format", "csv"]);
+    let b = vchip(&[
+        "simulate",
+        "resnet18",
+        "--hw",
+        f.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert_eq!(stdout(&a), stdout(&b));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn scalesim_cfg_and_topology_are_accepted_unchanged() {
+    let o = vchip(&[
+        "simulate",
+        &repo("tests/fixtures/scalesim/inputs/topologies/conv_test_inc5b.csv"),
+        "--hw",
+        &repo("tests/fixtures/scalesim/inputs/configs/sa32_os.cfg"),
+        "--compat",
+        "scalesim",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // SCALE-Sim's COMPUTE_REPORT for this run: 21,479 total cycles.
+    assert!(
+        stdout(&o).lines().nth(1).unwrap().contains(",21479,"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn llm_prefill_and_decode_phases() {
+    let o = vchip(&[
+        "simulate",
+        "llama-2-7b",
+        "--hw",
+        "systolic",
+        "--seq",
+        "128",
+        "--context",
+        "1024",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("phases:  prefill"));
+}
+
+#[test]
+fn malformed_inputs_fail_cleanly() {
+    let onnx = std::fs::read(repo("tests/fixtures/onnx/resnet18.torchscript.onnx")).unwrap();
+    fails_cleanly(
+        "onnx",
+        "cut.onnx",
+        &onnx[..onnx.len() / 3],
+        &["trace", "FILE"],
+        &["not a valid ONNX model"],
+    );
+    fails_cleanly(
+        "dsl",
+        "net.vnet",
+        b"input [3, 32, 32]\nconv 16 k=3 s=\n",
+        &["trace", "FILE"],
+        &["net.vnet:2:", "syntax error"],
+    );
+    fails_cleanly(
+        "dslop",
+        "op.vnet",
+        b"input [3, 32, 32]\nconvv 16\n",
+        &["trace", "FILE"],
+        &["op.vnet:2:1", "unknown operation `convv`"],
+    );
+    fails_cleanly(
+        "dslshape",
+        "shape.vnet",
+        b"input [3, 4, 4]\nconv 8 k=7 p=0\n",
+        &["trace", "FILE"],
+        &["shape.vnet:2:1", "does not fit"],
+    );
+    fails_cleanly(
+        "dslneg",
+        "neg.vnet",
+        b"input [3, -4, 4]\n",
+        &["trace", "FILE"],
+        &["neg.vnet:1:1", "must be positive"],
+    );
+    fails_cleanly(
+        "dslzero",
+        "zero.vnet",
+        b"input [3, 0, 4]\nrelu\n",
+        &["trace", "FILE"],
+        &["zero.vnet:1:1", "must be positive"],
+    );
+    fails_cleanly(
+        "dslrec",
+        "rec.vnet",
+        b"input [3, 8, 8]\nblock a() { a() }\na()\n",
+        &["trace", "FILE"],
+        &["nested deeper"],
+    );
+    fails_cleanly("csv", "topo.csv", b"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\nConv1,224,224,7,7,3,\n", &["trace", "FILE"], &["topo.csv:2:", "needs 8"]);
+    fails_cleanly(
+        "csvzero",
+        "z.csv",
+        b"Layer name, M, N, K,\nfc, 0, 10, 10,\n",
+        &["trace", "FILE"],
+        &["z.csv:2:", "positive integer"],
+    );
+    fails_cleanly("hf", "config.json", br#"{"model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 2, "intermediate_size": 64, "vocab_size": 100}"#, &["trace", "FILE"], &["`hidden_size`", "missing"]);
+    fails_cleanly("hfneg", "neg.json", br#"{"model_type": "llama", "hidden_size": -8, "num_attention_heads": 2, "num_hidden_layers": 2, "intermediate_size": 64, "vocab_size": 100}"#, &["trace", "FILE"], &["`hidden_size`", "positive integer"]);
+}
+
+#[test]
+fn malformed_hardware_yaml_fails_cleanly() {
+    let base = stdout(&vchip(&["hw", "show", "scalesim-32x32"]));
+    let cases: [(&str, String, &[&str]); 4] = [
+        (
+            "typo",
+            base.replace("clock_mhz:", "clock_mhzz:"),
+            &["clock_mhzz", "line 6 "],
+        ),
+        (
+            "negative",
+            base.replace(
+                "capacity_kib: 64 }    # scale.cfg IfmapSramSzkB",
+                "capacity_kib: -64 }",
+            ),
+            &["positive", "line 14 "],
+        ),
+        (
+            "zerobw",
+            base.replace("bandwidth_gb_s: 10", "bandwidth_gb_s: 0"),
+            &["positive", "line 21 "],
+        ),
+        (
+            "dataflow",
+            base.replace("dataflow: os", "dataflow: xs"),
+            &["xs", "line 12 "],
+        ),
+    ];
+    for (name, yaml, expect) in cases {
+        assert_ne!(yaml, base, "{name}: replacement did not apply");
+        fails_cleanly(
+            name,
+            "hw.yaml",
+            yaml.as_bytes(),
+            &["simulate", "resnet18", "--hw", "FILE"],
+            expect,
+        );
+    }
+}
+
+#[test]
+fn unknown_model_and_hardware_names() {
+    let o = vchip(&["trace", "resnet51"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown model `resnet51`"));
+    let o = vchip(&["simulate", "resnet18", "--hw", "tpu-v9"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown hardware `tpu-v9`"));
+}

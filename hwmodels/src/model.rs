@@ -103,6 +103,9 @@ pub struct OpCost {
     pub stall_cycles: u64,
     /// `compute_cycles + stall_cycles`.
     pub cycles: u64,
+    /// Cycles to move the op's off-chip traffic at full bandwidth (overlaps compute when
+    /// double-buffered; the larger of the two sets `cycles`).
+    pub memory_cycles: u64,
     /// MACs executed on the matrix engine (the mapped GEMMs; may differ slightly from the trace's
     /// MACs in SCALE-Sim compat mode, whose output sizes round up).
     pub mapped_macs: u64,
@@ -127,6 +130,7 @@ impl OpCost {
             compute_cycles: 0,
             stall_cycles: 0,
             cycles: 0,
+            memory_cycles: 0,
             mapped_macs: 0,
             folds: 0,
             utilization: 0.0,

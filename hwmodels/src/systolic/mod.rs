@@ -213,6 +213,7 @@ impl SystolicModel {
         }
         let dram_bytes = dram_rd.saturating_add(dram_wr);
         let dram_cycles = self.dram_cycles(dram_bytes);
+        cost.memory_cycles = dram_cycles;
         if compat == Compat::Native {
             let total = cost
                 .compute_cycles
@@ -303,6 +304,7 @@ impl SystolicModel {
         let flops = op.flops;
         cost.compute_cycles = flops.div_ceil(self.spec.vector.lanes.0);
         let dram_cycles = self.dram_cycles(rd.saturating_add(wr));
+        cost.memory_cycles = dram_cycles;
         cost.cycles = cost.compute_cycles.max(dram_cycles);
         cost.stall_cycles = cost.cycles - cost.compute_cycles;
         cost.bound = if dram_cycles > cost.compute_cycles {

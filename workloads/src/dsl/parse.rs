@@ -204,6 +204,10 @@ impl<'s> Ctx<'s> {
             )));
         }
         let (i, _) = sp(i)?;
+        if let Some(r) = i.strip_prefix('-') {
+            let (r, e) = self.atom(r, depth + 1)?;
+            return Ok((r, Expr::Bin(Box::new(Expr::Int(0)), '-', Box::new(e))));
+        }
         if let Ok((r, d)) = digit1::<&str, nom::error::Error<&str>>(i) {
             return match d.parse::<i64>() {
                 Ok(v) => Ok((r, Expr::Int(v))),

@@ -1,0 +1,111 @@
+//! Properties of the systolic model and the simulation engine on hand-checkable cases.
+
+use vchip_hwmodels::{build_model, load_hardware, CostOptions, HardwareSpec};
+use vchip_sim::{simulate, SimResult};
+use vchip_workloads::{dsl::parse_dsl, zoo, Trace, TraceOptions};
+
+fn run(trace: &Trace, spec: &HardwareSpec) -> SimResult {
+    let model = build_model(spec.clone()).unwrap();
+    simulate(trace, model.as_ref(), &CostOptions::default()).unwrap()
+}
+
+fn int8(mut t: Trace) -> Trace {
+    vchip_workloads::precision::PrecisionPolicy::parse("int8")
+        .unwrap()
+        .apply(&mut t);
+    t
+}
+
+fn dsl(src: &str) -> Trace {
+    int8(parse_dsl("test.vnet", src, Default::default()).unwrap())
+}
+
+#[test]
+fn energy_breakdown_sums_to_the_total() {
+    let t = int8(zoo::load_by_name("resnet50", &TraceOptions::default()).unwrap());
+    let r = run(&t, &load_hardware("tpu-v1").unwrap());
+    let e = r.totals.energy_pj;
+    let parts = e.mac_pj + e.vector_pj + e.sram_pj + e.dram_pj + e.static_pj;
+    assert!((r.totals.energy_j - parts * 1e-12).abs() <= 1e-12 * r.totals.energy_j);
+    let per_layer: f64 = r.layers.iter().map(|l| l.cost.energy.total()).sum();
+    assert!((per_layer - parts).abs() <= 1e-9 * parts);
+    assert!(e.mac_pj > 0.0 && e.sram_pj > 0.0 && e.dram_pj > 0.0 && e.static_pj > 0.0);
+}
+
+#[test]
+fn doubling_dram_energy_per_bit_raises_only_the_dram_share() {
+    let t = int8(zoo::load_by_name("resnet18", &TraceOptions::default()).unwrap());
+    let spec = load_hardware("edge-tpu-like").unwrap();
+    let mut doubled = spec.clone();
+    doubled.dram.energy_pj_per_bit.0 *= 2.0;
+    let (a, b) = (run(&t, &spec).totals, run(&t, &doubled).totals);
+    assert_eq!(b.energy_pj.dram_pj, 2.0 * a.energy_pj.dram_pj);
+    assert_eq!(
+        (
+            a.energy_pj.mac_pj,
+            a.energy_pj.sram_pj,
+            a.energy_pj.static_pj,
+            a.energy_pj.vector_pj
+        ),
+        (
+            b.energy_pj.mac_pj,
+            b.energy_pj.sram_pj,
+            b.energy_pj.static_pj,
+            b.energy_pj.vector_pj
+        )
+    );
+    assert_eq!(a.cycles, b.cycles);
+}
+
+#[test]
+fn results_are_identical_with_one_and_two_threads() {
+    let t = zoo::load_by_name("llama-2-7b", &TraceOptions::default()).unwrap();
+    let spec = load_hardware("systolic").unwrap();
+    let with = |n: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap();
+        pool.install(|| serde_json::to_string(&run(&t, &spec)).unwrap())
+    };
+    let one = with(1);
+    assert_eq!(one, with(2));
+    assert_eq!(one, with(2), "and across runs");
+}
+
+/// A 256×256×256 int8 GEMM: each operand is 64 KiB.
+const GEMM: &str = "input [256, 256]\nlinear 256 bias=0\n";
+
+#[test]
+fn operands_that_fit_on_chip_are_fetched_once() {
+    let t = dsl(GEMM);
+    let spec = load_hardware("systolic").unwrap(); // 1 MiB ifmap/filter buffers, 512 KiB ofmap
+    let r = run(&t, &spec);
+    let l = &r.layers[0].cost;
+    let dram = l.traffic.iter().find(|x| x.level == "dram").unwrap();
+    assert_eq!(dram.read_bytes, 2 * 65_536, "A and B read exactly once");
+    assert_eq!(dram.write_bytes, 65_536, "C written exactly once");
+}
+
+#[test]
+fn halving_bandwidth_doubles_memory_time_of_a_memory_bound_layer() {
+    // Matrix-vector product (decode-like): 4096×4096 int8 weights, one row of activations.
+    let t = dsl("input [4096]\nlinear 4096 bias=0\n");
+    let mut spec = load_hardware("scalesim-32x32").unwrap();
+    spec.systolic.as_mut().unwrap().dataflow = vchip_hwmodels::spec::Dataflow::Os;
+    // 16 then 8 B/cycle at 1 GHz; the traffic (4,096 + 16,777,216 + 4,096 B) divides both exactly.
+    spec.dram.bandwidth_gb_s.0 = 16.0;
+    let full = run(&t, &spec).layers[0].cost.clone();
+    spec.dram.bandwidth_gb_s.0 = 8.0;
+    let half = run(&t, &spec).layers[0].cost.clone();
+    assert!(
+        full.memory_cycles > full.compute_cycles,
+        "layer must be memory-bound"
+    );
+    assert_eq!(full.memory_cycles, 16_785_408 / 16);
+    assert_eq!(half.memory_cycles, 2 * full.memory_cycles);
+    // Total time = memory time + the prologue that loads the first wavefront (33 B here).
+    assert_eq!(full.cycles - full.memory_cycles, 33u64.div_ceil(16));
+    assert_eq!(half.cycles - half.memory_cycles, 33u64.div_ceil(8));
+    assert_eq!(full.compute_cycles, half.compute_cycles);
+}
