@@ -44,6 +44,14 @@ impl ConvSpec {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+pub struct PoolWindow {
+    pub k: u64,
+    pub stride: u64,
+    pub pad: u64,
+    pub ceil_mode: bool,
+}
+
 /// Standard convolution/pooling output size; `None` when the window does not fit.
 pub fn conv_out(
     input: u64,
@@ -465,16 +473,20 @@ impl TraceBuilder {
         )
     }
 
+    /// Square pooling window: kernel `k`, `stride`, symmetric `pad`, optional ceil rounding.
     pub fn pool(
         &mut self,
         name: &str,
         x: TensorId,
         kind: PoolKind,
-        k: u64,
-        stride: u64,
-        pad: u64,
-        ceil_mode: bool,
+        window: PoolWindow,
     ) -> Result<TensorId> {
+        let PoolWindow {
+            k,
+            stride,
+            pad,
+            ceil_mode,
+        } = window;
         let name = self.qualify(
             name,
             if kind == PoolKind::Max {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::parse::{line_col, Arg, Expr, Stmt, StmtKind};
-use crate::builder::{ConvSpec, TraceBuilder};
+use crate::builder::{ConvSpec, PoolWindow, TraceBuilder};
 use crate::error::{Result, WorkloadError};
 use crate::ir::*;
 
@@ -383,7 +383,8 @@ impl<'a> Evaluator<'a> {
             "maxpool" | "avgpool" => {
                 let k = s.get("k", 2)?;
                 let kind = if s.op == "maxpool" { PoolKind::Max } else { PoolKind::Avg };
-                b.pool(label, x, kind, k, s.get("s", k)?, s.get("p", 0)?, s.get("ceil", 0)? != 0)
+                let window = PoolWindow { k, stride: s.get("s", k)?, pad: s.get("p", 0)?, ceil_mode: s.get("ceil", 0)? != 0 };
+                b.pool(label, x, kind, window)
             }
             "gap" => b.global_avg_pool(label, x),
             "flatten" => {

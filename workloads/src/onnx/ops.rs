@@ -1363,7 +1363,7 @@ impl Importer<'_> {
                 return Ok(());
             }
         }
-        if out.iter().any(|&d| d == 0) {
+        if out.contains(&0) {
             return Err(self.err(n, idx, format!("slice of {x:?} is empty")));
         }
         self.movement(n, idx, MoveKind::Slice, out)
