@@ -145,12 +145,19 @@ pub struct SystolicSpec {
     pub dataflow: Dataflow,
 }
 
+/// On-chip buffers: either one per operand (`ifmap`, `filter`, `ofmap`, as in SCALE-Sim and TPU v1)
+/// or one `shared` buffer split equally between the three operands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Buffers {
-    pub ifmap: BufferSpec,
-    pub filter: BufferSpec,
-    pub ofmap: BufferSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifmap: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofmap: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<BufferSpec>,
     /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
     #[serde(default = "yes")]
     pub double_buffered: bool,
@@ -168,6 +175,9 @@ pub struct BufferSpec {
     pub banks: Option<Count>,
     #[serde(default)]
     pub ports: Option<Count>,
+    /// Bytes the buffer can read or write per cycle (all ports together); unlimited if absent.
+    #[serde(default)]
+    pub bytes_per_cycle: Option<Positive>,
     /// Energy per byte read; default from Horowitz (see `energy::sram_pj_per_byte`).
     #[serde(default)]
     pub read_pj_per_byte: Option<Positive>,
@@ -243,6 +253,21 @@ impl HardwareSpec {
                 return Err(invalid(
                     "kind",
                     format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic"),
+                ))
+            }
+        }
+        let b = &self.buffers;
+        let per_operand = [&b.ifmap, &b.filter, &b.ofmap]
+            .iter()
+            .filter(|x| x.is_some())
+            .count();
+        match (per_operand, b.shared.is_some()) {
+            (3, false) | (0, true) => {}
+            _ => {
+                return Err(invalid(
+                    "buffers",
+                    "give either all of `ifmap`, `filter` and `ofmap`, or one `shared` buffer"
+                        .into(),
                 ))
             }
         }

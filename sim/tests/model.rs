@@ -109,3 +109,44 @@ fn halving_bandwidth_doubles_memory_time_of_a_memory_bound_layer() {
     assert_eq!(half.cycles - half.memory_cycles, 33u64.div_ceil(8));
     assert_eq!(full.compute_cycles, half.compute_cycles);
 }
+
+#[test]
+fn sram_bandwidth_limit_makes_that_buffer_the_wall() {
+    let t = dsl(GEMM);
+    let mut spec = load_hardware("scalesim-32x32").unwrap(); // os, 64 KiB per operand
+    spec.dram.bandwidth_gb_s.0 = 1e6; // take DRAM out of the picture
+    spec.buffers.ifmap.as_mut().unwrap().bytes_per_cycle =
+        Some(vchip_hwmodels::spec::Positive(1.0));
+    let c = run(&t, &spec).layers[0].cost.clone();
+    // os: A (256x256) is read once per column fold (8 folds) by the array, plus one fill from DRAM.
+    assert_eq!(c.sram.ifmap_reads, 256 * 256 * 8);
+    assert_eq!(c.bound.label(), "ifmap_sram");
+    assert_eq!(
+        c.cycles,
+        256 * 256 * 9 + 1,
+        "SRAM time + 1-cycle prologue at 1e6 B/cycle DRAM"
+    );
+}
+
+#[test]
+fn shared_buffer_is_split_between_operands() {
+    let yaml = vchip_hwmodels::presets::find("scalesim-32x32").unwrap().yaml.replace(
+        "  ifmap: { capacity_kib: 64 }    # scale.cfg IfmapSramSzkB\n  filter: { capacity_kib: 64 }   # scale.cfg FilterSramSzkB\n  ofmap: { capacity_kib: 64 }    # scale.cfg OfmapSramSzkB\n",
+        "  shared: { capacity_kib: 192 }\n",
+    );
+    let shared = HardwareSpec::from_yaml("shared.yaml", &yaml).unwrap();
+    let separate = load_hardware("scalesim-32x32").unwrap();
+    let t = dsl("input [1024, 512]\nlinear 512 bias=0\n");
+    let (a, b) = (run(&t, &shared), run(&t, &separate));
+    // 192 KiB split three ways is the same capacity per operand as 3 x 64 KiB.
+    assert_eq!(a.totals.dram_read_bytes, b.totals.dram_read_bytes);
+    assert_eq!(a.totals.cycles, b.totals.cycles);
+    let both = yaml.replace(
+        "  shared: { capacity_kib: 192 }\n",
+        "  shared: { capacity_kib: 192 }\n  ifmap: { capacity_kib: 64 }\n",
+    );
+    let err = HardwareSpec::from_yaml("both.yaml", &both)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`buffers`") && err.contains("shared"), "{err}");
+}

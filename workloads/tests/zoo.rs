@@ -68,3 +68,90 @@ fn llms_match_model_cards() {
     .totals();
     within(decode.active_params, 12.9e9, 0.01, "mixtral active params");
 }
+
+fn hf(json: &str, shape: vchip_workloads::hf::LlmShape) -> vchip_workloads::Trace {
+    vchip_workloads::hf::HfConfig::from_json("config.json", json)
+        .unwrap()
+        .trace("t", &shape)
+        .unwrap()
+}
+
+const PREFILL_128: vchip_workloads::hf::LlmShape = vchip_workloads::hf::LlmShape {
+    batch: 1,
+    prompt: 128,
+    context: 128,
+    phase: vchip_workloads::hf::LlmPhase::Prefill,
+};
+
+#[test]
+fn gpt2_params_exact_with_tied_embeddings() {
+    // HF `gpt2`: 124,439,808 parameters (lm_head tied to wte).
+    let t = hf(
+        r#"{"model_type": "gpt2", "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}"#,
+        PREFILL_128,
+    );
+    assert_eq!(t.totals().params, 124_439_808);
+}
+
+#[test]
+fn mistral_and_qwen2_params_exact() {
+    // mistralai/Mistral-7B-v0.1: 7,241,732,096; Qwen/Qwen2-7B: 7,615,616,512 (qkv biases).
+    let mistral = hf(
+        r#"{"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 32000, "sliding_window": 4096, "tie_word_embeddings": false}"#,
+        PREFILL_128,
+    );
+    assert_eq!(mistral.totals().params, 7_241_732_096);
+    let qwen = hf(
+        r#"{"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": false}"#,
+        PREFILL_128,
+    );
+    assert_eq!(qwen.totals().params, 7_615_616_512);
+}
+
+#[test]
+fn sliding_window_caps_the_attended_context() {
+    let cfg = r#"{"model_type": "mistral", "hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_hidden_layers": 1, "num_key_value_heads": 2, "vocab_size": 1000, "sliding_window": 4096}"#;
+    let decode = |context| {
+        let t = hf(
+            cfg,
+            vchip_workloads::hf::LlmShape {
+                batch: 1,
+                prompt: 1,
+                context,
+                phase: vchip_workloads::hf::LlmPhase::Decode,
+            },
+        );
+        t.ops
+            .iter()
+            .find_map(|o| match o.kind {
+                vchip_workloads::OpKind::Attention { kv_len, .. } => Some(kv_len),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(decode(1000), 1001);
+    assert_eq!(decode(10_000), 4096);
+}
+
+#[test]
+fn decode_reads_the_kv_cache_and_gqa_shrinks_it() {
+    // Llama-2-70B decode step at 4096 cached tokens: K and V caches are
+    // 2 (K,V) x 4096 x 8 kv-heads x 128 x 2 bytes = 16 MiB per layer.
+    let t = zoo::load_by_name(
+        "llama-2-70b",
+        &TraceOptions {
+            seq: Some(1),
+            context: Some(4095),
+            llm_phase: vchip_workloads::hf::LlmPhase::Decode,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let kv: u64 = t
+        .tensors
+        .iter()
+        .filter(|x| x.role == vchip_workloads::TensorRole::KvCache)
+        .map(|x| x.bytes())
+        .sum();
+    assert_eq!(kv, 80 * 2 * 4096 * 8 * 128 * 2);
+}

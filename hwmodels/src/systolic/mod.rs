@@ -28,8 +28,15 @@ pub struct SystolicModel {
     ifmap_pj: (f64, f64),
     filter_pj: (f64, f64),
     ofmap_pj: (f64, f64),
+    /// SRAM bandwidth limits in bytes per cycle: per operand, or one limit for a shared buffer.
+    sram_bw: SramBandwidth,
     node_scale: f64,
     static_pj_per_cycle: f64,
+}
+
+enum SramBandwidth {
+    PerOperand([Option<f64>; 3]),
+    Shared(Option<f64>),
 }
 
 impl SystolicModel {
@@ -40,9 +47,21 @@ impl SystolicModel {
             msg: "missing the `systolic:` section".into(),
         })?;
         let node_scale = energy::node_scale(spec.technology_nm.0, spec.voltage_v.map(|v| v.0));
+        let bufs = &spec.buffers;
+        let missing = || HwError::Invalid {
+            file: spec.name.clone(),
+            key: "buffers".into(),
+            msg: "give either all of `ifmap`, `filter` and `ofmap`, or one `shared` buffer".into(),
+        };
+        // A shared buffer is split equally between the three operands.
+        let (share, operand_specs) = match (&bufs.shared, &bufs.ifmap, &bufs.filter, &bufs.ofmap) {
+            (Some(sh), ..) => (3, [sh, sh, sh]),
+            (None, Some(i), Some(f), Some(o)) => (1, [i, f, o]),
+            _ => return Err(missing()),
+        };
         let half = |b: &crate::spec::BufferSpec| {
-            let cap = b.capacity_bytes();
-            if spec.buffers.double_buffered {
+            let cap = b.capacity_bytes() / share;
+            if bufs.double_buffered {
                 cap / 2
             } else {
                 cap
@@ -55,20 +74,27 @@ impl SystolicModel {
                 b.write_pj_per_byte.map_or(default, |v| v.0),
             )
         };
+        let bw = |b: &crate::spec::BufferSpec| b.bytes_per_cycle.map(|v| v.0);
+        let sram_bw = match &bufs.shared {
+            Some(sh) => SramBandwidth::Shared(bw(sh)),
+            None => SramBandwidth::PerOperand(operand_specs.map(bw)),
+        };
+        let [ifmap_spec, filter_spec, ofmap_spec] = operand_specs;
         let static_pj_per_cycle = spec.energy.static_power_w.0 / spec.clock_hz() * 1e12;
         Ok(SystolicModel {
             rows: sys.rows.0,
             cols: sys.cols.0,
             dataflow: sys.dataflow,
             buffers: BufferBytes {
-                ifmap: half(&spec.buffers.ifmap),
-                filter: half(&spec.buffers.filter),
-                ofmap: half(&spec.buffers.ofmap),
+                ifmap: half(ifmap_spec),
+                filter: half(filter_spec),
+                ofmap: half(ofmap_spec),
             },
             dram_bytes_per_cycle: spec.dram_bytes_per_cycle(),
-            ifmap_pj: pj(&spec.buffers.ifmap),
-            filter_pj: pj(&spec.buffers.filter),
-            ofmap_pj: pj(&spec.buffers.ofmap),
+            ifmap_pj: pj(ifmap_spec),
+            filter_pj: pj(filter_spec),
+            ofmap_pj: pj(ofmap_spec),
+            sram_bw,
             node_scale,
             static_pj_per_cycle,
             spec,
@@ -95,6 +121,23 @@ impl SystolicModel {
         (bytes as f64 / self.dram_bytes_per_cycle)
             .ceil()
             .min(u64::MAX as f64) as u64
+    }
+
+    /// Cycles the slowest SRAM needs for the given per-operand byte counts, and its name.
+    fn sram_cycles(&self, bytes: &[f64; 3]) -> (u64, &'static str) {
+        let cycles = |b: f64, bw: Option<f64>| {
+            bw.map_or(0, |bw| (b / bw).ceil().min(u64::MAX as f64) as u64)
+        };
+        match &self.sram_bw {
+            SramBandwidth::Shared(bw) => (cycles(bytes.iter().sum(), *bw), "shared_sram"),
+            SramBandwidth::PerOperand(bws) => {
+                let names = ["ifmap_sram", "filter_sram", "ofmap_sram"];
+                (0..3)
+                    .map(|i| (cycles(bytes[i], bws[i]), names[i]))
+                    .max_by_key(|x| x.0)
+                    .unwrap_or((0, "sram"))
+            }
+        }
     }
 
     /// The GEMMs an op maps to, `(dims, repeats)`, under the chosen conventions.
@@ -155,6 +198,8 @@ impl SystolicModel {
         let mut weighted_map = 0.0;
         let mut weighted_util = 0.0;
         let mut sram_pj = 0.0;
+        // Bytes each buffer moves (array side plus DRAM fills and drains), for bandwidth limits.
+        let mut sram_bytes = [0.0f64; 3];
         for (g, reps) in self.gemms(op, compat) {
             let m = map_gemm(g, self.rows, self.cols, self.dataflow);
             let cycles = match compat {
@@ -197,6 +242,11 @@ impl SystolicModel {
             dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
             dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
             prologue = prologue.max(t.prologue);
+            let r = reps as f64;
+            sram_bytes[0] += s.ifmap_reads as f64 * a_bytes + r * t.ifmap_read as f64;
+            sram_bytes[1] += s.filter_reads as f64 * b_bytes + r * t.filter_read as f64;
+            sram_bytes[2] +=
+                s.ofmap_writes as f64 * c_bytes + r * (t.ofmap_write + t.ofmap_read) as f64;
             // Array-side accesses, then DRAM fills written into and drains read out of the buffers.
             sram_pj += s.ifmap_reads as f64 * a_bytes * self.ifmap_pj.0
                 + s.filter_reads as f64 * b_bytes * self.filter_pj.0
@@ -214,10 +264,12 @@ impl SystolicModel {
         let dram_bytes = dram_rd.saturating_add(dram_wr);
         let dram_cycles = self.dram_cycles(dram_bytes);
         cost.memory_cycles = dram_cycles;
+        let (sram_cycles, sram_level) = self.sram_cycles(&sram_bytes);
         if compat == Compat::Native {
             let total = cost
                 .compute_cycles
                 .max(dram_cycles)
+                .max(sram_cycles)
                 .saturating_add(self.dram_cycles(prologue));
             cost.stall_cycles = total - cost.compute_cycles;
         }
@@ -241,10 +293,14 @@ impl SystolicModel {
         };
         cost.compute_cycles = cost.compute_cycles.saturating_add(vec_cycles);
         cost.cycles = cost.compute_cycles.saturating_add(cost.stall_cycles);
-        cost.bound = if dram_cycles > cost.compute_cycles && compat == Compat::Native {
+        cost.bound = if compat == Compat::Scalesim
+            || (dram_cycles <= cost.compute_cycles && sram_cycles <= cost.compute_cycles)
+        {
+            Bound::Compute
+        } else if dram_cycles >= sram_cycles {
             Bound::Memory(LEVEL_DRAM.into())
         } else {
-            Bound::Compute
+            Bound::Memory(sram_level.into())
         };
         let pes = (self.rows * self.cols) as f64;
         if cost.cycles > 0 {
