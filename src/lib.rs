@@ -3,6 +3,7 @@
 //! A thin facade over the workspace crates, in the order data flows:
 //! [`workloads`] (networks → operator traces) → [`sim`] (+ [`hwmodels`]) → results → [`validate`].
 
+pub mod plot;
 pub mod report;
 
 pub use vchip_hwmodels as hwmodels;

@@ -44,6 +44,53 @@ enum Cmd {
         #[command(flatten)]
         out: OutArgs,
     },
+    /// Sweep hardware parameters over one or more models, in parallel; resumable and shardable.
+    Sweep {
+        /// Zoo names or model files.
+        #[arg(required = true)]
+        models: Vec<String>,
+        #[command(flatten)]
+        trace: TraceArgs,
+        /// Base hardware: preset, YAML file or SCALE-Sim .cfg.
+        #[arg(long)]
+        hw: String,
+        /// KEY=VALUES: a numeric YAML key and its values: `32,64,128`, `16..128:16`, `16..256:x2`.
+        #[arg(long = "set", required = true)]
+        set: Vec<String>,
+        /// grid, random:N or lhs:N (Latin hypercube).
+        #[arg(long, default_value = "grid")]
+        sample: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Objectives of the Pareto front: latency, energy, area, edp, power (comma-separated).
+        #[arg(long)]
+        pareto: Option<String>,
+        /// Draw the front over the first two objectives as SVG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Evaluate slice i of N (0-based), e.g. 0/4; merge the parts later with `vchip merge`.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Directory for part files (default: OUTPUT.parts).
+        #[arg(long)]
+        parts: Option<PathBuf>,
+        /// Result table: .parquet (default) or .csv.
+        #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value = "native")]
+        compat: CompatArg,
+    },
+    /// Join the part files of a (sharded) sweep into one table.
+    Merge {
+        /// The parts directory.
+        parts: PathBuf,
+        #[arg(long)]
+        pareto: Option<String>,
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
+        output: PathBuf,
+    },
     /// Hardware presets.
     Hw {
         #[command(subcommand)]
@@ -69,6 +116,12 @@ enum CompatArg {
 struct ModelArgs {
     /// A zoo name (see `vchip zoo`) or a file: .onnx, .csv (SCALE-Sim topology), .json (HF config), or DSL.
     model: String,
+    #[command(flatten)]
+    trace: TraceArgs,
+}
+
+#[derive(Args)]
+struct TraceArgs {
     #[arg(long, default_value_t = 1)]
     batch: u64,
     /// Sequence length (encoders) or prompt length (LLM prefill).
@@ -98,9 +151,15 @@ struct OutArgs {
 }
 
 impl ModelArgs {
+    fn load(&self, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+        self.trace.load(&self.model, hw_precision)
+    }
+}
+
+impl TraceArgs {
     /// Loads the trace; `hw_precision` is the hardware's own number format, used when the user
     /// gives no --precision.
-    fn load(&self, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+    fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
         if self.batch == 0 {
             bail!("--batch must be at least 1");
         }
@@ -116,7 +175,7 @@ impl ModelArgs {
             llm_phase: phase,
             allow_unknown: self.allow_unknown,
         };
-        let mut trace = vchip_workloads::load_model(&self.model, &opts)?;
+        let mut trace = vchip_workloads::load_model(model, &opts)?;
         if let Some(p) = self.precision.as_deref().or(hw_precision) {
             PrecisionPolicy::parse(p)?.apply(&mut trace);
         }
@@ -158,12 +217,117 @@ fn run(cli: Cli) -> Result<()> {
             let spec = vchip_hwmodels::load_hardware(&hw)?;
             let trace = model.load(spec.precision.as_deref())?;
             let hwm = vchip_hwmodels::build_model(spec)?;
-            let compat = match compat {
-                CompatArg::Native => Compat::Native,
-                CompatArg::Scalesim => Compat::Scalesim,
-            };
-            let result = vchip_sim::simulate(&trace, hwm.as_ref(), &CostOptions { compat })?;
+            let result = vchip_sim::simulate(
+                &trace,
+                hwm.as_ref(),
+                &CostOptions {
+                    compat: compat.into(),
+                },
+            )?;
             out.emit(&report::render_sim(&result, out.format))
+        }
+        Cmd::Sweep {
+            models,
+            trace,
+            hw,
+            set,
+            sample,
+            seed,
+            pareto,
+            plot,
+            shard,
+            parts,
+            output,
+            compat,
+        } => {
+            use vchip_sim::{run_sweep, sweep};
+            // Everything is checked before any work starts.
+            let base = vchip_hwmodels::load_hardware(&hw)?;
+            let axes = set
+                .iter()
+                .map(|s| sweep::parse_axis(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            sweep::check_axes(&base, &axes)?;
+            let sampling = sweep::Sampling::parse(&sample)?;
+            let shard = shard
+                .as_deref()
+                .map(sweep::Shard::parse)
+                .transpose()?
+                .unwrap_or(sweep::Shard { index: 0, count: 1 });
+            let objectives = parse_objectives(pareto.as_deref())?;
+            if plot.is_some() && objectives.len() < 2 {
+                bail!("--plot needs at least two --pareto objectives");
+            }
+            let points = sweep::points(&axes, sampling, seed)?;
+            let traces = models
+                .iter()
+                .map(|m| trace.load(m, base.precision.as_deref()))
+                .collect::<Result<Vec<_>>>()?;
+            let parts = parts.unwrap_or_else(|| output.with_extension("parts"));
+            let manifest = run_sweep::Manifest {
+                models: models.clone(),
+                hardware: hw.clone(),
+                base_yaml_digest: run_sweep::digest(&base.to_yaml()),
+                keys: set.clone(),
+                points: points.len(),
+                sampling: sample.clone(),
+                seed,
+            };
+            run_sweep::open_parts(&parts, &manifest)?;
+            let job = run_sweep::SweepJob {
+                models: &traces,
+                base: &base,
+                axes: &axes,
+                points: &points,
+                opts: CostOptions {
+                    compat: compat.into(),
+                },
+            };
+            let owned = points.len().div_ceil(run_sweep::CHUNK);
+            let owned_points = (0..owned)
+                .filter(|c| shard.owns(*c))
+                .map(|c| (points.len() - c * run_sweep::CHUNK).min(run_sweep::CHUNK))
+                .sum::<usize>();
+            let bar = indicatif::ProgressBar::new(owned_points as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let start = std::time::Instant::now();
+            run_sweep::run(&job, &parts, shard, &|done| bar.set_position(done))?;
+            bar.finish_and_clear();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "{} points x {} model(s) in {:.2} s ({:.0} points/s)",
+                owned_points,
+                traces.len(),
+                secs,
+                owned_points as f64 / secs.max(1e-9)
+            );
+            if shard.count > 1 {
+                eprintln!(
+                    "shard {}/{} done; join all shards with `vchip merge {}`",
+                    shard.index,
+                    shard.count,
+                    parts.display()
+                );
+                return Ok(());
+            }
+            finish_table(&parts, &objectives, plot.as_deref(), &output)
+        }
+        Cmd::Merge {
+            parts,
+            pareto,
+            plot,
+            output,
+        } => {
+            let objectives = parse_objectives(pareto.as_deref())?;
+            if plot.is_some() && objectives.len() < 2 {
+                bail!("--plot needs at least two --pareto objectives");
+            }
+            finish_table(&parts, &objectives, plot.as_deref(), &output)
         }
         Cmd::Hw { cmd: HwCmd::List } => {
             for p in vchip_hwmodels::presets::PRESETS {
@@ -181,6 +345,52 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+impl From<CompatArg> for Compat {
+    fn from(c: CompatArg) -> Self {
+        match c {
+            CompatArg::Native => Compat::Native,
+            CompatArg::Scalesim => Compat::Scalesim,
+        }
+    }
+}
+
+/// Maps user-facing objective names to table columns.
+fn parse_objectives(s: Option<&str>) -> Result<Vec<String>> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    s.split(',')
+        .map(|o| {
+            Ok(match o.trim() {
+                "latency" | "latency_s" => "latency_s",
+                "energy" | "energy_j" => "energy_j",
+                "area" | "area_mm2" => "area_mm2",
+                "edp" => "edp",
+                "power" | "power_w" => "power_w",
+                other => bail!(
+                    "--pareto: unknown objective `{other}`; use latency, energy, area, edp, power"
+                ),
+            }
+            .to_string())
+        })
+        .collect()
+}
+
+fn finish_table(
+    parts: &std::path::Path,
+    objectives: &[String],
+    plot: Option<&std::path::Path>,
+    output: &std::path::Path,
+) -> Result<()> {
+    let mut df = vchip_sim::run_sweep::merge(parts, objectives)?;
+    vchip_sim::run_sweep::write_table(&mut df, output)?;
+    eprintln!("wrote {} rows to {}", df.height(), output.display());
+    if let Some(p) = plot {
+        let pts = vchip_sim::run_sweep::scatter(&df, &objectives[0], &objectives[1])?;
+        vchip::plot::pareto_svg(p, &pts, &objectives[0], &objectives[1])?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -327,3 +327,172 @@ fn unknown_model_and_hardware_names() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown hardware `tpu-v9`"));
 }
+
+const SWEEP: &[&str] = &[
+    "sweep",
+    "mobilenet_v1_025_vww",
+    "--hw",
+    "scalesim-32x32",
+    "--set",
+    "systolic.rows=1..300",
+    "--set",
+    "systolic.cols=1..200",
+];
+
+#[test]
+fn killed_sweep_resumes_to_the_same_table() {
+    let dir = scratch("resume");
+    let out = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let args = |o: &str| {
+        SWEEP
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["-o".into(), o.to_string()])
+            .collect::<Vec<_>>()
+    };
+    let whole = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args(args(&out("a.parquet")))
+        .output()
+        .unwrap();
+    assert!(whole.status.success(), "{}", stderr(&whole));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args(args(&out("b.parquet")))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let parts = dir.join("b.parts");
+    let count = || {
+        std::fs::read_dir(&parts).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+                .count()
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while count() < 3 && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished_parts = count();
+    assert!(
+        (3..60).contains(&finished_parts),
+        "the kill must land mid-sweep ({finished_parts} of 60 parts)"
+    );
+    assert!(
+        !dir.join("b.parquet").exists(),
+        "no output file from a killed run"
+    );
+
+    let resumed = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args(args(&out("b.parquet")))
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        std::fs::read(out("a.parquet")).unwrap(),
+        std::fs::read(out("b.parquet")).unwrap(),
+        "resumed table differs"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&parts)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sharded_sweep_merges_to_the_same_table() {
+    let dir = scratch("shards");
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let base = [
+        "sweep",
+        "resnet8",
+        "--hw",
+        "edge-tpu-like",
+        "--set",
+        "systolic.rows=8..64:8",
+        "--set",
+        "dram.bandwidth_gb_s=1..300",
+        "--pareto",
+        "latency,energy,area",
+    ];
+    let whole = vchip(&[&base[..], &["-o", &p("whole.csv")]].concat());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    for i in 0..3 {
+        let s = format!("{i}/3");
+        let o = vchip(
+            &[
+                &base[..],
+                &[
+                    "--shard",
+                    &s,
+                    "--parts",
+                    &p("parts"),
+                    "-o",
+                    &p("unused.csv"),
+                ],
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let merged = vchip(&[
+        "merge",
+        &p("parts"),
+        "--pareto",
+        "latency,energy,area",
+        "-o",
+        &p("merged.csv"),
+        "--plot",
+        &p("front.svg"),
+    ]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    let (a, b) = (
+        std::fs::read_to_string(p("whole.csv")).unwrap(),
+        std::fs::read_to_string(p("merged.csv")).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.lines().count(), 1 + 8 * 300);
+    assert!(
+        a.lines().skip(1).any(|l| l.ends_with(",true"))
+            && a.lines().skip(1).any(|l| l.ends_with(",false"))
+    );
+    assert!(std::fs::read_to_string(p("front.svg"))
+        .unwrap()
+        .contains("<svg"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_sweeps_fail_before_any_work() {
+    let dir = scratch("badsweep");
+    let o = dir.join("r.parquet").to_string_lossy().into_owned();
+    for (args, expect) in [
+        (vec!["--set", "systolic.rowz=1,2"], "no such numeric key"),
+        (vec!["--set", "systolic.rows=8..4"], "empty"),
+        (
+            vec!["--set", "systolic.rows=1,2", "--shard", "3/2"],
+            "--shard `3/2`",
+        ),
+        (vec!["--set", "systolic.dataflow=1,2"], "not a number"),
+        (vec!["--set", "systolic.rows=0,2"], "positive"),
+    ] {
+        let full: Vec<&str> = ["sweep", "resnet18", "--hw", "scalesim-32x32", "-o", &o]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        let r = vchip(&full);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&r).contains(expect), "{args:?}: {}", stderr(&r));
+    }
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing may be written"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

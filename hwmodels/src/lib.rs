@@ -4,6 +4,7 @@
 //! [`HardwareModel`] trait and its implementations (systolic arrays today), energy defaults.
 //! Not for: reading network files. Models see only the operator trace.
 
+pub mod area;
 pub mod energy;
 pub mod error;
 pub mod model;

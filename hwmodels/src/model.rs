@@ -167,6 +167,9 @@ pub trait HardwareModel: Send + Sync {
 
     /// Names of the memory levels, innermost first (as used in `LevelTraffic::level`).
     fn memory_levels(&self) -> Vec<String>;
+
+    /// Estimated silicon area; components named in the YAML's `area_mm2` override the estimate.
+    fn area(&self) -> crate::area::Area;
 }
 
 /// Builds the model for a hardware description.

@@ -10,10 +10,17 @@ use serde::Serialize;
 use vchip_hwmodels::{CostOptions, Energy, HardwareModel, HwError, OpCost};
 use vchip_workloads::{Phase, Trace};
 
+pub mod run_sweep;
+pub mod sweep;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error(transparent)]
     Hw(#[from] HwError),
+    #[error("{0}")]
+    Sweep(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -7,6 +7,7 @@ pub mod memory;
 
 use vchip_workloads::{Conv2d, DType, Gemm, MoveKind, Op, OpKind, Trace};
 
+use crate::area::{self, Area};
 use crate::energy;
 use crate::error::HwError;
 use crate::model::*;
@@ -403,5 +404,36 @@ impl HardwareModel for SystolicModel {
 
     fn memory_levels(&self) -> Vec<String> {
         vec![LEVEL_SRAM.into(), LEVEL_DRAM.into()]
+    }
+
+    fn area(&self) -> Area {
+        let s = &self.spec;
+        let node = area::node_area_scale(s.technology_nm.0);
+        let dtype = s
+            .precision
+            .as_deref()
+            .and_then(|p| vchip_workloads::precision::PrecisionPolicy::parse(p).ok())
+            .map_or(DType::Int8, |p| {
+                p.default.activations.max(p.default.weights)
+            });
+        let pe_mm2 = area::PE_INT8_UM2_28NM * area::pe_area_ratio(dtype) * node * 1e-6;
+        let b = &s.buffers;
+        let sram_kib: f64 = [&b.ifmap, &b.filter, &b.ofmap, &b.shared]
+            .iter()
+            .filter_map(|x| x.as_ref())
+            .map(|x| x.capacity_kib.0)
+            .sum();
+        let over = |k: &str| s.area_mm2.get(k).map(|v| v.0);
+        let compute_mm2 = over("compute").unwrap_or((self.rows * self.cols) as f64 * pe_mm2);
+        let sram_mm2 =
+            over("sram").unwrap_or(sram_kib / 1024.0 * area::SRAM_MM2_PER_MIB_28NM * node);
+        // A vector lane is costed like one PE of the same dtype.
+        let vector_mm2 = over("vector").unwrap_or(s.vector.lanes.0 as f64 * pe_mm2);
+        Area {
+            compute_mm2,
+            sram_mm2,
+            vector_mm2,
+            total_mm2: compute_mm2 + sram_mm2 + vector_mm2,
+        }
     }
 }

@@ -1,0 +1,351 @@
+//! Runs sweeps: evaluates points in parallel, writes them as atomic Parquet part files (so an
+//! interrupted sweep resumes where it stopped and shards on many machines never collide), and
+//! merges parts into one table with the Pareto front marked.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use vchip_hwmodels::{build_model, CostOptions, HardwareSpec};
+use vchip_workloads::Trace;
+
+use crate::sweep::{apply, pareto_front, Axis, Shard};
+use crate::{simulate, SimError};
+
+/// Points per part file: small enough that a kill loses little, large enough to keep files few.
+pub const CHUNK: usize = 1000;
+
+/// Everything that defines a sweep; stored next to its parts so a restart cannot mix sweeps.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub models: Vec<String>,
+    pub hardware: String,
+    pub base_yaml_digest: String,
+    pub keys: Vec<String>,
+    pub points: usize,
+    pub sampling: String,
+    pub seed: u64,
+}
+
+pub struct SweepJob<'a> {
+    pub models: &'a [Trace],
+    pub base: &'a HardwareSpec,
+    pub axes: &'a [Axis],
+    pub points: &'a [Vec<f64>],
+    pub opts: CostOptions,
+}
+
+/// The objectives a Pareto front can be taken over (all minimised).
+pub const OBJECTIVES: &[&str] = &["latency_s", "energy_j", "area_mm2", "edp", "power_w"];
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SimError + '_ {
+    move |e| SimError::Io(format!("{}: {e}", path.display()))
+}
+
+fn pl(e: PolarsError) -> SimError {
+    SimError::Io(format!("table: {e}"))
+}
+
+/// Stable FNV-1a digest of the base description (to recognise a sweep's parts).
+pub fn digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Writes bytes to `path` via a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let r = fs::write(&tmp, bytes)
+        .and_then(|_| fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r.map_err(io(path))
+}
+
+/// Prepares the parts directory: creates it with the manifest, or checks an existing one matches.
+pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), SimError> {
+    let mpath = dir.join("sweep.json");
+    if mpath.exists() {
+        // A killed run can leave a temporary file behind; it never became a part, so drop it.
+        for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with('.') && n.contains(".tmp-"))
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let text = fs::read_to_string(&mpath).map_err(io(&mpath))?;
+        let old: Manifest = serde_json::from_str(&text)
+            .map_err(|e| SimError::Sweep(format!("{}: {e}", mpath.display())))?;
+        if &old != manifest {
+            return Err(SimError::Sweep(format!(
+                "{} holds parts of a different sweep; remove the directory or pass another --parts",
+                dir.display()
+            )));
+        }
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let json =
+        serde_json::to_string_pretty(manifest).map_err(|e| SimError::Sweep(e.to_string()))?;
+    write_atomic(&mpath, json.as_bytes())
+}
+
+fn part_path(dir: &Path, chunk: usize) -> PathBuf {
+    dir.join(format!("part-{chunk:08}.parquet"))
+}
+
+/// Evaluates every chunk this shard owns that has no part file yet. `progress` is called with the
+/// number of points finished so far (including those found on disk).
+pub fn run(
+    job: &SweepJob,
+    dir: &Path,
+    shard: Shard,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<usize, SimError> {
+    let chunks = job.points.len().div_ceil(CHUNK);
+    let done = AtomicU64::new(0);
+    let mut written = 0;
+    for c in (0..chunks).filter(|c| shard.owns(*c)) {
+        let range = c * CHUNK..((c + 1) * CHUNK).min(job.points.len());
+        let path = part_path(dir, c);
+        if path.exists() {
+            done.fetch_add(range.len() as u64, Ordering::Relaxed);
+            progress(done.load(Ordering::Relaxed));
+            continue;
+        }
+        let rows: Vec<Vec<Row>> = range
+            .clone()
+            .into_par_iter()
+            .map(|i| {
+                let r = evaluate(job, i);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                r
+            })
+            .collect::<Result<_, _>>()?;
+        let mut df = to_frame(job.axes, &rows.into_iter().flatten().collect::<Vec<_>>())?;
+        let mut buf = Vec::new();
+        ParquetWriter::new(&mut buf).finish(&mut df).map_err(pl)?;
+        write_atomic(&path, &buf)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+struct Row {
+    point: u64,
+    model: String,
+    values: Vec<f64>,
+    latency_s: f64,
+    cycles: u64,
+    energy_j: f64,
+    power_w: f64,
+    tops_per_watt: f64,
+    utilization: f64,
+    dram_bytes: u64,
+    area_mm2: f64,
+    macs: u64,
+}
+
+fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, SimError> {
+    let spec = apply(job.base, job.axes, &job.points[i])?;
+    let model = build_model(spec)?;
+    let area = model.area().total_mm2;
+    job.models
+        .iter()
+        .map(|t| {
+            let r = simulate(t, model.as_ref(), &job.opts)?;
+            let tot = &r.totals;
+            Ok(Row {
+                point: i as u64,
+                model: t.name.clone(),
+                values: job.points[i].clone(),
+                latency_s: tot.latency_s,
+                cycles: tot.cycles,
+                energy_j: tot.energy_j,
+                power_w: tot.average_power_w,
+                tops_per_watt: tot.tops_per_watt,
+                utilization: tot.utilization,
+                dram_bytes: tot.dram_read_bytes.saturating_add(tot.dram_write_bytes),
+                area_mm2: area,
+                macs: tot.macs,
+            })
+        })
+        .collect()
+}
+
+fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, SimError> {
+    let f = |g: &dyn Fn(&Row) -> f64| rows.iter().map(g).collect::<Vec<f64>>();
+    let u = |g: &dyn Fn(&Row) -> u64| rows.iter().map(g).collect::<Vec<u64>>();
+    let mut cols = vec![
+        Column::new("point".into(), u(&|r| r.point)),
+        Column::new(
+            "model".into(),
+            rows.iter().map(|r| r.model.as_str()).collect::<Vec<_>>(),
+        ),
+    ];
+    for (j, a) in axes.iter().enumerate() {
+        cols.push(Column::new(a.key.as_str().into(), f(&|r| r.values[j])));
+    }
+    cols.extend([
+        Column::new("latency_s".into(), f(&|r| r.latency_s)),
+        Column::new("cycles".into(), u(&|r| r.cycles)),
+        Column::new("energy_j".into(), f(&|r| r.energy_j)),
+        Column::new("edp".into(), f(&|r| r.energy_j * r.latency_s)),
+        Column::new("power_w".into(), f(&|r| r.power_w)),
+        Column::new("tops_per_watt".into(), f(&|r| r.tops_per_watt)),
+        Column::new("utilization".into(), f(&|r| r.utilization)),
+        Column::new("dram_bytes".into(), u(&|r| r.dram_bytes)),
+        Column::new("area_mm2".into(), f(&|r| r.area_mm2)),
+        Column::new("macs".into(), u(&|r| r.macs)),
+    ]);
+    DataFrame::new(rows.len(), cols).map_err(pl)
+}
+
+/// Joins every part file in `dir`, sorted by point and model, with a `pareto` column marking the
+/// front of each model over `objectives` (all `false` when none are given).
+pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, SimError> {
+    let mut parts: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("part-") && n.ends_with(".parquet"))
+        })
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        return Err(SimError::Sweep(format!(
+            "{}: no part files to merge",
+            dir.display()
+        )));
+    }
+    let mut df: Option<DataFrame> = None;
+    for p in &parts {
+        let part = ParquetReader::new(fs::File::open(p).map_err(io(p))?)
+            .finish()
+            .map_err(pl)?;
+        match df.as_mut() {
+            None => df = Some(part),
+            Some(d) => {
+                d.vstack_mut_owned(part).map_err(pl)?;
+            }
+        }
+    }
+    let mut df = df
+        .unwrap_or_default()
+        .sort(["point", "model"], SortMultipleOptions::default())
+        .map_err(pl)?;
+    df.rechunk_mut();
+    mark_pareto(&mut df, objectives)?;
+    Ok(df)
+}
+
+fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), SimError> {
+    for o in objectives {
+        if !OBJECTIVES.contains(&o.as_str()) {
+            return Err(SimError::Sweep(format!(
+                "--pareto: unknown objective `{o}`; use {}",
+                OBJECTIVES.join(", ")
+            )));
+        }
+    }
+    let models: Vec<String> = df
+        .column("model")
+        .map_err(pl)?
+        .str()
+        .map_err(pl)?
+        .iter()
+        .map(|s| s.unwrap_or("").to_string())
+        .collect();
+    let cols: Vec<Vec<f64>> = objectives
+        .iter()
+        .map(|o| {
+            Ok(df
+                .column(o)
+                .map_err(pl)?
+                .f64()
+                .map_err(pl)?
+                .iter()
+                .map(|v| v.unwrap_or(f64::INFINITY))
+                .collect())
+        })
+        .collect::<Result<_, SimError>>()?;
+    let mut mark = vec![false; models.len()];
+    if !objectives.is_empty() {
+        let mut names: Vec<&String> = models.iter().collect();
+        names.sort();
+        names.dedup();
+        for m in names {
+            let idx: Vec<usize> = (0..models.len()).filter(|&i| &models[i] == m).collect();
+            let sub: Vec<Vec<f64>> = cols
+                .iter()
+                .map(|c| idx.iter().map(|&i| c[i]).collect())
+                .collect();
+            for (k, on) in pareto_front(&sub).into_iter().enumerate() {
+                mark[idx[k]] = on;
+            }
+        }
+    }
+    df.with_column(Column::new("pareto".into(), mark))
+        .map_err(pl)?;
+    Ok(())
+}
+
+/// Writes a table atomically as Parquet, or CSV when the path ends in `.csv`.
+pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), SimError> {
+    let mut buf = Vec::new();
+    if path.extension().and_then(|e| e.to_str()) == Some("csv") {
+        CsvWriter::new(&mut buf).finish(df).map_err(pl)?;
+    } else {
+        ParquetWriter::new(&mut buf).finish(df).map_err(pl)?;
+    }
+    write_atomic(path, &buf)
+}
+
+/// Rows on the Pareto front, as (x, y, model) over two objectives, plus all points, for plotting.
+pub type Scatter = Vec<(f64, f64, bool)>;
+
+pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, SimError> {
+    let col = |n: &str| -> Result<Vec<f64>, SimError> {
+        Ok(df
+            .column(n)
+            .map_err(pl)?
+            .f64()
+            .map_err(pl)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let (xs, ys) = (col(x)?, col(y)?);
+    let p: Vec<bool> = df
+        .column("pareto")
+        .map_err(pl)?
+        .bool()
+        .map_err(pl)?
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect();
+    Ok(xs
+        .into_iter()
+        .zip(ys)
+        .zip(p)
+        .map(|((a, b), c)| (a, b, c))
+        .collect())
+}

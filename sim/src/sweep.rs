@@ -1,0 +1,400 @@
+//! Design-space sweeps over hardware parameters.
+//!
+//! Any numeric key of the hardware YAML can be swept (`systolic.rows`, `buffers.ifmap.capacity_kib`,
+//! `dram.bandwidth_gb_s`, ...). Value sets are lists (`32,64,128`), ranges (`16..128:16`) or geometric
+//! ranges (`16..256:x2`); points are drawn by grid (cartesian product), random or Latin-hypercube
+//! sampling with a fixed seed, so a sweep is a deterministic, indexable list of points. Everything
+//! here is checked before any work starts.
+
+use serde_json::Value;
+use vchip_hwmodels::HardwareSpec;
+
+use crate::SimError;
+
+/// One swept key and its candidate values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub key: String,
+    pub values: Vec<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    Grid,
+    Random(usize),
+    LatinHypercube(usize),
+}
+
+impl Sampling {
+    pub fn parse(s: &str) -> Result<Self, SimError> {
+        let bad = || {
+            SimError::Sweep(format!(
+                "--sample `{s}`: use grid, random:N or lhs:N with N >= 1"
+            ))
+        };
+        let (kind, n) = s.split_once(':').map_or((s, None), |(k, n)| (k, Some(n)));
+        let count = || {
+            n.and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(bad)
+        };
+        match kind {
+            "grid" if n.is_none() => Ok(Sampling::Grid),
+            "random" => Ok(Sampling::Random(count()?)),
+            "lhs" => Ok(Sampling::LatinHypercube(count()?)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Largest number of points a sweep may have (a typo'd range must not exhaust memory).
+pub const MAX_POINTS: usize = 50_000_000;
+
+fn num(s: &str, what: &str) -> Result<f64, SimError> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| SimError::Sweep(format!("{what}: `{s}` is not a number")))
+}
+
+/// Parses `KEY=VALUES`.
+pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
+    let (key, vals) = spec.split_once('=').ok_or_else(|| {
+        SimError::Sweep(format!(
+            "--set `{spec}`: write KEY=VALUES, e.g. systolic.rows=32,64,128"
+        ))
+    })?;
+    let key = key.trim().to_string();
+    let what = format!("--set {key}");
+    let vals = vals.trim();
+    let values = if let Some((a, rest)) = vals.split_once("..") {
+        let (b, step) = rest.split_once(':').map_or((rest, "1"), |(b, s)| (b, s));
+        let (a, b) = (num(a, &what)?, num(b, &what)?);
+        let mut out = Vec::new();
+        if let Some(f) = step.strip_prefix('x') {
+            let f = num(f, &what)?;
+            if f <= 1.0 || a <= 0.0 {
+                return Err(SimError::Sweep(format!(
+                    "{what}: a geometric range needs a start > 0 and a factor > 1"
+                )));
+            }
+            let mut v = a;
+            while v <= b * (1.0 + 1e-12) && out.len() <= MAX_POINTS {
+                out.push(v);
+                v *= f;
+            }
+        } else {
+            let step = num(step, &what)?;
+            if step <= 0.0 {
+                return Err(SimError::Sweep(format!(
+                    "{what}: the step must be positive"
+                )));
+            }
+            let n = ((b - a) / step + 1e-9).floor();
+            if n >= MAX_POINTS as f64 {
+                return Err(SimError::Sweep(format!(
+                    "{what}: more than {MAX_POINTS} values"
+                )));
+            }
+            if n >= 0.0 {
+                out = (0..=n as usize).map(|i| a + i as f64 * step).collect();
+            }
+        }
+        out
+    } else {
+        vals.split(',')
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| num(v, &what))
+            .collect::<Result<_, _>>()?
+    };
+    if values.is_empty() {
+        return Err(SimError::Sweep(format!(
+            "{what}: the value set `{vals}` is empty"
+        )));
+    }
+    Ok(Axis { key, values })
+}
+
+/// Checks every axis against the base description: the key must exist and hold a number.
+pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), SimError> {
+    let json = serde_json::to_value(base).map_err(|e| SimError::Sweep(e.to_string()))?;
+    for a in axes {
+        match lookup(&json, &a.key) {
+            Some(Value::Number(_)) => {}
+            Some(_) => {
+                return Err(SimError::Sweep(format!(
+                    "--set {}: the key exists but is not a number",
+                    a.key
+                )))
+            }
+            None => {
+                let mut keys = Vec::new();
+                numeric_keys(&json, "", &mut keys);
+                return Err(SimError::Sweep(format!(
+                    "--set {}: no such numeric key in hardware `{}`. Sweepable keys: {}",
+                    a.key,
+                    base.name,
+                    keys.join(", ")
+                )));
+            }
+        }
+    }
+    if axes
+        .iter()
+        .map(|a| &a.key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        != axes.len()
+    {
+        return Err(SimError::Sweep("--set: a key is given twice".into()));
+    }
+    // Every value must be valid for its key on its own (a zero array size, a negative bandwidth).
+    for a in axes {
+        for &v in &a.values {
+            apply(base, std::slice::from_ref(a), &[v])
+                .map_err(|e| SimError::Sweep(format!("--set {}={v}: {e}", a.key)))?;
+        }
+    }
+    Ok(())
+}
+
+fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+fn numeric_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match x {
+                Value::Number(_) => out.push(p),
+                Value::Object(_) => numeric_keys(x, &p, out),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The base description with `values[i]` written at `axes[i].key`, re-validated.
+pub fn apply(base: &HardwareSpec, axes: &[Axis], values: &[f64]) -> Result<HardwareSpec, SimError> {
+    let mut json = serde_json::to_value(base).map_err(|e| SimError::Sweep(e.to_string()))?;
+    for (a, &v) in axes.iter().zip(values) {
+        let mut cur = &mut json;
+        let parts: Vec<&str> = a.key.split('.').collect();
+        for k in &parts[..parts.len() - 1] {
+            cur = cur
+                .get_mut(*k)
+                .ok_or_else(|| SimError::Sweep(format!("no key {}", a.key)))?;
+        }
+        let slot = cur
+            .get_mut(parts[parts.len() - 1])
+            .ok_or_else(|| SimError::Sweep(format!("no key {}", a.key)))?;
+        // Integers stay integers so integer-typed fields (array rows, lanes) accept them.
+        *slot = if v.fract() == 0.0 && v.abs() < 9e15 {
+            Value::from(v as i64)
+        } else {
+            Value::from(v)
+        };
+    }
+    let spec: HardwareSpec = serde_json::from_value(json)
+        .map_err(|e| SimError::Sweep(format!("point {values:?}: {e}")))?;
+    spec.validate(&spec.name)
+        .map_err(|e| SimError::Sweep(e.to_string()))?;
+    Ok(spec)
+}
+
+/// SplitMix64: a tiny, well-known deterministic generator (Steele et al. 2014), enough for sampling.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The sweep's points as value vectors (one value per axis), in a fixed order.
+pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f64>>, SimError> {
+    let total = axes
+        .iter()
+        .try_fold(1usize, |acc, a| acc.checked_mul(a.values.len()));
+    let mut rng = SplitMix(seed);
+    match sampling {
+        Sampling::Grid => {
+            let total = total.filter(|t| *t <= MAX_POINTS).ok_or_else(|| {
+                SimError::Sweep(format!(
+                    "the grid has more than {MAX_POINTS} points; use --sample random:N or lhs:N"
+                ))
+            })?;
+            Ok((0..total)
+                .map(|mut i| {
+                    // Last axis varies fastest.
+                    let mut p = vec![0.0; axes.len()];
+                    for (j, a) in axes.iter().enumerate().rev() {
+                        p[j] = a.values[i % a.values.len()];
+                        i /= a.values.len();
+                    }
+                    p
+                })
+                .collect())
+        }
+        Sampling::Random(n) => {
+            if n > MAX_POINTS {
+                return Err(SimError::Sweep(format!("more than {MAX_POINTS} points")));
+            }
+            Ok((0..n)
+                .map(|_| {
+                    axes.iter()
+                        .map(|a| a.values[rng.below(a.values.len())])
+                        .collect()
+                })
+                .collect())
+        }
+        Sampling::LatinHypercube(n) => {
+            if n > MAX_POINTS {
+                return Err(SimError::Sweep(format!("more than {MAX_POINTS} points")));
+            }
+            // One stratum per point on each axis, strata shuffled independently per axis.
+            let mut cols: Vec<Vec<f64>> = Vec::new();
+            for a in axes {
+                let mut strata: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    strata.swap(i, rng.below(i + 1));
+                }
+                cols.push(
+                    strata
+                        .iter()
+                        .map(|&s| a.values[s * a.values.len() / n])
+                        .collect(),
+                );
+            }
+            Ok((0..n)
+                .map(|i| cols.iter().map(|c| c[i]).collect())
+                .collect())
+        }
+    }
+}
+
+/// A shard `i/N` (0-based): which slice of the work this process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Self, SimError> {
+        let bad = || {
+            SimError::Sweep(format!(
+                "--shard `{s}`: write i/N with 0 <= i < N, e.g. 0/4"
+            ))
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(&self, chunk: usize) -> bool {
+        chunk % self.count == self.index
+    }
+}
+
+/// Indices of Pareto-optimal rows when minimising every objective column.
+pub fn pareto_front(objectives: &[Vec<f64>]) -> Vec<bool> {
+    let n = objectives.first().map_or(0, Vec::len);
+    let dominates = |a: usize, b: usize| {
+        let mut strictly = false;
+        for o in objectives {
+            if o[a] > o[b] {
+                return false;
+            }
+            strictly |= o[a] < o[b];
+        }
+        strictly
+    };
+    (0..n)
+        .map(|i| !(0..n).any(|j| j != i && dominates(j, i)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_sets() {
+        assert_eq!(parse_axis("a=1,2,4").unwrap().values, vec![1.0, 2.0, 4.0]);
+        assert_eq!(
+            parse_axis("a=16..64:16").unwrap().values,
+            vec![16.0, 32.0, 48.0, 64.0]
+        );
+        assert_eq!(
+            parse_axis("a=16..256:x2").unwrap().values,
+            vec![16.0, 32.0, 64.0, 128.0, 256.0]
+        );
+        assert!(parse_axis("a=8..4")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        assert!(parse_axis("a=").is_err());
+        assert!(parse_axis("a=1..4:0").is_err());
+    }
+
+    #[test]
+    fn shards() {
+        assert_eq!(Shard::parse("1/4").unwrap(), Shard { index: 1, count: 4 });
+        assert!(Shard::parse("3/2").is_err());
+        assert!(Shard::parse("0/0").is_err());
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_stratified() {
+        let axes = vec![
+            Axis {
+                key: "a".into(),
+                values: (0..10).map(f64::from).collect(),
+            },
+            Axis {
+                key: "b".into(),
+                values: vec![1.0, 2.0],
+            },
+        ];
+        assert_eq!(points(&axes, Sampling::Grid, 0).unwrap().len(), 20);
+        assert_eq!(
+            points(&axes, Sampling::Random(7), 3).unwrap(),
+            points(&axes, Sampling::Random(7), 3).unwrap()
+        );
+        let lhs = points(&axes, Sampling::LatinHypercube(10), 1).unwrap();
+        let mut a: Vec<f64> = lhs.iter().map(|p| p[0]).collect();
+        a.sort_by(f64::total_cmp);
+        assert_eq!(
+            a,
+            (0..10).map(f64::from).collect::<Vec<_>>(),
+            "each stratum of `a` used exactly once"
+        );
+    }
+
+    #[test]
+    fn pareto() {
+        let front = pareto_front(&[vec![1.0, 2.0, 3.0, 2.0], vec![3.0, 2.0, 1.0, 3.0]]);
+        assert_eq!(front, vec![true, true, true, false]);
+    }
+}

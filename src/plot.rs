@@ -1,0 +1,76 @@
+//! Pareto-front plots (SVG, headless) with plotters.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+
+/// Scatter of all points (grey) and the Pareto front (red) over two objectives, log-log axes.
+pub fn pareto_svg(
+    path: &Path,
+    points: &[(f64, f64, bool)],
+    x_label: &str,
+    y_label: &str,
+) -> Result<()> {
+    let finite: Vec<_> = points
+        .iter()
+        .filter(|p| p.0 > 0.0 && p.1 > 0.0 && p.0.is_finite() && p.1.is_finite())
+        .collect();
+    anyhow::ensure!(
+        !finite.is_empty(),
+        "nothing to plot: no positive {x_label}/{y_label} values"
+    );
+    let range = |f: &dyn Fn(&&(f64, f64, bool)) -> f64| {
+        let lo = finite.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = finite.iter().map(f).fold(0.0, f64::max);
+        (lo / 1.2)..(hi * 1.2)
+    };
+    let (xr, yr) = (range(&|p| p.0), range(&|p| p.1));
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (800, 600)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Pareto front: {y_label} vs {x_label}"),
+                ("sans-serif", 20),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xr.log_scale(), yr.log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()?;
+        chart
+            .draw_series(
+                finite
+                    .iter()
+                    .filter(|p| !p.2)
+                    .map(|p| Circle::new((p.0, p.1), 2, RGBColor(150, 150, 150).filled())),
+            )?
+            .label("design point")
+            .legend(|(x, y)| Circle::new((x, y), 3, RGBColor(150, 150, 150).filled()));
+        let mut front: Vec<(f64, f64)> =
+            finite.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
+        front.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart.draw_series(LineSeries::new(front.clone(), RED))?;
+        chart
+            .draw_series(
+                front
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, RED.filled())),
+            )?
+            .label("Pareto-optimal")
+            .legend(|(x, y)| Circle::new((x, y), 4, RED.filled()));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
