@@ -80,6 +80,28 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "native")]
         compat: CompatArg,
     },
+    /// Per-op cost tables of a NAS search space for a device (OFA LUT YAML, HW-NAS-Bench JSON,
+    /// DyNAS-T CSV, rich Parquet).
+    Table {
+        /// The search space: ofa-mbv3.
+        space: String,
+        #[arg(long)]
+        hw: String,
+        /// Output directory.
+        #[arg(short = 'o', long = "output", default_value = "nas-table")]
+        output: PathBuf,
+        /// Input resolutions (comma-separated).
+        #[arg(long, default_value = "160,176,192,208,224")]
+        resolutions: String,
+        /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
+        #[arg(long, default_value_t = 0)]
+        subnets: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Precision policy (default: the hardware's own).
+        #[arg(long)]
+        precision: Option<String>,
+    },
     /// Join the part files of a (sharded) sweep into one table.
     Merge {
         /// The parts directory.
@@ -316,6 +338,74 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             finish_table(&parts, &objectives, plot.as_deref(), &output)
+        }
+        Cmd::Table {
+            space,
+            hw,
+            output,
+            resolutions,
+            subnets,
+            seed,
+            precision,
+        } => {
+            use vchip_sim::nas_table;
+            if space != "ofa-mbv3" {
+                bail!("unknown search space `{space}`: supported today: ofa-mbv3 (ofa-resnet50 and fbnet are planned)");
+            }
+            let res = resolutions
+                .split(',')
+                .map(|r| {
+                    r.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|r| (32..=1024).contains(r))
+                })
+                .collect::<Option<Vec<_>>>()
+                .with_context(|| {
+                    format!("--resolutions `{resolutions}`: comma-separated sizes from 32 to 1024")
+                })?;
+            let spec = vchip_hwmodels::load_hardware(&hw)?;
+            let policy = precision
+                .as_deref()
+                .or(spec.precision.as_deref())
+                .map(PrecisionPolicy::parse)
+                .transpose()?;
+            let device = spec.name.clone();
+            let model = vchip_hwmodels::build_model(spec)?;
+            let opts = CostOptions::default();
+            let rows = nas_table::ofa_mbv3(model.as_ref(), &res, policy.as_ref(), &opts)?;
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            let yamls = nas_table::write_ofa_yaml(&rows, &output)?;
+            nas_table::write_hwnasbench_json(&rows, &device, &output.join("hwnasbench.json"))?;
+            let mut df = nas_table::rich_frame(&rows, &device, model.as_ref())?;
+            vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
+            eprintln!(
+                "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet in {}",
+                rows.len() / res.len(),
+                res.len(),
+                yamls.len(),
+                output.display()
+            );
+            if subnets > 0 {
+                let nets = nas_table::random_subnets(subnets, seed, &res);
+                let costed = nets
+                    .into_iter()
+                    .map(|n| {
+                        let (t, trace) = nas_table::subnet_latency_ms(
+                            &n,
+                            model.as_ref(),
+                            policy.as_ref(),
+                            &opts,
+                        )?;
+                        let params = trace.totals().params;
+                        Ok((n, t, params))
+                    })
+                    .collect::<Result<Vec<_>, vchip_sim::SimError>>()?;
+                nas_table::write_dynast_csv(&costed, &output.join("dynast.csv"))?;
+                eprintln!("{subnets} subnets in dynast.csv");
+            }
+            Ok(())
         }
         Cmd::Merge {
             parts,

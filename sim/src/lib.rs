@@ -10,6 +10,7 @@ use serde::Serialize;
 use vchip_hwmodels::{CostOptions, Energy, HardwareModel, HwError, OpCost};
 use vchip_workloads::{Phase, Trace};
 
+pub mod nas_table;
 pub mod run_sweep;
 pub mod sweep;
 

@@ -150,3 +150,33 @@ fn shared_buffer_is_split_between_operands() {
         .to_string();
     assert!(err.contains("`buffers`") && err.contains("shared"), "{err}");
 }
+
+#[test]
+fn ofa_table_sums_to_the_whole_subnet_latency() {
+    use vchip_sim::nas_table;
+    use vchip_workloads::nas::OfaSubnet;
+    let spec = load_hardware("edge-tpu-like").unwrap();
+    let policy =
+        vchip_workloads::precision::PrecisionPolicy::parse(spec.precision.as_deref().unwrap())
+            .unwrap();
+    let hw = build_model(spec).unwrap();
+    let opts = CostOptions::default();
+    let rows = nas_table::ofa_mbv3(hw.as_ref(), &[176], Some(&policy), &opts).unwrap();
+    let lut: std::collections::HashMap<String, f64> = rows
+        .iter()
+        .map(|r| (r.op.ofa_key(), r.totals.latency_s))
+        .collect();
+    assert_eq!(lut.len(), rows.len(), "keys are unique");
+    for net in nas_table::random_subnets(10, 7, &[176]) {
+        let summed: f64 = net.ops().iter().map(|op| lut[&op.ofa_key()]).sum();
+        let (whole, _) =
+            nas_table::subnet_latency_ms(&net, hw.as_ref(), Some(&policy), &opts).unwrap();
+        assert!(
+            (summed - whole.latency_s).abs() <= 0.01 * whole.latency_s,
+            "{}: {summed} vs {}",
+            net.arch_dict(),
+            whole.latency_s
+        );
+    }
+    let _ = OfaSubnet::max(176);
+}

@@ -8,6 +8,7 @@ pub mod builder;
 pub mod dsl;
 pub mod error;
 pub mod ir;
+pub mod nas;
 pub mod onnx;
 
 pub use error::{Result, WorkloadError};
@@ -25,6 +26,9 @@ use std::path::Path;
 /// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
 pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     let path = Path::new(spec);
+    if spec.starts_with("ofa-mbv3") && !path.exists() {
+        return nas::OfaSubnet::parse(spec)?.trace(opts.batch);
+    }
     if !path.exists() {
         return zoo::load_by_name(spec, opts);
     }

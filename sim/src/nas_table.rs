@@ -1,0 +1,312 @@
+//! Per-op cost tables for NAS search spaces, in the formats NAS tools read:
+//! OFA latency-LUT YAML (one file per resolution, `{count, mean, var}` in ms), HW-NAS-Bench-style
+//! JSON (`{"<device>_latency": {key: ms}, "<device>_energy": {key: mJ}}`), a DyNAS-T-style CSV of
+//! whole subnets, and a rich Parquet table (schema in `docs/nas-tables.md`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_workloads::nas::{OfaOp, OfaSubnet};
+use vchip_workloads::precision::PrecisionPolicy;
+use vchip_workloads::Trace;
+
+use crate::run_sweep::write_atomic;
+use crate::{simulate, SimError, SimTotals};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug)]
+pub struct OpRow {
+    pub resolution: u64,
+    pub op: OfaOp,
+    pub totals: SimTotals,
+    pub bound: String,
+    pub params: u64,
+    pub weight_bytes: u64,
+    pub act_in_bytes: u64,
+    pub act_out_bytes: u64,
+    pub w_bits: u64,
+    pub a_bits: u64,
+}
+
+/// Applies the hardware's (or the user's) precision and simulates.
+fn cost(
+    trace: &mut Trace,
+    hw: &dyn HardwareModel,
+    precision: Option<&PrecisionPolicy>,
+    opts: &CostOptions,
+) -> Result<(SimTotals, String), SimError> {
+    if let Some(p) = precision {
+        p.apply(trace);
+    }
+    let r = simulate(trace, hw, opts)?;
+    // The op's bound is the bound of its longest layer.
+    let bound = r
+        .layers
+        .iter()
+        .max_by_key(|l| l.cost.cycles)
+        .map_or("-".to_string(), |l| l.cost.bound.label().to_string());
+    Ok((r.totals, bound))
+}
+
+/// Costs every distinct op of `ofa-mbv3` at each resolution.
+pub fn ofa_mbv3(
+    hw: &dyn HardwareModel,
+    resolutions: &[u64],
+    precision: Option<&PrecisionPolicy>,
+    opts: &CostOptions,
+) -> Result<Vec<OpRow>, SimError> {
+    let work: Vec<(u64, OfaOp)> = resolutions
+        .iter()
+        .flat_map(|&r| {
+            vchip_workloads::nas::space_ops(r)
+                .into_iter()
+                .map(move |op| (r, op))
+        })
+        .collect();
+    work.into_par_iter()
+        .map(|(r, op)| {
+            let mut t = op.trace(1).map_err(|e| SimError::Sweep(e.to_string()))?;
+            let (totals, bound) = cost(&mut t, hw, precision, opts)?;
+            let tt = t.totals();
+            let input = t
+                .tensors
+                .iter()
+                .find(|x| x.role == vchip_workloads::TensorRole::Input)
+                .map_or(0, |x| x.bytes());
+            let last = t
+                .ops
+                .last()
+                .and_then(|o| o.outputs.first())
+                .map_or(0, |&o| t.tensor(o).bytes());
+            let first_op = t.ops.iter().find(|o| !o.weights.is_empty());
+            let w_bits = first_op
+                .and_then(|o| o.weights.first())
+                .map_or(0, |&w| t.tensor(w).dtype.bits());
+            let a_bits = t.ops.first().map_or(0, |o| o.dtype.bits());
+            Ok(OpRow {
+                resolution: r,
+                op,
+                totals,
+                bound,
+                params: tt.params,
+                weight_bytes: tt.weight_bytes,
+                act_in_bytes: input,
+                act_out_bytes: last,
+                w_bits,
+                a_bits,
+            })
+        })
+        .collect()
+}
+
+/// Whole-network latency of a subnet in ms, simulated as one trace.
+pub fn subnet_latency_ms(
+    net: &OfaSubnet,
+    hw: &dyn HardwareModel,
+    precision: Option<&PrecisionPolicy>,
+    opts: &CostOptions,
+) -> Result<(SimTotals, Trace), SimError> {
+    let mut t = net.trace(1).map_err(|e| SimError::Sweep(e.to_string()))?;
+    let (totals, _) = cost(&mut t, hw, precision, opts)?;
+    Ok((totals, t))
+}
+
+/// Writes `{r}_lookup_table.yaml` files as OFA's `LatencyTable` reads them.
+pub fn write_ofa_yaml(rows: &[OpRow], dir: &Path) -> Result<Vec<std::path::PathBuf>, SimError> {
+    let mut res: Vec<u64> = rows.iter().map(|r| r.resolution).collect();
+    res.sort();
+    res.dedup();
+    let mut out = Vec::new();
+    for r in res {
+        let mut text = format!("# vchip per-op latency table for OFA MobileNetV3 at {r}x{r}: simulated, ms; count = 1 (deterministic), var = 0\n");
+        for row in rows.iter().filter(|x| x.resolution == r) {
+            // Plain decimals: YAML 1.1 loaders (PyYAML) read `1e-3` as a string, `0.001` as a float.
+            let _ = writeln!(
+                text,
+                "{}:\n  count: 1\n  mean: {:.12}\n  var: 0.0",
+                row.op.ofa_key(),
+                row.totals.latency_s * 1e3
+            );
+        }
+        let path = dir.join(format!("{r}_lookup_table.yaml"));
+        write_atomic(&path, text.as_bytes())?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+/// HW-NAS-Bench-style JSON: `{"<device>_latency": {key: ms}, "<device>_energy": {key: mJ}}`.
+pub fn write_hwnasbench_json(rows: &[OpRow], device: &str, path: &Path) -> Result<(), SimError> {
+    let mut lat = serde_json::Map::new();
+    let mut en = serde_json::Map::new();
+    for row in rows {
+        let key = format!("r{}:{}", row.resolution, row.op.ofa_key());
+        lat.insert(key.clone(), serde_json::json!(row.totals.latency_s * 1e3));
+        en.insert(key, serde_json::json!(row.totals.energy_j * 1e3));
+    }
+    let doc =
+        serde_json::json!({ format!("{device}_latency"): lat, format!("{device}_energy"): en });
+    write_atomic(
+        path,
+        serde_json::to_string_pretty(&doc)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
+fn op_fields(op: &OfaOp) -> (&'static str, u64, u64, u64, bool, bool, bool) {
+    // (op_type, kernel, stride, mid_c, se, hs, id_skip)
+    match *op {
+        OfaOp::FirstConv { .. } => ("Conv", 3, 2, 0, false, true, false),
+        OfaOp::Block {
+            k,
+            stride,
+            mid,
+            se,
+            hs,
+            idskip,
+            ..
+        } => ("expanded_conv", k, stride, mid, se, hs, idskip),
+        OfaOp::FinalExpand { .. } => ("Conv_1", 1, 1, 0, false, true, false),
+        OfaOp::AvgPool { .. } => ("AvgPool2D", 0, 1, 0, false, false, false),
+        OfaOp::FeatureMix => ("Conv_2", 1, 1, 0, false, true, false),
+        OfaOp::Logits => ("Logits", 1, 1, 0, false, false, false),
+    }
+}
+
+/// The rich per-op table (see docs/nas-tables.md for the columns).
+pub fn rich_frame(
+    rows: &[OpRow],
+    device: &str,
+    hw: &dyn HardwareModel,
+) -> Result<DataFrame, SimError> {
+    let pl = |e: PolarsError| SimError::Io(format!("table: {e}"));
+    let n = rows.len();
+    let spec = hw.spec();
+    let s = |f: &dyn Fn(&OpRow) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    let u = |f: &dyn Fn(&OpRow) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
+    let fl = |f: &dyn Fn(&OpRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let b = |f: &dyn Fn(&OpRow) -> bool| rows.iter().map(f).collect::<Vec<bool>>();
+    let shape = |r: &OpRow| r.op.shape();
+    let cols = vec![
+        Column::new("schema_version".into(), vec![SCHEMA_VERSION; n]),
+        Column::new("device_id".into(), vec![device.to_string(); n]),
+        Column::new(
+            "device_class".into(),
+            vec![format!("{:?}", spec.kind).to_lowercase(); n],
+        ),
+        Column::new(
+            "runtime".into(),
+            vec!["vchip-layer-by-layer".to_string(); n],
+        ),
+        Column::new("clock_mhz".into(), vec![spec.clock_mhz.0; n]),
+        Column::new(
+            "mem_config".into(),
+            vec![
+                format!(
+                    "{} {} GB/s",
+                    spec.dram.technology, spec.dram.bandwidth_gb_s.0
+                );
+                n
+            ],
+        ),
+        Column::new(
+            "op_key_native".into(),
+            s(&|r| format!("r{}:{}", r.resolution, r.op.ofa_key())),
+        ),
+        Column::new("op_key_ofa".into(), s(&|r| r.op.ofa_key())),
+        Column::new("resolution".into(), u(&|r| r.resolution)),
+        Column::new("op_type".into(), s(&|r| op_fields(&r.op).0.to_string())),
+        Column::new("in_h".into(), u(&|r| shape(r).0)),
+        Column::new("in_w".into(), u(&|r| shape(r).0)),
+        Column::new("in_c".into(), u(&|r| shape(r).1)),
+        Column::new("out_h".into(), u(&|r| shape(r).2)),
+        Column::new("out_w".into(), u(&|r| shape(r).2)),
+        Column::new("out_c".into(), u(&|r| shape(r).3)),
+        Column::new("k_h".into(), u(&|r| op_fields(&r.op).1)),
+        Column::new("k_w".into(), u(&|r| op_fields(&r.op).1)),
+        Column::new("stride".into(), u(&|r| op_fields(&r.op).2)),
+        Column::new("mid_c".into(), u(&|r| op_fields(&r.op).3)),
+        Column::new("se".into(), b(&|r| op_fields(&r.op).4)),
+        Column::new(
+            "act".into(),
+            s(&|r| {
+                if op_fields(&r.op).5 {
+                    "h_swish".into()
+                } else {
+                    "relu".into()
+                }
+            }),
+        ),
+        Column::new("id_skip".into(), b(&|r| op_fields(&r.op).6)),
+        Column::new("batch".into(), vec![1u64; n]),
+        Column::new("w_bits".into(), u(&|r| r.w_bits)),
+        Column::new("a_bits".into(), u(&|r| r.a_bits)),
+        Column::new("latency_ms_mean".into(), fl(&|r| r.totals.latency_s * 1e3)),
+        Column::new("latency_ms_std".into(), vec![0.0f64; n]),
+        Column::new("n_samples".into(), vec![1u64; n]),
+        Column::new("cycles".into(), u(&|r| r.totals.cycles)),
+        Column::new("energy_mj_mean".into(), fl(&|r| r.totals.energy_j * 1e3)),
+        Column::new("energy_mj_std".into(), vec![0.0f64; n]),
+        Column::new("macs".into(), u(&|r| r.totals.macs)),
+        Column::new("params".into(), u(&|r| r.params)),
+        Column::new("weight_bytes".into(), u(&|r| r.weight_bytes)),
+        Column::new("act_in_bytes".into(), u(&|r| r.act_in_bytes)),
+        Column::new("act_out_bytes".into(), u(&|r| r.act_out_bytes)),
+        Column::new(
+            "dram_bytes".into(),
+            u(&|r| r.totals.dram_read_bytes + r.totals.dram_write_bytes),
+        ),
+        Column::new("bound".into(), s(&|r| r.bound.clone())),
+        Column::new("utilization".into(), fl(&|r| r.totals.utilization)),
+        Column::new("source".into(), vec!["simulated".to_string(); n]),
+        Column::new(
+            "sim_version".into(),
+            vec![env!("CARGO_PKG_VERSION").to_string(); n],
+        ),
+    ];
+    DataFrame::new(n, cols).map_err(pl)
+}
+
+/// DyNAS-T-style CSV for whole subnets. Accuracy is not something a simulator knows: the
+/// `Top-1 Acc (%)` column is left empty for the user's own measurements or predictor.
+pub fn write_dynast_csv(nets: &[(OfaSubnet, SimTotals, u64)], path: &Path) -> Result<(), SimError> {
+    let mut text =
+        String::from("Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)\n");
+    for (net, t, params) in nets {
+        let _ = writeln!(
+            text,
+            "\"{}\",simulated,{},{},{},",
+            net.arch_dict(),
+            params,
+            t.latency_s * 1e3,
+            t.macs
+        );
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// `n` random subnets (uniform per choice), deterministic for a seed.
+pub fn random_subnets(n: usize, seed: u64, resolutions: &[u64]) -> Vec<OfaSubnet> {
+    use vchip_workloads::nas::{DEPTHS, EXPANDS, KERNELS};
+    let mut rng = crate::sweep::SplitMix(seed);
+    (0..n)
+        .map(|_| {
+            let mut net = OfaSubnet::max(resolutions[rng.below(resolutions.len())]);
+            for d in net.d.iter_mut() {
+                *d = DEPTHS[rng.below(3)];
+            }
+            for k in net.ks.iter_mut() {
+                *k = KERNELS[rng.below(3)];
+            }
+            for e in net.e.iter_mut() {
+                *e = EXPANDS[rng.below(3)];
+            }
+            net
+        })
+        .collect()
+}
