@@ -83,8 +83,11 @@ enum Cmd {
     /// Per-op cost tables of a NAS search space for a device (OFA LUT YAML, HW-NAS-Bench JSON,
     /// DyNAS-T CSV, rich Parquet).
     Table {
-        /// The search space: ofa-mbv3.
+        /// The search space: `ofa-mbv3`, or `models` (every distinct op of --models).
         space: String,
+        /// With `models`: comma-separated zoo names or model files.
+        #[arg(long)]
+        models: Option<String>,
         #[arg(long)]
         hw: String,
         /// Output directory.
@@ -341,6 +344,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Table {
             space,
+            models,
             hw,
             output,
             resolutions,
@@ -349,8 +353,45 @@ fn run(cli: Cli) -> Result<()> {
             precision,
         } => {
             use vchip_sim::nas_table;
+            if space == "models" {
+                let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;
+                let spec = vchip_hwmodels::load_hardware(&hw)?;
+                let p = precision
+                    .as_deref()
+                    .or(spec.precision.as_deref())
+                    .map(str::to_string);
+                let args = TraceArgs {
+                    batch: 1,
+                    seq: None,
+                    context: None,
+                    phase: "both".into(),
+                    precision: p,
+                    allow_unknown: false,
+                };
+                let traces = list
+                    .split(',')
+                    .map(|m| args.load(m.trim(), None))
+                    .collect::<Result<Vec<_>>>()?;
+                let device = spec.name.clone();
+                let clock = spec.clock_hz();
+                let model = vchip_hwmodels::build_model(spec)?;
+                let ops =
+                    nas_table::distinct_ops(&traces, model.as_ref(), &CostOptions::default())?;
+                std::fs::create_dir_all(&output)
+                    .with_context(|| format!("cannot create {}", output.display()))?;
+                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
+                let path = output.join("models.parquet");
+                vchip_sim::run_sweep::write_table(&mut df, &path)?;
+                eprintln!(
+                    "{} distinct ops of {} model(s) in {}",
+                    ops.len(),
+                    traces.len(),
+                    path.display()
+                );
+                return Ok(());
+            }
             if space != "ofa-mbv3" {
-                bail!("unknown search space `{space}`: supported today: ofa-mbv3 (ofa-resnet50 and fbnet are planned)");
+                bail!("unknown search space `{space}`: supported today: ofa-mbv3, models (ofa-resnet50 and fbnet are planned)");
             }
             let res = resolutions
                 .split(',')

@@ -496,3 +496,57 @@ fn bad_sweeps_fail_before_any_work() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn nas_tables_are_written() {
+    let dir = scratch("tables");
+    let out = dir.join("t");
+    let o = vchip(&[
+        "table",
+        "ofa-mbv3",
+        "--hw",
+        "edge-tpu-like",
+        "--resolutions",
+        "160,224",
+        "--subnets",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "160_lookup_table.yaml",
+        "224_lookup_table.yaml",
+        "hwnasbench.json",
+        "ofa-mbv3.parquet",
+        "dynast.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let yaml = std::fs::read_to_string(out.join("224_lookup_table.yaml")).unwrap();
+    // 96 distinct ops per resolution, each with count/mean/var.
+    assert_eq!(yaml.matches("\n  mean: ").count(), 96);
+    assert!(yaml.contains("expanded_conv-input:56x56x24-output:28x28x40-expand:144-kernel:5-stride:2-idskip:0-se:1-hs:0:"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("dynast.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    let o = vchip(&[
+        "table",
+        "models",
+        "--models",
+        "resnet18,resnet50",
+        "--hw",
+        "tpu-v1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("models.parquet").exists());
+    let o = vchip(&["table", "fbnet-x", "--hw", "tpu-v1"]);
+    assert!(stderr(&o).contains("unknown search space"));
+    std::fs::remove_dir_all(&dir).ok();
+}

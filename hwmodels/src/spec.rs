@@ -230,7 +230,10 @@ impl HardwareSpec {
     pub fn from_yaml(file: &str, text: &str) -> Result<Self, HwError> {
         let spec: HardwareSpec = serde_saphyr::from_str(text).map_err(|e| HwError::Yaml {
             file: file.to_string(),
-            msg: e.to_string(),
+            msg: e
+                .to_string()
+                .trim_start_matches("error: ")
+                .replace("<input>", file),
         })?;
         spec.validate(file)?;
         Ok(spec)

@@ -310,3 +310,149 @@ pub fn random_subnets(n: usize, seed: u64, resolutions: &[u64]) -> Vec<OfaSubnet
         })
         .collect()
 }
+
+/// A distinct op across several models: its native key, how often it occurs, and its cost.
+#[derive(Clone, Debug)]
+pub struct DistinctOp {
+    pub key: String,
+    pub op_type: &'static str,
+    pub models: Vec<String>,
+    pub count: u64,
+    pub layer: crate::LayerResult,
+}
+
+/// The native key of an op: type, detail, input and output shapes, compute dtype.
+pub fn native_key(t: &Trace, op: &vchip_workloads::Op) -> String {
+    let shape = |ids: &[vchip_workloads::TensorId]| {
+        ids.iter()
+            .map(|&i| {
+                t.tensor(i)
+                    .shape
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join("x")
+            })
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    format!(
+        "{}[{}]-in:{}-out:{}-{}",
+        op.kind.type_name(),
+        op.kind.detail().replace(' ', "_"),
+        shape(&op.inputs),
+        shape(&op.outputs),
+        op.dtype
+    )
+}
+
+/// Every distinct op of the given traces, costed once each (ops are costed independently, so one
+/// instance stands for all), in order of first appearance.
+pub fn distinct_ops(
+    traces: &[Trace],
+    hw: &dyn HardwareModel,
+    opts: &CostOptions,
+) -> Result<Vec<DistinctOp>, SimError> {
+    let mut out: Vec<DistinctOp> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for t in traces {
+        let r = simulate(t, hw, opts)?;
+        for (op, layer) in t.ops.iter().zip(r.layers) {
+            let key = native_key(t, op);
+            match index.get(&key) {
+                Some(&i) => {
+                    let d: &mut DistinctOp = &mut out[i];
+                    d.count += 1;
+                    if !d.models.contains(&t.name) {
+                        d.models.push(t.name.clone());
+                    }
+                }
+                None => {
+                    index.insert(key.clone(), out.len());
+                    out.push(DistinctOp {
+                        key,
+                        op_type: op.kind.type_name(),
+                        models: vec![t.name.clone()],
+                        count: 1,
+                        layer,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn distinct_frame(
+    ops: &[DistinctOp],
+    device: &str,
+    clock_hz: f64,
+) -> Result<DataFrame, SimError> {
+    let pl = |e: PolarsError| SimError::Io(format!("table: {e}"));
+    let n = ops.len();
+    let ms = |d: &DistinctOp| d.layer.cost.cycles as f64 / clock_hz * 1e3;
+    let cols = vec![
+        Column::new("schema_version".into(), vec![SCHEMA_VERSION; n]),
+        Column::new("device_id".into(), vec![device.to_string(); n]),
+        Column::new(
+            "op_key_native".into(),
+            ops.iter().map(|d| d.key.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "op_type".into(),
+            ops.iter()
+                .map(|d| d.op_type.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "models".into(),
+            ops.iter().map(|d| d.models.join(",")).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "count".into(),
+            ops.iter().map(|d| d.count).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "cycles".into(),
+            ops.iter().map(|d| d.layer.cost.cycles).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "latency_ms_mean".into(),
+            ops.iter().map(ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "energy_mj_mean".into(),
+            ops.iter()
+                .map(|d| d.layer.cost.energy.total() * 1e-9)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "macs".into(),
+            ops.iter().map(|d| d.layer.macs).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "dram_bytes".into(),
+            ops.iter()
+                .map(|d| d.layer.cost.level_bytes("dram"))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "bound".into(),
+            ops.iter()
+                .map(|d| d.layer.cost.bound.label().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "utilization".into(),
+            ops.iter()
+                .map(|d| d.layer.cost.utilization)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("source".into(), vec!["simulated".to_string(); n]),
+        Column::new(
+            "sim_version".into(),
+            vec![env!("CARGO_PKG_VERSION").to_string(); n],
+        ),
+    ];
+    DataFrame::new(n, cols).map_err(pl)
+}

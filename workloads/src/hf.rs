@@ -71,6 +71,8 @@ pub struct HfConfig {
 
 /// Upper bound on a config's layer count: real models have < 200; this catches corrupt files early.
 const MAX_LAYERS: u64 = 10_000;
+/// Upper bound on routed experts (the largest public MoE configs have a few hundred).
+const MAX_EXPERTS: u64 = 4096;
 
 impl HfConfig {
     pub fn from_json(file: &str, text: &str) -> Result<Self> {
@@ -184,6 +186,14 @@ impl HfConfig {
             get(&["sliding_window"]).and_then(Value::as_u64)
         };
         let experts = num(&["num_local_experts", "num_experts"], Some(1))?;
+        if experts > MAX_EXPERTS {
+            return Err(invalid(
+                file,
+                "field `num_local_experts`",
+                &format!("{experts} experts is beyond any real model"),
+                &format!("use at most {MAX_EXPERTS}"),
+            ));
+        }
         let experts_per_token = num(&["num_experts_per_tok"], Some(1))?.min(experts);
         let dtype = get(&["torch_dtype", "dtype"])
             .and_then(Value::as_str)

@@ -52,6 +52,17 @@ pub(crate) struct Importer<'a> {
 /// Integer constants up to this many elements are kept for folding.
 const MAX_FOLD: u64 = 1 << 16;
 
+/// A shape whose element count (zero allowed, for empty initializers) stays within [`MAX_ELEMENTS`],
+/// so later products cannot overflow.
+pub(crate) fn sane(shape: &[u64]) -> bool {
+    shape.len() <= 64
+        && shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .is_some_and(|n| n <= MAX_ELEMENTS)
+        && shape.iter().all(|&d| d <= MAX_ELEMENTS)
+}
+
 pub fn dtype_of(elem: i32) -> DType {
     match elem {
         1 | 11 => DType::F32,
@@ -75,7 +86,11 @@ fn tensor_ints(t: &TensorProto) -> Option<Vec<i64>> {
     if !is_int(t.data_type) {
         return None;
     }
-    let n: u64 = t.dims.iter().map(|&d| d.max(0) as u64).product();
+    let dims: Vec<u64> = t.dims.iter().map(|&d| d.max(0) as u64).collect();
+    if !sane(&dims) {
+        return None;
+    }
+    let n: u64 = dims.iter().product();
     if n > MAX_FOLD {
         return None;
     }
@@ -161,6 +176,17 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
     }
     for t in &graph.initializer {
         let shape: Vec<u64> = t.dims.iter().map(|&d| d.max(0) as u64).collect();
+        if !sane(&shape) {
+            return Err(WorkloadError::Invalid {
+                file: file.to_string(),
+                place: format!("initializer `{}`", t.name),
+                msg: format!(
+                    "shape {:?} is empty-dimensioned beyond reason or has more than 2^48 elements",
+                    t.dims
+                ),
+                hint: "the file is corrupt or not a real model".into(),
+            });
+        }
         let dtype = dtype_of(t.data_type);
         let val = match tensor_ints(t) {
             Some(ints) => Val::Const {
@@ -192,7 +218,15 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         let looks_like_param =
             i > 0 && (param_slots.contains(vi.name.as_str()) || looks_like_param_name(&vi.name));
         if looks_like_param {
-            let shape = dims.iter().map(|d| d.unwrap_or(1)).collect();
+            let shape: Vec<u64> = dims.iter().map(|d| d.unwrap_or(1)).collect();
+            if !sane(&shape) {
+                return Err(WorkloadError::Invalid {
+                    file: file.to_string(),
+                    place: format!("graph input `{}`", vi.name),
+                    msg: "the declared shape has more than 2^48 elements".into(),
+                    hint: "the file is corrupt or not a real model".into(),
+                });
+            }
             imp.vals.insert(
                 vi.name.clone(),
                 Val::Param {

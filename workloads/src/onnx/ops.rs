@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::proto::{AttributeProto, NodeProto};
-use super::{dtype_of, looks_like_param_name, tensor_ints, Importer, Val, MAX_FOLD};
+use super::{dtype_of, looks_like_param_name, sane, tensor_ints, Importer, Val, MAX_FOLD};
 use crate::builder::{broadcast, conv_out, matmul_shape};
 use crate::error::Result;
 use crate::ir::*;
@@ -169,7 +169,7 @@ impl Importer<'_> {
         if self.vals.contains_key(name) {
             return Ok(());
         }
-        let s = shape(self).ok_or_else(|| {
+        let s = shape(self).filter(|s| sane(s)).ok_or_else(|| {
             self.err(
                 n,
                 idx,
@@ -266,6 +266,11 @@ impl Importer<'_> {
     }
 
     fn set_const(&mut self, n: &NodeProto, shape: Vec<u64>, dtype: DType, ints: Option<Vec<i64>>) {
+        let (shape, ints) = if sane(&shape) {
+            (shape, ints)
+        } else {
+            (vec![], None)
+        };
         if let Some(o) = n.output.first() {
             let ints = ints.filter(|v| {
                 v.len() as u64 == numel(&shape).max(if shape.is_empty() { 1 } else { 0 })
@@ -420,9 +425,20 @@ impl Importer<'_> {
             "Range" => {
                 let (s, l, d) = (self.ints(n, 0), self.ints(n, 1), self.ints(n, 2));
                 match (s, l, d) {
-                    (Some(s), Some(l), Some(d)) if d[0] != 0 => {
-                        let count = ((l[0] - s[0]) as f64 / d[0] as f64).ceil().max(0.0) as i64;
-                        let v: Vec<i64> = (0..count).map(|i| s[0] + i * d[0]).collect();
+                    (Some(s), Some(l), Some(d))
+                        if !s.is_empty() && !l.is_empty() && d.first().is_some_and(|d| *d != 0) =>
+                    {
+                        let (s, l, d) = (s[0] as i128, l[0] as i128, d[0] as i128);
+                        let count = ((l - s) as f64 / d as f64).ceil().max(0.0);
+                        if count > MAX_FOLD as f64 {
+                            return Err(self.err(
+                                n,
+                                idx,
+                                format!("Range of {count} elements is too long to fold"),
+                            ));
+                        }
+                        let v: Vec<i64> = (0..count as i128).map(|i| (s + i * d) as i64).collect();
+                        let count = v.len() as i64;
                         self.set_const(n, vec![count as u64], DType::Int64, Some(v));
                     }
                     _ => {
@@ -650,7 +666,7 @@ impl Importer<'_> {
                 } else {
                     x.iter()
                         .zip(v.iter().chain(std::iter::repeat(&1)))
-                        .map(|(&d, &r)| d * r.max(1) as u64)
+                        .map(|(&d, &r)| d.saturating_mul(r.clamp(1, 1 << 20) as u64))
                         .collect()
                 };
                 self.movement(n, idx, MoveKind::Expand, out)?;
@@ -666,10 +682,10 @@ impl Importer<'_> {
                 let r = x.len();
                 let out: Vec<u64> = (0..r)
                     .map(|i| {
-                        (x[i] as i64
-                            + pads.get(i).copied().unwrap_or(0)
-                            + pads.get(i + r).copied().unwrap_or(0))
-                        .max(1) as u64
+                        (x[i] as i64)
+                            .saturating_add(pads.get(i).copied().unwrap_or(0))
+                            .saturating_add(pads.get(i + r).copied().unwrap_or(0))
+                            .max(1) as u64
                     })
                     .collect();
                 self.movement(n, idx, MoveKind::Pad, out)?;
@@ -868,48 +884,78 @@ impl Importer<'_> {
             |_| {
                 let m = declared.as_ref()?.get(1).copied().flatten()?;
                 let mut s = vec![m, x4[1] / group];
-                s.extend(ks.as_ref()?.iter().map(|&k| k as u64));
+                s.extend(ks.as_ref()?.iter().map(|&k| k.clamp(0, 1 << 20) as u64));
                 Some(s)
             },
             idx,
         )?;
         let w = self.in_shape(n, 1, idx)?;
+        if w.len() < 3 || w.contains(&0) {
+            return Err(self.err(
+                n,
+                idx,
+                format!("weight shape {w:?} is not [out, in/group, k...]"),
+            ));
+        }
         let m = w[0];
         self.ensure_param(n, 2, |_| Some(vec![m]), idx)?;
         let (kh, kw) = if w.len() == 4 {
             (w[2], w[3])
         } else {
-            (1, *w.get(2).unwrap_or(&1))
+            (1, w[2])
         };
-        let two = |v: Option<Vec<i64>>, d: i64| -> (u64, u64) {
-            match v.as_deref() {
-                Some([a, b, ..]) => (*a as u64, *b as u64),
-                Some([a]) => (1, *a as u64),
-                _ => (d as u64, d as u64),
+        // Attributes must be small positive integers; anything else is a malformed file.
+        let pos = |v: Option<Vec<i64>>, d: i64| -> Option<Vec<u64>> {
+            let v = v.unwrap_or_else(|| vec![d, d]);
+            v.iter()
+                .map(|&x| u64::try_from(x).ok().filter(|x| *x <= 1 << 20))
+                .collect()
+        };
+        let bad_attr = |what: &str| {
+            self.err(n, idx, format!("attribute `{what}` must hold small non-negative integers (strides and dilations positive)"))
+        };
+        let strides = pos(attr_ints(n, "strides"), 1)
+            .filter(|v| !v.is_empty() && !v.contains(&0))
+            .ok_or_else(|| bad_attr("strides"))?;
+        let dils = pos(attr_ints(n, "dilations"), 1)
+            .filter(|v| !v.is_empty() && !v.contains(&0))
+            .ok_or_else(|| bad_attr("dilations"))?;
+        let pads = pos(attr_ints(n, "pads"), 0).ok_or_else(|| bad_attr("pads"))?;
+        let one_d = x.len() == 3;
+        let pick = |v: &[u64], i2: usize, i1: usize, d: u64| {
+            if one_d {
+                v.get(i1).copied().unwrap_or(d)
+            } else {
+                v.get(i2).copied().unwrap_or(d)
             }
         };
-        let one_d = x.len() == 3;
-        let fix = |p: (u64, u64), d: u64| if one_d { (d, p.1.max(p.0)) } else { p };
-        let (sh, sw) = fix(two(attr_ints(n, "strides"), 1), 1);
-        let (dh, dw) = fix(two(attr_ints(n, "dilations"), 1), 1);
-        let pads = attr_ints(n, "pads").unwrap_or_default();
+        let (sh, sw) = if one_d {
+            (1, pick(&strides, 0, 0, 1))
+        } else {
+            (pick(&strides, 0, 0, 1), pick(&strides, 1, 0, 1))
+        };
+        let (dh, dw) = if one_d {
+            (1, pick(&dils, 0, 0, 1))
+        } else {
+            (pick(&dils, 0, 0, 1), pick(&dils, 1, 0, 1))
+        };
         let (pt, pl, pb, pr) = match (one_d, pads.as_slice()) {
-            (false, [t, l, b, r]) => (*t as u64, *l as u64, *b as u64, *r as u64),
-            (true, [l, r]) => (0, *l as u64, 0, *r as u64),
+            (false, [t, l, b, r]) => (*t, *l, *b, *r),
+            (true, [l, r]) => (0, *l, 0, *r),
             _ => (0, 0, 0, 0),
         };
         let auto = attr_s(n, "auto_pad");
+        let out_dim = |i: u64, p: u64, k: u64, d: u64, s: u64| -> Option<u64> {
+            let span = d.checked_mul(k - 1)?.checked_add(1)?;
+            Some(i.checked_add(p)?.checked_sub(span)? / s + 1)
+        };
         let (ho, wo) = if auto.starts_with("SAME") {
             (x4[2].div_ceil(sh), x4[3].div_ceil(sw))
         } else {
-            let span = |k: u64, d: u64| d * (k - 1) + 1;
-            let oh = (x4[2] + pt + pb)
-                .checked_sub(span(kh, dh))
-                .map(|r| r / sh + 1);
-            let ow = (x4[3] + pl + pr)
-                .checked_sub(span(kw, dw))
-                .map(|r| r / sw + 1);
-            match (oh, ow) {
+            match (
+                out_dim(x4[2], pt + pb, kh, dh, sh),
+                out_dim(x4[3], pl + pr, kw, dw, sw),
+            ) {
                 (Some(a), Some(b)) => (a, b),
                 _ => {
                     return Err(self.err(
@@ -970,6 +1016,9 @@ impl Importer<'_> {
             idx,
         )?;
         let b = self.in_shape(n, 1, idx)?;
+        if b.len() != 2 {
+            return Err(self.err(n, idx, format!("Gemm input B must be 2-D, got {b:?}")));
+        }
         let (kb, nn) = if tb { (b[1], b[0]) } else { (b[0], b[1]) };
         if kb != k {
             return Err(self.err(n, idx, format!("inner dimensions differ: A {a:?}, B {b:?}")));
@@ -1071,16 +1120,19 @@ impl Importer<'_> {
                 format!("only 2-D pooling is supported, input {x:?}"),
             ));
         }
-        let ks = attr_ints(n, "kernel_shape").unwrap_or_else(|| vec![1, 1]);
-        let st = attr_ints(n, "strides").unwrap_or_else(|| vec![1, 1]);
+        // Window attributes are clamped to sane ranges; a kernel larger than the input is an error below.
+        let small = |v: i64| v.clamp(1, 1 << 20) as u64;
+        let ks = attr_ints(n, "kernel_shape")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![1, 1]);
+        let st = attr_ints(n, "strides")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![1, 1]);
         let pads = attr_ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
         let ceil = attr_i(n, "ceil_mode", 0) != 0;
-        let (kh, kw) = (ks[0] as u64, *ks.get(1).unwrap_or(&ks[0]) as u64);
-        let (sh, sw) = (
-            st[0].max(1) as u64,
-            st.get(1).copied().unwrap_or(st[0]).max(1) as u64,
-        );
-        let p = |i: usize| pads.get(i).copied().unwrap_or(0).max(0) as u64;
+        let (kh, kw) = (small(ks[0]), small(*ks.get(1).unwrap_or(&ks[0])));
+        let (sh, sw) = (small(st[0]), small(st.get(1).copied().unwrap_or(st[0])));
+        let p = |i: usize| pads.get(i).copied().unwrap_or(0).clamp(0, 1 << 20) as u64;
         let same = attr_s(n, "auto_pad").starts_with("SAME");
         let (ho, wo) = if same {
             (Some(x[2].div_ceil(sh)), Some(x[3].div_ceil(sw)))
@@ -1336,7 +1388,7 @@ impl Importer<'_> {
                 return Err(self.err(n, idx, "Slice step 0".into()));
             }
             let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
-            let norm = |v: i64| if v < 0 { v + d } else { v };
+            let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
             let (s, e) = if step > 0 {
                 (clamp(norm(starts[i]), 0, d), clamp(norm(ends[i]), 0, d))
             } else {
@@ -1345,21 +1397,25 @@ impl Importer<'_> {
                     clamp(norm(ends[i]), -1, d - 1),
                 )
             };
+            let (s128, e128, st128) = (s as i128, e as i128, step as i128);
             let len = if step > 0 {
-                (e - s + step - 1).div_euclid(step)
+                (e128 - s128 + st128 - 1).div_euclid(st128)
             } else {
-                (s - e - step - 1).div_euclid(-step)
+                (s128 - e128 - st128 - 1).div_euclid(-st128)
             };
-            out[ax] = len.max(0) as u64;
+            out[ax] = len.clamp(0, d as i128) as u64;
             ranges.push((ax, s, e, step));
         }
         if let Some(Val::Const { ints: Some(v), .. }) = self.input(n, 0).cloned() {
             if x.len() == 1 && ranges.len() == 1 && self.all_const(n) {
                 let (_, s, _, step) = ranges[0];
-                let vals: Vec<i64> = (0..out[0] as i64)
-                    .map(|i| v[(s + i * step) as usize])
+                let vals: Option<Vec<i64>> = (0..out[0] as i64)
+                    .map(|i| {
+                        v.get(s.saturating_add(i.saturating_mul(step)) as usize)
+                            .copied()
+                    })
                     .collect();
-                self.set_const(n, out, DType::Int64, Some(vals));
+                self.set_const(n, out, DType::Int64, vals);
                 return Ok(());
             }
         }
