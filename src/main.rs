@@ -83,7 +83,7 @@ enum Cmd {
     /// Per-op cost tables of a NAS search space for a device (OFA LUT YAML, HW-NAS-Bench JSON,
     /// DyNAS-T CSV, rich Parquet).
     Table {
-        /// The search space: `ofa-mbv3`, or `models` (every distinct op of --models).
+        /// The search space: `ofa-mbv3`, `ofa-resnet50`, `fbnet`, or `models` (every distinct op of --models).
         space: String,
         /// With `models`: comma-separated zoo names or model files.
         #[arg(long)]
@@ -390,21 +390,111 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
-            if space != "ofa-mbv3" {
-                bail!("unknown search space `{space}`: supported today: ofa-mbv3, models (ofa-resnet50 and fbnet are planned)");
+            if space == "ofa-resnet50" {
+                use vchip_workloads::nas::ofa_resnet50;
+                let spec = vchip_hwmodels::load_hardware(&hw)?;
+                let policy = precision
+                    .as_deref()
+                    .or(spec.precision.as_deref())
+                    .map(PrecisionPolicy::parse)
+                    .transpose()?;
+                let res = parse_resolutions(&resolutions)?;
+                let (device, clock) = (spec.name.clone(), spec.clock_hz());
+                let model = vchip_hwmodels::build_model(spec)?;
+                let mut ops = Vec::new();
+                let mut res_of = Vec::new();
+                for r in &res {
+                    for op in ofa_resnet50::space_ops(*r) {
+                        res_of.push(*r);
+                        ops.push((op.key(), op.trace(1)?));
+                    }
+                }
+                let rows = nas_table::keyed_ops(
+                    "ofa-resnet50",
+                    ops,
+                    model.as_ref(),
+                    policy.as_ref(),
+                    &CostOptions::default(),
+                )?;
+                std::fs::create_dir_all(&output)
+                    .with_context(|| format!("cannot create {}", output.display()))?;
+                let entries: Vec<(u64, String, f64)> = rows
+                    .iter()
+                    .zip(&res_of)
+                    .map(|((d, t), r)| (*r, d.key.clone(), t.latency_s))
+                    .collect();
+                let yamls = nas_table::write_ofa_yaml("OFA ResNet-50", &entries, &output)?;
+                nas_table::write_hwnasbench_json(
+                    rows.iter()
+                        .zip(&res_of)
+                        .map(|((d, t), r)| (format!("r{r}:{}", d.key), t)),
+                    &device,
+                    &output.join("hwnasbench.json"),
+                )?;
+                let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
+                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
+                vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-resnet50.parquet"))?;
+                eprintln!(
+                    "{} OFA-ResNet50 ops: {} LUTs, hwnasbench.json, ofa-resnet50.parquet in {}",
+                    ops.len(),
+                    yamls.len(),
+                    output.display()
+                );
+                return Ok(());
             }
-            let res = resolutions
-                .split(',')
-                .map(|r| {
-                    r.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|r| (32..=1024).contains(r))
-                })
-                .collect::<Option<Vec<_>>>()
-                .with_context(|| {
-                    format!("--resolutions `{resolutions}`: comma-separated sizes from 32 to 1024")
-                })?;
+            if space == "fbnet" {
+                let spec = vchip_hwmodels::load_hardware(&hw)?;
+                let policy = precision
+                    .as_deref()
+                    .or(spec.precision.as_deref())
+                    .map(PrecisionPolicy::parse)
+                    .transpose()?;
+                let res: Vec<u64> = if resolutions == "160,176,192,208,224" {
+                    vec![224]
+                } else {
+                    parse_resolutions(&resolutions)?
+                };
+                let (device, clock) = (spec.name.clone(), spec.clock_hz());
+                let model = vchip_hwmodels::build_model(spec)?;
+                let mut ops = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                for r in &res {
+                    for op in vchip_workloads::nas::fbnet::space_ops(*r) {
+                        if seen.insert(op.key()) {
+                            ops.push((op.key(), op.trace(1)?));
+                        }
+                    }
+                }
+                let rows = nas_table::keyed_ops(
+                    "fbnet",
+                    ops,
+                    model.as_ref(),
+                    policy.as_ref(),
+                    &CostOptions::default(),
+                )?;
+                std::fs::create_dir_all(&output)
+                    .with_context(|| format!("cannot create {}", output.display()))?;
+                nas_table::write_hwnasbench_json(
+                    rows.iter().map(|(d, t)| (d.key.clone(), t)),
+                    &device,
+                    &output.join("fbnet_hwnasbench.json"),
+                )?;
+                let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
+                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
+                vchip_sim::run_sweep::write_table(&mut df, &output.join("fbnet.parquet"))?;
+                eprintln!(
+                    "{} FBNet ops: fbnet_hwnasbench.json, fbnet.parquet in {}",
+                    ops.len(),
+                    output.display()
+                );
+                return Ok(());
+            }
+            if space != "ofa-mbv3" {
+                bail!(
+                    "unknown search space `{space}`: use ofa-mbv3, ofa-resnet50, fbnet or models"
+                );
+            }
+            let res = parse_resolutions(&resolutions)?;
             let spec = vchip_hwmodels::load_hardware(&hw)?;
             let policy = precision
                 .as_deref()
@@ -417,8 +507,17 @@ fn run(cli: Cli) -> Result<()> {
             let rows = nas_table::ofa_mbv3(model.as_ref(), &res, policy.as_ref(), &opts)?;
             std::fs::create_dir_all(&output)
                 .with_context(|| format!("cannot create {}", output.display()))?;
-            let yamls = nas_table::write_ofa_yaml(&rows, &output)?;
-            nas_table::write_hwnasbench_json(&rows, &device, &output.join("hwnasbench.json"))?;
+            let entries: Vec<(u64, String, f64)> = rows
+                .iter()
+                .map(|r| (r.resolution, r.op.ofa_key(), r.totals.latency_s))
+                .collect();
+            let yamls = nas_table::write_ofa_yaml("OFA MobileNetV3", &entries, &output)?;
+            nas_table::write_hwnasbench_json(
+                rows.iter()
+                    .map(|r| (format!("r{}:{}", r.resolution, r.op.ofa_key()), &r.totals)),
+                &device,
+                &output.join("hwnasbench.json"),
+            )?;
             let mut df = nas_table::rich_frame(&rows, &device, model.as_ref())?;
             vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
             eprintln!(
@@ -485,6 +584,18 @@ impl From<CompatArg> for Compat {
             CompatArg::Scalesim => Compat::Scalesim,
         }
     }
+}
+
+fn parse_resolutions(s: &str) -> Result<Vec<u64>> {
+    s.split(',')
+        .map(|r| {
+            r.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|r| (32..=1024).contains(r))
+        })
+        .collect::<Option<Vec<_>>>()
+        .with_context(|| format!("--resolutions `{s}`: comma-separated sizes from 32 to 1024"))
 }
 
 /// Maps user-facing objective names to table columns.

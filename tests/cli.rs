@@ -546,6 +546,37 @@ fn nas_tables_are_written() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("models.parquet").exists());
+    let o = vchip(&[
+        "table",
+        "fbnet",
+        "--hw",
+        "tpu-v1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fbnet_hwnasbench.json")).unwrap())
+            .unwrap();
+    assert!(
+        j["tpu-v1_latency"]["ConvBlock_H56_W56_Cin24_Cout32_exp6_kernel5_stride2_group1"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(j["tpu-v1_energy"]["FC_Cin1504_Cout1000"].as_f64().unwrap() > 0.0);
+    let o = vchip(&[
+        "table",
+        "ofa-resnet50",
+        "--hw",
+        "tpu-v1",
+        "--resolutions",
+        "224",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("ofa-resnet50.parquet").exists());
     let o = vchip(&["table", "fbnet-x", "--hw", "tpu-v1"]);
     assert!(stderr(&o).contains("unknown search space"));
     std::fs::remove_dir_all(&dir).ok();

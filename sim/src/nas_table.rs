@@ -115,21 +115,25 @@ pub fn subnet_latency_ms(
     Ok((totals, t))
 }
 
-/// Writes `{r}_lookup_table.yaml` files as OFA's `LatencyTable` reads them.
-pub fn write_ofa_yaml(rows: &[OpRow], dir: &Path) -> Result<Vec<std::path::PathBuf>, SimError> {
-    let mut res: Vec<u64> = rows.iter().map(|r| r.resolution).collect();
+/// Writes `{r}_lookup_table.yaml` files as OFA's `LatencyTable` reads them, from
+/// `(resolution, key, latency in s)` entries.
+pub fn write_ofa_yaml(
+    space: &str,
+    rows: &[(u64, String, f64)],
+    dir: &Path,
+) -> Result<Vec<std::path::PathBuf>, SimError> {
+    let mut res: Vec<u64> = rows.iter().map(|r| r.0).collect();
     res.sort();
     res.dedup();
     let mut out = Vec::new();
     for r in res {
-        let mut text = format!("# vchip per-op latency table for OFA MobileNetV3 at {r}x{r}: simulated, ms; count = 1 (deterministic), var = 0\n");
-        for row in rows.iter().filter(|x| x.resolution == r) {
+        let mut text = format!("# vchip per-op latency table for {space} at {r}x{r}: simulated, ms; count = 1 (deterministic), var = 0\n");
+        for (_, key, secs) in rows.iter().filter(|x| x.0 == r) {
             // Plain decimals: YAML 1.1 loaders (PyYAML) read `1e-3` as a string, `0.001` as a float.
             let _ = writeln!(
                 text,
-                "{}:\n  count: 1\n  mean: {:.12}\n  var: 0.0",
-                row.op.ofa_key(),
-                row.totals.latency_s * 1e3
+                "{key}:\n  count: 1\n  mean: {:.12}\n  var: 0.0",
+                secs * 1e3
             );
         }
         let path = dir.join(format!("{r}_lookup_table.yaml"));
@@ -139,14 +143,18 @@ pub fn write_ofa_yaml(rows: &[OpRow], dir: &Path) -> Result<Vec<std::path::PathB
     Ok(out)
 }
 
-/// HW-NAS-Bench-style JSON: `{"<device>_latency": {key: ms}, "<device>_energy": {key: mJ}}`.
-pub fn write_hwnasbench_json(rows: &[OpRow], device: &str, path: &Path) -> Result<(), SimError> {
+/// HW-NAS-Bench-style JSON: `{"<device>_latency": {key: ms}, "<device>_energy": {key: mJ}}` from
+/// `(key, totals)` pairs.
+pub fn write_hwnasbench_json<'a>(
+    rows: impl IntoIterator<Item = (String, &'a SimTotals)>,
+    device: &str,
+    path: &Path,
+) -> Result<(), SimError> {
     let mut lat = serde_json::Map::new();
     let mut en = serde_json::Map::new();
-    for row in rows {
-        let key = format!("r{}:{}", row.resolution, row.op.ofa_key());
-        lat.insert(key.clone(), serde_json::json!(row.totals.latency_s * 1e3));
-        en.insert(key, serde_json::json!(row.totals.energy_j * 1e3));
+    for (key, t) in rows {
+        lat.insert(key.clone(), serde_json::json!(t.latency_s * 1e3));
+        en.insert(key, serde_json::json!(t.energy_j * 1e3));
     }
     let doc =
         serde_json::json!({ format!("{device}_latency"): lat, format!("{device}_energy"): en });
@@ -455,4 +463,49 @@ pub fn distinct_frame(
         ),
     ];
     DataFrame::new(n, cols).map_err(pl)
+}
+
+/// Costs each `(key, trace)` op of a search space; rows as distinct ops of the space.
+pub fn keyed_ops(
+    space: &str,
+    ops: Vec<(String, Trace)>,
+    hw: &dyn HardwareModel,
+    precision: Option<&PrecisionPolicy>,
+    opts: &CostOptions,
+) -> Result<Vec<(DistinctOp, SimTotals)>, SimError> {
+    ops.into_par_iter()
+        .map(|(key, mut t)| {
+            if let Some(p) = precision {
+                p.apply(&mut t);
+            }
+            let r = simulate(&t, hw, opts)?;
+            // The op's row: its heaviest layer's kind and bound, the whole op's totals.
+            let heaviest = r
+                .layers
+                .iter()
+                .max_by_key(|l| l.cost.cycles)
+                .cloned()
+                .ok_or_else(|| SimError::Sweep(format!("{key}: empty op")))?;
+            let mut layer = heaviest.clone();
+            layer.macs = r.totals.macs;
+            layer.cost.cycles = r.totals.cycles;
+            layer.cost.energy = r.totals.energy_pj;
+            layer.cost.traffic = vec![vchip_hwmodels::LevelTraffic {
+                level: "dram".into(),
+                read_bytes: r.totals.dram_read_bytes,
+                write_bytes: r.totals.dram_write_bytes,
+            }];
+            layer.cost.utilization = r.totals.utilization;
+            Ok((
+                DistinctOp {
+                    key,
+                    op_type: heaviest.op_type,
+                    models: vec![space.to_string()],
+                    count: 1,
+                    layer,
+                },
+                r.totals,
+            ))
+        })
+        .collect()
 }

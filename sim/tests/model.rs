@@ -180,3 +180,35 @@ fn ofa_table_sums_to_the_whole_subnet_latency() {
     }
     let _ = OfaSubnet::max(176);
 }
+
+#[test]
+fn ofa_resnet50_table_sums_to_the_whole_subnet_latency() {
+    use vchip_workloads::nas::ofa_resnet50::{space_ops, ResSubnet};
+    let hw = build_model(load_hardware("tpu-v1").unwrap()).unwrap();
+    let opts = CostOptions::default();
+    let ops: Vec<(String, Trace)> = space_ops(192)
+        .into_iter()
+        .map(|op| (op.key(), int8(op.trace(1).unwrap())))
+        .collect();
+    let rows =
+        vchip_sim::nas_table::keyed_ops("ofa-resnet50", ops, hw.as_ref(), None, &opts).unwrap();
+    let lut: std::collections::HashMap<String, f64> = rows
+        .iter()
+        .map(|(d, t)| (d.key.clone(), t.latency_s))
+        .collect();
+    for spec in [
+        "ofa-resnet50:r=192",
+        "ofa-resnet50:r=192:d=01210:e=012012012012012012:w=012102",
+        "ofa-resnet50:r=192:d=00000:e=000000000000000000:w=000000",
+    ] {
+        let net = ResSubnet::parse(spec).unwrap();
+        let summed: f64 = net.ops().iter().map(|op| lut[&op.key()]).sum();
+        let whole = run(&int8(net.trace(1).unwrap()), hw.spec())
+            .totals
+            .latency_s;
+        assert!(
+            (summed - whole).abs() <= 0.01 * whole,
+            "{spec}: {summed} vs {whole}"
+        );
+    }
+}

@@ -29,6 +29,9 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     if spec.starts_with("ofa-mbv3") && !path.exists() {
         return nas::OfaSubnet::parse(spec)?.trace(opts.batch);
     }
+    if spec.starts_with("ofa-resnet50") && !path.exists() {
+        return nas::ofa_resnet50::ResSubnet::parse(spec)?.trace(opts.batch);
+    }
     if !path.exists() {
         return zoo::load_by_name(spec, opts);
     }
