@@ -5,6 +5,7 @@
 //! Not for: reading network files. Models see only the operator trace.
 
 pub mod area;
+pub mod cpu;
 pub mod energy;
 pub mod error;
 pub mod model;

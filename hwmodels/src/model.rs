@@ -176,6 +176,7 @@ pub trait HardwareModel: Send + Sync {
 pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError> {
     match spec.kind {
         crate::spec::HwKind::Systolic => Ok(Box::new(crate::systolic::SystolicModel::new(spec)?)),
+        crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
         other => Err(HwError::Invalid {
             file: spec.name.clone(),
             key: "kind".into(),

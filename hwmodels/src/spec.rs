@@ -121,11 +121,18 @@ pub struct HardwareSpec {
     /// number format the chip computes in.
     #[serde(default)]
     pub precision: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systolic: Option<SystolicSpec>,
-    pub buffers: Buffers,
+    /// The host CPU (`kind: cpu`), measured and calibrated by `vchip validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::cpu::CpuSpec>,
+    /// On-chip buffers of accelerators (required for `kind: systolic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<Buffers>,
     pub dram: DramSpec,
-    pub vector: VectorSpec,
+    /// The vector unit of accelerators (required for `kind: systolic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorSpec>,
     #[serde(default)]
     pub energy: EnergySpec,
     /// Component areas in mm², for reporting and area-aware sweeps.
@@ -251,15 +258,25 @@ impl HardwareSpec {
                 if self.systolic.is_none() {
                     return Err(invalid("systolic", "`kind: systolic` needs a `systolic:` section with rows, cols and dataflow".into()));
                 }
+                if self.buffers.is_none() || self.vector.is_none() {
+                    return Err(invalid("buffers", "`kind: systolic` needs `buffers:` and `vector:` sections".into()));
+                }
+            }
+            HwKind::Cpu => {
+                if self.cpu.is_none() {
+                    return Err(invalid("cpu", "`kind: cpu` needs a `cpu:` section (run `vchip validate --device cpu` to measure one)".into()));
+                }
             }
             other => {
                 return Err(invalid(
                     "kind",
-                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic"),
+                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu"),
                 ))
             }
         }
-        let b = &self.buffers;
+        let Some(b) = &self.buffers else {
+            return Ok(());
+        };
         let per_operand = [&b.ifmap, &b.filter, &b.ofmap]
             .iter()
             .filter(|x| x.is_some())

@@ -115,8 +115,13 @@ fn sram_bandwidth_limit_makes_that_buffer_the_wall() {
     let t = dsl(GEMM);
     let mut spec = load_hardware("scalesim-32x32").unwrap(); // os, 64 KiB per operand
     spec.dram.bandwidth_gb_s.0 = 1e6; // take DRAM out of the picture
-    spec.buffers.ifmap.as_mut().unwrap().bytes_per_cycle =
-        Some(vchip_hwmodels::spec::Positive(1.0));
+    spec.buffers
+        .as_mut()
+        .unwrap()
+        .ifmap
+        .as_mut()
+        .unwrap()
+        .bytes_per_cycle = Some(vchip_hwmodels::spec::Positive(1.0));
     let c = run(&t, &spec).layers[0].cost.clone();
     // os: A (256x256) is read once per column fold (8 folds) by the array, plus one fill from DRAM.
     assert_eq!(c.sram.ifmap_reads, 256 * 256 * 8);

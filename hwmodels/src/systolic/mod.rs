@@ -20,6 +20,8 @@ pub const LEVEL_DRAM: &str = "dram";
 
 pub struct SystolicModel {
     spec: HardwareSpec,
+    vector: crate::spec::VectorSpec,
+    buffer_specs: crate::spec::Buffers,
     rows: u64,
     cols: u64,
     dataflow: Dataflow,
@@ -48,7 +50,20 @@ impl SystolicModel {
             msg: "missing the `systolic:` section".into(),
         })?;
         let node_scale = energy::node_scale(spec.technology_nm.0, spec.voltage_v.map(|v| v.0));
-        let bufs = &spec.buffers;
+        let missing_section = |key: &str| HwError::Invalid {
+            file: spec.name.clone(),
+            key: key.into(),
+            msg: format!("`kind: systolic` needs a `{key}:` section"),
+        };
+        let buffer_specs = spec
+            .buffers
+            .clone()
+            .ok_or_else(|| missing_section("buffers"))?;
+        let vector = spec
+            .vector
+            .clone()
+            .ok_or_else(|| missing_section("vector"))?;
+        let bufs = &buffer_specs;
         let missing = || HwError::Invalid {
             file: spec.name.clone(),
             key: "buffers".into(),
@@ -96,6 +111,8 @@ impl SystolicModel {
             filter_pj: pj(filter_spec),
             ofmap_pj: pj(ofmap_spec),
             sram_bw,
+            vector,
+            buffer_specs: buffer_specs.clone(),
             node_scale,
             static_pj_per_cycle,
             spec,
@@ -112,8 +129,7 @@ impl SystolicModel {
     }
 
     fn vector_pj(&self, d: DType) -> f64 {
-        self.spec
-            .vector
+        self.vector
             .energy_pj_per_op
             .map_or_else(|| self.mac_pj(d), |v| v.0)
     }
@@ -288,7 +304,7 @@ impl SystolicModel {
                 .saturating_mul(q_len)
                 .saturating_mul(kv_len)
                 .saturating_mul(5);
-            (flops.div_ceil(self.spec.vector.lanes.0), flops)
+            (flops.div_ceil(self.vector.lanes.0), flops)
         } else {
             (0, 0)
         };
@@ -359,7 +375,7 @@ impl SystolicModel {
         };
         let wr = trace.op_bytes_written(op);
         let flops = op.flops;
-        cost.compute_cycles = flops.div_ceil(self.spec.vector.lanes.0);
+        cost.compute_cycles = flops.div_ceil(self.vector.lanes.0);
         let dram_cycles = self.dram_cycles(rd.saturating_add(wr));
         cost.memory_cycles = dram_cycles;
         cost.cycles = cost.compute_cycles.max(dram_cycles);
@@ -417,7 +433,7 @@ impl HardwareModel for SystolicModel {
                 p.default.activations.max(p.default.weights)
             });
         let pe_mm2 = area::PE_INT8_UM2_28NM * area::pe_area_ratio(dtype) * node * 1e-6;
-        let b = &s.buffers;
+        let b = &self.buffer_specs;
         let sram_kib: f64 = [&b.ifmap, &b.filter, &b.ofmap, &b.shared]
             .iter()
             .filter_map(|x| x.as_ref())
@@ -428,7 +444,7 @@ impl HardwareModel for SystolicModel {
         let sram_mm2 =
             over("sram").unwrap_or(sram_kib / 1024.0 * area::SRAM_MM2_PER_MIB_28NM * node);
         // A vector lane is costed like one PE of the same dtype.
-        let vector_mm2 = over("vector").unwrap_or(s.vector.lanes.0 as f64 * pe_mm2);
+        let vector_mm2 = over("vector").unwrap_or(self.vector.lanes.0 as f64 * pe_mm2);
         Area {
             compute_mm2,
             sram_mm2,

@@ -1,0 +1,115 @@
+//! Timing done right: warm-up, repeated runs until the 95 % confidence interval of the median is
+//! narrow (or a time budget is spent), outliers counted and reported rather than dropped.
+
+use serde::Serialize;
+use statrs::distribution::{Binomial, DiscreteCDF};
+
+#[derive(Clone, Copy, Debug)]
+pub struct TimingConfig {
+    /// Stop when the median's 95 % CI half-width is within this fraction of the median.
+    pub rel_ci: f64,
+    pub min_samples: usize,
+    pub max_samples: usize,
+    /// Wall-time budget per kernel, seconds (warm-up included).
+    pub budget_s: f64,
+}
+
+impl TimingConfig {
+    pub fn quick() -> Self {
+        TimingConfig { rel_ci: 0.03, min_samples: 7, max_samples: 60, budget_s: 0.25 }
+    }
+
+    pub fn full() -> Self {
+        TimingConfig { rel_ci: 0.01, min_samples: 15, max_samples: 400, budget_s: 2.0 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+    pub median_s: f64,
+    pub ci_low_s: f64,
+    pub ci_high_s: f64,
+    pub samples: usize,
+    /// Samples beyond 1.5 IQR from the quartiles (kept in the statistics, reported here).
+    pub outliers: usize,
+    pub min_s: f64,
+    pub max_s: f64,
+}
+
+/// Distribution-free 95 % CI of the median from order statistics: the ranks (j, k) with
+/// P(j ≤ X < k) ≥ 0.95 under Binomial(n, 1/2).
+fn median_ci(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    if n < 6 {
+        return (sorted[0], sorted[n - 1]);
+    }
+    let Ok(b) = Binomial::new(0.5, n as u64) else { return (sorted[0], sorted[n - 1]) };
+    let mut j = 0u64;
+    while j + 1 < n as u64 / 2 && b.cdf(j) < 0.025 {
+        j += 1;
+    }
+    let lo = j.saturating_sub(1) as usize;
+    let hi = (n - 1 - lo).max(lo);
+    (sorted[lo], sorted[hi])
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (i, f) = (pos.floor() as usize, pos.fract());
+    sorted[i] + (sorted[(i + 1).min(sorted.len() - 1)] - sorted[i]) * f
+}
+
+/// Times `run` (one kernel execution per call).
+pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
+    let start = std::time::Instant::now();
+    // Warm-up: caches, page faults, thread pools, CPU frequency.
+    let mut warm = 0;
+    while warm < 3 || (start.elapsed().as_secs_f64() < cfg.budget_s * 0.15 && warm < 50) {
+        run();
+        warm += 1;
+    }
+    let mut samples = Vec::new();
+    loop {
+        let t0 = std::time::Instant::now();
+        run();
+        samples.push(t0.elapsed().as_secs_f64());
+        if samples.len() >= cfg.max_samples {
+            break;
+        }
+        if samples.len() >= cfg.min_samples {
+            let mut s = samples.clone();
+            s.sort_by(f64::total_cmp);
+            let med = quantile(&s, 0.5);
+            let (lo, hi) = median_ci(&s);
+            if (hi - lo) / 2.0 <= cfg.rel_ci * med || start.elapsed().as_secs_f64() > cfg.budget_s {
+                break;
+            }
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    let (q1, q3) = (quantile(&samples, 0.25), quantile(&samples, 0.75));
+    let iqr = q3 - q1;
+    let outliers = samples.iter().filter(|&&x| x < q1 - 1.5 * iqr || x > q3 + 1.5 * iqr).count();
+    let (lo, hi) = median_ci(&samples);
+    Measurement {
+        median_s: quantile(&samples, 0.5),
+        ci_low_s: lo,
+        ci_high_s: hi,
+        samples: samples.len(),
+        outliers,
+        min_s: samples[0],
+        max_s: samples[samples.len() - 1],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_ci_brackets_the_median() {
+        let s: Vec<f64> = (1..=101).map(f64::from).collect();
+        let (lo, hi) = median_ci(&s);
+        assert!(lo < 51.0 && hi > 51.0 && lo >= 40.0 && hi <= 62.0, "{lo} {hi}");
+    }
+}
