@@ -5,6 +5,7 @@
 
 pub mod plot;
 pub mod report;
+pub mod validation_report;
 
 pub use vchip_hwmodels as hwmodels;
 pub use vchip_sim as sim;

@@ -116,6 +116,18 @@ enum Cmd {
         #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
         output: PathBuf,
     },
+    /// Time real kernels on this machine and report how far the models' predictions are.
+    Validate {
+        /// cpu (the host) or gpu (through wgpu).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// A smaller kernel set and shorter timing (well under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Report directory (report.md, report.json, scatter.svg, host-cpu.yaml).
+        #[arg(short = 'o', long = "output", default_value = "report")]
+        output: PathBuf,
+    },
     /// Hardware presets.
     Hw {
         #[command(subcommand)]
@@ -559,6 +571,19 @@ fn run(cli: Cli) -> Result<()> {
             }
             finish_table(&parts, &objectives, plot.as_deref(), &output)
         }
+        Cmd::Validate { device, quick, output } => match device.as_str() {
+            "cpu" => {
+                let r = vchip_validate::run::run_cpu(quick, &|line| eprintln!("{line}"))?;
+                vchip::validation_report::write(&r, &output)?;
+                print!("{}", vchip::validation_report::summary(&r));
+                println!("report: {}/report.md (calibrated host model: {}/host-cpu.yaml)", output.display(), output.display());
+                Ok(())
+            }
+            "gpu" => bail!(
+                "GPU validation is not available yet: the wgpu kernels and the GPU model are not implemented in this version (see the README's feature table)"
+            ),
+            other => bail!("--device `{other}`: use cpu or gpu"),
+        },
         Cmd::Hw { cmd: HwCmd::List } => {
             for p in vchip_hwmodels::presets::PRESETS {
                 let spec = vchip_hwmodels::HardwareSpec::from_yaml(p.name, p.yaml)?;

@@ -74,3 +74,70 @@ pub fn pareto_svg(
     }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// Predicted vs measured scatter (log-log) with the y = x line and the ±10 % band.
+/// `points` are (measured s, predicted s, is_test).
+pub fn validation_svg(path: &Path, points: &[(f64, f64, bool)]) -> Result<()> {
+    let pos: Vec<_> = points.iter().filter(|p| p.0 > 0.0 && p.1 > 0.0).collect();
+    anyhow::ensure!(!pos.is_empty(), "nothing to plot");
+    let lo = pos
+        .iter()
+        .map(|p| p.0.min(p.1))
+        .fold(f64::INFINITY, f64::min)
+        / 1.5;
+    let hi = pos.iter().map(|p| p.0.max(p.1)).fold(0.0, f64::max) * 1.5;
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (760, 700)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Predicted vs measured kernel time", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("measured (s)")
+            .y_desc("predicted (s)")
+            .draw()?;
+        let line = |f: f64| {
+            (0..=50).map(move |i| {
+                let x = lo * (hi / lo).powf(i as f64 / 50.0);
+                (x, x * f)
+            })
+        };
+        chart
+            .draw_series(LineSeries::new(line(1.0), BLACK))?
+            .label("y = x")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLACK));
+        chart
+            .draw_series(LineSeries::new(line(1.1), RGBColor(120, 120, 220)))?
+            .label("±10 %")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RGBColor(120, 120, 220)));
+        chart.draw_series(LineSeries::new(line(0.9), RGBColor(120, 120, 220)))?;
+        chart
+            .draw_series(
+                pos.iter()
+                    .filter(|p| !p.2)
+                    .map(|p| Circle::new((p.0, p.1), 3, RGBColor(150, 150, 150).filled())),
+            )?
+            .label("calibration")
+            .legend(|(x, y)| Circle::new((x, y), 3, RGBColor(150, 150, 150).filled()));
+        chart
+            .draw_series(
+                pos.iter()
+                    .filter(|p| p.2)
+                    .map(|p| Circle::new((p.0, p.1), 3, RED.filled())),
+            )?
+            .label("test")
+            .legend(|(x, y)| Circle::new((x, y), 3, RED.filled()));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

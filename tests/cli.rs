@@ -581,3 +581,16 @@ fn nas_tables_are_written() {
     assert!(stderr(&o).contains("unknown search space"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn gpu_validation_is_a_clear_error_for_now() {
+    let o = vchip(&["validate", "--device", "gpu", "--quick"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("GPU validation is not available yet"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vchip(&["validate", "--device", "tpu"]);
+    assert!(stderr(&o).contains("use cpu or gpu"));
+}

@@ -5,8 +5,9 @@
 //! microbenchmarks and a small calibration fit run by `vchip validate --device cpu`; no kernel's
 //! measured time is looked up. Prediction for an op on `threads` threads:
 //! - GEMM-class work (matmul, convolution lowered to im2col + GEMM): `flops / (gemm_gflops ·
-//!   threads · g / (g + gemm_half_size))`, `g` the geometric mean of M, N, K, plus the im2col copy;
-//! - everything else: `flops / (vector_gflops · threads)`;
+//!   threads · g / (g + gemm_half_size))`, `g` the geometric mean of M, N, K, plus the im2col gather;
+//!   matrix-vector products run at the reduction rate; depthwise convolutions at the stencil rate;
+//! - everything else: per-element costs by class (simple, transcendental, reduction) / threads;
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
 //!   all-core figure when several threads run);
 //! - time = max(compute, memory) + overhead (+ the parallel overhead when threads > 1).
@@ -38,8 +39,18 @@ pub struct CpuSpec {
     pub gemm_gflops: Positive,
     /// GEMM size (geometric mean of M, N, K) at which efficiency halves (calibrated).
     pub gemm_half_size: NonNegative,
-    /// f32 GFLOP/s per core of element-wise code (calibrated).
-    pub vector_gflops: Positive,
+    /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
+    pub simple_ns: Positive,
+    /// ns per `exp` (softmax, sigmoid, SiLU) on one core (calibrated).
+    pub exp_ns: Positive,
+    /// ns per `tanh`/`erf` (GELU) on one core (calibrated).
+    pub tanh_ns: Positive,
+    /// ns per element of a sequential reduction (row sums, norms, softmax max/sum) (calibrated).
+    pub reduce_ns: Positive,
+    /// ns per element gathered by im2col before a convolution's GEMM, single-threaded (calibrated).
+    pub gather_ns: NonNegative,
+    /// ns per MAC of a direct (depthwise) convolution on one core (calibrated).
+    pub stencil_ns: Positive,
     /// Fixed cost per kernel, µs (calibrated).
     pub overhead_us: NonNegative,
     /// Extra fixed cost of a multi-threaded kernel, µs (calibrated).
@@ -104,32 +115,70 @@ impl CpuModel {
         let bytes_w = trace.op_bytes_written(op) as f64;
         let footprint = bytes_r + bytes_w;
         let mut extra = 0.0;
+        let c = &self.cpu;
+        let per = |n: u64, ns: f64| n as f64 * ns * 1e-9 / t;
         let compute = match op.kind {
             OpKind::DataMovement {
                 kind: vchip_workloads::MoveKind::Reshape,
                 ..
             } => return (0.0, Bound::None),
-            OpKind::Conv2d(c) if c.groups > 1 => {
-                op.flops as f64 / (self.cpu.vector_gflops.0 * 1e9 * t)
-            }
+            OpKind::Conv2d(cv) if cv.groups > 1 => per(op.macs, c.stencil_ns.0),
             OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
                 let mut s = 0.0;
                 for (g, reps) in op.kind.gemms() {
                     let size = ((g.m as f64) * (g.n as f64) * (g.k as f64)).cbrt();
-                    let eff = size / (size + self.cpu.gemm_half_size.0);
-                    s += reps as f64 * 2.0 * (g.m * g.n * g.k) as f64
-                        / (self.cpu.gemm_gflops.0 * 1e9 * t * eff);
-                    if let OpKind::Conv2d(c) = op.kind {
-                        if c.kh * c.kw > 1 || c.stride_h > 1 {
-                            // im2col writes the M×K patch matrix before the GEMM reads it.
-                            let patch = 4.0 * (g.m * g.k) as f64;
-                            extra += self.memory_s(2.0 * patch, patch + bytes_r).0;
+                    let eff = size / (size + c.gemm_half_size.0);
+                    let mut gemm = reps as f64 * 2.0 * (g.m * g.n * g.k) as f64
+                        / (c.gemm_gflops.0 * 1e9 * t * eff);
+                    if g.m == 1 || g.n == 1 {
+                        // A matrix-vector product is a chain of dot products: reduction-bound.
+                        gemm = gemm.max(per(reps * g.m * g.n * g.k, c.reduce_ns.0));
+                    }
+                    s += gemm;
+                    if let OpKind::Conv2d(cv) = op.kind {
+                        if cv.kh * cv.kw > 1 || cv.stride_h > 1 {
+                            // im2col gathers the M×K patch matrix on one thread before the GEMM.
+                            extra += (g.m * g.k) as f64 * c.gather_ns.0 * 1e-9;
                         }
                     }
                 }
+                if let OpKind::Attention {
+                    batch,
+                    heads,
+                    q_len,
+                    kv_len,
+                    ..
+                } = op.kind
+                {
+                    let n = batch * heads * q_len * kv_len;
+                    s += per(n, c.exp_ns.0 + 2.0 * c.reduce_ns.0 + c.simple_ns.0);
+                }
                 s
             }
-            _ => op.flops as f64 / (self.cpu.vector_gflops.0 * 1e9 * t),
+            OpKind::Elementwise { op: e, elems } => {
+                use vchip_workloads::EltOp::*;
+                match e {
+                    Gelu | Tanh | Erf => per(elems, c.tanh_ns.0),
+                    Silu | Sigmoid | Exp => per(elems, c.exp_ns.0),
+                    _ => per(elems, c.simple_ns.0),
+                }
+            }
+            OpKind::Softmax { rows, cols } => per(
+                rows * cols,
+                c.exp_ns.0 + 2.0 * c.reduce_ns.0 + c.simple_ns.0,
+            ),
+            OpKind::Reduce { elems_in, .. } => per(elems_in, c.reduce_ns.0),
+            OpKind::Norm { elems, .. } => per(elems, 2.0 * c.reduce_ns.0 + 2.0 * c.simple_ns.0),
+            OpKind::Pool {
+                batch,
+                channels,
+                h_out,
+                w_out,
+                kh,
+                kw,
+                ..
+            } => per(batch * channels * h_out * w_out * kh * kw, c.simple_ns.0),
+            OpKind::Embedding { .. } | OpKind::DataMovement { .. } => 0.0,
         };
         let (mem, level) = self.memory_s(bytes_r + bytes_w, footprint);
         let mut fixed = self.cpu.overhead_us.0 * 1e-6;

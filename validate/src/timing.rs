@@ -16,11 +16,21 @@ pub struct TimingConfig {
 
 impl TimingConfig {
     pub fn quick() -> Self {
-        TimingConfig { rel_ci: 0.03, min_samples: 7, max_samples: 60, budget_s: 0.25 }
+        TimingConfig {
+            rel_ci: 0.03,
+            min_samples: 7,
+            max_samples: 60,
+            budget_s: 0.25,
+        }
     }
 
     pub fn full() -> Self {
-        TimingConfig { rel_ci: 0.01, min_samples: 15, max_samples: 400, budget_s: 2.0 }
+        TimingConfig {
+            rel_ci: 0.01,
+            min_samples: 15,
+            max_samples: 400,
+            budget_s: 2.0,
+        }
     }
 }
 
@@ -43,7 +53,9 @@ fn median_ci(sorted: &[f64]) -> (f64, f64) {
     if n < 6 {
         return (sorted[0], sorted[n - 1]);
     }
-    let Ok(b) = Binomial::new(0.5, n as u64) else { return (sorted[0], sorted[n - 1]) };
+    let Ok(b) = Binomial::new(0.5, n as u64) else {
+        return (sorted[0], sorted[n - 1]);
+    };
     let mut j = 0u64;
     while j + 1 < n as u64 / 2 && b.cdf(j) < 0.025 {
         j += 1;
@@ -89,7 +101,10 @@ pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
     samples.sort_by(f64::total_cmp);
     let (q1, q3) = (quantile(&samples, 0.25), quantile(&samples, 0.75));
     let iqr = q3 - q1;
-    let outliers = samples.iter().filter(|&&x| x < q1 - 1.5 * iqr || x > q3 + 1.5 * iqr).count();
+    let outliers = samples
+        .iter()
+        .filter(|&&x| x < q1 - 1.5 * iqr || x > q3 + 1.5 * iqr)
+        .count();
     let (lo, hi) = median_ci(&samples);
     Measurement {
         median_s: quantile(&samples, 0.5),
@@ -110,6 +125,9 @@ mod tests {
     fn median_ci_brackets_the_median() {
         let s: Vec<f64> = (1..=101).map(f64::from).collect();
         let (lo, hi) = median_ci(&s);
-        assert!(lo < 51.0 && hi > 51.0 && lo >= 40.0 && hi <= 62.0, "{lo} {hi}");
+        assert!(
+            lo < 51.0 && hi > 51.0 && lo >= 40.0 && hi <= 62.0,
+            "{lo} {hi}"
+        );
     }
 }

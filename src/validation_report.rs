@@ -1,0 +1,103 @@
+//! Writes a validation report: Markdown, JSON, the calibrated hardware YAML and a scatter plot.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use vchip_validate::run::CpuReport;
+use vchip_validate::stats::Accuracy;
+
+fn acc_line(name: &str, a: &Accuracy) -> String {
+    format!(
+        "| {name} | {} | {:.1} % | {:.1} % | {:.0} % | {:.0} % | {:.3} [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |",
+        a.kernels, a.mape_pct, a.median_ape_pct, a.within_10_pct, a.within_20_pct, a.spearman.value, a.spearman.low, a.spearman.high, a.kendall.value, a.kendall.low, a.kendall.high
+    )
+}
+
+pub fn summary(r: &CpuReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| part | kernels | MAPE | median APE | within ±10 % | within ±20 % | Spearman [95 % CI] | Kendall [95 % CI] |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "{}",
+        acc_line("test (never seen by calibration)", &r.test)
+    );
+    let _ = writeln!(s, "{}", acc_line("calibration", &r.calibration));
+    s
+}
+
+pub fn write(r: &CpuReport, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(r)?;
+    crate::report::write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    crate::report::write_atomic(&dir.join("host-cpu.yaml"), r.hardware.to_yaml().as_bytes())?;
+    let pts: Vec<(f64, f64, bool)> = r
+        .kernels
+        .iter()
+        .map(|k| (k.measured.median_s, k.predicted_s, k.part == "test"))
+        .collect();
+    crate::plot::validation_svg(&dir.join("scatter.svg"), &pts)?;
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# vchip CPU validation\n");
+    let _ = writeln!(
+        md,
+        "Host: {} ({} logical CPUs, {}-bit SIMD, FMA: {}, caches {:?} KiB). Run took {:.1} s.\n",
+        r.host.model,
+        r.host.logical_cpus,
+        r.host.simd_bits,
+        r.host.fma,
+        r.host.caches_kib,
+        r.duration_s
+    );
+    md.push_str(&summary(r));
+    let _ = writeln!(md, "\nKernels come from ResNet-50, MobileNetV2, BERT-base and Llama-2-7B layers; every third one calibrates the model, the others are the test part. Times are medians of repeated runs after warm-up, with the median's 95 % confidence interval; outliers (beyond 1.5 IQR) are counted, not removed.\n");
+    let _ = writeln!(md, "## Calibrated machine parameters\n");
+    for (what, v) in &r.microbenchmarks {
+        let _ = writeln!(md, "- {what}: {v:.2}");
+    }
+    if let Some(c) = &r.hardware.cpu {
+        let _ = writeln!(
+            md,
+            "- GEMM half-efficiency size: {}, fixed overhead: {} us, parallel overhead: {} us",
+            c.gemm_half_size.0, c.overhead_us.0, c.parallel_overhead_us.0
+        );
+    }
+    let _ = writeln!(md, "\n## Worst ten test kernels\n\n| kernel | threads | measured | predicted | error | bound |\n|---|---|---|---|---|---|");
+    let mut test: Vec<_> = r.kernels.iter().filter(|k| k.part == "test").collect();
+    test.sort_by(|a, b| b.ape_pct.total_cmp(&a.ape_pct));
+    for k in test.iter().take(10) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} us | {:.1} us | {:.1} % | {} |",
+            k.name,
+            k.threads,
+            k.measured.median_s * 1e6,
+            k.predicted_s * 1e6,
+            k.ape_pct,
+            k.bound
+        );
+    }
+    let _ = writeln!(md, "\n## All kernels\n\n| kernel | part | threads | measured [95 % CI] | samples (outliers) | predicted | error |\n|---|---|---|---|---|---|---|");
+    for k in &r.kernels {
+        let m = &k.measured;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} us [{:.1}, {:.1}] | {} ({}) | {:.1} us | {:.1} % |",
+            k.name,
+            k.part,
+            k.threads,
+            m.median_s * 1e6,
+            m.ci_low_s * 1e6,
+            m.ci_high_s * 1e6,
+            m.samples,
+            m.outliers,
+            k.predicted_s * 1e6,
+            k.ape_pct
+        );
+    }
+    let _ = writeln!(md, "\n![predicted vs measured](scatter.svg)");
+    crate::report::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    Ok(())
+}

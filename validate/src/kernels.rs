@@ -1,0 +1,409 @@
+//! Real kernels on the CPU, each also expressed as a trace op so the CPU model predicts it through the
+//! same `HardwareModel` trait as every other chip.
+//!
+//! GEMM uses faer (the fastest well-kept f32 GEMM measured on this machine class, ~90 % of peak on 2
+//! threads at 1–2k sizes, per `shared/reference/dependencies.md`); convolution is im2col + the same
+//! GEMM; depthwise convolution, element-wise ops, row reductions, softmax and copies are plain Rust
+//! loops (auto-vectorised), parallelised with rayon when `threads > 1`.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use rayon::prelude::*;
+use serde::Serialize;
+use vchip_workloads::builder::{ConvSpec, TraceBuilder};
+use vchip_workloads::{EltOp, Trace};
+
+/// Clears the upper halves of the vector registers after faer's AVX/AVX-512 code. Without it, the
+/// scalar-SSE `expf`/`tanhf` of libm that runs next pays a state-transition penalty on every call
+/// (measured here: softmax 2.3 → 119 ns/element after a GEMM), which would charge one kernel for the
+/// previous one's leftovers.
+fn clear_upper_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: `vzeroupper` only needs AVX, checked just above; it touches no memory.
+        unsafe { std::arch::x86_64::_mm256_zeroupper() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Kernel {
+    Gemm {
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    Conv {
+        c: usize,
+        h: usize,
+        out: usize,
+        k: usize,
+        stride: usize,
+    },
+    DwConv {
+        c: usize,
+        h: usize,
+        k: usize,
+        stride: usize,
+    },
+    Eltwise {
+        op: String,
+        n: usize,
+    },
+    RowSum {
+        rows: usize,
+        cols: usize,
+    },
+    Softmax {
+        rows: usize,
+        cols: usize,
+    },
+    Copy {
+        n: usize,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelCase {
+    pub name: String,
+    /// Which network the shape comes from.
+    pub source: String,
+    pub kernel: Kernel,
+    pub threads: usize,
+}
+
+impl Kernel {
+    /// The kernel as a one-op trace (f32).
+    pub fn trace(&self) -> Trace {
+        let mut b = TraceBuilder::new("kernel");
+        let r = (|| -> vchip_workloads::Result<()> {
+            match self {
+                Kernel::Gemm { m, n, k } => {
+                    let x =
+                        b.input("a", vec![*m as u64, *k as u64], vchip_workloads::DType::F32)?;
+                    b.linear("gemm", x, *n as u64, false)?;
+                }
+                Kernel::Conv {
+                    c,
+                    h,
+                    out,
+                    k,
+                    stride,
+                } => {
+                    let x = b.input(
+                        "x",
+                        vec![1, *c as u64, *h as u64, *h as u64],
+                        vchip_workloads::DType::F32,
+                    )?;
+                    b.conv2d(
+                        "conv",
+                        x,
+                        ConvSpec::square(*out as u64, *k as u64, *stride as u64, (*k / 2) as u64),
+                    )?;
+                }
+                Kernel::DwConv { c, h, k, stride } => {
+                    let x = b.input(
+                        "x",
+                        vec![1, *c as u64, *h as u64, *h as u64],
+                        vchip_workloads::DType::F32,
+                    )?;
+                    let mut s =
+                        ConvSpec::square(*c as u64, *k as u64, *stride as u64, (*k / 2) as u64);
+                    s.groups = *c as u64;
+                    b.conv2d("dw", x, s)?;
+                }
+                Kernel::Eltwise { op, n } => {
+                    let x = b.input("x", vec![*n as u64], vchip_workloads::DType::F32)?;
+                    match op.as_str() {
+                        "add" => {
+                            let y = b.input("y", vec![*n as u64], vchip_workloads::DType::F32)?;
+                            b.eltwise("add", EltOp::Add, &[x, y])?;
+                        }
+                        "relu" => {
+                            b.eltwise("relu", EltOp::Relu, &[x])?;
+                        }
+                        "exp" => {
+                            b.eltwise("exp", EltOp::Exp, &[x])?;
+                        }
+                        _ => {
+                            b.eltwise("gelu", EltOp::Gelu, &[x])?;
+                        }
+                    }
+                }
+                Kernel::RowSum { rows, cols } => {
+                    let x = b.input(
+                        "x",
+                        vec![*rows as u64, *cols as u64],
+                        vchip_workloads::DType::F32,
+                    )?;
+                    let name = b.qualify("rowsum", "");
+                    b.push_op(
+                        name,
+                        vchip_workloads::OpKind::Reduce {
+                            elems_in: (*rows * *cols) as u64,
+                            elems_out: *rows as u64,
+                        },
+                        vec![x],
+                        vec![],
+                        vec![vec![*rows as u64]],
+                    )?;
+                }
+                Kernel::Softmax { rows, cols } => {
+                    let x = b.input(
+                        "x",
+                        vec![*rows as u64, *cols as u64],
+                        vchip_workloads::DType::F32,
+                    )?;
+                    b.softmax("softmax", x)?;
+                }
+                Kernel::Copy { n } => {
+                    let x = b.input("x", vec![*n as u64], vchip_workloads::DType::F32)?;
+                    b.movement(
+                        "copy",
+                        vchip_workloads::MoveKind::Copy,
+                        &[x],
+                        vec![*n as u64],
+                    )?;
+                }
+            }
+            Ok(())
+        })();
+        debug_assert!(r.is_ok(), "kernel shapes are valid by construction: {r:?}");
+        b.finish()
+    }
+
+    /// Allocates inputs and returns a closure that runs the kernel once.
+    pub fn prepare(&self, threads: usize) -> Box<dyn FnMut() + '_> {
+        let par = if threads > 1 {
+            Par::rayon(threads)
+        } else {
+            Par::Seq
+        };
+        let fill = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+                .collect()
+        };
+        match *self {
+            Kernel::Gemm { m, n, k } => {
+                let a = Mat::<f32>::from_fn(m, k, |i, j| ((i * 31 + j * 17) % 100) as f32 / 100.0);
+                let bm = Mat::<f32>::from_fn(k, n, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
+                let mut c = Mat::<f32>::zeros(m, n);
+                Box::new(move || {
+                    matmul(
+                        c.as_mut(),
+                        Accum::Replace,
+                        a.as_ref(),
+                        bm.as_ref(),
+                        1.0f32,
+                        par,
+                    );
+                    clear_upper_state();
+                })
+            }
+            Kernel::Conv {
+                c,
+                h,
+                out,
+                k: 1,
+                stride: 1,
+            } => {
+                // A 1x1 convolution needs no im2col: Y (out × HW) = W (out × C) · X (C × HW).
+                let x =
+                    Mat::<f32>::from_fn(c, h * h, |i, j| ((i * 31 + j * 17) % 100) as f32 / 100.0);
+                let w =
+                    Mat::<f32>::from_fn(out, c, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
+                let mut y = Mat::<f32>::zeros(out, h * h);
+                Box::new(move || {
+                    matmul(
+                        y.as_mut(),
+                        Accum::Replace,
+                        w.as_ref(),
+                        x.as_ref(),
+                        1.0f32,
+                        par,
+                    );
+                    clear_upper_state();
+                })
+            }
+            Kernel::Conv {
+                c,
+                h,
+                out,
+                k,
+                stride,
+            } => {
+                let x = fill(c * h * h);
+                let ho = (h + 2 * (k / 2) - k) / stride + 1;
+                let (mm, kk) = (ho * ho, c * k * k);
+                let w =
+                    Mat::<f32>::from_fn(kk, out, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
+                let mut cols = Mat::<f32>::zeros(mm, kk);
+                let mut y = Mat::<f32>::zeros(mm, out);
+                let pad = k / 2;
+                Box::new(move || {
+                    // im2col: row = output pixel, column = (channel, ky, kx). The patch matrix is
+                    // column-major, so walk it column by column: writes stay sequential.
+                    for ch in 0..c {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let col = cols.col_mut((ch * k + ky) * k + kx);
+                                let col = col
+                                    .try_as_col_major_mut()
+                                    .expect("faer columns are contiguous");
+                                let dst = col.as_slice_mut();
+                                for oy in 0..ho {
+                                    let iy = (oy * stride + ky) as isize - pad as isize;
+                                    let row = &mut dst[oy * ho..(oy + 1) * ho];
+                                    if iy < 0 || iy as usize >= h {
+                                        row.fill(0.0);
+                                        continue;
+                                    }
+                                    let src = &x[(ch * h + iy as usize) * h
+                                        ..(ch * h + iy as usize + 1) * h];
+                                    for (ox, v) in row.iter_mut().enumerate() {
+                                        let ix = (ox * stride + kx) as isize - pad as isize;
+                                        *v = if ix >= 0 && (ix as usize) < h {
+                                            src[ix as usize]
+                                        } else {
+                                            0.0
+                                        };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    matmul(
+                        y.as_mut(),
+                        Accum::Replace,
+                        cols.as_ref(),
+                        w.as_ref(),
+                        1.0f32,
+                        par,
+                    );
+                    clear_upper_state();
+                })
+            }
+            Kernel::DwConv { c, h, k, stride } => {
+                let x = fill(c * h * h);
+                let w = fill(c * k * k);
+                let ho = (h + 2 * (k / 2) - k) / stride + 1;
+                let mut y = vec![0f32; c * ho * ho];
+                let pad = k / 2;
+                Box::new(move || {
+                    let plane = |ch: usize, out: &mut [f32]| {
+                        for oy in 0..ho {
+                            for ox in 0..ho {
+                                let mut acc = 0f32;
+                                for ky in 0..k {
+                                    let iy = (oy * stride + ky) as isize - pad as isize;
+                                    if iy < 0 || iy as usize >= h {
+                                        continue;
+                                    }
+                                    for kx in 0..k {
+                                        let ix = (ox * stride + kx) as isize - pad as isize;
+                                        if ix >= 0 && (ix as usize) < h {
+                                            acc += x[(ch * h + iy as usize) * h + ix as usize]
+                                                * w[(ch * k + ky) * k + kx];
+                                        }
+                                    }
+                                }
+                                out[oy * ho + ox] = acc;
+                            }
+                        }
+                    };
+                    if threads > 1 {
+                        y.par_chunks_mut(ho * ho)
+                            .enumerate()
+                            .for_each(|(ch, o)| plane(ch, o));
+                    } else {
+                        y.chunks_mut(ho * ho)
+                            .enumerate()
+                            .for_each(|(ch, o)| plane(ch, o));
+                    }
+                })
+            }
+            Kernel::Eltwise { ref op, n } => {
+                let x = fill(n);
+                let z = fill(n);
+                let mut y = vec![0f32; n];
+                let op = op.clone();
+                let chunk = n.div_ceil(threads.max(1)).max(1);
+                Box::new(move || {
+                    let f = |(i, out): (usize, &mut [f32])| {
+                        let base = i * chunk;
+                        let xs = &x[base..base + out.len()];
+                        match op.as_str() {
+                            "add" => out
+                                .iter_mut()
+                                .zip(xs)
+                                .zip(&z[base..])
+                                .for_each(|((o, a), b)| *o = a + b),
+                            "relu" => out.iter_mut().zip(xs).for_each(|(o, a)| *o = a.max(0.0)),
+                            "exp" => out.iter_mut().zip(xs).for_each(|(o, a)| *o = a.exp()),
+                            _ => out.iter_mut().zip(xs).for_each(|(o, a)| {
+                                *o = 0.5
+                                    * a
+                                    * (1.0 + (0.797_884_6 * (a + 0.044715 * a * a * a)).tanh())
+                            }),
+                        }
+                    };
+                    if threads > 1 {
+                        y.par_chunks_mut(chunk).enumerate().for_each(f);
+                    } else {
+                        y.chunks_mut(chunk).enumerate().for_each(f);
+                    }
+                })
+            }
+            Kernel::RowSum { rows, cols } => {
+                let x = fill(rows * cols);
+                let mut y = vec![0f32; rows];
+                Box::new(move || {
+                    let f =
+                        |(r, o): (usize, &mut f32)| *o = x[r * cols..(r + 1) * cols].iter().sum();
+                    if threads > 1 {
+                        y.par_iter_mut().enumerate().for_each(f);
+                    } else {
+                        y.iter_mut().enumerate().for_each(f);
+                    }
+                })
+            }
+            Kernel::Softmax { rows, cols } => {
+                let x = fill(rows * cols);
+                let mut y = vec![0f32; rows * cols];
+                Box::new(move || {
+                    let f = |(r, o): (usize, &mut [f32])| {
+                        let row = &x[r * cols..(r + 1) * cols];
+                        let m = row.iter().copied().fold(f32::MIN, f32::max);
+                        let mut s = 0f32;
+                        for (oi, &v) in o.iter_mut().zip(row) {
+                            *oi = (v - m).exp();
+                            s += *oi;
+                        }
+                        let inv = 1.0 / s;
+                        o.iter_mut().for_each(|v| *v *= inv);
+                    };
+                    if threads > 1 {
+                        y.par_chunks_mut(cols).enumerate().for_each(f);
+                    } else {
+                        y.chunks_mut(cols).enumerate().for_each(f);
+                    }
+                })
+            }
+            Kernel::Copy { n } => {
+                let x = fill(n);
+                let mut y = vec![0f32; n];
+                let chunk = n.div_ceil(threads.max(1)).max(1);
+                Box::new(move || {
+                    if threads > 1 {
+                        y.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
+                            o.copy_from_slice(&x[i * chunk..i * chunk + o.len()])
+                        });
+                    } else {
+                        y.copy_from_slice(&x);
+                    }
+                })
+            }
+        }
+    }
+}
