@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use vchip::report::{self, Format};
+
+mod table_cmd;
 use vchip_hwmodels::{Compat, CostOptions};
 use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, zoo, TraceOptions};
 
@@ -94,7 +96,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", default_value = "nas-table")]
         output: PathBuf,
         /// Input resolutions (comma-separated).
-        #[arg(long, default_value = "160,176,192,208,224")]
+        #[arg(long, default_value = DEFAULT_RESOLUTIONS)]
         resolutions: String,
         /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
         #[arg(long, default_value_t = 0)]
@@ -158,7 +160,7 @@ struct ModelArgs {
 }
 
 #[derive(Args)]
-struct TraceArgs {
+pub(crate) struct TraceArgs {
     #[arg(long, default_value_t = 1)]
     batch: u64,
     /// Sequence length (encoders) or prompt length (LLM prefill).
@@ -196,7 +198,11 @@ impl ModelArgs {
 impl TraceArgs {
     /// Loads the trace; `hw_precision` is the hardware's own number format, used when the user
     /// gives no --precision.
-    fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+    pub(crate) fn load(
+        &self,
+        model: &str,
+        hw_precision: Option<&str>,
+    ) -> Result<vchip_workloads::Trace> {
         if self.batch == 0 {
             bail!("--batch must be at least 1");
         }
@@ -354,7 +360,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             finish_table(&parts, &objectives, plot.as_deref(), &output)
         }
-        Cmd::Table {
+        Cmd::Table { space, models, hw, output, resolutions, subnets, seed, precision } => table_cmd::run(table_cmd::TableArgs {
             space,
             models,
             hw,
@@ -363,202 +369,7 @@ fn run(cli: Cli) -> Result<()> {
             subnets,
             seed,
             precision,
-        } => {
-            use vchip_sim::nas_table;
-            if space == "models" {
-                let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;
-                let spec = vchip_hwmodels::load_hardware(&hw)?;
-                let p = precision
-                    .as_deref()
-                    .or(spec.precision.as_deref())
-                    .map(str::to_string);
-                let args = TraceArgs {
-                    batch: 1,
-                    seq: None,
-                    context: None,
-                    phase: "both".into(),
-                    precision: p,
-                    allow_unknown: false,
-                };
-                let traces = list
-                    .split(',')
-                    .map(|m| args.load(m.trim(), None))
-                    .collect::<Result<Vec<_>>>()?;
-                let device = spec.name.clone();
-                let clock = spec.clock_hz();
-                let model = vchip_hwmodels::build_model(spec)?;
-                let ops =
-                    nas_table::distinct_ops(&traces, model.as_ref(), &CostOptions::default())?;
-                std::fs::create_dir_all(&output)
-                    .with_context(|| format!("cannot create {}", output.display()))?;
-                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
-                let path = output.join("models.parquet");
-                vchip_sim::run_sweep::write_table(&mut df, &path)?;
-                eprintln!(
-                    "{} distinct ops of {} model(s) in {}",
-                    ops.len(),
-                    traces.len(),
-                    path.display()
-                );
-                return Ok(());
-            }
-            if space == "ofa-resnet50" {
-                use vchip_workloads::nas::ofa_resnet50;
-                let spec = vchip_hwmodels::load_hardware(&hw)?;
-                let policy = precision
-                    .as_deref()
-                    .or(spec.precision.as_deref())
-                    .map(PrecisionPolicy::parse)
-                    .transpose()?;
-                let res = parse_resolutions(&resolutions)?;
-                let (device, clock) = (spec.name.clone(), spec.clock_hz());
-                let model = vchip_hwmodels::build_model(spec)?;
-                let mut ops = Vec::new();
-                let mut res_of = Vec::new();
-                for r in &res {
-                    for op in ofa_resnet50::space_ops(*r) {
-                        res_of.push(*r);
-                        ops.push((op.key(), op.trace(1)?));
-                    }
-                }
-                let rows = nas_table::keyed_ops(
-                    "ofa-resnet50",
-                    ops,
-                    model.as_ref(),
-                    policy.as_ref(),
-                    &CostOptions::default(),
-                )?;
-                std::fs::create_dir_all(&output)
-                    .with_context(|| format!("cannot create {}", output.display()))?;
-                let entries: Vec<(u64, String, f64)> = rows
-                    .iter()
-                    .zip(&res_of)
-                    .map(|((d, t), r)| (*r, d.key.clone(), t.latency_s))
-                    .collect();
-                let yamls = nas_table::write_ofa_yaml("OFA ResNet-50", &entries, &output)?;
-                nas_table::write_hwnasbench_json(
-                    rows.iter()
-                        .zip(&res_of)
-                        .map(|((d, t), r)| (format!("r{r}:{}", d.key), t)),
-                    &device,
-                    &output.join("hwnasbench.json"),
-                )?;
-                let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
-                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
-                vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-resnet50.parquet"))?;
-                eprintln!(
-                    "{} OFA-ResNet50 ops: {} LUTs, hwnasbench.json, ofa-resnet50.parquet in {}",
-                    ops.len(),
-                    yamls.len(),
-                    output.display()
-                );
-                return Ok(());
-            }
-            if space == "fbnet" {
-                let spec = vchip_hwmodels::load_hardware(&hw)?;
-                let policy = precision
-                    .as_deref()
-                    .or(spec.precision.as_deref())
-                    .map(PrecisionPolicy::parse)
-                    .transpose()?;
-                let res: Vec<u64> = if resolutions == "160,176,192,208,224" {
-                    vec![224]
-                } else {
-                    parse_resolutions(&resolutions)?
-                };
-                let (device, clock) = (spec.name.clone(), spec.clock_hz());
-                let model = vchip_hwmodels::build_model(spec)?;
-                let mut ops = Vec::new();
-                let mut seen = std::collections::HashSet::new();
-                for r in &res {
-                    for op in vchip_workloads::nas::fbnet::space_ops(*r) {
-                        if seen.insert(op.key()) {
-                            ops.push((op.key(), op.trace(1)?));
-                        }
-                    }
-                }
-                let rows = nas_table::keyed_ops(
-                    "fbnet",
-                    ops,
-                    model.as_ref(),
-                    policy.as_ref(),
-                    &CostOptions::default(),
-                )?;
-                std::fs::create_dir_all(&output)
-                    .with_context(|| format!("cannot create {}", output.display()))?;
-                nas_table::write_hwnasbench_json(
-                    rows.iter().map(|(d, t)| (d.key.clone(), t)),
-                    &device,
-                    &output.join("fbnet_hwnasbench.json"),
-                )?;
-                let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
-                let mut df = nas_table::distinct_frame(&ops, &device, clock)?;
-                vchip_sim::run_sweep::write_table(&mut df, &output.join("fbnet.parquet"))?;
-                eprintln!(
-                    "{} FBNet ops: fbnet_hwnasbench.json, fbnet.parquet in {}",
-                    ops.len(),
-                    output.display()
-                );
-                return Ok(());
-            }
-            if space != "ofa-mbv3" {
-                bail!(
-                    "unknown search space `{space}`: use ofa-mbv3, ofa-resnet50, fbnet or models"
-                );
-            }
-            let res = parse_resolutions(&resolutions)?;
-            let spec = vchip_hwmodels::load_hardware(&hw)?;
-            let policy = precision
-                .as_deref()
-                .or(spec.precision.as_deref())
-                .map(PrecisionPolicy::parse)
-                .transpose()?;
-            let device = spec.name.clone();
-            let model = vchip_hwmodels::build_model(spec)?;
-            let opts = CostOptions::default();
-            let rows = nas_table::ofa_mbv3(model.as_ref(), &res, policy.as_ref(), &opts)?;
-            std::fs::create_dir_all(&output)
-                .with_context(|| format!("cannot create {}", output.display()))?;
-            let entries: Vec<(u64, String, f64)> = rows
-                .iter()
-                .map(|r| (r.resolution, r.op.ofa_key(), r.totals.latency_s))
-                .collect();
-            let yamls = nas_table::write_ofa_yaml("OFA MobileNetV3", &entries, &output)?;
-            nas_table::write_hwnasbench_json(
-                rows.iter()
-                    .map(|r| (format!("r{}:{}", r.resolution, r.op.ofa_key()), &r.totals)),
-                &device,
-                &output.join("hwnasbench.json"),
-            )?;
-            let mut df = nas_table::rich_frame(&rows, &device, model.as_ref())?;
-            vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
-            eprintln!(
-                "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet in {}",
-                rows.len() / res.len(),
-                res.len(),
-                yamls.len(),
-                output.display()
-            );
-            if subnets > 0 {
-                let nets = nas_table::random_subnets(subnets, seed, &res);
-                let costed = nets
-                    .into_iter()
-                    .map(|n| {
-                        let (t, trace) = nas_table::subnet_latency_ms(
-                            &n,
-                            model.as_ref(),
-                            policy.as_ref(),
-                            &opts,
-                        )?;
-                        let params = trace.totals().params;
-                        Ok((n, t, params))
-                    })
-                    .collect::<Result<Vec<_>, vchip_sim::SimError>>()?;
-                nas_table::write_dynast_csv(&costed, &output.join("dynast.csv"))?;
-                eprintln!("{subnets} subnets in dynast.csv");
-            }
-            Ok(())
-        }
+        }),
         Cmd::Merge {
             parts,
             pareto,
@@ -610,6 +421,9 @@ impl From<CompatArg> for Compat {
         }
     }
 }
+
+/// OFA's resolutions; the default of `vchip table --resolutions`.
+const DEFAULT_RESOLUTIONS: &str = "160,176,192,208,224";
 
 fn parse_resolutions(s: &str) -> Result<Vec<u64>> {
     s.split(',')

@@ -1,7 +1,6 @@
 //! Renders traces and simulation results as aligned tables, JSON or CSV, and writes files atomically.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -401,23 +400,9 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     out
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so readers never see a half-written file.
+/// Writes `contents` to `path` atomically (temporary file in the same directory, then a rename), so
+/// readers never see a half-written file. One implementation serves every output of vchip.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fname = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{fname}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    vchip_sim::run_sweep::write_atomic(path, contents)
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }

@@ -1,0 +1,228 @@
+//! `vchip table`: per-op cost tables of NAS search spaces and of models' distinct ops.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_sim::nas_table;
+use vchip_workloads::precision::PrecisionPolicy;
+
+use crate::{parse_resolutions, TraceArgs};
+
+pub struct TableArgs {
+    pub space: String,
+    pub models: Option<String>,
+    pub hw: String,
+    pub output: PathBuf,
+    pub resolutions: String,
+    pub subnets: usize,
+    pub seed: u64,
+    pub precision: Option<String>,
+}
+
+/// The chip a table is built for: its name, clock, model and precision policy.
+struct Device {
+    name: String,
+    clock_hz: f64,
+    model: Box<dyn HardwareModel>,
+    policy: Option<PrecisionPolicy>,
+}
+
+fn device(hw: &str, precision: Option<&str>) -> Result<Device> {
+    let spec = vchip_hwmodels::load_hardware(hw)?;
+    let policy = precision
+        .or(spec.precision.as_deref())
+        .map(PrecisionPolicy::parse)
+        .transpose()?;
+    let (name, clock_hz) = (spec.name.clone(), spec.clock_hz());
+    Ok(Device {
+        name,
+        clock_hz,
+        model: vchip_hwmodels::build_model(spec)?,
+        policy,
+    })
+}
+
+/// Costs keyed ops of a space and writes the HW-NAS-Bench JSON, the Parquet table and (with
+/// resolutions) OFA-style LUTs.
+fn keyed_space(
+    dev: &Device,
+    space: &str,
+    ops: Vec<(u64, String, vchip_workloads::Trace)>,
+    output: &std::path::Path,
+    json_name: &str,
+    luts: bool,
+) -> Result<()> {
+    let res_of: Vec<u64> = ops.iter().map(|o| o.0).collect();
+    let rows = nas_table::keyed_ops(
+        space,
+        ops.into_iter().map(|(_, k, t)| (k, t)).collect(),
+        dev.model.as_ref(),
+        dev.policy.as_ref(),
+        &CostOptions::default(),
+    )?;
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let mut written = vec![json_name.to_string(), format!("{space}.parquet")];
+    if luts {
+        let entries: Vec<(u64, String, f64)> = rows
+            .iter()
+            .zip(&res_of)
+            .map(|((d, t), r)| (*r, d.key.clone(), t.latency_s))
+            .collect();
+        let yamls = nas_table::write_ofa_yaml(space, &entries, output)?;
+        written.push(format!("{} LUTs", yamls.len()));
+        nas_table::write_hwnasbench_json(
+            rows.iter()
+                .zip(&res_of)
+                .map(|((d, t), r)| (format!("r{r}:{}", d.key), t)),
+            &dev.name,
+            &output.join(json_name),
+        )?;
+    } else {
+        nas_table::write_hwnasbench_json(
+            rows.iter().map(|(d, t)| (d.key.clone(), t)),
+            &dev.name,
+            &output.join(json_name),
+        )?;
+    }
+    let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
+    let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
+    vchip_sim::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
+    eprintln!(
+        "{} {space} ops: {} in {}",
+        ops.len(),
+        written.join(", "),
+        output.display()
+    );
+    Ok(())
+}
+
+pub fn run(a: TableArgs) -> Result<()> {
+    let TableArgs {
+        space,
+        models,
+        hw,
+        output,
+        resolutions,
+        subnets,
+        seed,
+        precision,
+    } = a;
+    match space.as_str() {
+        "models" => {
+            let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;
+            let dev = device(&hw, precision.as_deref())?;
+            let p = precision.clone().or_else(|| {
+                vchip_hwmodels::load_hardware(&hw)
+                    .ok()
+                    .and_then(|s| s.precision)
+            });
+            let args = TraceArgs {
+                batch: 1,
+                seq: None,
+                context: None,
+                phase: "both".into(),
+                precision: p,
+                allow_unknown: false,
+            };
+            let traces = list
+                .split(',')
+                .map(|m| args.load(m.trim(), None))
+                .collect::<Result<Vec<_>>>()?;
+            let ops =
+                nas_table::distinct_ops(&traces, dev.model.as_ref(), &CostOptions::default())?;
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
+            let path = output.join("models.parquet");
+            vchip_sim::run_sweep::write_table(&mut df, &path)?;
+            eprintln!(
+                "{} distinct ops of {} model(s) in {}",
+                ops.len(),
+                traces.len(),
+                path.display()
+            );
+            Ok(())
+        }
+        "ofa-resnet50" => {
+            use vchip_workloads::nas::ofa_resnet50;
+            let dev = device(&hw, precision.as_deref())?;
+            let mut ops = Vec::new();
+            for r in parse_resolutions(&resolutions)? {
+                for op in ofa_resnet50::space_ops(r) {
+                    ops.push((r, op.key(), op.trace(1)?));
+                }
+            }
+            keyed_space(&dev, "ofa-resnet50", ops, &output, "hwnasbench.json", true)
+        }
+        "fbnet" => {
+            let dev = device(&hw, precision.as_deref())?;
+            // HW-NAS-Bench's FBNet keys are for one resolution; 224 unless asked otherwise.
+            let res = if resolutions == crate::DEFAULT_RESOLUTIONS {
+                vec![224]
+            } else {
+                parse_resolutions(&resolutions)?
+            };
+            let mut ops = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for r in res {
+                for op in vchip_workloads::nas::fbnet::space_ops(r) {
+                    if seen.insert(op.key()) {
+                        ops.push((r, op.key(), op.trace(1)?));
+                    }
+                }
+            }
+            keyed_space(&dev, "fbnet", ops, &output, "fbnet_hwnasbench.json", false)
+        }
+        "ofa-mbv3" => {
+            let res = parse_resolutions(&resolutions)?;
+            let dev = device(&hw, precision.as_deref())?;
+            let opts = CostOptions::default();
+            let rows = nas_table::ofa_mbv3(dev.model.as_ref(), &res, dev.policy.as_ref(), &opts)?;
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            let entries: Vec<(u64, String, f64)> = rows
+                .iter()
+                .map(|r| (r.resolution, r.op.ofa_key(), r.totals.latency_s))
+                .collect();
+            let yamls = nas_table::write_ofa_yaml("OFA MobileNetV3", &entries, &output)?;
+            nas_table::write_hwnasbench_json(
+                rows.iter()
+                    .map(|r| (format!("r{}:{}", r.resolution, r.op.ofa_key()), &r.totals)),
+                &dev.name,
+                &output.join("hwnasbench.json"),
+            )?;
+            let mut df = nas_table::rich_frame(&rows, &dev.name, dev.model.as_ref())?;
+            vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
+            eprintln!(
+                "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet in {}",
+                rows.len() / res.len(),
+                res.len(),
+                yamls.len(),
+                output.display()
+            );
+            if subnets > 0 {
+                let costed = nas_table::random_subnets(subnets, seed, &res)
+                    .into_iter()
+                    .map(|n| {
+                        let (t, trace) = nas_table::subnet_latency_ms(
+                            &n,
+                            dev.model.as_ref(),
+                            dev.policy.as_ref(),
+                            &opts,
+                        )?;
+                        let params = trace.totals().params;
+                        Ok((n, t, params))
+                    })
+                    .collect::<Result<Vec<_>, vchip_sim::SimError>>()?;
+                nas_table::write_dynast_csv(&costed, &output.join("dynast.csv"))?;
+                eprintln!("{subnets} subnets in dynast.csv");
+            }
+            Ok(())
+        }
+        other => {
+            bail!("unknown search space `{other}`: use ofa-mbv3, ofa-resnet50, fbnet or models")
+        }
+    }
+}
