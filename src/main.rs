@@ -84,29 +84,7 @@ enum Cmd {
     },
     /// Per-op cost tables of a NAS search space for a device (OFA LUT YAML, HW-NAS-Bench JSON,
     /// DyNAS-T CSV, rich Parquet).
-    Table {
-        /// The search space: `ofa-mbv3`, `ofa-resnet50`, `fbnet`, or `models` (every distinct op of --models).
-        space: String,
-        /// With `models`: comma-separated zoo names or model files.
-        #[arg(long)]
-        models: Option<String>,
-        #[arg(long)]
-        hw: String,
-        /// Output directory.
-        #[arg(short = 'o', long = "output", default_value = "nas-table")]
-        output: PathBuf,
-        /// Input resolutions (comma-separated).
-        #[arg(long, default_value = DEFAULT_RESOLUTIONS)]
-        resolutions: String,
-        /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
-        #[arg(long, default_value_t = 0)]
-        subnets: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Precision policy (default: the hardware's own).
-        #[arg(long)]
-        precision: Option<String>,
-    },
+    Table(table_cmd::TableArgs),
     /// Join the part files of a (sharded) sweep into one table.
     Merge {
         /// The parts directory.
@@ -360,16 +338,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             finish_table(&parts, &objectives, plot.as_deref(), &output)
         }
-        Cmd::Table { space, models, hw, output, resolutions, subnets, seed, precision } => table_cmd::run(table_cmd::TableArgs {
-            space,
-            models,
-            hw,
-            output,
-            resolutions,
-            subnets,
-            seed,
-            precision,
-        }),
+        Cmd::Table(args) => table_cmd::run(args),
         Cmd::Merge {
             parts,
             pareto,

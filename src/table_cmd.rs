@@ -9,15 +9,29 @@ use vchip_workloads::precision::PrecisionPolicy;
 
 use crate::{parse_resolutions, TraceArgs};
 
+#[derive(clap::Args)]
 pub struct TableArgs {
-    pub space: String,
-    pub models: Option<String>,
-    pub hw: String,
-    pub output: PathBuf,
-    pub resolutions: String,
-    pub subnets: usize,
-    pub seed: u64,
-    pub precision: Option<String>,
+    /// The search space: `ofa-mbv3`, `ofa-resnet50`, `fbnet`, or `models` (every distinct op of --models).
+    space: String,
+    /// With `models`: comma-separated zoo names or model files.
+    #[arg(long)]
+    models: Option<String>,
+    #[arg(long)]
+    hw: String,
+    /// Output directory.
+    #[arg(short = 'o', long = "output", default_value = "nas-table")]
+    output: PathBuf,
+    /// Input resolutions (comma-separated).
+    #[arg(long, default_value = crate::DEFAULT_RESOLUTIONS)]
+    resolutions: String,
+    /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
+    #[arg(long, default_value_t = 0)]
+    subnets: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Precision policy (default: the hardware's own).
+    #[arg(long)]
+    precision: Option<String>,
 }
 
 /// The chip a table is built for: its name, clock, model and precision policy.

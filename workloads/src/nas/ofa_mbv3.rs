@@ -230,39 +230,25 @@ impl OfaSubnet {
 
     /// Parses `ofa-mbv3:r=224:d=44444:ks=<20 digits>:e=<20 digits>` (missing parts: the maximum).
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |m: String| {
-            WorkloadError::Option(format!("OFA subnet `{s}`: {m}. Fix: write ofa-mbv3:r=224:d=44444:ks=<20 digits of 3/5/7>:e=<20 digits of 3/4/6>"))
-        };
-        let rest = s
-            .strip_prefix("ofa-mbv3")
-            .ok_or_else(|| bad("not an ofa-mbv3 subnet".into()))?;
+        const HELP: &str = "ofa-mbv3:r=224:d=44444:ks=<20 digits of 3/5/7>:e=<20 digits of 3/4/6>";
         let mut net = OfaSubnet::max(224);
-        for part in rest.split(':').filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| bad(format!("`{part}` is not key=value")))?;
-            let digits = |n: usize, allowed: &[u64]| -> Result<Vec<u64>> {
-                let d: Vec<u64> = v
-                    .chars()
-                    .filter_map(|c| c.to_digit(10).map(u64::from))
-                    .collect();
-                if d.len() != n || v.len() != n || d.iter().any(|x| !allowed.contains(x)) {
-                    return Err(bad(format!("`{k}` needs {n} digits from {allowed:?}")));
-                }
-                Ok(d)
-            };
+        for (k, v) in super::spec_pairs(s, "ofa-mbv3", HELP)? {
             match k {
-                "r" => {
-                    net.r = v
-                        .parse()
-                        .ok()
-                        .filter(|r| (32..=1024).contains(r))
-                        .ok_or_else(|| bad("r must be 32..1024".into()))?
+                "r" => net.r = super::spec_resolution(s, v, HELP)?,
+                "d" => net
+                    .d
+                    .copy_from_slice(&super::spec_digits(s, k, v, 5, &DEPTHS, HELP)?),
+                "ks" => net
+                    .ks
+                    .copy_from_slice(&super::spec_digits(s, k, v, 20, &KERNELS, HELP)?),
+                "e" => net
+                    .e
+                    .copy_from_slice(&super::spec_digits(s, k, v, 20, &EXPANDS, HELP)?),
+                _ => {
+                    return Err(WorkloadError::Option(format!(
+                        "subnet `{s}`: unknown key `{k}`. Fix: write {HELP}"
+                    )))
                 }
-                "d" => net.d.copy_from_slice(&digits(5, &DEPTHS)?),
-                "ks" => net.ks.copy_from_slice(&digits(20, &KERNELS)?),
-                "e" => net.e.copy_from_slice(&digits(20, &EXPANDS)?),
-                _ => return Err(bad(format!("unknown key `{k}`"))),
             }
         }
         Ok(net)

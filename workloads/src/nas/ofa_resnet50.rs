@@ -209,43 +209,28 @@ impl ResSubnet {
     /// Parses `ofa-resnet50:r=224:d=22222:e=<18 digits 0-2>:w=<6 digits 0-2>` (indices into the
     /// expand and width lists; missing parts: the maximum).
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |m: String| {
-            WorkloadError::Option(format!("OFA-ResNet50 subnet `{s}`: {m}. Fix: write ofa-resnet50:r=224:d=<5 digits 0-2>:e=<18 digits 0-2>:w=<6 digits 0-2>"))
-        };
-        let rest = s
-            .strip_prefix("ofa-resnet50")
-            .ok_or_else(|| bad("not an ofa-resnet50 subnet".into()))?;
+        const HELP: &str = "ofa-resnet50:r=224:d=<5 digits 0-2>:e=<18 digits 0-2>:w=<6 digits 0-2>";
+        let idx = |k: &str, v: &str, n: usize| super::spec_digits(s, k, v, n, &[0, 1, 2], HELP);
         let mut net = ResSubnet::max(224);
-        for part in rest.split(':').filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| bad(format!("`{part}` is not key=value")))?;
-            let digits = |n: usize| -> Result<Vec<usize>> {
-                let d: Vec<usize> = v
-                    .chars()
-                    .filter_map(|c| c.to_digit(10).map(|x| x as usize))
-                    .collect();
-                if d.len() != n || v.len() != n || d.iter().any(|x| *x > 2) {
-                    return Err(bad(format!("`{k}` needs {n} digits from 0 to 2")));
-                }
-                Ok(d)
-            };
+        for (k, v) in super::spec_pairs(s, "ofa-resnet50", HELP)? {
             match k {
-                "r" => {
-                    net.r = v
-                        .parse()
-                        .ok()
-                        .filter(|r| (32..=1024).contains(r))
-                        .ok_or_else(|| bad("r must be 32..1024".into()))?
-                }
-                "d" => net
-                    .d
+                "r" => net.r = super::spec_resolution(s, v, HELP)?,
+                "d" => net.d.copy_from_slice(&idx(k, v, 5)?),
+                "e" => net
+                    .e
                     .iter_mut()
-                    .zip(digits(5)?)
-                    .for_each(|(a, b)| *a = b as u64),
-                "e" => net.e.copy_from_slice(&digits(MAX_BLOCKS)?),
-                "w" => net.w.copy_from_slice(&digits(6)?),
-                _ => return Err(bad(format!("unknown key `{k}`"))),
+                    .zip(idx(k, v, MAX_BLOCKS)?)
+                    .for_each(|(a, b)| *a = b as usize),
+                "w" => net
+                    .w
+                    .iter_mut()
+                    .zip(idx(k, v, 6)?)
+                    .for_each(|(a, b)| *a = b as usize),
+                _ => {
+                    return Err(WorkloadError::Option(format!(
+                        "subnet `{s}`: unknown key `{k}`. Fix: write {HELP}"
+                    )))
+                }
             }
         }
         Ok(net)
