@@ -351,17 +351,41 @@ fn run(cli: Cli) -> Result<()> {
             }
             finish_table(&parts, &objectives, plot.as_deref(), &output)
         }
-        Cmd::Validate { device, quick, output } => match device.as_str() {
+        Cmd::Validate {
+            device,
+            quick,
+            output,
+        } => match device.as_str() {
             "cpu" => {
                 let r = vchip_validate::run::run_cpu(quick, &|line| eprintln!("{line}"))?;
                 vchip::validation_report::write(&r, &output)?;
                 print!("{}", vchip::validation_report::summary(&r));
-                println!("report: {}/report.md (calibrated host model: {}/host-cpu.yaml)", output.display(), output.display());
+                println!(
+                    "report: {}/report.md (calibrated host model: {}/host-cpu.yaml)",
+                    output.display(),
+                    output.display()
+                );
                 Ok(())
             }
-            "gpu" => bail!(
-                "GPU validation is not available yet: the wgpu kernels and the GPU model are not implemented in this version (see the README's feature table)"
-            ),
+            "gpu" => {
+                let r = vchip_validate::gpu::run_gpu(quick, &|line| eprintln!("{line}"))?;
+                vchip::validation_report::write_gpu(&r, &output)?;
+                println!(
+                    "adapter {} ({}): fidelity {}",
+                    r.adapter, r.device_type, r.fidelity
+                );
+                println!("report: {}/gpu-report.md", output.display());
+                let wrong: Vec<&str> = r
+                    .kernels
+                    .iter()
+                    .filter(|k| !k.correct)
+                    .map(|k| k.name.as_str())
+                    .collect();
+                if !wrong.is_empty() {
+                    bail!("GPU kernels gave wrong results: {}", wrong.join(", "));
+                }
+                Ok(())
+            }
             other => bail!("--device `{other}`: use cpu or gpu"),
         },
         Cmd::Hw { cmd: HwCmd::List } => {

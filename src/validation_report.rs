@@ -101,3 +101,37 @@ pub fn write(r: &CpuReport, dir: &Path) -> Result<()> {
     crate::report::write_atomic(&dir.join("report.md"), md.as_bytes())?;
     Ok(())
 }
+
+pub fn write_gpu(r: &vchip_validate::gpu::GpuReport, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::report::write_atomic(
+        &dir.join("gpu-report.json"),
+        serde_json::to_string_pretty(r)?.as_bytes(),
+    )?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# vchip GPU validation (wgpu)\n");
+    let _ = writeln!(
+        md,
+        "Adapter: {} — backend {}, device type {}, driver {}; timestamp queries: {}.\n",
+        r.adapter, r.backend, r.device_type, r.driver, r.timestamp_queries
+    );
+    let _ = writeln!(md, "Fidelity: {}.\n", r.fidelity);
+    let _ = writeln!(md, "| kernel | correct | max rel. error | median time [95 % CI] | samples | GFLOP/s |\n|---|---|---|---|---|---|");
+    for k in &r.kernels {
+        let m = &k.measured;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2e} | {:.1} us [{:.1}, {:.1}] | {} | {:.2} |",
+            k.name,
+            if k.correct { "yes" } else { "NO" },
+            k.max_rel_error,
+            m.median_s * 1e6,
+            m.ci_low_s * 1e6,
+            m.ci_high_s * 1e6,
+            m.samples,
+            k.gflops
+        );
+    }
+    crate::report::write_atomic(&dir.join("gpu-report.md"), md.as_bytes())?;
+    Ok(())
+}

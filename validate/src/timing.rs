@@ -98,6 +98,14 @@ pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
             }
         }
     }
+    summarize(samples)
+}
+
+/// Median, its 95 % CI, spread and outlier count of raw samples (seconds).
+pub fn summarize(mut samples: Vec<f64>) -> Measurement {
+    if samples.is_empty() {
+        samples.push(f64::NAN);
+    }
     samples.sort_by(f64::total_cmp);
     let (q1, q3) = (quantile(&samples, 0.25), quantile(&samples, 0.75));
     let iqr = q3 - q1;
