@@ -5,7 +5,7 @@
 //! microbenchmarks and a small calibration fit run by `vchip validate --device cpu`; no kernel's
 //! measured time is looked up. Prediction for an op on `threads` threads:
 //! - GEMM-class work (matmul, convolution lowered to im2col + GEMM): `flops / (gemm_gflops ·
-//!   threads · g / (g + gemm_half_size))`, `g` the smallest of M, N, K, plus the im2col gather;
+//!   threads · g / (g + gemm_half_size))`, `g` the smaller of M and N, plus the im2col gather;
 //!   matrix-vector products run at the reduction rate; depthwise convolutions at the stencil rate;
 //! - everything else: per-element costs by class (simple, transcendental, reduction) / threads;
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
@@ -37,7 +37,7 @@ pub struct CpuSpec {
     pub dram_all_cores_gb_s: Positive,
     /// f32 GFLOP/s per core a large GEMM reaches (calibrated).
     pub gemm_gflops: Positive,
-    /// GEMM size (smallest of M, N, K) at which efficiency halves (calibrated).
+    /// GEMM size (smaller of M and N) at which efficiency halves (calibrated).
     pub gemm_half_size: NonNegative,
     /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
     pub simple_ns: Positive,
@@ -127,7 +127,7 @@ impl CpuModel {
                 let mut s = 0.0;
                 for (g, reps) in op.kind.gemms() {
                     // Packing and edge tiles dominate when any dimension is small.
-                    let size = g.m.min(g.n).min(g.k) as f64;
+                    let size = g.m.min(g.n) as f64;
                     let eff = size / (size + c.gemm_half_size.0);
                     let mut gemm = reps as f64 * 2.0 * (g.m * g.n * g.k) as f64
                         / (c.gemm_gflops.0 * 1e9 * t * eff);
