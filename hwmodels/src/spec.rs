@@ -111,9 +111,10 @@ pub struct HardwareSpec {
     #[serde(default)]
     pub description: String,
     pub clock_mhz: Positive,
-    /// Process node in nm; energies given at 45 nm defaults are scaled to it.
-    #[serde(default = "default_node")]
-    pub technology_nm: Positive,
+    /// Process node in nm; energy and area defaults are scaled to it (45 nm, Horowitz's node, when
+    /// absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technology_nm: Option<Positive>,
     /// Supply voltage; when set, default energies also scale by (V/0.9)².
     #[serde(default)]
     pub voltage_v: Option<Positive>,
@@ -138,10 +139,6 @@ pub struct HardwareSpec {
     /// Component areas in mm², for reporting and area-aware sweeps.
     #[serde(default)]
     pub area_mm2: BTreeMap<String, NonNegative>,
-}
-
-fn default_node() -> Positive {
-    Positive(45.0)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,7 +204,9 @@ pub struct DramSpec {
     pub capacity_gib: Positive,
     /// Sustained bandwidth in GB/s (10^9 bytes per second).
     pub bandwidth_gb_s: Positive,
-    pub energy_pj_per_bit: Positive,
+    /// Access energy; required by models that report energy (systolic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_pj_per_bit: Option<Positive>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,6 +260,9 @@ impl HardwareSpec {
                 if self.buffers.is_none() || self.vector.is_none() {
                     return Err(invalid("buffers", "`kind: systolic` needs `buffers:` and `vector:` sections".into()));
                 }
+                if self.dram.energy_pj_per_bit.is_none() {
+                    return Err(invalid("dram.energy_pj_per_bit", "`kind: systolic` reports energy and needs the DRAM energy per bit".into()));
+                }
             }
             HwKind::Cpu => {
                 if self.cpu.is_none() {
@@ -300,6 +302,11 @@ impl HardwareSpec {
             }
         }
         Ok(())
+    }
+
+    /// The process node in nm (45 nm when the description gives none).
+    pub fn node_nm(&self) -> f64 {
+        self.technology_nm.map_or(45.0, |p| p.0)
     }
 
     pub fn clock_hz(&self) -> f64 {

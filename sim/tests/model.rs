@@ -37,7 +37,7 @@ fn doubling_dram_energy_per_bit_raises_only_the_dram_share() {
     let t = int8(zoo::load_by_name("resnet18", &TraceOptions::default()).unwrap());
     let spec = load_hardware("edge-tpu-like").unwrap();
     let mut doubled = spec.clone();
-    doubled.dram.energy_pj_per_bit.0 *= 2.0;
+    doubled.dram.energy_pj_per_bit.as_mut().unwrap().0 *= 2.0;
     let (a, b) = (run(&t, &spec).totals, run(&t, &doubled).totals);
     assert_eq!(b.energy_pj.dram_pj, 2.0 * a.energy_pj.dram_pj);
     assert_eq!(

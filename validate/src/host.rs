@@ -11,6 +11,8 @@ pub struct HostInfo {
     /// L1d, L2, L3 in KiB (from sysfs; empty levels omitted).
     pub caches_kib: Vec<u64>,
     pub mhz: f64,
+    /// MemTotal from /proc/meminfo, GiB.
+    pub memory_gib: f64,
 }
 
 fn sysfs_cache_kib(level: u32, data: bool) -> Option<u64> {
@@ -64,5 +66,14 @@ pub fn detect() -> HostInfo {
         fma: has("fma"),
         caches_kib,
         mhz: field("cpu MHz").parse().unwrap_or(0.0),
+        memory_gib: std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / (1024.0 * 1024.0)),
     }
 }

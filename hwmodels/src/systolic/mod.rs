@@ -35,6 +35,7 @@ pub struct SystolicModel {
     sram_bw: SramBandwidth,
     node_scale: f64,
     static_pj_per_cycle: f64,
+    dram_pj_per_bit: f64,
 }
 
 enum SramBandwidth {
@@ -49,7 +50,7 @@ impl SystolicModel {
             key: "systolic".into(),
             msg: "missing the `systolic:` section".into(),
         })?;
-        let node_scale = energy::node_scale(spec.technology_nm.0, spec.voltage_v.map(|v| v.0));
+        let node_scale = energy::node_scale(spec.node_nm(), spec.voltage_v.map(|v| v.0));
         let missing_section = |key: &str| HwError::Invalid {
             file: spec.name.clone(),
             key: key.into(),
@@ -63,6 +64,11 @@ impl SystolicModel {
             .vector
             .clone()
             .ok_or_else(|| missing_section("vector"))?;
+        let dram_pj_per_bit = spec
+            .dram
+            .energy_pj_per_bit
+            .ok_or_else(|| missing_section("dram.energy_pj_per_bit"))?
+            .0;
         let bufs = &buffer_specs;
         let missing = || HwError::Invalid {
             file: spec.name.clone(),
@@ -113,6 +119,7 @@ impl SystolicModel {
             sram_bw,
             vector,
             buffer_specs: buffer_specs.clone(),
+            dram_pj_per_bit,
             node_scale,
             static_pj_per_cycle,
             spec,
@@ -342,7 +349,7 @@ impl SystolicModel {
             mac_pj: cost.mapped_macs as f64 * self.mac_pj(op.dtype),
             vector_pj: vec_flops as f64 * self.vector_pj(op.dtype),
             sram_pj,
-            dram_pj: dram_bytes as f64 * 8.0 * self.spec.dram.energy_pj_per_bit.0,
+            dram_pj: dram_bytes as f64 * 8.0 * self.dram_pj_per_bit,
             static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
         };
         cost
@@ -392,7 +399,7 @@ impl SystolicModel {
         }];
         cost.energy = Energy {
             vector_pj: flops as f64 * self.vector_pj(op.dtype),
-            dram_pj: rd.saturating_add(wr) as f64 * 8.0 * self.spec.dram.energy_pj_per_bit.0,
+            dram_pj: rd.saturating_add(wr) as f64 * 8.0 * self.dram_pj_per_bit,
             static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
             ..Energy::default()
         };
@@ -424,7 +431,7 @@ impl HardwareModel for SystolicModel {
 
     fn area(&self) -> Area {
         let s = &self.spec;
-        let node = area::node_area_scale(s.technology_nm.0);
+        let node = area::node_area_scale(s.node_nm());
         let dtype = s
             .precision
             .as_deref()
