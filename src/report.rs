@@ -380,23 +380,31 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             seconds(t.cycles_decode as f64 / r.clock_hz)
         );
     }
-    let _ = writeln!(
-        out,
-        "energy:  {}   (MAC {:.1}%, vector {:.1}%, SRAM {:.1}%, DRAM {:.1}%, static {:.1}%)",
-        joules(t.energy_j),
-        share(e.mac_pj),
-        share(e.vector_pj),
-        share(e.sram_pj),
-        share(e.dram_pj),
-        share(e.static_pj)
-    );
-    let _ = writeln!(
-        out,
-        "power:   {:.3} W average   efficiency: {:.3} TOPS/W   utilization: {:.2}%",
-        t.average_power_w,
-        t.tops_per_watt,
-        t.utilization * 100.0
-    );
+    if e.total() > 0.0 {
+        let _ = writeln!(
+            out,
+            "energy:  {}   (MAC {:.1}%, vector {:.1}%, SRAM {:.1}%, DRAM {:.1}%, static {:.1}%)",
+            joules(t.energy_j),
+            share(e.mac_pj),
+            share(e.vector_pj),
+            share(e.sram_pj),
+            share(e.dram_pj),
+            share(e.static_pj)
+        );
+        let _ = writeln!(
+            out,
+            "power:   {:.3} W average   efficiency: {:.3} TOPS/W   utilization: {:.2}%",
+            t.average_power_w,
+            t.tops_per_watt,
+            t.utilization * 100.0
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "energy:  not modelled for this hardware kind   utilization: {:.2}%",
+            t.utilization * 100.0
+        );
+    }
     out
 }
 

@@ -116,11 +116,11 @@ pub struct HardwareSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub technology_nm: Option<Positive>,
     /// Supply voltage; when set, default energies also scale by (V/0.9)².
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voltage_v: Option<Positive>,
     /// Precision policy applied to traces that do not set one (`int8`, `bf16`, `w4a8`, ...): the
     /// number format the chip computes in.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systolic: Option<SystolicSpec>,
