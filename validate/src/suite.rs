@@ -237,5 +237,5 @@ pub fn kernels(quick: bool) -> Vec<KernelCase> {
 
 /// Every third kernel (by position) calibrates; the rest only test.
 pub fn is_calibration(index: usize) -> bool {
-    index % 3 == 0
+    index.is_multiple_of(3)
 }

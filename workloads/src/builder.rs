@@ -254,7 +254,7 @@ impl TraceBuilder {
             op: name.clone(),
             msg,
         };
-        if s.groups == 0 || c % s.groups != 0 || s.c_out % s.groups != 0 {
+        if s.groups == 0 || !c.is_multiple_of(s.groups) || !s.c_out.is_multiple_of(s.groups) {
             return Err(bad(format!(
                 "groups={} must divide input channels {c} and output channels {}",
                 s.groups, s.c_out
@@ -624,7 +624,12 @@ impl TraceBuilder {
                 "attention expects [batch, seq, features] q/k, got {qs:?}, {ks:?}"
             )));
         };
-        if heads == 0 || kv_heads == 0 || hd % heads != 0 || heads % kv_heads != 0 || b != kb {
+        if heads == 0
+            || kv_heads == 0
+            || !hd.is_multiple_of(heads)
+            || !heads.is_multiple_of(kv_heads)
+            || b != kb
+        {
             return Err(bad(format!(
                 "heads {heads} must divide q features {hd}, kv heads {kv_heads} must divide heads, batches must match"
             )));

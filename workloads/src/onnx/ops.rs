@@ -966,7 +966,7 @@ impl Importer<'_> {
                 }
             }
         };
-        if x4[1] % group != 0 || m % group != 0 {
+        if !x4[1].is_multiple_of(group) || !m.is_multiple_of(group) {
             return Err(self.err(
                 n,
                 idx,
