@@ -319,7 +319,7 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), SimError> {
     write_atomic(path, &buf)
 }
 
-/// Rows on the Pareto front, as (x, y, model) over two objectives, plus all points, for plotting.
+/// Every row as (x, y, on the Pareto front) over two objectives, for plotting.
 pub type Scatter = Vec<(f64, f64, bool)>;
 
 pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, SimError> {

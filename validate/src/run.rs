@@ -7,7 +7,7 @@ use vchip_hwmodels::spec::{Count, DramSpec, HardwareSpec, HwKind, NonNegative, P
 use vchip_hwmodels::{CostOptions, HardwareModel};
 
 use crate::host::{detect, HostInfo};
-use crate::kernels::{Kernel, KernelCase};
+use crate::kernels::Kernel;
 use crate::stats::{accuracy, Accuracy};
 use crate::suite::{is_calibration, kernels};
 use crate::timing::{measure, Measurement, TimingConfig};
@@ -65,10 +65,6 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
         energy: Default::default(),
         area_mm2: Default::default(),
     }
-}
-
-fn predict(model: &CpuModel, case: &KernelCase) -> (f64, String) {
-    predict_trace(model, &case.kernel.trace())
 }
 
 fn predict_trace(model: &CpuModel, t: &vchip_workloads::Trace) -> (f64, String) {
@@ -296,7 +292,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let mut results = Vec::new();
     for (i, c) in suite.iter().enumerate() {
         let model = model_for(&spec, c.threads.min(threads_max))?;
-        let (p, bound) = predict(&model, c);
+        let (p, bound) = predict_trace(&model, &traces[i]);
         let m = &measured[i];
         results.push(KernelResult {
             name: c.name.clone(),
