@@ -208,18 +208,20 @@ impl Kernel {
                 k: 1,
                 stride: 1,
             } => {
-                // A 1x1 convolution needs no im2col: Y (out × HW) = W (out × C) · X (C × HW).
+                // A 1x1 convolution needs no im2col. An NCHW activation is a column-major
+                // (HW × C) matrix, so Y (HW × out) = X (HW × C) · W (C × out) with rows = output
+                // pixels, the same orientation as the im2col convolutions and the trace's GEMM.
                 let x =
-                    Mat::<f32>::from_fn(c, h * h, |i, j| ((i * 31 + j * 17) % 100) as f32 / 100.0);
+                    Mat::<f32>::from_fn(h * h, c, |i, j| ((i * 31 + j * 17) % 100) as f32 / 100.0);
                 let w =
-                    Mat::<f32>::from_fn(out, c, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
-                let mut y = Mat::<f32>::zeros(out, h * h);
+                    Mat::<f32>::from_fn(c, out, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
+                let mut y = Mat::<f32>::zeros(h * h, out);
                 Box::new(move || {
                     matmul(
                         y.as_mut(),
                         Accum::Replace,
-                        w.as_ref(),
                         x.as_ref(),
+                        w.as_ref(),
                         1.0f32,
                         par,
                     );
