@@ -24,6 +24,11 @@ pub fn summary(r: &CpuReport) -> String {
         acc_line("test (never seen by calibration)", &r.test)
     );
     let _ = writeln!(s, "{}", acc_line("calibration", &r.calibration));
+    let _ = writeln!(
+        s,
+        "{}",
+        acc_line("synthetic GEMM grid (never seen by calibration)", &r.grid)
+    );
     s
 }
 
@@ -60,8 +65,19 @@ pub fn write(r: &CpuReport, dir: &Path) -> Result<()> {
     if let Some(c) = &r.hardware.cpu {
         let _ = writeln!(
             md,
-            "- GEMM half-efficiency size: {}, fixed overhead: {} us, parallel overhead: {} us",
-            c.gemm_half_size.0, c.overhead_us.0, c.parallel_overhead_us.0
+            "- GEMM microkernel {:.1} GFLOP/s per core on {}×{} tiles, passes over A/B/C {}/{}/{}, GEMV streams at {:.2} of copy bandwidth, im2col {} ns/element, direct convolution {} ns/MAC, fixed overhead {} us, parallel overhead {} us, parallel efficiency {}",
+            c.gemm_gflops.0,
+            c.gemm_tile_rows.0,
+            c.gemm_tile_cols.0,
+            c.gemm_operand_passes[0].0,
+            c.gemm_operand_passes[1].0,
+            c.gemm_operand_passes[2].0,
+            c.gemv_stream_fraction.0,
+            c.gather_ns.0,
+            c.stencil_ns.0,
+            c.overhead_us.0,
+            c.parallel_overhead_us.0,
+            c.parallel_efficiency.0
         );
     }
     let _ = writeln!(md, "\n## Worst ten test kernels\n\n| kernel | threads | measured | predicted | error | bound |\n|---|---|---|---|---|---|");

@@ -1,16 +1,22 @@
-//! The host CPU as a hardware kind (`kind: cpu`): a roofline with a size-dependent GEMM efficiency,
-//! bandwidth per cache level, and fixed per-kernel overheads.
+//! The host CPU as a hardware kind (`kind: cpu`): a roofline over cache levels with a GEMM model
+//! that follows how a packed (GotoBLAS-style) GEMM library spends its time, and fixed overheads.
 //!
 //! Its parameters come from the OS (cores, SIMD, caches: `/proc/cpuinfo`, sysfs) and from
 //! microbenchmarks and a small calibration fit run by `vchip validate --device cpu`; no kernel's
 //! measured time is looked up. Prediction for an op on `threads` threads:
-//! - GEMM-class work (matmul, convolution lowered to im2col + GEMM): `flops / (gemm_gflops ·
-//!   threads · g / (g + gemm_half_size))`, `g` the smaller of M and N, plus the im2col gather;
-//!   matrix-vector products run at the reduction rate; depthwise convolutions at the stencil rate;
-//! - everything else: per-element costs by class (simple, transcendental, reduction) / threads;
+//! - GEMM-class work (matmul, convolution lowered to im2col + GEMM): the microkernel computes whole
+//!   register tiles, so M and N are rounded up to the tile (`gemm_tile_rows` × `gemm_tile_cols`)
+//!   before dividing the FLOPs by the microkernel rate; packing A and B and writing C back add
+//!   calibrated passes over each operand at the bandwidth of the level that holds it; im2col's
+//!   gather adds a per-element cost. Matrix-vector products stream the matrix at a calibrated share of the copy
+//!   bandwidth (or run at the reduction rate when that is slower); depthwise convolutions run at
+//!   the direct-convolution (stencil) rate;
+//! - everything else: per-element costs by class (simple, transcendental, reduction);
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
 //!   all-core figure when several threads run);
-//! - time = max(compute, memory) + overhead (+ the parallel overhead when threads > 1).
+//! - threaded work is divided by `threads × parallel_efficiency`;
+//! - time = max(compute, memory) + overhead, plus the parallel overhead when threads > 1: once per
+//!   kernel, or once per K block for a GEMM (threads synchronise after each block).
 
 use serde::{Deserialize, Serialize};
 use vchip_workloads::{Op, OpKind, Trace};
@@ -35,10 +41,27 @@ pub struct CpuSpec {
     pub bandwidth_gb_s: Vec<Positive>,
     /// DRAM bandwidth with all cores streaming, GB/s (calibrated).
     pub dram_all_cores_gb_s: Positive,
-    /// f32 GFLOP/s per core a large GEMM reaches (calibrated).
+    /// f32 GFLOP/s per core of the GEMM microkernel, packing excluded (calibrated on a 1024³ GEMM).
     pub gemm_gflops: Positive,
-    /// GEMM size (smaller of M and N) at which efficiency halves (calibrated).
-    pub gemm_half_size: NonNegative,
+    /// Rows (M, output pixels or tokens) of the GEMM microkernel's register tile: one SIMD vector
+    /// of f32 (16 with AVX-512, 8 with AVX2; faer's private-gemm-x86 0.1.22 masks partial vectors).
+    pub gemm_tile_rows: Count,
+    /// Columns (N) of the register tile (faer's private-gemm-x86 0.1.22 f32 kernels: 4).
+    pub gemm_tile_cols: Count,
+    /// Share of the copy bandwidth a matrix-vector product streams its matrix at (calibrated on a
+    /// DRAM-sized GEMV: a chain of dot products keeps fewer loads in flight than a copy).
+    pub gemv_stream_fraction: Positive,
+    /// Independent FMA chains a core needs in flight to reach its peak: FMA latency × FMA units
+    /// (Intel Skylake-SP to Sapphire Rapids: 4 cycles × 2 units = 8, per Intel's optimization
+    /// manual and uops.info). A tile with fewer accumulators (M below two vectors with 4 columns)
+    /// runs latency-bound at that fraction of the rate.
+    pub fma_chains: Count,
+    /// Depth of the K blocks a GEMM library works in (faer's private-gemm-x86 0.1.22: 512);
+    /// threads synchronise once per block.
+    pub gemm_kc: Count,
+    /// Passes over A, B and C at their level's copy bandwidth that a GEMM does not hide behind
+    /// its FMAs (packing A and B into tile order, writing C back), calibrated.
+    pub gemm_operand_passes: [NonNegative; 3],
     /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
     pub simple_ns: Positive,
     /// ns per `exp` (softmax, sigmoid, SiLU) on one core (calibrated).
@@ -55,6 +78,8 @@ pub struct CpuSpec {
     pub overhead_us: NonNegative,
     /// Extra fixed cost of a multi-threaded kernel, µs (calibrated).
     pub parallel_overhead_us: NonNegative,
+    /// Speed-up per thread relative to one thread, in (0, 1] (calibrated).
+    pub parallel_efficiency: Positive,
 }
 
 pub struct CpuModel {
@@ -86,8 +111,9 @@ impl CpuModel {
         &self.cpu
     }
 
-    /// Seconds to move `bytes` whose working set is `footprint` bytes.
-    fn memory_s(&self, bytes: f64, footprint: f64) -> (f64, String) {
+    /// Bandwidth in bytes/s (all threads together) for a working set of `footprint` bytes, and the
+    /// level that serves it.
+    fn bandwidth(&self, footprint: f64) -> (f64, String) {
         let t = self.cpu.threads.0 as f64;
         let caches = &self.cpu.caches_kib;
         for (i, c) in caches.iter().enumerate() {
@@ -95,7 +121,7 @@ impl CpuModel {
             let cap = c.0 * 1024.0 * if i + 1 < caches.len() { t } else { 1.0 };
             if footprint <= cap {
                 return (
-                    bytes / (self.cpu.bandwidth_gb_s[i].0 * 1e9 * t),
+                    self.cpu.bandwidth_gb_s[i].0 * 1e9 * t,
                     format!("l{}", i + 1),
                 );
             }
@@ -105,7 +131,46 @@ impl CpuModel {
         } else {
             self.cpu.bandwidth_gb_s[caches.len()].0
         };
-        (bytes / (bw * 1e9), "dram".into())
+        (bw * 1e9, "dram".into())
+    }
+
+    /// Seconds for one GEMM (M×K by K×N) of `elem` bytes per element, packing included.
+    fn gemm_s(&self, g: &vchip_workloads::Gemm, elem: f64) -> f64 {
+        let c = &self.cpu;
+        let t = c.threads.0 as f64;
+        let eff = if t > 1.0 {
+            c.parallel_efficiency.0
+        } else {
+            1.0
+        };
+        let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
+        if g.m == 1 || g.n == 1 {
+            // A matrix-vector product: one pass over the matrix, a dot product per output.
+            let matrix = elem * m * n * k / if g.m == 1 { m } else { n };
+            let (bw, _) = self.bandwidth(matrix);
+            let stream = matrix / (bw * c.gemv_stream_fraction.0);
+            let dots = m * n * k * c.reduce_ns.0 * 1e-9 / (t * eff);
+            return stream.max(dots);
+        }
+        let round = |x: u64, q: u64| x.div_ceil(q.max(1)).saturating_mul(q.max(1)) as f64;
+        let tiled = round(g.m, c.gemm_tile_rows.0) * round(g.n, c.gemm_tile_cols.0) * k;
+        // Accumulators in the register tile: one per SIMD vector of rows (the kernels go up to six)
+        // per column.
+        let accumulators =
+            (g.m.div_ceil(c.gemm_tile_rows.0.max(1)).min(6) * c.gemm_tile_cols.0) as f64;
+        let latency = (accumulators / c.fma_chains.0.max(1) as f64).min(1.0);
+        let compute = 2.0 * tiled / (c.gemm_gflops.0 * 1e9 * t * eff * latency);
+        let [pa, pb, pc] = c.gemm_operand_passes.map(|p| p.0);
+        let pass = |elems: f64, passes: f64| {
+            let bytes = elem * elems;
+            passes * bytes / self.bandwidth(bytes).0
+        };
+        let sync = if t > 1.0 {
+            g.k.div_ceil(c.gemm_kc.0.max(1)) as f64 * c.parallel_overhead_us.0 * 1e-6
+        } else {
+            0.0
+        };
+        compute + pass(m * k, pa) + pass(k * n, pb) + pass(m * n, pc) + sync
     }
 
     /// Predicted seconds for an op, with the level that bounds it.
@@ -116,7 +181,12 @@ impl CpuModel {
         let footprint = bytes_r + bytes_w;
         let mut extra = 0.0;
         let c = &self.cpu;
-        let per = |n: u64, ns: f64| n as f64 * ns * 1e-9 / t;
+        let eff = if t > 1.0 {
+            c.parallel_efficiency.0
+        } else {
+            1.0
+        };
+        let per = |n: u64, ns: f64| n as f64 * ns * 1e-9 / (t * eff);
         let compute = match op.kind {
             OpKind::DataMovement {
                 kind: vchip_workloads::MoveKind::Reshape,
@@ -124,18 +194,13 @@ impl CpuModel {
             } => return (0.0, Bound::None),
             OpKind::Conv2d(cv) if cv.groups > 1 => per(op.macs, c.stencil_ns.0),
             OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
+                let elem = op
+                    .inputs
+                    .first()
+                    .map_or(4.0, |&i| trace.tensor(i).dtype.bits() as f64 / 8.0);
                 let mut s = 0.0;
                 for (g, reps) in op.kind.gemms() {
-                    // Packing and edge tiles dominate when any dimension is small.
-                    let size = g.m.min(g.n) as f64;
-                    let eff = size / (size + c.gemm_half_size.0);
-                    let mut gemm = reps as f64 * 2.0 * (g.m * g.n * g.k) as f64
-                        / (c.gemm_gflops.0 * 1e9 * t * eff);
-                    if g.m == 1 || g.n == 1 {
-                        // A matrix-vector product is a chain of dot products: reduction-bound.
-                        gemm = gemm.max(per(reps * g.m * g.n * g.k, c.reduce_ns.0));
-                    }
-                    s += gemm;
+                    s += reps as f64 * self.gemm_s(&g, elem);
                     if let OpKind::Conv2d(cv) = op.kind {
                         if cv.kh * cv.kw > 1 || cv.stride_h > 1 {
                             // im2col gathers the M×K patch matrix on one thread before the GEMM.
@@ -152,7 +217,7 @@ impl CpuModel {
                 } = op.kind
                 {
                     let n = batch * heads * q_len * kv_len;
-                    s += per(n, c.exp_ns.0 + 2.0 * c.reduce_ns.0 + c.simple_ns.0);
+                    s += per(n, c.exp_ns.0 + c.reduce_ns.0 + c.simple_ns.0);
                 }
                 s
             }
@@ -164,10 +229,11 @@ impl CpuModel {
                     _ => per(elems, c.simple_ns.0),
                 }
             }
-            OpKind::Softmax { rows, cols } => per(
-                rows * cols,
-                c.exp_ns.0 + 2.0 * c.reduce_ns.0 + c.simple_ns.0,
-            ),
+            // A max-reduction pass, then exp with the sum accumulated alongside (its latency hides
+            // behind exp), then a scaling pass.
+            OpKind::Softmax { rows, cols } => {
+                per(rows * cols, c.exp_ns.0 + c.reduce_ns.0 + c.simple_ns.0)
+            }
             OpKind::Reduce { elems_in, .. } => per(elems_in, c.reduce_ns.0),
             OpKind::Norm { elems, .. } => per(elems, 2.0 * c.reduce_ns.0 + 2.0 * c.simple_ns.0),
             OpKind::Pool {
@@ -181,9 +247,11 @@ impl CpuModel {
             } => per(batch * channels * h_out * w_out * kh * kw, c.simple_ns.0),
             OpKind::Embedding { .. } | OpKind::DataMovement { .. } => 0.0,
         };
-        let (mem, level) = self.memory_s(bytes_r + bytes_w, footprint);
+        let (bw, level) = self.bandwidth(footprint);
+        let mem = footprint / bw;
         let mut fixed = self.cpu.overhead_us.0 * 1e-6;
-        if t > 1.0 {
+        // Threaded GEMMs pay their synchronisation per K block (in `gemm_s`); other kernels once.
+        if t > 1.0 && op.kind.gemms().is_empty() {
             fixed += self.cpu.parallel_overhead_us.0 * 1e-6;
         }
         let bound = if compute >= mem {
@@ -238,5 +306,115 @@ impl HardwareModel for CpuModel {
 
     fn area(&self) -> Area {
         Area::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::HwKind;
+    use vchip_workloads::builder::TraceBuilder;
+    use vchip_workloads::DType;
+
+    /// A host description with round numbers, so expected times can be worked out by hand.
+    fn host(threads: u64) -> CpuModel {
+        let yaml = format!(
+            r#"
+name: test-host
+kind: cpu
+clock_mhz: 1000
+dram: {{ technology: host, capacity_gib: 16, bandwidth_gb_s: 10 }}
+cpu:
+  cores: 2
+  threads: {threads}
+  simd_bits: 512
+  caches_kib: [32, 1024, 8192]
+  bandwidth_gb_s: [400, 100, 40, 10]
+  dram_all_cores_gb_s: 16
+  gemm_gflops: 100
+  gemm_tile_rows: 16
+  gemm_tile_cols: 4
+  gemv_stream_fraction: 0.5
+  fma_chains: 8
+  gemm_kc: 512
+  gemm_operand_passes: [0, 0, 0]
+  simple_ns: 0.1
+  exp_ns: 1
+  tanh_ns: 5
+  reduce_ns: 0.5
+  gather_ns: 0
+  stencil_ns: 1
+  overhead_us: 0
+  parallel_overhead_us: 10
+  parallel_efficiency: 0.5
+"#
+        );
+        let spec = HardwareSpec::from_yaml("test-host.yaml", &yaml).expect("valid host YAML");
+        assert_eq!(spec.kind, HwKind::Cpu);
+        CpuModel::new(spec).expect("valid CPU model")
+    }
+
+    fn gemm_s(model: &CpuModel, m: u64, n: u64, k: u64) -> f64 {
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("a", vec![m, k], DType::F32).expect("input");
+        b.linear("gemm", x, n, false).expect("linear");
+        let t = b.finish();
+        model.predict_s(&t, &t.ops[0]).0
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
+    }
+
+    #[test]
+    fn gemm_rows_round_up_to_whole_register_tiles() {
+        let h = host(1);
+        // 64×64×64 at 100 GFLOP/s: 2·64³ / 1e11 s. M = 49 fills the same four 16-row vectors.
+        let full = 2.0 * 64.0 * 64.0 * 64.0 / 100e9;
+        assert!(close(gemm_s(&h, 64, 64, 64), full));
+        assert!(close(gemm_s(&h, 49, 64, 64), full));
+        // N = 62 rounds up to 64 columns (tiles of 4).
+        assert!(close(gemm_s(&h, 64, 62, 64), full));
+    }
+
+    #[test]
+    fn a_single_vector_of_rows_runs_latency_bound() {
+        let h = host(1);
+        // M = 16: one vector × 4 columns = 4 accumulators for 8 FMA chains, so half the rate.
+        let t = gemm_s(&h, 16, 64, 64);
+        assert!(close(t, 2.0 * (2.0 * 16.0 * 64.0 * 64.0) / 100e9), "{t}");
+    }
+
+    #[test]
+    fn gemv_streams_its_matrix_at_the_calibrated_share_of_bandwidth() {
+        let h = host(1);
+        // 1×4096×4096 f32: a 64 MiB matrix, beyond the 8 MiB L3, so it streams from DRAM at
+        // 10 GB/s × 0.5 = 13.4 ms, slower than the dot products (0.5 ns per MAC = 8.4 ms).
+        let bytes = 4.0 * 4096.0 * 4096.0;
+        let stream = bytes / (10e9 * 0.5);
+        let dots = 4096.0 * 4096.0 * 0.5e-9;
+        assert!(stream > dots);
+        assert!(close(gemm_s(&h, 1, 4096, 4096), stream));
+    }
+
+    #[test]
+    fn threads_divide_work_and_pay_a_sync_per_k_block() {
+        let (one, two) = (host(1), host(2));
+        // 256×256×1024 on 2 threads at efficiency 0.5: the same time as on one thread, plus
+        // 10 µs for each of the two 512-deep K blocks.
+        let t1 = gemm_s(&one, 256, 256, 1024);
+        let t2 = gemm_s(&two, 256, 256, 1024);
+        assert!(close(t2, t1 + 20e-6), "{t1} {t2}");
+    }
+
+    #[test]
+    fn operand_passes_stream_from_the_level_that_holds_them() {
+        let mut h = host(1);
+        h.cpu.gemm_operand_passes = [NonNegative(1.0), NonNegative(0.0), NonNegative(0.0)];
+        // A is 1024×512 f32 = 2 MiB: its 512-deep panel is beyond L2 (1 MiB), so one pass over
+        // A moves 2 MiB at the L3's 40 GB/s.
+        let base = 2.0 * 1024.0 * 64.0 * 512.0 / 100e9;
+        let pass = 4.0 * 1024.0 * 512.0 / 40e9;
+        assert!(close(gemm_s(&h, 1024, 64, 512), base + pass));
     }
 }

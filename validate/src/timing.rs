@@ -71,8 +71,16 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i] + (sorted[(i + 1).min(sorted.len() - 1)] - sorted[i]) * f
 }
 
+/// Shortest time one sample spans (kernels below it are batched).
+const MIN_SAMPLE_S: f64 = 20e-6;
+
 /// Times `run` (one kernel execution per call).
-pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
+pub fn measure(run: impl FnMut(), cfg: TimingConfig) -> Measurement {
+    summarize(measure_samples(run, cfg))
+}
+
+/// Warms `run` up, then returns raw sample times (seconds) under `cfg`'s stopping rule.
+pub fn measure_samples(mut run: impl FnMut(), cfg: TimingConfig) -> Vec<f64> {
     let start = std::time::Instant::now();
     // Warm-up: caches, page faults, thread pools, CPU frequency.
     let mut warm = 0;
@@ -80,11 +88,19 @@ pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
         run();
         warm += 1;
     }
+    // Kernels shorter than the timer's resolution and call overhead allow run in batches: a
+    // sample is then the batch's mean time per run.
+    let t0 = std::time::Instant::now();
+    run();
+    let once = t0.elapsed().as_secs_f64().max(1e-9);
+    let batch = ((MIN_SAMPLE_S / once).ceil() as usize).clamp(1, 10_000);
     let mut samples = Vec::new();
     loop {
         let t0 = std::time::Instant::now();
-        run();
-        samples.push(t0.elapsed().as_secs_f64());
+        for _ in 0..batch {
+            run();
+        }
+        samples.push(t0.elapsed().as_secs_f64() / batch as f64);
         if samples.len() >= cfg.max_samples {
             break;
         }
@@ -98,7 +114,7 @@ pub fn measure(mut run: impl FnMut(), cfg: TimingConfig) -> Measurement {
             }
         }
     }
-    summarize(samples)
+    samples
 }
 
 /// Median, its 95 % CI, spread and outlier count of raw samples (seconds).
