@@ -170,7 +170,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     } else {
         TimingConfig::full()
     };
-    let rounds = if quick { 3 } else { 4 };
+    let rounds = if quick { 3 } else { 6 };
     let host = detect();
     let caches: Vec<u64> = if host.caches_kib.len() == 3 {
         host.caches_kib.clone()
@@ -406,8 +406,9 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let full = |p: [f64; 8]| -> Result<CpuSpec, ValidateError> { Ok(base(rate(p)?, p)) };
 
     let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
-    // Coordinate descent over the seven free parameters (the parallel efficiency is measured), minimising the mean |log error| on the
-    // calibration part; each is independent enough (different kernel classes) to converge fast.
+    // Coordinate descent over the seven free parameters (the parallel efficiency is measured),
+    // minimising the mean |log error| on the calibration part; each is independent enough
+    // (different kernel classes) to converge fast.
     let traces: Vec<vchip_workloads::Trace> = suite.iter().map(|c| c.kernel.trace()).collect();
     let grid_traces: Vec<vchip_workloads::Trace> = grid.iter().map(|(k, _)| k.trace()).collect();
     let loss = |p: [f64; 8]| -> Result<f64, ValidateError> {

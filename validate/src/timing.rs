@@ -29,7 +29,7 @@ impl TimingConfig {
             rel_ci: 0.01,
             min_samples: 15,
             max_samples: 400,
-            budget_s: 2.0,
+            budget_s: 6.0,
         }
     }
 }
