@@ -146,6 +146,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kernels_shorter_than_the_timer_run_in_batches() {
+        let mut calls = 0u64;
+        let samples = measure_samples(|| calls += 1, TimingConfig::quick());
+        // A no-op is far below MIN_SAMPLE_S, so every sample spans many calls.
+        assert!(!samples.is_empty());
+        assert!(
+            calls > 10 * samples.len() as u64,
+            "{calls} calls for {} samples",
+            samples.len()
+        );
+    }
+
+    #[test]
+    fn summary_counts_outliers_without_dropping_them() {
+        let mut s: Vec<f64> = (0..20).map(|i| 1.0 + 0.01 * i as f64).collect();
+        s.push(10.0);
+        let m = summarize(s);
+        assert_eq!(m.samples, 21);
+        assert_eq!(m.outliers, 1);
+        assert_eq!(m.max_s, 10.0);
+        assert!((m.median_s - 1.10).abs() < 1e-12, "{}", m.median_s);
+    }
+
+    #[test]
     fn median_ci_brackets_the_median() {
         let s: Vec<f64> = (1..=101).map(f64::from).collect();
         let (lo, hi) = median_ci(&s);
