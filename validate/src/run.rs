@@ -91,8 +91,8 @@ fn model_for(spec: &HardwareSpec, threads: usize) -> Result<CpuModel, ValidateEr
 
 /// Measures every `(kernel, threads)` item in `rounds` interleaved passes (each with a share of the
 /// timing budget) and keeps, per item, the pass with the lowest median. On a shared or virtualised
-/// host the machine's speed drifts over seconds (neighbours, frequency, the kernel reclaiming
-/// memory: here a DRAM-sized GEMV once ran 20× slower in one pass than in the next); disturbances
+/// host the machine's speed drifts over seconds (here a DRAM-sized GEMV once ran 20× slower in one
+/// pass than in the next, with every other kernel unaffected); disturbances
 /// only ever add time, so the quietest pass is the closest to the kernel's own cost, and
 /// interleaving gives every item the same chances of a quiet pass.
 fn measure_interleaved(
