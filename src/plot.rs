@@ -76,8 +76,13 @@ pub fn pareto_svg(
 }
 
 /// Predicted vs measured scatter (log-log) with the y = x line and the ±10 % band.
-/// `points` are (measured s, predicted s, is_test).
-pub fn validation_svg(path: &Path, points: &[(f64, f64, bool)]) -> Result<()> {
+/// `points` are (measured s, predicted s, part); parts are drawn in the order of `parts`, each
+/// with its colour.
+pub fn validation_svg(
+    path: &Path,
+    points: &[(f64, f64, &str)],
+    parts: &[(&str, RGBColor)],
+) -> Result<()> {
     let pos: Vec<_> = points.iter().filter(|p| p.0 > 0.0 && p.1 > 0.0).collect();
     anyhow::ensure!(!pos.is_empty(), "nothing to plot");
     let lo = pos
@@ -116,22 +121,16 @@ pub fn validation_svg(path: &Path, points: &[(f64, f64, bool)]) -> Result<()> {
             .label("±10 %")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RGBColor(120, 120, 220)));
         chart.draw_series(LineSeries::new(line(0.9), RGBColor(120, 120, 220)))?;
-        chart
-            .draw_series(
-                pos.iter()
-                    .filter(|p| !p.2)
-                    .map(|p| Circle::new((p.0, p.1), 3, RGBColor(150, 150, 150).filled())),
-            )?
-            .label("calibration")
-            .legend(|(x, y)| Circle::new((x, y), 3, RGBColor(150, 150, 150).filled()));
-        chart
-            .draw_series(
-                pos.iter()
-                    .filter(|p| p.2)
-                    .map(|p| Circle::new((p.0, p.1), 3, RED.filled())),
-            )?
-            .label("test")
-            .legend(|(x, y)| Circle::new((x, y), 3, RED.filled()));
+        for &(part, colour) in parts {
+            chart
+                .draw_series(
+                    pos.iter()
+                        .filter(|p| p.2 == part)
+                        .map(|p| Circle::new((p.0, p.1), 3, colour.filled())),
+                )?
+                .label(part)
+                .legend(move |(x, y)| Circle::new((x, y), 3, colour.filled()));
+        }
         chart
             .configure_series_labels()
             .background_style(WHITE)

@@ -592,17 +592,15 @@ fn validate_rejects_unknown_devices() {
 #[test]
 fn gpu_validation_checks_kernels_or_says_why_not() {
     let dir = scratch("gpu");
-    let o = Command::new(env!("CARGO_BIN_EXE_vchip"))
-        .args([
-            "validate",
-            "--device",
-            "gpu",
-            "--quick",
-            "-o",
-            dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let args = [
+        "validate",
+        "--device",
+        "gpu",
+        "--quick",
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    let o = vchip(&args);
     let (out, err) = (stdout(&o), stderr(&o));
     assert!(!err.contains("panicked"), "{err}");
     if o.status.success() {
@@ -615,16 +613,9 @@ fn gpu_validation_checks_kernels_or_says_why_not() {
     // No adapter at all (a backend this build does not include): a clear error, exit 1.
     let o = Command::new(env!("CARGO_BIN_EXE_vchip"))
         .env("WGPU_BACKEND", "gl")
-        .args([
-            "validate",
-            "--device",
-            "gpu",
-            "--quick",
-            "-o",
-            dir.to_str().unwrap(),
-        ])
+        .args(args)
         .output()
-        .unwrap();
+        .expect("run vchip");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("no GPU adapter found") && stderr(&o).contains("mesa-vulkan-drivers"),

@@ -8,9 +8,9 @@
 //!   register tiles, so M and N are rounded up to the tile (`gemm_tile_rows` × `gemm_tile_cols`)
 //!   before dividing the FLOPs by the microkernel rate; packing A and B and writing C back add
 //!   calibrated passes over each operand at the bandwidth of the level that holds it; im2col's
-//!   gather adds a per-element cost. Matrix-vector products stream the matrix at a calibrated share of the copy
-//!   bandwidth (or run at the reduction rate when that is slower); depthwise convolutions run at
-//!   the direct-convolution (stencil) rate;
+//!   gather adds a per-element cost. Matrix-vector products stream the matrix at a calibrated
+//!   share of the copy bandwidth (or run at the reduction rate when that is slower); depthwise
+//!   convolutions run at the direct-convolution (stencil) rate;
 //! - everything else: per-element costs by class (simple, transcendental, reduction);
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
 //!   all-core figure when several threads run);
@@ -76,9 +76,10 @@ pub struct CpuSpec {
     pub stencil_ns: Positive,
     /// Fixed cost per kernel, µs (calibrated).
     pub overhead_us: NonNegative,
-    /// Extra fixed cost of a multi-threaded kernel, µs (calibrated).
+    /// Extra fixed cost of a multi-threaded kernel, µs, paid once per kernel or, by a GEMM, once
+    /// per K block (calibrated).
     pub parallel_overhead_us: NonNegative,
-    /// Speed-up per thread relative to one thread, in (0, 1] (calibrated).
+    /// Speed-up per thread relative to one thread, in (0, 1] (measured on a 1024³ GEMM).
     pub parallel_efficiency: Positive,
 }
 
@@ -101,6 +102,16 @@ impl CpuModel {
                 msg: format!(
                     "needs one bandwidth per cache level plus DRAM ({} values)",
                     cpu.caches_kib.len() + 1
+                ),
+            });
+        }
+        if cpu.parallel_efficiency.0 > 1.0 {
+            return Err(HwError::Invalid {
+                file: spec.name.clone(),
+                key: "cpu.parallel_efficiency".into(),
+                msg: format!(
+                    "is {}, but a thread cannot do more than one thread's work: use a value in (0, 1]",
+                    cpu.parallel_efficiency.0
                 ),
             });
         }
@@ -364,6 +375,16 @@ cpu:
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
+    }
+
+    #[test]
+    fn parallel_efficiency_above_one_is_rejected() {
+        let mut spec = host(2).spec.clone();
+        if let Some(c) = spec.cpu.as_mut() {
+            c.parallel_efficiency = Positive(1.5);
+        }
+        let err = CpuModel::new(spec).err().expect("rejected").to_string();
+        assert!(err.contains("parallel_efficiency"), "{err}");
     }
 
     #[test]

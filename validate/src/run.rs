@@ -184,14 +184,16 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let threads_max = host.logical_cpus.clamp(1, 2);
 
     // Microbenchmarks: bandwidth per level (copy: read + write bytes), per-element costs in L1, the
-    // large-GEMM rate and a DRAM-sized GEMV. These are the machine parameters; the fit below only
-    // adds overheads and the im2col and direct-convolution costs.
+    // large-GEMM rate and its parallel efficiency, a DRAM-sized GEMV. These are the machine
+    // parameters; the fit below sets the overheads, the im2col and direct-convolution costs and the
+    // GEMM's operand passes.
+    // A copy of `footprint` bytes (source and destination together) moves 8 bytes per f32.
+    let copy_elems = |footprint_bytes: usize| (footprint_bytes / 8).max(256);
     let copy = |footprint_bytes: usize| Kernel::Copy {
-        n: (footprint_bytes / 8).max(256),
+        n: copy_elems(footprint_bytes),
     };
-    let copy_bw = |k: &Kernel, m: &Measurement| match k {
-        Kernel::Copy { n } => 8.0 * *n as f64 / m.median_s / 1e9,
-        _ => f64::NAN,
+    let copy_bw = |m: &Measurement, footprint_bytes: usize| {
+        8.0 * copy_elems(footprint_bytes) as f64 / m.median_s / 1e9
     };
     let dram_bytes = (caches[2] as usize * 1024 * 4).clamp(512 << 20, 2 << 30);
     // Candidate L3 working sets: sysfs may report a package total shared by many cores or VMs, so
@@ -214,50 +216,41 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         k: gemv_k,
     };
     let n_l1 = (caches[0] as usize * 1024 / 16).max(256);
-    let mut items: Vec<(Kernel, usize)> = vec![
-        (copy(caches[0] as usize * 512), 1),
-        (copy(caches[1] as usize * 512), 1),
-        (copy(dram_bytes), 1),
-        (copy(dram_bytes), threads_max),
-        (big_gemm.clone(), 1),
-        (gemv, 1),
-        (
-            Kernel::Eltwise {
-                op: "relu".into(),
-                n: n_l1,
-            },
-            1,
-        ),
-        (
-            Kernel::Eltwise {
-                op: "exp".into(),
-                n: n_l1,
-            },
-            1,
-        ),
-        (
-            Kernel::Eltwise {
-                op: "gelu".into(),
-                n: n_l1,
-            },
-            1,
-        ),
-        (
-            Kernel::RowSum {
-                rows: 8,
-                cols: n_l1 / 8,
-            },
-            1,
-        ),
-    ];
+    let eltwise = |op: &str| Kernel::Eltwise {
+        op: op.into(),
+        n: n_l1,
+    };
+    let mut items: Vec<(Kernel, usize)> = Vec::new();
+    let mut add = |k: Kernel, threads: usize| {
+        items.push((k, threads));
+        items.len() - 1
+    };
+    let i_l1 = add(copy(caches[0] as usize * 512), 1);
+    let i_l2 = add(copy(caches[1] as usize * 512), 1);
+    let i_dram1 = add(copy(dram_bytes), 1);
+    let i_dram_all = add(copy(dram_bytes), threads_max);
+    let i_big = add(big_gemm.clone(), 1);
     // The same GEMM on all threads: the parallel efficiency of large GEMMs.
-    items.push((big_gemm.clone(), threads_max));
-    let n_fixed = items.len();
-    items.extend(l3_candidates.iter().map(|mib| (copy(mib << 20), 1)));
+    let i_big_par = add(big_gemm.clone(), threads_max);
+    let i_gemv = add(gemv, 1);
+    let i_relu = add(eltwise("relu"), 1);
+    let i_exp = add(eltwise("exp"), 1);
+    let i_gelu = add(eltwise("gelu"), 1);
+    let i_rowsum = add(
+        Kernel::RowSum {
+            rows: 8,
+            cols: n_l1 / 8,
+        },
+        1,
+    );
+    let i_l3: Vec<usize> = l3_candidates
+        .iter()
+        .map(|mib| add(copy(mib << 20), 1))
+        .collect();
     // A grid of synthetic GEMM shapes, a second test set that calibration never sees: it shows
     // how the GEMM model does away from network layers (tiny M, tiny K, threads on small work).
     let grid = gemm_grid(quick, threads_max);
-    items.extend(grid.iter().cloned());
+    let i_grid: Vec<usize> = grid.iter().map(|(k, t)| add(k.clone(), *t)).collect();
     let n_micro = items.len();
     let suite = kernels(quick);
     items.extend(
@@ -272,13 +265,12 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     ));
     let all = measure_interleaved(&items, cfg, rounds, progress);
     let (micro_m, measured) = all.split_at(n_micro);
-    let grid_m = &micro_m[n_micro - grid.len()..];
 
     let mut micro = Vec::new();
-    let l1 = copy_bw(&items[0].0, &micro_m[0]);
-    let l2 = copy_bw(&items[1].0, &micro_m[1]);
-    let dram1 = copy_bw(&items[2].0, &micro_m[2]);
-    let dram_all = copy_bw(&items[3].0, &micro_m[3]);
+    let l1 = copy_bw(&micro_m[i_l1], caches[0] as usize * 512);
+    let l2 = copy_bw(&micro_m[i_l2], caches[1] as usize * 512);
+    let dram1 = copy_bw(&micro_m[i_dram1], dram_bytes);
+    let dram_all = copy_bw(&micro_m[i_dram_all], dram_bytes);
     micro.push((
         format!(
             "copy bandwidth, L1 ({} KiB working set), GB/s",
@@ -304,8 +296,8 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
     let mut l3 = (caches[1] * 2, dram1);
     let mut threshold = f64::INFINITY;
-    for (j, mib) in l3_candidates.iter().enumerate() {
-        let v = copy_bw(&items[n_fixed + j].0, &micro_m[n_fixed + j]);
+    for (j, (mib, &i)) in l3_candidates.iter().zip(&i_l3).enumerate() {
+        let v = copy_bw(&micro_m[i], mib << 20);
         micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
         if j == 0 {
             threshold = dram1 + 0.5 * (v - dram1);
@@ -324,8 +316,8 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         format!("copy bandwidth, DRAM, {threads_max} threads, GB/s"),
         dram_all,
     ));
-    let t_big = micro_m[4].median_s;
-    let par_eff = (t_big / (threads_max as f64 * micro_m[10].median_s)).clamp(0.05, 1.0);
+    let t_big = micro_m[i_big].median_s;
+    let par_eff = (t_big / (threads_max as f64 * micro_m[i_big_par].median_s)).clamp(0.05, 1.0);
     micro.push((
         format!("f32 GEMM 1024^3 on {threads_max} threads: parallel efficiency"),
         par_eff,
@@ -335,17 +327,17 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         2.0 * (big * big * big) as f64 / t_big / 1e9,
     ));
     let gemv_bytes = 4.0 * (gemv_n * gemv_k) as f64;
-    let gemv_fraction = (gemv_bytes / micro_m[5].median_s / 1e9 / dram1).min(1.0);
+    let gemv_fraction = (gemv_bytes / micro_m[i_gemv].median_s / 1e9 / dram1).min(1.0);
     micro.push((
         format!("GEMV {gemv_n}x{gemv_k} matrix stream, share of DRAM copy bandwidth"),
         gemv_fraction,
     ));
-    let per_elem = |m: &Measurement| m.median_s * 1e9 / n_l1 as f64;
+    let per_elem = |i: usize| micro_m[i].median_s * 1e9 / n_l1 as f64;
     let (simple_ns, exp_ns, tanh_ns, reduce_ns) = (
-        per_elem(&micro_m[6]),
-        per_elem(&micro_m[7]),
-        per_elem(&micro_m[8]),
-        per_elem(&micro_m[9]),
+        per_elem(i_relu),
+        per_elem(i_exp),
+        per_elem(i_gelu),
+        per_elem(i_rowsum),
     );
     micro.push(("ReLU in L1, ns/element".into(), simple_ns));
     micro.push(("exp in L1, ns/element".into(), exp_ns));
@@ -365,8 +357,6 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         ));
     }
 
-    // The microkernel rate: the 1024³ GEMM's time less what the model charges for packing (the
-    // model's own GEMM time at an unbounded rate).
     let tile_rows = (host.simd_bits / 32).max(1);
     let base = |gflops: f64, [over, par, par_eff, gather, stencil, pa, pb, pc]: [f64; 8]| CpuSpec {
         model: host.model.clone(),
@@ -410,7 +400,6 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     // minimising the mean |log error| on the calibration part; each is independent enough
     // (different kernel classes) to converge fast.
     let traces: Vec<vchip_workloads::Trace> = suite.iter().map(|c| c.kernel.trace()).collect();
-    let grid_traces: Vec<vchip_workloads::Trace> = grid.iter().map(|(k, _)| k.trace()).collect();
     let loss = |p: [f64; 8]| -> Result<f64, ValidateError> {
         let spec = spec_with(&host, full(p)?, dram1);
         let mut sum = 0.0;
@@ -454,49 +443,60 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         rate(p)?,
     ));
     progress(&format!(
-        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {}, im2col {} ns/element, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{}",
+        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{}",
         p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
     ));
 
-    let mut results = Vec::new();
-    for (i, c) in suite.iter().enumerate() {
-        let model = model_for(&spec, c.threads.min(threads_max))?;
-        let (p, bound) = predict_trace(&model, &traces[i]);
-        let m = &measured[i];
-        results.push(KernelResult {
-            name: c.name.clone(),
-            source: c.source.clone(),
-            kernel: c.kernel.clone(),
-            threads: c.threads.min(threads_max),
-            part: if is_calibration(i) {
-                "calibration"
-            } else {
-                "test"
-            },
+    let result = |name: String,
+                  source: String,
+                  kernel: &Kernel,
+                  threads: usize,
+                  part: &'static str,
+                  m: &Measurement|
+     -> Result<KernelResult, ValidateError> {
+        let (p, bound) = predict_trace(&model_for(&spec, threads)?, &kernel.trace());
+        Ok(KernelResult {
+            name,
+            source,
+            kernel: kernel.clone(),
+            threads,
+            part,
             measured: m.clone(),
             predicted_s: p,
             ape_pct: 100.0 * (p - m.median_s).abs() / m.median_s,
             bound,
-        });
+        })
+    };
+    let mut results = Vec::new();
+    for (i, c) in suite.iter().enumerate() {
+        let part = if is_calibration(i) {
+            "calibration"
+        } else {
+            "test"
+        };
+        let threads = c.threads.min(threads_max);
+        results.push(result(
+            c.name.clone(),
+            c.source.clone(),
+            &c.kernel,
+            threads,
+            part,
+            &measured[i],
+        )?);
     }
-    for (((k, threads), m), trace) in grid.iter().zip(grid_m).zip(&grid_traces) {
-        let model = model_for(&spec, *threads)?;
-        let (p, bound) = predict_trace(&model, trace);
+    for ((k, threads), &i) in grid.iter().zip(&i_grid) {
         let name = match k {
             Kernel::Gemm { m, n, k } => format!("gemm {m}x{n}x{k}"),
             other => format!("{other:?}"),
         };
-        results.push(KernelResult {
+        results.push(result(
             name,
-            source: "synthetic".into(),
-            kernel: k.clone(),
-            threads: *threads,
-            part: "grid",
-            measured: m.clone(),
-            predicted_s: p,
-            ape_pct: 100.0 * (p - m.median_s).abs() / m.median_s,
-            bound,
-        });
+            "synthetic".into(),
+            k,
+            *threads,
+            "grid",
+            &micro_m[i],
+        )?);
     }
     let part = |name: &str| -> (Vec<f64>, Vec<f64>) {
         let r: Vec<&KernelResult> = results.iter().filter(|r| r.part == name).collect();
