@@ -27,7 +27,7 @@ pub const STAGES: [(u64, u64, u64); 7] = [
     (352, 1, 1),
 ];
 /// (kernel, expansion, groups); `None` is the skip candidate.
-pub const CANDIDATES: [Option<(u64, u64, u64)>; 9] = [
+pub const CANDIDATES: [Candidate; 9] = [
     Some((3, 1, 1)),
     Some((3, 1, 2)),
     Some((3, 3, 1)),
@@ -168,43 +168,24 @@ impl FbOp {
     }
 }
 
-/// An FBNet architecture: one candidate index (0..9) per searchable layer (22 layers).
-pub fn ops_for(choices: &[usize; 22], r: u64) -> Vec<FbOp> {
-    let mut ops = vec![FbOp::ConvNorm {
+/// A searchable layer's choice: (kernel, expansion, groups) of a block, or `None` for a skip.
+pub type Candidate = Option<(u64, u64, u64)>;
+
+/// The fixed stem: a 3×3/2 convolution to 16 channels.
+fn stem(r: u64) -> FbOp {
+    FbOp::ConvNorm {
         hw: r,
         cin: 3,
         cout: 16,
         k: 3,
         stride: 2,
         group: 1,
-    }];
-    let (mut hw, mut cin, mut layer) = (out_hw(r, 2), 16, 0);
-    for &(cout, n, s) in &STAGES {
-        for i in 0..n {
-            let stride = if i == 0 { s } else { 1 };
-            ops.push(match CANDIDATES[choices[layer] % 9] {
-                Some((k, exp, group)) => FbOp::ConvBlock {
-                    hw,
-                    cin,
-                    cout,
-                    exp,
-                    k,
-                    stride,
-                    group,
-                },
-                None => FbOp::Skip {
-                    hw,
-                    cin,
-                    cout,
-                    stride,
-                },
-            });
-            hw = out_hw(hw, stride);
-            cin = cout;
-            layer += 1;
-        }
     }
-    ops.extend([
+}
+
+/// The fixed head on an `hw`×`hw` map of `cin` channels: 1×1 conv, global pool, classifier.
+fn head(hw: u64, cin: u64) -> [FbOp; 3] {
+    [
         FbOp::ConvNorm {
             hw,
             cin,
@@ -218,20 +199,56 @@ pub fn ops_for(choices: &[usize; 22], r: u64) -> Vec<FbOp> {
             cin: LAST_CONV,
             cout: 1000,
         },
-    ]);
+    ]
+}
+
+/// One searchable layer: a candidate block (kernel, expansion, group) or a skip.
+fn candidate(cand: Candidate, hw: u64, cin: u64, cout: u64, stride: u64) -> FbOp {
+    match cand {
+        Some((k, exp, group)) => FbOp::ConvBlock {
+            hw,
+            cin,
+            cout,
+            exp,
+            k,
+            stride,
+            group,
+        },
+        None => FbOp::Skip {
+            hw,
+            cin,
+            cout,
+            stride,
+        },
+    }
+}
+
+/// An FBNet architecture: one candidate index (0..9) per searchable layer (22 layers).
+pub fn ops_for(choices: &[usize; 22], r: u64) -> Vec<FbOp> {
+    let mut ops = vec![stem(r)];
+    let (mut hw, mut cin, mut layer) = (out_hw(r, 2), 16, 0);
+    for &(cout, n, s) in &STAGES {
+        for i in 0..n {
+            let stride = if i == 0 { s } else { 1 };
+            ops.push(candidate(
+                CANDIDATES[choices[layer] % 9],
+                hw,
+                cin,
+                cout,
+                stride,
+            ));
+            hw = out_hw(hw, stride);
+            cin = cout;
+            layer += 1;
+        }
+    }
+    ops.extend(head(hw, cin));
     ops
 }
 
 /// Every distinct op of the space at input resolution `r`.
 pub fn space_ops(r: u64) -> Vec<FbOp> {
-    let mut ops = vec![FbOp::ConvNorm {
-        hw: r,
-        cin: 3,
-        cout: 16,
-        k: 3,
-        stride: 2,
-        group: 1,
-    }];
+    let mut ops = vec![stem(r)];
     let (mut hw, mut cin) = (out_hw(r, 2), 16);
     for &(cout, n, s) in &STAGES {
         for first in [true, false] {
@@ -243,44 +260,16 @@ pub fn space_ops(r: u64) -> Vec<FbOp> {
             } else {
                 (cout, 1, out_hw(hw, s))
             };
-            for cand in CANDIDATES {
-                ops.push(match cand {
-                    Some((k, exp, group)) => FbOp::ConvBlock {
-                        hw: h,
-                        cin: c,
-                        cout,
-                        exp,
-                        k,
-                        stride,
-                        group,
-                    },
-                    None => FbOp::Skip {
-                        hw: h,
-                        cin: c,
-                        cout,
-                        stride,
-                    },
-                });
-            }
+            ops.extend(
+                CANDIDATES
+                    .iter()
+                    .map(|&cand| candidate(cand, h, c, cout, stride)),
+            );
         }
         hw = out_hw(hw, s);
         cin = cout;
     }
-    ops.extend([
-        FbOp::ConvNorm {
-            hw,
-            cin,
-            cout: LAST_CONV,
-            k: 1,
-            stride: 1,
-            group: 1,
-        },
-        FbOp::AvgP { hw, c: LAST_CONV },
-        FbOp::Fc {
-            cin: LAST_CONV,
-            cout: 1000,
-        },
-    ]);
+    ops.extend(head(hw, cin));
     ops
 }
 

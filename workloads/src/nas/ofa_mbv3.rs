@@ -256,20 +256,7 @@ impl OfaSubnet {
 
     /// The ops of the subnet in execution order, as OFA's latency predictor walks them.
     pub fn ops(&self) -> Vec<OfaOp> {
-        let mut ops = vec![OfaOp::FirstConv { r: self.r }];
-        let mut hw = self.r.div_ceil(2);
-        ops.push(OfaOp::Block {
-            hw,
-            in_c: 16,
-            out_c: 16,
-            mid: 16,
-            k: 3,
-            stride: 1,
-            idskip: true,
-            se: false,
-            hs: false,
-        });
-        let mut in_c = 16;
+        let (mut ops, mut hw, mut in_c) = stem(self.r);
         for (s, &(out_c, stride, hs, se)) in STAGES.iter().enumerate() {
             for i in 0..self.d[s] as usize {
                 let slot = s * MAX_DEPTH + i;
@@ -290,12 +277,7 @@ impl OfaSubnet {
                 in_c = out_c;
             }
         }
-        ops.extend([
-            OfaOp::FinalExpand { hw },
-            OfaOp::AvgPool { hw },
-            OfaOp::FeatureMix,
-            OfaOp::Logits,
-        ]);
+        ops.extend(head(hw));
         ops
     }
 
@@ -330,20 +312,7 @@ impl OfaSubnet {
 
 /// Every distinct op of the space at resolution `r`, in a fixed order.
 pub fn space_ops(r: u64) -> Vec<OfaOp> {
-    let mut ops = vec![OfaOp::FirstConv { r }];
-    let mut hw = r.div_ceil(2);
-    ops.push(OfaOp::Block {
-        hw,
-        in_c: 16,
-        out_c: 16,
-        mid: 16,
-        k: 3,
-        stride: 1,
-        idskip: true,
-        se: false,
-        hs: false,
-    });
-    let mut in_c = 16;
+    let (mut ops, mut hw, mut in_c) = stem(r);
     for &(out_c, stride, hs, se) in &STAGES {
         for first in [true, false] {
             let (c, st) = if first { (in_c, stride) } else { (out_c, 1) };
@@ -368,13 +337,39 @@ pub fn space_ops(r: u64) -> Vec<OfaOp> {
         hw = out_hw(hw, stride);
         in_c = out_c;
     }
-    ops.extend([
+    ops.extend(head(hw));
+    ops
+}
+
+/// The fixed first layers every subnet shares (3×3/2 stem, a 16-channel block without expansion),
+/// with the feature-map size and channels after them.
+fn stem(r: u64) -> (Vec<OfaOp>, u64, u64) {
+    let hw = r.div_ceil(2);
+    let ops = vec![
+        OfaOp::FirstConv { r },
+        OfaOp::Block {
+            hw,
+            in_c: 16,
+            out_c: 16,
+            mid: 16,
+            k: 3,
+            stride: 1,
+            idskip: true,
+            se: false,
+            hs: false,
+        },
+    ];
+    (ops, hw, 16)
+}
+
+/// The fixed last layers every subnet shares, on an `hw`×`hw` feature map.
+fn head(hw: u64) -> [OfaOp; 4] {
+    [
         OfaOp::FinalExpand { hw },
         OfaOp::AvgPool { hw },
         OfaOp::FeatureMix,
         OfaOp::Logits,
-    ]);
-    ops
+    ]
 }
 
 #[cfg(test)]
