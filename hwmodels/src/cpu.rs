@@ -14,9 +14,11 @@
 //! - everything else: per-element costs by class (simple, transcendental, reduction);
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
 //!   all-core figure when several threads run);
-//! - threaded work is divided by `threads × parallel_efficiency`;
-//! - time = max(compute, memory) + overhead, plus the parallel overhead when threads > 1: once per
-//!   kernel, or once per K block for a GEMM (threads synchronise after each block).
+//! - threaded element-wise work is divided by `threads × parallel_efficiency`; a threaded GEMM is
+//!   scheduled as the library does it: blocks of C handed to whichever thread is free, one
+//!   dispatch per K block (see `gemm_threaded_s`);
+//! - time = max(compute, memory) + overhead, plus the parallel overhead once per threaded
+//!   non-GEMM kernel.
 
 use serde::{Deserialize, Serialize};
 use vchip_workloads::{Op, OpKind, Trace};
@@ -41,7 +43,8 @@ pub struct CpuSpec {
     pub bandwidth_gb_s: Vec<Positive>,
     /// DRAM bandwidth with all cores streaming, GB/s (calibrated).
     pub dram_all_cores_gb_s: Positive,
-    /// f32 GFLOP/s per core of the GEMM microkernel, packing excluded (calibrated on a 1024³ GEMM).
+    /// f32 GFLOP/s per core of the GEMM microkernel, packing excluded (calibrated on a compute-bound
+    /// GEMM whose operands fit in L2).
     pub gemm_gflops: Positive,
     /// Rows (M, output pixels or tokens) of the GEMM microkernel's register tile: one SIMD vector
     /// of f32 (16 with AVX-512, 8 with AVX2; faer's private-gemm-x86 0.1.22 masks partial vectors).
@@ -59,6 +62,20 @@ pub struct CpuSpec {
     /// Depth of the K blocks a GEMM library works in (faer's private-gemm-x86 0.1.22: 512);
     /// threads synchronise once per block.
     pub gemm_kc: Count,
+    /// A threaded GEMM hands out blocks of C as tasks to whichever thread is free. Columns per
+    /// block: faer's private-gemm-x86 0.1.22 takes 8 register tiles of 4 = 32.
+    #[serde(default = "default_par_block_cols")]
+    pub gemm_par_block_cols: Count,
+    /// Rows per block, in microkernel panels (6 SIMD vectors of rows, the tallest kernel): the
+    /// library aims at about two blocks per thread within these bounds (faer: 2 to 4 panels, 2
+    /// when N ≥ 2M). Blocks are taken rows fastest, so with more than one block of rows every
+    /// task reads its panel of A again from the level that holds A.
+    #[serde(default = "default_par_block_panels")]
+    pub gemm_par_block_panels: [Count; 2],
+    /// Smallest GEMM (M·N·K) the library splits over threads; smaller ones run on the calling
+    /// thread (faer 0.24: 4096 × the element size in bytes = 16384 for f32).
+    #[serde(default = "default_par_min_macs")]
+    pub gemm_par_min_macs: Count,
     /// Passes over A, B and C at their level's copy bandwidth that a GEMM does not hide behind
     /// its FMAs (packing A and B into tile order, writing C back), calibrated.
     pub gemm_operand_passes: [NonNegative; 3],
@@ -79,9 +96,26 @@ pub struct CpuSpec {
     /// Extra fixed cost of a multi-threaded kernel, µs, paid once per kernel or, by a GEMM, once
     /// per K block (calibrated).
     pub parallel_overhead_us: NonNegative,
-    /// Speed-up per thread relative to one thread, in (0, 1] (measured on a 1024³ GEMM).
+    /// Speed-up per thread relative to one thread, in (0, 1] (measured on a threaded GEMM
+    /// with one block of rows).
     pub parallel_efficiency: Positive,
 }
+
+fn default_par_block_cols() -> Count {
+    Count(32)
+}
+
+fn default_par_min_macs() -> Count {
+    Count(16384)
+}
+
+fn default_par_block_panels() -> [Count; 2] {
+    [Count(2), Count(4)]
+}
+
+/// SIMD vectors of rows in the tallest GEMM microkernel (faer's private-gemm-x86 0.1.22 f32: 6, a
+/// 96 × 4 tile with AVX-512).
+const PANEL_VECTORS: u64 = 6;
 
 pub struct CpuModel {
     spec: HardwareSpec,
@@ -125,7 +159,12 @@ impl CpuModel {
     /// Bandwidth in bytes/s (all threads together) for a working set of `footprint` bytes, and the
     /// level that serves it.
     fn bandwidth(&self, footprint: f64) -> (f64, String) {
-        let t = self.cpu.threads.0 as f64;
+        self.bandwidth_on(footprint, self.cpu.threads.0)
+    }
+
+    /// Bandwidth in bytes/s of `threads` threads together for a working set of `footprint` bytes.
+    fn bandwidth_on(&self, footprint: f64, threads: u64) -> (f64, String) {
+        let t = threads as f64;
         let caches = &self.cpu.caches_kib;
         for (i, c) in caches.iter().enumerate() {
             // Private levels scale with threads; the last level is shared.
@@ -163,25 +202,106 @@ impl CpuModel {
             let dots = m * n * k * c.reduce_ns.0 * 1e-9 / (t * eff);
             return stream.max(dots);
         }
-        let round = |x: u64, q: u64| x.div_ceil(q.max(1)).saturating_mul(q.max(1)) as f64;
-        let tiled = round(g.m, c.gemm_tile_rows.0) * round(g.n, c.gemm_tile_cols.0) * k;
-        // Accumulators in the register tile: one per SIMD vector of rows (the kernels go up to six)
-        // per column.
-        let accumulators =
-            (g.m.div_ceil(c.gemm_tile_rows.0.max(1)).min(6) * c.gemm_tile_cols.0) as f64;
-        let latency = (accumulators / c.fma_chains.0.max(1) as f64).min(1.0);
-        let compute = 2.0 * tiled / (c.gemm_gflops.0 * 1e9 * t * eff * latency);
+        if t > 1.0 && g.m.saturating_mul(g.n).saturating_mul(g.k) >= c.gemm_par_min_macs.0 {
+            return self.gemm_threaded_s(g, elem, eff);
+        }
+        let tiled = self.tiled_flops(g.m, g.n, g.k);
+        let compute = tiled / (c.gemm_gflops.0 * 1e9 * self.latency_factor(g.m));
         let [pa, pb, pc] = c.gemm_operand_passes.map(|p| p.0);
         let pass = |elems: f64, passes: f64| {
             let bytes = elem * elems;
             passes * bytes / self.bandwidth(bytes).0
         };
-        let sync = if t > 1.0 {
-            g.k.div_ceil(c.gemm_kc.0.max(1)) as f64 * c.parallel_overhead_us.0 * 1e-6
+        // A is packed one K block at a time: the pass runs at the bandwidth of the level that
+        // holds an M × kc block of it and its packed copy, not the whole matrix.
+        let kc = k.min(c.gemm_kc.0.max(1) as f64);
+        let a_pass = pa * elem * m * k / self.bandwidth(2.0 * elem * m * kc).0;
+        compute + a_pass + pass(k * n, pb) + pass(m * n, pc)
+    }
+
+    /// FLOPs the microkernel really executes: M and N rounded up to whole register tiles.
+    fn tiled_flops(&self, m: u64, n: u64, k: u64) -> f64 {
+        let c = &self.cpu;
+        let round = |x: u64, q: u64| x.div_ceil(q.max(1)).saturating_mul(q.max(1)) as f64;
+        2.0 * round(m, c.gemm_tile_rows.0) * round(n, c.gemm_tile_cols.0) * k as f64
+    }
+
+    /// Share of the FMA rate a tile of `rows` reaches: one accumulator per SIMD vector of rows (up
+    /// to a whole panel) per column, against the chains the core needs in flight.
+    fn latency_factor(&self, rows: u64) -> f64 {
+        let c = &self.cpu;
+        let accumulators = (rows.div_ceil(c.gemm_tile_rows.0.max(1)).min(PANEL_VECTORS)
+            * c.gemm_tile_cols.0) as f64;
+        (accumulators / c.fma_chains.0.max(1) as f64).min(1.0)
+    }
+
+    /// A GEMM on several threads, block by block as the library schedules it: per K block, one
+    /// dispatch (`parallel_overhead_us`), then tasks of `block_rows × block_cols` taken in order
+    /// (rows fastest) by whichever thread is free. A task costs its tiles at the per-thread rate
+    /// (`gemm_gflops × parallel_efficiency`), a read of its A panel when there is more than one
+    /// block of rows (A is then re-read for every block of columns, from the level that holds
+    /// A's K block), and its share of the passes over C.
+    fn gemm_threaded_s(&self, g: &vchip_workloads::Gemm, elem: f64, eff: f64) -> f64 {
+        let c = &self.cpu;
+        let threads = c.threads.0.max(1);
+        let panel = PANEL_VECTORS * c.gemm_tile_rows.0.max(1);
+        let [lo, hi] = c.gemm_par_block_panels.map(|p| p.0.max(1));
+        let panels = if g.n >= 2 * g.m {
+            lo
         } else {
-            0.0
+            g.m.div_ceil(panel)
+                .div_ceil(2 * threads)
+                .clamp(lo, hi.max(lo))
         };
-        compute + pass(m * k, pa) + pass(k * n, pb) + pass(m * n, pc) + sync
+        let block_rows = panels * panel;
+        let block_cols = c.gemm_par_block_cols.0.max(1);
+        let row_blocks = g.m.div_ceil(block_rows);
+        let col_blocks = g.n.div_ceil(block_cols);
+        let rate = c.gemm_gflops.0 * 1e9 * eff;
+        let c_passes = c.gemm_operand_passes[2].0;
+        let c_bw = self.bandwidth_on(elem * (g.m * g.n) as f64, 1).0;
+        let kc_max = c.gemm_kc.0.max(1);
+        let makespan = |kc: u64| -> f64 {
+            let a_bw = self.bandwidth_on(elem * (g.m * kc) as f64, 1).0;
+            let task = |rows: u64, cols: u64| {
+                let mut s = self.tiled_flops(rows, cols, kc) / (rate * self.latency_factor(rows));
+                if row_blocks > 1 {
+                    s += elem * (rows * kc) as f64 / a_bw;
+                }
+                s + c_passes * elem * (rows * cols) as f64 / c_bw
+            };
+            let tasks = row_blocks.saturating_mul(col_blocks);
+            if tasks.saturating_mul(threads) > 1 << 20 {
+                // Too many tasks to place one by one: the list-scheduling bound, work shared
+                // evenly plus at most one task more.
+                let full = task(block_rows, block_cols);
+                let total: f64 = (0..row_blocks)
+                    .map(|r| task(block_rows.min(g.m - r * block_rows), block_cols))
+                    .sum::<f64>()
+                    * col_blocks as f64;
+                return total / threads as f64 + full;
+            }
+            let mut load = vec![0.0f64; threads as usize];
+            for cb in 0..col_blocks {
+                let cols = block_cols.min(g.n - cb * block_cols);
+                for rb in 0..row_blocks {
+                    let rows = block_rows.min(g.m - rb * block_rows);
+                    let free = load
+                        .iter_mut()
+                        .min_by(|a, b| a.total_cmp(b))
+                        .expect("at least one thread");
+                    *free += task(rows, cols);
+                }
+            }
+            load.into_iter().fold(0.0, f64::max)
+        };
+        let dispatch = c.parallel_overhead_us.0 * 1e-6;
+        let (full_blocks, rest) = (g.k / kc_max, g.k % kc_max);
+        let mut s = full_blocks as f64 * (dispatch + makespan(kc_max));
+        if rest > 0 {
+            s += dispatch + makespan(rest);
+        }
+        s
     }
 
     /// Predicted seconds for an op, with the level that bounds it.
@@ -214,8 +334,13 @@ impl CpuModel {
                     s += reps as f64 * self.gemm_s(&g, elem);
                     if let OpKind::Conv2d(cv) = op.kind {
                         if cv.kh * cv.kw > 1 || cv.stride_h > 1 {
-                            // im2col gathers the M×K patch matrix on one thread before the GEMM.
-                            extra += (g.m * g.k) as f64 * c.gather_ns.0 * 1e-9;
+                            // im2col gathers the M×K patch matrix before the GEMM, channel by
+                            // channel, so threads share whole channels (3 RGB channels on 2
+                            // threads: 2 on one of them).
+                            let threads = c.threads.0.max(1);
+                            let share = cv.c_in.div_ceil(threads) as f64 / cv.c_in.max(1) as f64;
+                            let eff = if threads > 1 { eff } else { 1.0 };
+                            extra += (g.m * g.k) as f64 * c.gather_ns.0 * 1e-9 * share / eff;
                         }
                     }
                 }
@@ -419,13 +544,33 @@ cpu:
     }
 
     #[test]
-    fn threads_divide_work_and_pay_a_sync_per_k_block() {
+    fn threads_share_blocks_of_c_and_pay_a_dispatch_per_k_block() {
         let (one, two) = (host(1), host(2));
-        // 256×256×1024 on 2 threads at efficiency 0.5: the same time as on one thread, plus
-        // 10 µs for each of the two 512-deep K blocks.
-        let t1 = gemm_s(&one, 256, 256, 1024);
-        let t2 = gemm_s(&two, 256, 256, 1024);
+        // 128×256×1024: one block of rows (2 panels of 96 ≥ 128), 8 blocks of 32 columns, 4 per
+        // thread at efficiency 0.5: the one-thread time, plus 10 µs for each 512-deep K block.
+        let t1 = gemm_s(&one, 128, 256, 1024);
+        let t2 = gemm_s(&two, 128, 256, 1024);
         assert!(close(t2, t1 + 20e-6), "{t1} {t2}");
+    }
+
+    #[test]
+    fn threaded_blocks_reread_a_when_there_are_several_blocks_of_rows() {
+        let two = host(2);
+        // 256×256×1024: blocks of 192 and 64 rows by 32 columns, taken in turn by the free
+        // thread: each thread ends with 4 of each per K block. Every task reads its A panel
+        // again; A's 512-deep block (512 KiB) sits in L2 (100 GB/s for one thread).
+        let big = 2.0 * 192.0 * 32.0 * 512.0 / 50e9 + 4.0 * 192.0 * 512.0 / 100e9;
+        let small = 2.0 * 64.0 * 32.0 * 512.0 / 50e9 + 4.0 * 64.0 * 512.0 / 100e9;
+        let expected = 2.0 * (10e-6 + 4.0 * (big + small));
+        let t = gemm_s(&two, 256, 256, 1024);
+        assert!(close(t, expected), "{t} {expected}");
+    }
+
+    #[test]
+    fn small_gemms_stay_on_one_thread() {
+        let (one, two) = (host(1), host(2));
+        // 16×32×16 = 8192 MACs, under the library's threading threshold.
+        assert!(close(gemm_s(&two, 16, 32, 16), gemm_s(&one, 16, 32, 16)));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! loops (auto-vectorised), parallelised with rayon when `threads > 1`.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use serde::Serialize;
 use vchip_workloads::builder::{ConvSpec, TraceBuilder};
@@ -22,6 +22,60 @@ fn clear_upper_state() {
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: `vzeroupper` only needs AVX, checked just above; it touches no memory.
         unsafe { std::arch::x86_64::_mm256_zeroupper() }
+    }
+}
+
+/// im2col for a square NCHW input (`c` channels of `h`×`h`, zero padding `k / 2`): fills `cols`, the
+/// column-major patch matrix (row = output pixel, column = (channel, ky, kx)). Each channel owns
+/// `k * k` consecutive columns, so channels fill disjoint slabs and the gather runs on all threads
+/// when `threads > 1`, as inference runtimes do.
+pub fn im2col(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    k: usize,
+    stride: usize,
+    threads: usize,
+    cols: &mut [f32],
+) {
+    let pad = k / 2;
+    let ho = (h + 2 * pad - k) / stride + 1;
+    let mm = ho * ho;
+    let gather = |ch: usize, slab: &mut [f32]| {
+        for ky in 0..k {
+            for kx in 0..k {
+                let dst = &mut slab[(ky * k + kx) * mm..(ky * k + kx + 1) * mm];
+                for oy in 0..ho {
+                    let iy = (oy * stride + ky) as isize - pad as isize;
+                    let row = &mut dst[oy * ho..(oy + 1) * ho];
+                    if iy < 0 || iy as usize >= h {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let src = &x[(ch * h + iy as usize) * h..(ch * h + iy as usize + 1) * h];
+                    for (ox, v) in row.iter_mut().enumerate() {
+                        let ix = (ox * stride + kx) as isize - pad as isize;
+                        *v = if ix >= 0 && (ix as usize) < h {
+                            src[ix as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    };
+    let slab = mm * k * k;
+    if threads > 1 {
+        cols[..slab * c]
+            .par_chunks_mut(slab)
+            .enumerate()
+            .for_each(|(ch, s)| gather(ch, s));
+    } else {
+        cols[..slab * c]
+            .chunks_mut(slab)
+            .enumerate()
+            .for_each(|(ch, s)| gather(ch, s));
     }
 }
 
@@ -240,49 +294,12 @@ impl Kernel {
                 let (mm, kk) = (ho * ho, c * k * k);
                 let w =
                     Mat::<f32>::from_fn(kk, out, |i, j| ((i * 13 + j * 29) % 100) as f32 / 100.0);
-                let mut cols = Mat::<f32>::zeros(mm, kk);
                 let mut y = Mat::<f32>::zeros(mm, out);
-                let pad = k / 2;
+                let mut cols = vec![0f32; mm * kk];
                 Box::new(move || {
-                    // im2col: row = output pixel, column = (channel, ky, kx). The patch matrix is
-                    // column-major, so walk it column by column: writes stay sequential.
-                    for ch in 0..c {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let col = cols.col_mut((ch * k + ky) * k + kx);
-                                let col = col
-                                    .try_as_col_major_mut()
-                                    .expect("faer columns are contiguous");
-                                let dst = col.as_slice_mut();
-                                for oy in 0..ho {
-                                    let iy = (oy * stride + ky) as isize - pad as isize;
-                                    let row = &mut dst[oy * ho..(oy + 1) * ho];
-                                    if iy < 0 || iy as usize >= h {
-                                        row.fill(0.0);
-                                        continue;
-                                    }
-                                    let src = &x[(ch * h + iy as usize) * h
-                                        ..(ch * h + iy as usize + 1) * h];
-                                    for (ox, v) in row.iter_mut().enumerate() {
-                                        let ix = (ox * stride + kx) as isize - pad as isize;
-                                        *v = if ix >= 0 && (ix as usize) < h {
-                                            src[ix as usize]
-                                        } else {
-                                            0.0
-                                        };
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    matmul(
-                        y.as_mut(),
-                        Accum::Replace,
-                        cols.as_ref(),
-                        w.as_ref(),
-                        1.0f32,
-                        par,
-                    );
+                    im2col(&x, c, h, k, stride, threads, &mut cols);
+                    let patches = MatRef::from_column_major_slice(&cols, mm, kk);
+                    matmul(y.as_mut(), Accum::Replace, patches, w.as_ref(), 1.0f32, par);
                     clear_upper_state();
                 })
             }
@@ -407,5 +424,33 @@ impl Kernel {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn im2col_gathers_padded_patches_the_same_on_any_thread_count() {
+        // 2 channels of 3×3, 3×3 kernel, stride 1, padding 1: 9 output pixels × 18 columns.
+        let x: Vec<f32> = (0..18).map(|i| i as f32 + 1.0).collect();
+        let mut one = vec![f32::NAN; 9 * 18];
+        im2col(&x, 2, 3, 3, 1, 1, &mut one);
+        // Column (ch 0, ky 1, kx 1) is the channel itself; (ch 1, ky 0, kx 0) is channel 1 shifted
+        // down-right with zeros in the first row and column.
+        assert_eq!(&one[4 * 9..5 * 9], &x[..9]);
+        assert_eq!(
+            &one[9 * 9..10 * 9],
+            &[0.0, 0.0, 0.0, 0.0, 10.0, 11.0, 0.0, 13.0, 14.0]
+        );
+        let mut two = vec![f32::NAN; 9 * 18];
+        im2col(&x, 2, 3, 3, 1, 2, &mut two);
+        assert_eq!(one, two);
+        // Stride 2 on 4×4 with a 3×3 kernel: 2×2 outputs; centre tap reads pixels 0, 2, 8, 10.
+        let x: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let mut s2 = vec![f32::NAN; 4 * 9];
+        im2col(&x, 1, 4, 3, 2, 1, &mut s2);
+        assert_eq!(&s2[4 * 4..5 * 4], &[0.0, 2.0, 8.0, 10.0]);
     }
 }
