@@ -212,10 +212,18 @@ impl CpuModel {
             let bytes = elem * elems;
             passes * bytes / self.bandwidth(bytes).0
         };
-        // A is packed one K block at a time: the pass runs at the bandwidth of the level that
-        // holds an M × kc block of it and its packed copy, not the whole matrix.
+        // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
+        // library packs it panel by panel between microkernel calls and the packing hides behind
+        // the FMAs (faer's single-thread "millikernel" path); a larger block is packed in a pass
+        // of its own, streamed from the level that holds it.
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
-        let a_pass = pa * elem * m * k / self.bandwidth(2.0 * elem * m * kc).0;
+        let a_block = elem * m * kc;
+        let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
+        let a_pass = if a_block > l2 {
+            pa * elem * m * k / self.bandwidth(a_block).0
+        } else {
+            0.0
+        };
         compute + a_pass + pass(k * n, pb) + pass(m * n, pc)
     }
 
