@@ -117,6 +117,22 @@ fn default_par_block_panels() -> [Count; 2] {
 /// 96 × 4 tile with AVX-512).
 const PANEL_VECTORS: u64 = 6;
 
+/// Most task placements (tasks × threads) a threaded GEMM's K block is scheduled one by one; beyond
+/// it the model takes the list-scheduling bound, so a huge GEMM costs microseconds to predict.
+const SCHEDULE_LIMIT: u64 = 1 << 14;
+
+/// Time until the last of `threads` workers is done when each task, in order, goes to the worker
+/// that is free first (an atomic task counter does exactly this).
+fn list_schedule(costs: impl IntoIterator<Item = f64>, threads: usize) -> f64 {
+    let mut load = vec![0.0f64; threads.max(1)];
+    for cost in costs {
+        if let Some(free) = load.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+            *free += cost;
+        }
+    }
+    load.into_iter().fold(0.0, f64::max)
+}
+
 pub struct CpuModel {
     spec: HardwareSpec,
     cpu: CpuSpec,
@@ -254,7 +270,7 @@ impl CpuModel {
         let threads = c.threads.0.max(1);
         let panel = PANEL_VECTORS * c.gemm_tile_rows.0.max(1);
         let [lo, hi] = c.gemm_par_block_panels.map(|p| p.0.max(1));
-        let panels = if g.n >= 2 * g.m {
+        let panels = if g.n >= g.m.saturating_mul(2) {
             lo
         } else {
             g.m.div_ceil(panel)
@@ -267,41 +283,36 @@ impl CpuModel {
         let col_blocks = g.n.div_ceil(block_cols);
         let rate = c.gemm_gflops.0 * 1e9 * eff;
         let c_passes = c.gemm_operand_passes[2].0;
-        let c_bw = self.bandwidth_on(elem * (g.m * g.n) as f64, 1).0;
+        let c_bw = self.bandwidth_on(elem * g.m as f64 * g.n as f64, 1).0;
         let kc_max = c.gemm_kc.0.max(1);
         let makespan = |kc: u64| -> f64 {
-            let a_bw = self.bandwidth_on(elem * (g.m * kc) as f64, 1).0;
+            let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
             let task = |rows: u64, cols: u64| {
                 let mut s = self.tiled_flops(rows, cols, kc) / (rate * self.latency_factor(rows));
                 if row_blocks > 1 {
-                    s += elem * (rows * kc) as f64 / a_bw;
+                    s += elem * rows as f64 * kc as f64 / a_bw;
                 }
-                s + c_passes * elem * (rows * cols) as f64 / c_bw
+                s + c_passes * elem * rows as f64 * cols as f64 / c_bw
             };
             let tasks = row_blocks.saturating_mul(col_blocks);
-            if tasks.saturating_mul(threads) > 1 << 20 {
+            if tasks.saturating_mul(threads) > SCHEDULE_LIMIT {
                 // Too many tasks to place one by one: the list-scheduling bound, work shared
-                // evenly plus at most one task more.
-                let full = task(block_rows, block_cols);
+                // evenly plus at most one task more (what `list_schedule` never exceeds).
                 let total: f64 = (0..row_blocks)
                     .map(|r| task(block_rows.min(g.m - r * block_rows), block_cols))
                     .sum::<f64>()
                     * col_blocks as f64;
-                return total / threads as f64 + full;
+                return total / threads as f64 + task(block_rows, block_cols);
             }
-            let mut load = vec![0.0f64; threads as usize];
-            for cb in 0..col_blocks {
-                let cols = block_cols.min(g.n - cb * block_cols);
-                for rb in 0..row_blocks {
-                    let rows = block_rows.min(g.m - rb * block_rows);
-                    let free = load
-                        .iter_mut()
-                        .min_by(|a, b| a.total_cmp(b))
-                        .expect("at least one thread");
-                    *free += task(rows, cols);
-                }
-            }
-            load.into_iter().fold(0.0, f64::max)
+            list_schedule(
+                (0..col_blocks)
+                    .flat_map(|cb| {
+                        let cols = block_cols.min(g.n - cb * block_cols);
+                        (0..row_blocks).map(move |rb| (block_rows.min(g.m - rb * block_rows), cols))
+                    })
+                    .map(|(rows, cols)| task(rows, cols)),
+                threads as usize,
+            )
         };
         let dispatch = c.parallel_overhead_us.0 * 1e-6;
         let (full_blocks, rest) = (g.k / kc_max, g.k % kc_max);
@@ -345,10 +356,9 @@ impl CpuModel {
                             // im2col gathers the M×K patch matrix before the GEMM, channel by
                             // channel, so threads share whole channels (3 RGB channels on 2
                             // threads: 2 on one of them).
-                            let threads = c.threads.0.max(1);
-                            let share = cv.c_in.div_ceil(threads) as f64 / cv.c_in.max(1) as f64;
-                            let eff = if threads > 1 { eff } else { 1.0 };
-                            extra += (g.m * g.k) as f64 * c.gather_ns.0 * 1e-9 * share / eff;
+                            let share =
+                                cv.c_in.div_ceil(c.threads.0.max(1)) as f64 / cv.c_in.max(1) as f64;
+                            extra += g.m as f64 * g.k as f64 * c.gather_ns.0 * 1e-9 * share / eff;
                         }
                     }
                 }
@@ -572,6 +582,18 @@ cpu:
         let expected = 2.0 * (10e-6 + 4.0 * (big + small));
         let t = gemm_s(&two, 256, 256, 1024);
         assert!(close(t, expected), "{t} {expected}");
+    }
+
+    #[test]
+    fn list_schedule_gives_each_task_to_the_first_free_thread() {
+        // 3, 1, 1, 1 on two threads: 3 | 1+1+1 → 3; 2, 2, 3 → 2+3 | 2 → 5.
+        assert_eq!(list_schedule([3.0, 1.0, 1.0, 1.0], 2), 3.0);
+        assert_eq!(list_schedule([2.0, 2.0, 3.0], 2), 5.0);
+        // Within the bounds the model falls back to for very many tasks.
+        let costs: Vec<f64> = (0..1000).map(|i| 1.0 + (i * 37 % 11) as f64).collect();
+        let (total, max) = (costs.iter().sum::<f64>(), 11.0);
+        let t = list_schedule(costs, 3);
+        assert!(t >= total / 3.0 && t <= total / 3.0 + max, "{t}");
     }
 
     #[test]
