@@ -54,11 +54,12 @@ pub struct CpuSpec {
     /// Share of the copy bandwidth a matrix-vector product streams its matrix at (calibrated on a
     /// DRAM-sized GEMV: a chain of dot products keeps fewer loads in flight than a copy).
     pub gemv_stream_fraction: Positive,
-    /// Independent FMA chains a core needs in flight to reach its peak: FMA latency × FMA units
-    /// (Intel Skylake-SP to Sapphire Rapids: 4 cycles × 2 units = 8, per Intel's optimization
-    /// manual and uops.info). A tile with fewer accumulators (M below two vectors with 4 columns)
-    /// runs latency-bound at that fraction of the rate.
-    pub fma_chains: Count,
+    /// Share of `gemm_gflops` a row panel of 1, 2, … SIMD vectors reaches; the number of entries
+    /// is the tallest microkernel's height in vectors (faer's private-gemm-x86 0.1.22 f32: 6, a
+    /// 96 × 4 tile on AVX-512), so the last entry is 1. Short panels keep few accumulators and
+    /// leave FMA latency and loads exposed (measured here: 0.6 for one vector, 0.9 for two).
+    /// Calibrated on L2-resident GEMMs one panel tall.
+    pub gemm_panel_efficiency: Vec<Positive>,
     /// Depth of the K blocks a GEMM library works in (faer's private-gemm-x86 0.1.22: 512);
     /// threads synchronise once per block.
     pub gemm_kc: Count,
@@ -113,10 +114,6 @@ fn default_par_block_panels() -> [Count; 2] {
     [Count(2), Count(4)]
 }
 
-/// SIMD vectors of rows in the tallest GEMM microkernel (faer's private-gemm-x86 0.1.22 f32: 6, a
-/// 96 × 4 tile with AVX-512).
-const PANEL_VECTORS: u64 = 6;
-
 /// Most task placements (tasks × threads) a threaded GEMM's K block is scheduled one by one; beyond
 /// it the model takes the list-scheduling bound, so a huge GEMM costs microseconds to predict.
 const SCHEDULE_LIMIT: u64 = 1 << 14;
@@ -153,6 +150,14 @@ impl CpuModel {
                     "needs one bandwidth per cache level plus DRAM ({} values)",
                     cpu.caches_kib.len() + 1
                 ),
+            });
+        }
+        if cpu.gemm_panel_efficiency.is_empty() {
+            return Err(HwError::Invalid {
+                file: spec.name.clone(),
+                key: "cpu.gemm_panel_efficiency".into(),
+                msg: "needs one value per SIMD vector of the tallest microkernel, e.g. [0.6, 0.9, 0.9, 1, 1, 1]"
+                    .into(),
             });
         }
         if cpu.parallel_efficiency.0 > 1.0 {
@@ -221,8 +226,7 @@ impl CpuModel {
         if t > 1.0 && g.m.saturating_mul(g.n).saturating_mul(g.k) >= c.gemm_par_min_macs.0 {
             return self.gemm_threaded_s(g, elem, eff);
         }
-        let tiled = self.tiled_flops(g.m, g.n, g.k);
-        let compute = tiled / (c.gemm_gflops.0 * 1e9 * self.latency_factor(g.m));
+        let compute = self.panels_s(g.m, g.n, g.k, c.gemm_gflops.0 * 1e9);
         let [pa, pb, pc] = c.gemm_operand_passes.map(|p| p.0);
         let pass = |elems: f64, passes: f64| {
             let bytes = elem * elems;
@@ -243,20 +247,27 @@ impl CpuModel {
         compute + a_pass + pass(k * n, pb) + pass(m * n, pc)
     }
 
-    /// FLOPs the microkernel really executes: M and N rounded up to whole register tiles.
-    fn tiled_flops(&self, m: u64, n: u64, k: u64) -> f64 {
-        let c = &self.cpu;
-        let round = |x: u64, q: u64| x.div_ceil(q.max(1)).saturating_mul(q.max(1)) as f64;
-        2.0 * round(m, c.gemm_tile_rows.0) * round(n, c.gemm_tile_cols.0) * k as f64
+    /// Rows of the tallest microkernel panel.
+    fn panel_rows(&self) -> u64 {
+        self.cpu.gemm_panel_efficiency.len() as u64 * self.cpu.gemm_tile_rows.0.max(1)
     }
 
-    /// Share of the FMA rate a tile of `rows` reaches: one accumulator per SIMD vector of rows (up
-    /// to a whole panel) per column, against the chains the core needs in flight.
-    fn latency_factor(&self, rows: u64) -> f64 {
+    /// Seconds of FMAs for an M × N × K GEMM at `rate` FLOP/s: M is cut into full panels and one
+    /// shorter panel of whole SIMD vectors (M = 49 costs as 64 rows), N rounds up to whole tiles,
+    /// and each panel runs at its height's efficiency.
+    fn panels_s(&self, m: u64, n: u64, k: u64, rate: f64) -> f64 {
         let c = &self.cpu;
-        let accumulators = (rows.div_ceil(c.gemm_tile_rows.0.max(1)).min(PANEL_VECTORS)
-            * c.gemm_tile_cols.0) as f64;
-        (accumulators / c.fma_chains.0.max(1) as f64).min(1.0)
+        let tile_rows = c.gemm_tile_rows.0.max(1);
+        let cols = n.div_ceil(c.gemm_tile_cols.0.max(1)) * c.gemm_tile_cols.0.max(1);
+        let eff = |vectors: u64| c.gemm_panel_efficiency[vectors as usize - 1].0;
+        let panel = self.panel_rows();
+        let full = m / panel;
+        let rest = (m % panel).div_ceil(tile_rows);
+        let mut row_time = full as f64 * panel as f64 / eff(panel / tile_rows);
+        if rest > 0 {
+            row_time += (rest * tile_rows) as f64 / eff(rest);
+        }
+        2.0 * row_time * cols as f64 * k as f64 / rate
     }
 
     /// A GEMM on several threads, block by block as the library schedules it: per K block, one
@@ -268,7 +279,7 @@ impl CpuModel {
     fn gemm_threaded_s(&self, g: &vchip_workloads::Gemm, elem: f64, eff: f64) -> f64 {
         let c = &self.cpu;
         let threads = c.threads.0.max(1);
-        let panel = PANEL_VECTORS * c.gemm_tile_rows.0.max(1);
+        let panel = self.panel_rows();
         let [lo, hi] = c.gemm_par_block_panels.map(|p| p.0.max(1));
         let panels = if g.n >= g.m.saturating_mul(2) {
             lo
@@ -288,7 +299,7 @@ impl CpuModel {
         let makespan = |kc: u64| -> f64 {
             let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
             let task = |rows: u64, cols: u64| {
-                let mut s = self.tiled_flops(rows, cols, kc) / (rate * self.latency_factor(rows));
+                let mut s = self.panels_s(rows, cols, kc, rate);
                 if row_blocks > 1 {
                     s += elem * rows as f64 * kc as f64 / a_bw;
                 }
@@ -489,7 +500,7 @@ cpu:
   gemm_tile_rows: 16
   gemm_tile_cols: 4
   gemv_stream_fraction: 0.5
-  fma_chains: 8
+  gemm_panel_efficiency: [0.5, 1, 1, 1, 1, 1]
   gemm_kc: 512
   gemm_operand_passes: [0, 0, 0]
   simple_ns: 0.1
@@ -542,11 +553,25 @@ cpu:
     }
 
     #[test]
-    fn a_single_vector_of_rows_runs_latency_bound() {
+    fn each_panel_runs_at_its_height_s_efficiency() {
         let h = host(1);
-        // M = 16: one vector × 4 columns = 4 accumulators for 8 FMA chains, so half the rate.
+        // M = 16: a one-vector panel, at 0.5 of the rate in this host.
         let t = gemm_s(&h, 16, 64, 64);
-        assert!(close(t, 2.0 * (2.0 * 16.0 * 64.0 * 64.0) / 100e9), "{t}");
+        assert!(close(t, 2.0 * 16.0 * 64.0 * 64.0 / (0.5 * 100e9)), "{t}");
+        // M = 112: a full 96-row panel at the full rate, then 16 rows at half of it.
+        let t = gemm_s(&h, 112, 64, 64);
+        let expected = 2.0 * 64.0 * 64.0 * (96.0 + 16.0 / 0.5) / 100e9;
+        assert!(close(t, expected), "{t} {expected}");
+    }
+
+    #[test]
+    fn a_host_without_panel_efficiencies_is_rejected() {
+        let mut spec = host(1).spec.clone();
+        if let Some(c) = spec.cpu.as_mut() {
+            c.gemm_panel_efficiency.clear();
+        }
+        let err = CpuModel::new(spec).err().expect("rejected").to_string();
+        assert!(err.contains("gemm_panel_efficiency"), "{err}");
     }
 
     #[test]

@@ -147,24 +147,15 @@ fn measure_interleaved(
         .collect())
 }
 
-/// Synthetic GEMM shapes (M = output rows, N = output columns, K = depth), on one thread and, for a
-/// subset, on all threads: reported as their own part, never used by calibration.
-fn gemm_grid(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
-    let ms: &[usize] = if quick {
-        &[16, 96, 1024]
-    } else {
-        &[16, 40, 96, 320, 1024, 4096]
-    };
-    let ns: &[usize] = if quick {
-        &[48, 512]
-    } else {
-        &[48, 160, 512, 1536]
-    };
-    let ks: &[usize] = if quick {
-        &[96, 1536]
-    } else {
-        &[32, 96, 384, 1536]
-    };
+/// Synthetic GEMM shapes (M = output rows, N = output columns, K = depth) up to `max_macs`, on one
+/// thread and, every other shape, on all threads.
+fn gemm_shapes(
+    ms: &[usize],
+    ns: &[usize],
+    ks: &[usize],
+    max_macs: usize,
+    threads_max: usize,
+) -> Vec<(Kernel, usize)> {
     let mut v = Vec::new();
     for (i, (&m, &n, &k)) in ms
         .iter()
@@ -174,7 +165,7 @@ fn gemm_grid(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
         })
         .enumerate()
     {
-        if m * n * k > 1 << 30 {
+        if m * n * k > max_macs {
             continue;
         }
         v.push((Kernel::Gemm { m, n, k }, 1));
@@ -183,6 +174,44 @@ fn gemm_grid(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
         }
     }
     v
+}
+
+/// The synthetic test grid: reported as its own part, never used by calibration.
+fn gemm_grid(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
+    if quick {
+        gemm_shapes(
+            &[16, 96, 1024],
+            &[48, 512],
+            &[96, 1536],
+            1 << 30,
+            threads_max,
+        )
+    } else {
+        gemm_shapes(
+            &[16, 40, 96, 320, 1024, 4096],
+            &[48, 160, 512, 1536],
+            &[32, 96, 384, 1536],
+            1 << 30,
+            threads_max,
+        )
+    }
+}
+
+/// Synthetic GEMMs that calibrate, with sizes none of the test grid has: pure GEMMs pin down the
+/// operand passes, which the network convolutions alone confound with the im2col cost (both grow
+/// with M × K).
+fn gemm_calibration(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
+    if quick {
+        gemm_shapes(&[200, 2000], &[24, 640], &[48, 768], 1 << 28, threads_max)
+    } else {
+        gemm_shapes(
+            &[24, 200, 2000, 5000],
+            &[24, 96, 640],
+            &[48, 768],
+            1 << 28,
+            threads_max,
+        )
+    }
 }
 
 /// Runs the whole CPU validation. `progress` receives a line per step.
@@ -225,16 +254,28 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         .into_iter()
         .take_while(|mib| mib * 1024 * 2 <= caches[2] as usize)
         .collect();
-    // The GEMM rate anchor: compute-bound, one K block, operands (1.6 MiB) within L2. A larger
-    // anchor (1024³, 12 MiB) streams A from the L3 that this VM shares with its neighbours: its
-    // rate moved between 139 and 195 GFLOP/s from run to run here, far more than the kernels'.
-    let (big_m, big_n, big_k) = (256usize, 384usize, 512usize);
-    let big_flops = 2.0 * (big_m * big_n * big_k) as f64;
+    // The GEMM rate anchor: compute-bound, one K block, two full microkernel panels of rows,
+    // operands (1.4 MiB) within L2. A larger anchor (1024³, 12 MiB) streams A from the L3 that
+    // this VM shares with its neighbours: its rate moved between 139 and 195 GFLOP/s from run to
+    // run here, far more than the kernels'.
+    let tile_rows = (host.simd_bits / 32).max(1) as usize;
+    // Vectors of rows in faer's tallest f32 microkernel: 96 rows with AVX-512, 24 with AVX2.
+    let panel_vectors = if host.simd_bits >= 512 { 6 } else { 3 };
+    let (big_m, big_n, big_k) = (2 * panel_vectors * tile_rows, 384usize, 512usize);
     let big_gemm = Kernel::Gemm {
         m: big_m,
         n: big_n,
         k: big_k,
     };
+    // One shorter panel each (1 … panel_vectors - 1 vectors of rows), same N and K: the rate of
+    // each panel height relative to a full one.
+    let short_panels: Vec<Kernel> = (1..panel_vectors)
+        .map(|v| Kernel::Gemm {
+            m: v * tile_rows,
+            n: big_n,
+            k: big_k,
+        })
+        .collect();
     // A DRAM-sized matrix-vector product (Llama decode projections are of this kind).
     let (gemv_n, gemv_k) = (8192usize, 4096usize);
     let gemv = Kernel::Gemm {
@@ -257,6 +298,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let i_dram1 = add(copy(dram_bytes), 1);
     let i_dram_all = add(copy(dram_bytes), threads_max);
     let i_big = add(big_gemm.clone(), 1);
+    let i_panels: Vec<usize> = short_panels.iter().map(|k| add(k.clone(), 1)).collect();
     // A GEMM on all threads with a single block of rows (so no task re-reads A): the per-thread
     // rate of threaded GEMMs, i.e. the parallel efficiency.
     let (par_m, par_n, par_k) = (192usize, 2048usize, 1024usize);
@@ -285,6 +327,11 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     // how the GEMM model does away from network layers (tiny M, tiny K, threads on small work).
     let grid = gemm_grid(quick, threads_max);
     let i_grid: Vec<usize> = grid.iter().map(|(k, t)| add(k.clone(), *t)).collect();
+    let calib_gemms = gemm_calibration(quick, threads_max);
+    let i_calib_gemms: Vec<usize> = calib_gemms
+        .iter()
+        .map(|(k, t)| add(k.clone(), *t))
+        .collect();
     let n_micro = items.len();
     let suite = kernels(quick);
     items.extend(
@@ -354,7 +401,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let t_par = micro_m[i_par].median_s;
     micro.push((
         format!("f32 GEMM {big_m}x{big_n}x{big_k}, 1 thread, GFLOP/s"),
-        big_flops / t_big / 1e9,
+        2.0 * (big_m * big_n * big_k) as f64 / t_big / 1e9,
     ));
     let gemv_bytes = 4.0 * (gemv_n * gemv_k) as f64;
     let gemv_fraction = (gemv_bytes / micro_m[i_gemv].median_s / 1e9 / dram1).min(1.0);
@@ -387,62 +434,71 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         ));
     }
 
-    let tile_rows = (host.simd_bits / 32).max(1);
-    let base =
-        |gflops: f64, par_eff: f64, [over, par, gather, stencil, pa, pb, pc]: [f64; 7]| CpuSpec {
-            model: host.model.clone(),
-            cores: Count(host.logical_cpus as u64),
-            threads: Count(1),
-            simd_bits: Count(host.simd_bits),
-            caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
-            bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
-            dram_all_cores_gb_s: Positive(dram_all),
-            gemm_gflops: Positive(gflops),
-            gemm_tile_rows: Count(tile_rows),
-            gemm_tile_cols: Count(4),
-            gemm_kc: Count(512),
-            gemm_par_block_cols: Count(32),
-            gemm_par_block_panels: [Count(2), Count(4)],
-            gemm_par_min_macs: Count(16384),
-            fma_chains: Count(8),
-            gemv_stream_fraction: Positive(gemv_fraction),
-            gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
-            simple_ns: Positive(simple_ns),
-            exp_ns: Positive(exp_ns),
-            tanh_ns: Positive(tanh_ns),
-            reduce_ns: Positive(reduce_ns),
-            gather_ns: NonNegative(gather),
-            stencil_ns: Positive(stencil),
-            overhead_us: NonNegative(over),
-            parallel_overhead_us: NonNegative(par),
-            parallel_efficiency: Positive(par_eff),
+    let base = |gflops: f64,
+                par_eff: f64,
+                panel_eff: &[f64],
+                [over, par, gather, stencil, pa, pb, pc]: [f64; 7]| CpuSpec {
+        model: host.model.clone(),
+        cores: Count(host.logical_cpus as u64),
+        threads: Count(1),
+        simd_bits: Count(host.simd_bits),
+        caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
+        bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
+        dram_all_cores_gb_s: Positive(dram_all),
+        gemm_gflops: Positive(gflops),
+        gemm_tile_rows: Count(tile_rows as u64),
+        gemm_tile_cols: Count(4),
+        gemm_kc: Count(512),
+        gemm_par_block_cols: Count(32),
+        gemm_par_block_panels: [Count(2), Count(4)],
+        gemm_par_min_macs: Count(16384),
+        gemm_panel_efficiency: panel_eff.iter().map(|&e| Positive(e)).collect(),
+        gemv_stream_fraction: Positive(gemv_fraction),
+        gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
+        simple_ns: Positive(simple_ns),
+        exp_ns: Positive(exp_ns),
+        tanh_ns: Positive(tanh_ns),
+        reduce_ns: Positive(reduce_ns),
+        gather_ns: NonNegative(gather),
+        stencil_ns: Positive(stencil),
+        overhead_us: NonNegative(over),
+        parallel_overhead_us: NonNegative(par),
+        parallel_efficiency: Positive(par_eff),
+    };
+    // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
+    // given fitted parameters: each is the share of an anchor's measured time, less what the model
+    // charges it besides FMAs, that the model's FMA time at a trial rate accounts for.
+    let fma_share = |spec: CpuSpec, kernel: &Kernel, threads: usize, measured_s: f64| {
+        let at = |gflops: f64| -> Result<f64, ValidateError> {
+            let mut s = spec.clone();
+            s.gemm_gflops = Positive(gflops);
+            Ok(predict_trace(
+                &model_for(&spec_with(&host, s, dram1), threads)?,
+                &kernel.trace(),
+            )
+            .0)
         };
-    // The microkernel rate for given operand passes: the anchor GEMM's time less what the model
-    // charges for the passes (the model's own time for it at an unbounded rate).
-    let big_trace = big_gemm.trace();
-    let rate = |p: [f64; 7]| -> Result<f64, ValidateError> {
+        let (t_fma, t_rest) = (at(spec.gemm_gflops.0)?, at(1e9)?);
+        Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
+    };
+    let full_panels = vec![1.0; panel_vectors];
+    let full = |p: [f64; 7]| -> Result<CpuSpec, ValidateError> {
+        // The anchor is all full panels, so the rate does not depend on the short ones.
+        let trial = 100.0;
         let mut q = p;
         q[0] = 0.0;
-        let unbounded = spec_with(&host, base(1e9, 1.0, q), dram1);
-        let (t_pass, _) = predict_trace(&model_for(&unbounded, 1)?, &big_trace);
-        Ok(big_flops / (t_big - t_pass).max(0.5 * t_big) / 1e9)
-    };
-    // The parallel efficiency for given parameters: the share of the threaded anchor's measured
-    // time (less what the model charges besides FMAs) that the model's FMA time at full
-    // per-thread rate accounts for.
-    let par_trace = par_anchor.trace();
-    let full = |p: [f64; 7]| -> Result<CpuSpec, ValidateError> {
-        let r = rate(p)?;
-        if threads_max == 1 {
-            return Ok(base(r, 1.0, p));
+        let r = trial * fma_share(base(trial, 1.0, &full_panels, q), &big_gemm, 1, t_big)?;
+        let mut panel_eff = Vec::with_capacity(panel_vectors);
+        for (k, &i) in short_panels.iter().zip(&i_panels) {
+            let share = fma_share(base(r, 1.0, &full_panels, p), k, 1, micro_m[i].median_s)?;
+            panel_eff.push(share.clamp(0.05, 1.0));
         }
-        let at = |gflops: f64| -> Result<f64, ValidateError> {
-            let spec = spec_with(&host, base(gflops, 1.0, p), dram1);
-            Ok(predict_trace(&model_for(&spec, threads_max)?, &par_trace).0)
-        };
-        let (t_model, t_rest) = (at(r)?, at(1e9)?);
-        let eff = ((t_model - t_rest) / (t_par - t_rest).max(1e-12)).clamp(0.05, 1.0);
-        Ok(base(r, eff, p))
+        panel_eff.push(1.0);
+        if threads_max == 1 {
+            return Ok(base(r, 1.0, &panel_eff, p));
+        }
+        let par_share = fma_share(base(r, 1.0, &panel_eff, p), &par_anchor, threads_max, t_par)?;
+        Ok(base(r, par_share.clamp(0.05, 1.0), &panel_eff, p))
     };
 
     let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
@@ -450,14 +506,29 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     // costs, GEMM operand passes; the parallel efficiency follows from the threaded anchor in
     // `full`), minimising the mean |log error| on the calibration part; each is independent
     // enough (different kernel classes) to converge fast.
-    let traces: Vec<vchip_workloads::Trace> = suite.iter().map(|c| c.kernel.trace()).collect();
+    // Every calibration item as (trace, threads, measured seconds).
+    let calib_items: Vec<(vchip_workloads::Trace, usize, f64)> = calib
+        .iter()
+        .map(|&i| {
+            (
+                suite[i].kernel.trace(),
+                suite[i].threads.min(threads_max),
+                measured[i].median_s,
+            )
+        })
+        .chain(
+            calib_gemms
+                .iter()
+                .zip(&i_calib_gemms)
+                .map(|((k, t), &i)| (k.trace(), *t, micro_m[i].median_s)),
+        )
+        .collect();
     let loss = |p: [f64; 7]| -> Result<f64, ValidateError> {
         let spec = spec_with(&host, full(p)?, dram1);
         let mut sum = 0.0;
-        for &i in &calib {
-            let model = model_for(&spec, suite[i].threads.min(threads_max))?;
-            let (pred, _) = predict_trace(&model, &traces[i]);
-            sum += (pred / measured[i].median_s).ln().abs();
+        for (trace, threads, secs) in &calib_items {
+            let (pred, _) = predict_trace(&model_for(&spec, *threads)?, trace);
+            sum += (pred / secs).ln().abs();
         }
         Ok(sum)
     };
@@ -494,11 +565,20 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         format!("f32 GEMM {par_m}x{par_n}x{par_k} on {threads_max} threads: parallel efficiency"),
         par_eff,
     ));
-    let spec = spec_with(&host, cpu, dram1);
     micro.push((
         "GEMM microkernel rate (anchor GEMM less operand passes), GFLOP/s".into(),
-        rate(p)?,
+        cpu.gemm_gflops.0,
     ));
+    for (v, e) in cpu.gemm_panel_efficiency.iter().enumerate() {
+        micro.push((
+            format!(
+                "GEMM panel of {} rows: share of the full panel's rate",
+                (v + 1) * tile_rows
+            ),
+            e.0,
+        ));
+    }
+    let spec = spec_with(&host, cpu, dram1);
     progress(&format!(
         "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{}",
         p[0], p[1], par_eff, p[2], p[3], p[4], p[5], p[6]
@@ -541,7 +621,12 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
             &measured[i],
         )?);
     }
-    for ((k, threads), &i) in grid.iter().zip(&i_grid) {
+    let synthetic = calib_gemms
+        .iter()
+        .zip(&i_calib_gemms)
+        .map(|(item, &i)| (item, i, "calibration"))
+        .chain(grid.iter().zip(&i_grid).map(|(item, &i)| (item, i, "grid")));
+    for ((k, threads), i, part) in synthetic {
         let name = match k {
             Kernel::Gemm { m, n, k } => format!("gemm {m}x{n}x{k}"),
             other => format!("{other:?}"),
@@ -551,7 +636,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
             "synthetic".into(),
             k,
             *threads,
-            "grid",
+            part,
             &micro_m[i],
         )?);
     }
