@@ -78,8 +78,14 @@ pub struct CpuSpec {
     #[serde(default = "default_par_min_macs")]
     pub gemm_par_min_macs: Count,
     /// Passes over A, B and C at their level's copy bandwidth that a GEMM does not hide behind
-    /// its FMAs (packing A and B into tile order, writing C back), calibrated.
+    /// its FMAs (packing A and B into tile order, writing C back), calibrated. A's count applies
+    /// when one K block of A exceeds L2 (packed in a pass of its own).
     pub gemm_operand_passes: [NonNegative; 3],
+    /// Passes over A at L2 bandwidth when one K block of A fits in L2: the library packs it panel
+    /// by panel between microkernel calls, a cost that only narrow GEMMs (small N) notice
+    /// (calibrated; 0 when absent).
+    #[serde(default)]
+    pub gemm_a_passes_in_l2: NonNegative,
     /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
     pub simple_ns: Positive,
     /// ns per `exp` (softmax, sigmoid, SiLU) on one core (calibrated).
@@ -90,6 +96,11 @@ pub struct CpuSpec {
     pub reduce_ns: Positive,
     /// ns per element gathered by im2col before a convolution's GEMM, single-threaded (calibrated).
     pub gather_ns: NonNegative,
+    /// ns per contiguous run the im2col gather writes (one output row of one patch column:
+    /// K × output rows of them), the loop and bounds set-up that short rows pay often (calibrated;
+    /// 0 when absent).
+    #[serde(default)]
+    pub gather_row_ns: NonNegative,
     /// ns per MAC of a direct (depthwise) convolution on one core (calibrated).
     pub stencil_ns: Positive,
     /// Fixed cost per kernel, µs (calibrated).
@@ -233,17 +244,18 @@ impl CpuModel {
             passes * bytes / self.bandwidth(bytes).0
         };
         // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
-        // library packs it panel by panel between microkernel calls and the packing hides behind
-        // the FMAs (faer's single-thread "millikernel" path); a larger block is packed in a pass
-        // of its own, streamed from the level that holds it.
+        // library packs it panel by panel between microkernel calls (faer's single-thread
+        // "millikernel" path), from L2; a larger block is packed in a pass of its own, streamed
+        // from the level that holds it.
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
         let a_block = elem * m * kc;
         let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
-        let a_pass = if a_block > l2 {
-            pa * elem * m * k / self.bandwidth(a_block).0
+        let a_passes = if a_block > l2 {
+            pa
         } else {
-            0.0
+            c.gemm_a_passes_in_l2.0
         };
+        let a_pass = a_passes * elem * m * k / self.bandwidth(a_block).0;
         compute + a_pass + pass(k * n, pb) + pass(m * n, pc)
     }
 
@@ -369,7 +381,10 @@ impl CpuModel {
                             // threads: 2 on one of them).
                             let share =
                                 cv.c_in.div_ceil(c.threads.0.max(1)) as f64 / cv.c_in.max(1) as f64;
-                            extra += g.m as f64 * g.k as f64 * c.gather_ns.0 * 1e-9 * share / eff;
+                            let runs = (g.m / cv.w_out.max(1)) as f64 * g.k as f64;
+                            let ns =
+                                g.m as f64 * g.k as f64 * c.gather_ns.0 + runs * c.gather_row_ns.0;
+                            extra += ns * 1e-9 * share / eff;
                         }
                     }
                 }
