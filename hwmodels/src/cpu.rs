@@ -81,9 +81,9 @@ pub struct CpuSpec {
     /// its FMAs (packing A and B into tile order, writing C back), calibrated. A's count applies
     /// when one K block of A exceeds L2 (packed in a pass of its own).
     pub gemm_operand_passes: [NonNegative; 3],
-    /// Passes over A at L2 bandwidth when one K block of A fits in L2: the library packs it panel
-    /// by panel between microkernel calls, a cost that only narrow GEMMs (small N) notice
-    /// (calibrated; 0 when absent).
+    /// Passes over A when one K block of A fits in L2, at the bandwidth of the level holding it:
+    /// the library packs it panel by panel between microkernel calls, a cost that only narrow
+    /// GEMMs (small N) notice (calibrated; 0 when absent).
     #[serde(default)]
     pub gemm_a_passes_in_l2: NonNegative,
     /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
@@ -493,7 +493,7 @@ impl HardwareModel for CpuModel {
 mod tests {
     use super::*;
     use crate::spec::HwKind;
-    use vchip_workloads::builder::TraceBuilder;
+    use vchip_workloads::builder::{ConvSpec, TraceBuilder};
     use vchip_workloads::DType;
 
     /// A host description with round numbers, so expected times can be worked out by hand.
@@ -634,6 +634,37 @@ cpu:
         let (total, max) = (costs.iter().sum::<f64>(), 11.0);
         let t = list_schedule(costs, 3);
         assert!(t >= total / 3.0 && t <= total / 3.0 + max, "{t}");
+    }
+
+    #[test]
+    fn a_held_in_l2_is_packed_at_its_own_pass_count() {
+        let mut h = host(1);
+        let base = gemm_s(&h, 256, 64, 512);
+        h.cpu.gemm_a_passes_in_l2 = NonNegative(1.5);
+        // A's 512-deep block is 256 × 512 f32 = 512 KiB, within the 1 MiB L2 (100 GB/s).
+        let expected = base + 1.5 * 4.0 * 256.0 * 512.0 / 100e9;
+        let t = gemm_s(&h, 256, 64, 512);
+        assert!(close(t, expected), "{t} {expected}");
+    }
+
+    #[test]
+    fn im2col_pays_per_element_and_per_row() {
+        let conv_s = |model: &CpuModel| {
+            let mut b = TraceBuilder::new("t");
+            let x = b.input("x", vec![1, 8, 14, 14], DType::F32).expect("input");
+            b.conv2d("conv", x, ConvSpec::square(16, 3, 1, 1))
+                .expect("conv");
+            let t = b.finish();
+            model.predict_s(&t, &t.ops[0]).0
+        };
+        let mut h = host(1);
+        let base = conv_s(&h);
+        h.cpu.gather_ns = NonNegative(1.0);
+        h.cpu.gather_row_ns = NonNegative(10.0);
+        // 14×14 outputs × (8 channels × 9 taps) = 14,112 elements in 72 columns of 14 rows each.
+        let expected = base + (196.0 * 72.0 * 1.0 + 14.0 * 72.0 * 10.0) * 1e-9;
+        let t = conv_s(&h);
+        assert!(close(t, expected), "{t} {expected}");
     }
 
     #[test]
