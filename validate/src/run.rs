@@ -312,13 +312,28 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     let i_relu = add(eltwise("relu"), 1);
     let i_exp = add(eltwise("exp"), 1);
     let i_gelu = add(eltwise("gelu"), 1);
-    let i_rowsum = add(
-        Kernel::RowSum {
-            rows: 8,
-            cols: n_l1 / 8,
-        },
-        1,
-    );
+    // Row sums with their data in L1, L2 (half of it), L3 (8 MiB, within the effective L3 of
+    // the machines seen so far) and DRAM: a dependent chain of adds waits on loads that miss L1.
+    let rowsum_rows = [8usize, 64, 256, 1024];
+    let rowsum_elems = [
+        n_l1,
+        caches[1] as usize * 1024 / 2 / 4,
+        (8 << 20) / 4,
+        dram_bytes / 4 / 4,
+    ];
+    let i_rowsums: Vec<usize> = rowsum_rows
+        .iter()
+        .zip(rowsum_elems)
+        .map(|(&rows, elems)| {
+            add(
+                Kernel::RowSum {
+                    rows,
+                    cols: elems / rows,
+                },
+                1,
+            )
+        })
+        .collect();
     let i_l3: Vec<usize> = l3_candidates
         .iter()
         .map(|mib| add(copy(mib << 20), 1))
@@ -410,16 +425,18 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
         gemv_fraction,
     ));
     let per_elem = |i: usize| micro_m[i].median_s * 1e9 / n_l1 as f64;
-    let (simple_ns, exp_ns, tanh_ns, reduce_ns) = (
-        per_elem(i_relu),
-        per_elem(i_exp),
-        per_elem(i_gelu),
-        per_elem(i_rowsum),
-    );
+    let (simple_ns, exp_ns, tanh_ns) = (per_elem(i_relu), per_elem(i_exp), per_elem(i_gelu));
+    let reduce_ns: Vec<f64> = i_rowsums
+        .iter()
+        .zip(rowsum_rows.iter().zip(rowsum_elems))
+        .map(|(&i, (&rows, elems))| micro_m[i].median_s * 1e9 / ((elems / rows) * rows) as f64)
+        .collect();
     micro.push(("ReLU in L1, ns/element".into(), simple_ns));
     micro.push(("exp in L1, ns/element".into(), exp_ns));
     micro.push(("GELU (tanh) in L1, ns/element".into(), tanh_ns));
-    micro.push(("row sum in L1, ns/element".into(), reduce_ns));
+    for (level, ns) in ["L1", "L2", "L3", "DRAM"].iter().zip(&reduce_ns) {
+        micro.push((format!("row sum in {level}, ns/element"), *ns));
+    }
     for (what, v) in &micro {
         progress(&format!("  {what}: {v:.2}"));
     }
@@ -460,7 +477,7 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
             simple_ns: Positive(simple_ns),
             exp_ns: Positive(exp_ns),
             tanh_ns: Positive(tanh_ns),
-            reduce_ns: Positive(reduce_ns),
+            reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
             gather_ns: NonNegative(gather),
             gather_row_ns: NonNegative(gather_row),
             stencil_ns: Positive(stencil),
