@@ -706,6 +706,35 @@ cpu:
     }
 
     #[test]
+    fn reductions_run_at_the_rate_of_the_level_holding_their_rows() {
+        let row_sum_s = |model: &CpuModel, rows: u64, cols: u64| {
+            let mut b = TraceBuilder::new("t");
+            let x = b.input("x", vec![rows, cols], DType::F32).expect("input");
+            let name = b.qualify("rowsum", "");
+            b.push_op(
+                name,
+                OpKind::Reduce {
+                    elems_in: rows * cols,
+                    elems_out: rows,
+                },
+                vec![x],
+                vec![],
+                vec![vec![rows]],
+            )
+            .expect("reduce");
+            let t = b.finish();
+            model.predict_s(&t, &t.ops[0]).0
+        };
+        let mut h = host(1);
+        h.cpu.reduce_ns = vec![Positive(0.5), Positive(1.0)];
+        // 16 KiB sits in L1 (0.5 ns/element); 512 KiB in L2 (1.0); 64 MiB in DRAM, beyond the
+        // list, so at its last value. All three are compute-bound on this host.
+        assert!(close(row_sum_s(&h, 8, 512), 4096.0 * 0.5e-9));
+        assert!(close(row_sum_s(&h, 64, 2048), 131072.0 * 1.0e-9));
+        assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
+    }
+
+    #[test]
     fn small_gemms_stay_on_one_thread() {
         let (one, two) = (host(1), host(2));
         // 16×32×16 = 8192 MACs, under the library's threading threshold.
