@@ -280,8 +280,8 @@ impl CpuModel {
         };
         // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
         // library packs it panel by panel between microkernel calls (faer's single-thread
-        // "millikernel" path), from L2; a larger block is packed in a pass of its own, streamed
-        // from the level that holds it.
+        // "millikernel" path); a larger block is packed in a pass of its own. Each has its own
+        // calibrated pass count, streamed from the level that holds the block.
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
         let a_block = elem * m * kc;
         let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
@@ -305,7 +305,9 @@ impl CpuModel {
     fn panels_s(&self, m: u64, n: u64, k: u64, rate: f64) -> f64 {
         let c = &self.cpu;
         let tile_rows = c.gemm_tile_rows.0.max(1);
-        let cols = n.div_ceil(c.gemm_tile_cols.0.max(1)) * c.gemm_tile_cols.0.max(1);
+        let cols = n
+            .div_ceil(c.gemm_tile_cols.0.max(1))
+            .saturating_mul(c.gemm_tile_cols.0.max(1));
         let eff = |vectors: u64| c.gemm_panel_efficiency[vectors as usize - 1].0;
         let panel = self.panel_rows();
         let full = m / panel;
