@@ -413,11 +413,9 @@ impl CpuModel {
                     s += reps as f64 * self.gemm_s(&g, elem);
                     if let OpKind::Conv2d(cv) = op.kind {
                         if cv.kh * cv.kw > 1 || cv.stride_h > 1 {
-                            // im2col gathers the M×K patch matrix before the GEMM, channel by
-                            // channel, so threads share whole channels (3 RGB channels on 2
-                            // threads: 2 on one of them).
-                            let share =
-                                cv.c_in.div_ceil(c.threads.0.max(1)) as f64 / cv.c_in.max(1) as f64;
+                            // im2col gathers the M×K patch matrix before the GEMM, column by
+                            // column, so threads share whole columns.
+                            let share = g.k.div_ceil(c.threads.0.max(1)) as f64 / g.k.max(1) as f64;
                             let runs = (g.m / cv.w_out.max(1)) as f64 * g.k as f64;
                             let ns =
                                 g.m as f64 * g.k as f64 * c.gather_ns.0 + runs * c.gather_row_ns.0;
