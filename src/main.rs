@@ -104,9 +104,14 @@ enum Cmd {
         /// A smaller kernel set and shorter timing (well under a minute).
         #[arg(long)]
         quick: bool,
-        /// Report directory (report.md, report.json, scatter.svg, host-cpu.yaml).
+        /// Report directory (report.md, report.json, scatter.svg, host-cpu.yaml,
+        /// measurements.json).
         #[arg(short = 'o', long = "output", default_value = "report")]
         output: PathBuf,
+        /// CPU only: calibrate and predict from the measurements.json of an earlier run instead
+        /// of timing again (same vchip version and --quick setting).
+        #[arg(long, value_name = "MEASUREMENTS_JSON")]
+        from: Option<PathBuf>,
     },
     /// Hardware presets.
     Hw {
@@ -355,10 +360,41 @@ fn run(cli: Cli) -> Result<()> {
             device,
             quick,
             output,
+            from,
         } => match device.as_str() {
             "cpu" => {
-                let r = vchip_validate::run::run_cpu(quick, &|line| eprintln!("{line}"))?;
-                vchip::validation_report::write(&r, &output)?;
+                let progress = |line: &str| eprintln!("{line}");
+                let m = match &from {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?;
+                        let m: vchip_validate::run::CpuMeasurements = serde_json::from_str(&text)
+                            .with_context(|| {
+                                format!(
+                                    "{}: not the measurements.json of a `vchip validate --device cpu` run",
+                                    path.display()
+                                )
+                            })?;
+                        if m.quick != quick {
+                            bail!(
+                                "{} holds a{} run: {} --quick to match",
+                                path.display(),
+                                if m.quick { " --quick" } else { " full" },
+                                if m.quick { "add" } else { "drop" }
+                            );
+                        }
+                        m
+                    }
+                    None => vchip_validate::run::measure_cpu(quick, &progress)?,
+                };
+                let r =
+                    vchip_validate::calibrate::calibrate(&m, &progress).with_context(
+                        || match &from {
+                            Some(p) => format!("calibrating from {}", p.display()),
+                            None => "calibrating".to_string(),
+                        },
+                    )?;
+                vchip::validation_report::write(&r, &m, &output)?;
                 print!("{}", vchip::validation_report::summary(&r));
                 println!(
                     "report: {}/report.md (calibrated host model: {}/host-cpu.yaml)",
@@ -366,6 +402,9 @@ fn run(cli: Cli) -> Result<()> {
                     output.display()
                 );
                 Ok(())
+            }
+            "gpu" if from.is_some() => {
+                bail!("--from re-analyses CPU measurements only: drop it for --device gpu")
             }
             "gpu" => {
                 let r = vchip_validate::gpu::run_gpu(quick, &|line| eprintln!("{line}"))?;

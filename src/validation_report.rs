@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::style::{RGBColor, RED};
-use vchip_validate::run::CpuReport;
+use vchip_validate::run::{CpuMeasurements, CpuReport};
 use vchip_validate::stats::Accuracy;
 
 fn acc_line(name: &str, a: &Accuracy) -> String {
@@ -33,10 +33,12 @@ pub fn summary(r: &CpuReport) -> String {
     s
 }
 
-pub fn write(r: &CpuReport, dir: &Path) -> Result<()> {
+pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(r)?;
     crate::report::write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    let json = serde_json::to_string(m)?;
+    crate::report::write_atomic(&dir.join("measurements.json"), json.as_bytes())?;
     crate::report::write_atomic(&dir.join("host-cpu.yaml"), r.hardware.to_yaml().as_bytes())?;
     let pts: Vec<(f64, f64, &str)> = r
         .kernels

@@ -1,34 +1,70 @@
-//! Model-development tool: times faer's f32 GEMM over a grid of shapes on this machine and prints
-//! GFLOP/s per shape, so the host-CPU model's GEMM terms (tile padding, packing, per-call cost) can be
-//! checked against what the library really does. Not part of validation (which never looks up a
-//! measured time); run on an idle machine:
-//! `cargo run --release -p vchip-validate --example gemm_shapes [threads]`.
+//! Model-development tool: times faer's f32 GEMM over a grid of shapes (or the `MxNxK` shapes
+//! given) on this machine and prints GFLOP/s per shape, so the host-CPU model's GEMM terms (tile
+//! padding, packing, threading) can be checked against what the library really does. Threaded
+//! runs are timed from inside a pool of that many threads, as `vchip validate` times them. Not
+//! part of validation (which never looks up a measured time); run on an idle machine:
+//! `cargo run --release -p vchip-validate --example gemm_shapes [threads] [MxNxK ...]`.
 
 use vchip_validate::kernels::Kernel;
 use vchip_validate::timing::{measure, TimingConfig};
 
+fn parse_shape(s: &str) -> Option<(usize, usize, usize)> {
+    let v: Vec<usize> = s
+        .split('x')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match v[..] {
+        [m, n, k] if m > 0 && n > 0 && k > 0 => Some((m, n, k)),
+        _ => None,
+    }
+}
+
 fn main() {
-    let threads: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let cfg = TimingConfig::full();
-    println!("m,n,k,threads,median_us,gflops");
-    for &m in &[1usize, 16, 49, 64, 128, 196, 784, 3136] {
-        for &n in &[64usize, 256, 1024] {
-            for &k in &[64usize, 256, 1152, 4608] {
-                if m * n * k > 1 << 30 {
-                    continue;
-                }
-                let kern = Kernel::Gemm { m, n, k };
-                let mut run = kern.prepare(threads);
-                let t = measure(&mut *run, cfg).median_s;
-                println!(
-                    "{m},{n},{k},{threads},{:.2},{:.1}",
-                    t * 1e6,
-                    2.0 * (m * n * k) as f64 / t / 1e9
-                );
+    let mut args = std::env::args().skip(1);
+    let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut shapes = Vec::new();
+    for a in args {
+        match parse_shape(&a) {
+            Some(s) => shapes.push(s),
+            None => {
+                eprintln!("`{a}`: give shapes as MxNxK, e.g. 5000x96x48");
+                std::process::exit(2);
             }
         }
+    }
+    if shapes.is_empty() {
+        for &m in &[1usize, 16, 49, 64, 128, 196, 784, 3136] {
+            for &n in &[64usize, 256, 1024] {
+                for &k in &[64usize, 256, 1152, 4608] {
+                    if m * n * k <= 1 << 30 {
+                        shapes.push((m, n, k));
+                    }
+                }
+            }
+        }
+    }
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot start {threads} threads: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cfg = TimingConfig::full();
+    println!("m,n,k,threads,median_us,gflops");
+    for (m, n, k) in shapes {
+        let kern = Kernel::Gemm { m, n, k };
+        let t = pool.install(|| {
+            let mut run = kern.prepare(threads);
+            measure(&mut *run, cfg).median_s
+        });
+        println!(
+            "{m},{n},{k},{threads},{:.2},{:.1}",
+            t * 1e6,
+            2.0 * (m * n * k) as f64 / t / 1e9
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! What the OS says about the host CPU: model, cores, SIMD width, cache sizes, clock.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostInfo {
     pub model: String,
     pub logical_cpus: usize,

@@ -1,93 +1,17 @@
-//! The CPU validation run: detect the host, calibrate a handful of machine parameters on the
-//! calibration kernels and microbenchmarks, then predict the test kernels it never saw and compare.
+//! The CPU validation run: detect the host, time microbenchmarks and kernels (`measure_cpu`),
+//! then calibrate a handful of machine parameters and predict the test kernels calibration never
+//! saw (`crate::calibrate`).
 
-use serde::Serialize;
-use vchip_hwmodels::cpu::{CpuModel, CpuSpec};
-use vchip_hwmodels::spec::{Count, DramSpec, HardwareSpec, HwKind, NonNegative, Positive};
-use vchip_hwmodels::{CostOptions, HardwareModel};
+use serde::{Deserialize, Serialize};
 
 use crate::host::{detect, HostInfo};
-use crate::kernels::Kernel;
-use crate::stats::{accuracy, Accuracy};
-use crate::suite::{is_calibration, kernels};
+use crate::kernels::{Kernel, KernelCase};
+use crate::suite::kernels;
 use crate::timing::{measure_samples, summarize, Measurement, TimingConfig};
 use crate::ValidateError;
 
+pub use crate::calibrate::{CpuReport, KernelResult};
 pub use vchip_sim::sweep::SplitMix;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct KernelResult {
-    pub name: String,
-    pub source: String,
-    pub kernel: Kernel,
-    pub threads: usize,
-    /// `calibration`, `test`, or `grid` (synthetic GEMM shapes, never used by calibration).
-    pub part: &'static str,
-    pub measured: Measurement,
-    pub predicted_s: f64,
-    pub ape_pct: f64,
-    pub bound: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct CpuReport {
-    pub host: HostInfo,
-    /// The calibrated host description (`--hw` accepts it).
-    pub hardware: HardwareSpec,
-    pub microbenchmarks: Vec<(String, f64)>,
-    pub kernels: Vec<KernelResult>,
-    pub test: Accuracy,
-    pub calibration: Accuracy,
-    /// Synthetic GEMM shapes, never used by calibration (a second, off-network test set).
-    pub grid: Accuracy,
-    pub duration_s: f64,
-}
-
-const CLOCK_MHZ: f64 = 1000.0;
-
-fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
-    HardwareSpec {
-        name: "host-cpu".into(),
-        kind: HwKind::Cpu,
-        description: format!("{} (calibrated by vchip validate)", host.model),
-        clock_mhz: Positive(CLOCK_MHZ),
-        technology_nm: None,
-        voltage_v: None,
-        precision: Some("f32".into()),
-        systolic: None,
-        cpu: Some(cpu),
-        buffers: None,
-        dram: DramSpec {
-            technology: "host".into(),
-            capacity_gib: Positive(host.memory_gib.max(1e-3)),
-            bandwidth_gb_s: Positive(dram_gb_s),
-            energy_pj_per_bit: None,
-        },
-        vector: None,
-        energy: Default::default(),
-        area_mm2: Default::default(),
-    }
-}
-
-fn predict_trace(model: &CpuModel, t: &vchip_workloads::Trace) -> (f64, String) {
-    let mut total = 0.0;
-    let mut bound = String::from("-");
-    for op in &t.ops {
-        if let Ok(c) = model.cost_op(t, op, &CostOptions::default()) {
-            total += c.cycles as f64 / (CLOCK_MHZ * 1e6);
-            bound = c.bound.label().to_string();
-        }
-    }
-    (total, bound)
-}
-
-fn model_for(spec: &HardwareSpec, threads: usize) -> Result<CpuModel, ValidateError> {
-    let mut s = spec.clone();
-    if let Some(c) = s.cpu.as_mut() {
-        c.threads = Count(threads as u64);
-    }
-    CpuModel::new(s).map_err(|e| ValidateError::Model(e.to_string()))
-}
 
 /// Measures every `(kernel, threads)` item in `rounds` interleaved passes (each with a share of the
 /// timing budget) and keeps, per item, the pass with the lowest median. On a shared or virtualised
@@ -214,8 +138,237 @@ fn gemm_calibration(quick: bool, threads_max: usize) -> Vec<(Kernel, usize)> {
     }
 }
 
-/// Runs the whole CPU validation. `progress` receives a line per step.
-pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, ValidateError> {
+/// Everything a CPU validation run timed, enough to calibrate and predict again without timing
+/// (`vchip validate --device cpu --from measurements.json`): the model can be refined and
+/// re-checked against the same measurements, and runs from other machines can be re-analysed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CpuMeasurements {
+    /// The vchip version that timed them (the kernel set belongs to a version).
+    pub vchip_version: String,
+    pub quick: bool,
+    pub host: HostInfo,
+    /// Every microbenchmark and kernel, in the order the plan lists them.
+    pub items: Vec<MeasuredItem>,
+    /// Seconds spent timing.
+    pub duration_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeasuredItem {
+    pub kernel: Kernel,
+    pub threads: usize,
+    pub measured: Measurement,
+}
+
+/// What a run times, derived from the host and `quick` alone (so saved measurements can be matched
+/// to it again): microbenchmarks first, then the synthetic GEMMs, then the network kernel suite.
+pub(crate) struct Plan {
+    pub caches: Vec<u64>,
+    pub threads_max: usize,
+    pub tile_rows: usize,
+    /// Vectors of rows in the library's tallest f32 microkernel.
+    pub panel_vectors: usize,
+    pub dram_bytes: usize,
+    pub l3_candidates: Vec<usize>,
+    /// Elements of the L1-resident element-wise microbenchmarks.
+    pub n_l1: usize,
+    pub rowsum_rows: [usize; 4],
+    pub rowsum_elems: [usize; 4],
+    pub big_gemm: Kernel,
+    pub short_panels: Vec<Kernel>,
+    pub par_anchor: Kernel,
+    pub gemv_bytes: f64,
+    pub items: Vec<(Kernel, usize)>,
+    pub i_l1: usize,
+    pub i_l2: usize,
+    pub i_dram1: usize,
+    pub i_dram_all: usize,
+    pub i_big: usize,
+    pub i_panels: Vec<usize>,
+    pub i_par: usize,
+    pub i_gemv: usize,
+    pub i_relu: usize,
+    pub i_exp: usize,
+    pub i_gelu: usize,
+    pub i_rowsums: Vec<usize>,
+    pub i_l3: Vec<usize>,
+    /// Synthetic GEMMs of the test grid and of calibration, with their item indices.
+    pub grid: Vec<(Kernel, usize, usize)>,
+    pub calib_gemms: Vec<(Kernel, usize, usize)>,
+    /// Index of the first suite kernel.
+    pub n_micro: usize,
+    pub suite: Vec<KernelCase>,
+}
+
+/// A copy of `footprint` bytes (source and destination together) moves 8 bytes per f32.
+pub(crate) fn copy_elems(footprint_bytes: usize) -> usize {
+    (footprint_bytes / 8).max(256)
+}
+
+impl Plan {
+    pub fn new(host: &HostInfo, quick: bool) -> Plan {
+        let caches: Vec<u64> = if host.caches_kib.len() == 3 {
+            host.caches_kib.clone()
+        } else {
+            vec![32, 1024, 32768]
+        };
+        let threads_max = host.logical_cpus.clamp(1, 2);
+        // Microbenchmarks: bandwidth per level (copy: read + write bytes), per-element costs in
+        // L1, the GEMM rate and its parallel efficiency, a DRAM-sized GEMV. These are the machine
+        // parameters; the fit sets the overheads, the im2col and direct-convolution costs and the
+        // GEMM's operand passes.
+        let copy = |footprint_bytes: usize| Kernel::Copy {
+            n: copy_elems(footprint_bytes),
+        };
+        let dram_bytes = (caches[2] as usize * 1024 * 4).clamp(512 << 20, 2 << 30);
+        // Candidate L3 working sets: sysfs may report a package total shared by many cores or
+        // VMs, so the L3 a core really gets is found by measurement.
+        let l3_candidates: Vec<usize> = [4usize, 8, 16, 32, 64]
+            .into_iter()
+            .take_while(|mib| mib * 1024 * 2 <= caches[2] as usize)
+            .collect();
+        // The GEMM rate anchor: compute-bound, one K block, two full microkernel panels of rows,
+        // operands (1.4 MiB) within L2. A larger anchor (1024³, 12 MiB) streams A from the L3
+        // that this VM shares with its neighbours: its rate moved between 139 and 195 GFLOP/s
+        // from run to run here, far more than the kernels'.
+        let tile_rows = (host.simd_bits / 32).max(1) as usize;
+        // Vectors of rows in faer's tallest f32 microkernel: 96 rows with AVX-512, 24 with AVX2.
+        let panel_vectors = if host.simd_bits >= 512 { 6 } else { 3 };
+        let (big_n, big_k) = (384usize, 512usize);
+        let big_gemm = Kernel::Gemm {
+            m: 2 * panel_vectors * tile_rows,
+            n: big_n,
+            k: big_k,
+        };
+        // One shorter panel each (1 … panel_vectors - 1 vectors of rows), same N and K: the rate
+        // of each panel height relative to a full one.
+        let short_panels: Vec<Kernel> = (1..panel_vectors)
+            .map(|v| Kernel::Gemm {
+                m: v * tile_rows,
+                n: big_n,
+                k: big_k,
+            })
+            .collect();
+        // A DRAM-sized matrix-vector product (Llama decode projections are of this kind).
+        let (gemv_n, gemv_k) = (8192usize, 4096usize);
+        let n_l1 = (caches[0] as usize * 1024 / 16).max(256);
+        let eltwise = |op: &str| Kernel::Eltwise {
+            op: op.into(),
+            n: n_l1,
+        };
+        let mut items: Vec<(Kernel, usize)> = Vec::new();
+        let mut add = |k: Kernel, threads: usize| {
+            items.push((k, threads));
+            items.len() - 1
+        };
+        let i_l1 = add(copy(caches[0] as usize * 512), 1);
+        let i_l2 = add(copy(caches[1] as usize * 512), 1);
+        let i_dram1 = add(copy(dram_bytes), 1);
+        let i_dram_all = add(copy(dram_bytes), threads_max);
+        let i_big = add(big_gemm.clone(), 1);
+        let i_panels: Vec<usize> = short_panels.iter().map(|k| add(k.clone(), 1)).collect();
+        // A GEMM on all threads with a single block of rows (so no task re-reads A): the
+        // per-thread rate of threaded GEMMs, i.e. the parallel efficiency.
+        let par_anchor = Kernel::Gemm {
+            m: 192,
+            n: 2048,
+            k: 1024,
+        };
+        let i_par = add(par_anchor.clone(), threads_max);
+        let i_gemv = add(
+            Kernel::Gemm {
+                m: 1,
+                n: gemv_n,
+                k: gemv_k,
+            },
+            1,
+        );
+        let i_relu = add(eltwise("relu"), 1);
+        let i_exp = add(eltwise("exp"), 1);
+        let i_gelu = add(eltwise("gelu"), 1);
+        // Row sums with their data in L1, L2 (half of it), L3 (8 MiB, within the effective L3
+        // of the machines seen so far) and DRAM: a dependent chain of adds waits on loads that
+        // miss L1.
+        let rowsum_rows = [8usize, 64, 256, 1024];
+        let rowsum_elems = [
+            n_l1,
+            caches[1] as usize * 1024 / 2 / 4,
+            (8 << 20) / 4,
+            dram_bytes / 4 / 4,
+        ];
+        let i_rowsums: Vec<usize> = rowsum_rows
+            .iter()
+            .zip(rowsum_elems)
+            .map(|(&rows, elems)| {
+                add(
+                    Kernel::RowSum {
+                        rows,
+                        cols: elems / rows,
+                    },
+                    1,
+                )
+            })
+            .collect();
+        let i_l3: Vec<usize> = l3_candidates
+            .iter()
+            .map(|mib| add(copy(mib << 20), 1))
+            .collect();
+        // A grid of synthetic GEMM shapes, a second test set that calibration never sees: it
+        // shows how the GEMM model does away from network layers (tiny M, tiny K, threads on
+        // small work).
+        let grid: Vec<(Kernel, usize, usize)> = gemm_grid(quick, threads_max)
+            .into_iter()
+            .map(|(k, t)| (k.clone(), t, add(k, t)))
+            .collect();
+        let calib_gemms: Vec<(Kernel, usize, usize)> = gemm_calibration(quick, threads_max)
+            .into_iter()
+            .map(|(k, t)| (k.clone(), t, add(k, t)))
+            .collect();
+        let n_micro = items.len();
+        let suite = kernels(quick);
+        items.extend(
+            suite
+                .iter()
+                .map(|c| (c.kernel.clone(), c.threads.min(threads_max))),
+        );
+        Plan {
+            caches,
+            threads_max,
+            tile_rows,
+            panel_vectors,
+            dram_bytes,
+            l3_candidates,
+            n_l1,
+            rowsum_rows,
+            rowsum_elems,
+            big_gemm,
+            short_panels,
+            par_anchor,
+            gemv_bytes: 4.0 * (gemv_n * gemv_k) as f64,
+            items,
+            i_l1,
+            i_l2,
+            i_dram1,
+            i_dram_all,
+            i_big,
+            i_panels,
+            i_par,
+            i_gemv,
+            i_relu,
+            i_exp,
+            i_gelu,
+            i_rowsums,
+            i_l3,
+            grid,
+            calib_gemms,
+            n_micro,
+            suite,
+        }
+    }
+}
+
+/// Times every microbenchmark and kernel of a CPU validation run on this host.
+pub fn measure_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuMeasurements, ValidateError> {
     let start = std::time::Instant::now();
     let cfg = if quick {
         TimingConfig::quick()
@@ -224,477 +377,41 @@ pub fn run_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuReport, Valida
     };
     let rounds = if quick { 3 } else { 6 };
     let host = detect();
-    let caches: Vec<u64> = if host.caches_kib.len() == 3 {
-        host.caches_kib.clone()
-    } else {
-        vec![32, 1024, 32768]
-    };
+    let plan = Plan::new(&host, quick);
     progress(&format!(
         "host: {} ({} logical CPUs, {}-bit SIMD, caches {:?} KiB)",
-        host.model, host.logical_cpus, host.simd_bits, caches
+        host.model, host.logical_cpus, host.simd_bits, plan.caches
     ));
-    let threads_max = host.logical_cpus.clamp(1, 2);
-
-    // Microbenchmarks: bandwidth per level (copy: read + write bytes), per-element costs in L1, the
-    // large-GEMM rate and its parallel efficiency, a DRAM-sized GEMV. These are the machine
-    // parameters; the fit below sets the overheads, the im2col and direct-convolution costs and the
-    // GEMM's operand passes.
-    // A copy of `footprint` bytes (source and destination together) moves 8 bytes per f32.
-    let copy_elems = |footprint_bytes: usize| (footprint_bytes / 8).max(256);
-    let copy = |footprint_bytes: usize| Kernel::Copy {
-        n: copy_elems(footprint_bytes),
-    };
-    let copy_bw = |m: &Measurement, footprint_bytes: usize| {
-        8.0 * copy_elems(footprint_bytes) as f64 / m.median_s / 1e9
-    };
-    let dram_bytes = (caches[2] as usize * 1024 * 4).clamp(512 << 20, 2 << 30);
-    // Candidate L3 working sets: sysfs may report a package total shared by many cores or VMs, so
-    // the L3 a core really gets is found by measurement.
-    let l3_candidates: Vec<usize> = [4usize, 8, 16, 32, 64]
-        .into_iter()
-        .take_while(|mib| mib * 1024 * 2 <= caches[2] as usize)
-        .collect();
-    // The GEMM rate anchor: compute-bound, one K block, two full microkernel panels of rows,
-    // operands (1.4 MiB) within L2. A larger anchor (1024³, 12 MiB) streams A from the L3 that
-    // this VM shares with its neighbours: its rate moved between 139 and 195 GFLOP/s from run to
-    // run here, far more than the kernels'.
-    let tile_rows = (host.simd_bits / 32).max(1) as usize;
-    // Vectors of rows in faer's tallest f32 microkernel: 96 rows with AVX-512, 24 with AVX2.
-    let panel_vectors = if host.simd_bits >= 512 { 6 } else { 3 };
-    let (big_m, big_n, big_k) = (2 * panel_vectors * tile_rows, 384usize, 512usize);
-    let big_gemm = Kernel::Gemm {
-        m: big_m,
-        n: big_n,
-        k: big_k,
-    };
-    // One shorter panel each (1 … panel_vectors - 1 vectors of rows), same N and K: the rate of
-    // each panel height relative to a full one.
-    let short_panels: Vec<Kernel> = (1..panel_vectors)
-        .map(|v| Kernel::Gemm {
-            m: v * tile_rows,
-            n: big_n,
-            k: big_k,
-        })
-        .collect();
-    // A DRAM-sized matrix-vector product (Llama decode projections are of this kind).
-    let (gemv_n, gemv_k) = (8192usize, 4096usize);
-    let gemv = Kernel::Gemm {
-        m: 1,
-        n: gemv_n,
-        k: gemv_k,
-    };
-    let n_l1 = (caches[0] as usize * 1024 / 16).max(256);
-    let eltwise = |op: &str| Kernel::Eltwise {
-        op: op.into(),
-        n: n_l1,
-    };
-    let mut items: Vec<(Kernel, usize)> = Vec::new();
-    let mut add = |k: Kernel, threads: usize| {
-        items.push((k, threads));
-        items.len() - 1
-    };
-    let i_l1 = add(copy(caches[0] as usize * 512), 1);
-    let i_l2 = add(copy(caches[1] as usize * 512), 1);
-    let i_dram1 = add(copy(dram_bytes), 1);
-    let i_dram_all = add(copy(dram_bytes), threads_max);
-    let i_big = add(big_gemm.clone(), 1);
-    let i_panels: Vec<usize> = short_panels.iter().map(|k| add(k.clone(), 1)).collect();
-    // A GEMM on all threads with a single block of rows (so no task re-reads A): the per-thread
-    // rate of threaded GEMMs, i.e. the parallel efficiency.
-    let (par_m, par_n, par_k) = (192usize, 2048usize, 1024usize);
-    let par_anchor = Kernel::Gemm {
-        m: par_m,
-        n: par_n,
-        k: par_k,
-    };
-    let i_par = add(par_anchor.clone(), threads_max);
-    let i_gemv = add(gemv, 1);
-    let i_relu = add(eltwise("relu"), 1);
-    let i_exp = add(eltwise("exp"), 1);
-    let i_gelu = add(eltwise("gelu"), 1);
-    // Row sums with their data in L1, L2 (half of it), L3 (8 MiB, within the effective L3 of
-    // the machines seen so far) and DRAM: a dependent chain of adds waits on loads that miss L1.
-    let rowsum_rows = [8usize, 64, 256, 1024];
-    let rowsum_elems = [
-        n_l1,
-        caches[1] as usize * 1024 / 2 / 4,
-        (8 << 20) / 4,
-        dram_bytes / 4 / 4,
-    ];
-    let i_rowsums: Vec<usize> = rowsum_rows
-        .iter()
-        .zip(rowsum_elems)
-        .map(|(&rows, elems)| {
-            add(
-                Kernel::RowSum {
-                    rows,
-                    cols: elems / rows,
-                },
-                1,
-            )
-        })
-        .collect();
-    let i_l3: Vec<usize> = l3_candidates
-        .iter()
-        .map(|mib| add(copy(mib << 20), 1))
-        .collect();
-    // A grid of synthetic GEMM shapes, a second test set that calibration never sees: it shows
-    // how the GEMM model does away from network layers (tiny M, tiny K, threads on small work).
-    let grid = gemm_grid(quick, threads_max);
-    let i_grid: Vec<usize> = grid.iter().map(|(k, t)| add(k.clone(), *t)).collect();
-    let calib_gemms = gemm_calibration(quick, threads_max);
-    let i_calib_gemms: Vec<usize> = calib_gemms
-        .iter()
-        .map(|(k, t)| add(k.clone(), *t))
-        .collect();
-    let n_micro = items.len();
-    let suite = kernels(quick);
-    items.extend(
-        suite
-            .iter()
-            .map(|c| (c.kernel.clone(), c.threads.min(threads_max))),
-    );
     progress(&format!(
         "timing {} microbenchmarks and {} kernels in {rounds} interleaved passes",
-        n_micro,
-        suite.len()
+        plan.n_micro,
+        plan.suite.len()
     ));
-    let all = measure_interleaved(&items, cfg, rounds, progress)?;
-    let (micro_m, measured) = all.split_at(n_micro);
-
-    let mut micro = Vec::new();
-    let l1 = copy_bw(&micro_m[i_l1], caches[0] as usize * 512);
-    let l2 = copy_bw(&micro_m[i_l2], caches[1] as usize * 512);
-    let dram1 = copy_bw(&micro_m[i_dram1], dram_bytes);
-    let dram_all = copy_bw(&micro_m[i_dram_all], dram_bytes);
-    micro.push((
-        format!(
-            "copy bandwidth, L1 ({} KiB working set), GB/s",
-            caches[0] / 2
-        ),
-        l1,
-    ));
-    micro.push((
-        format!(
-            "copy bandwidth, L2 ({} KiB working set), GB/s",
-            caches[1] / 2
-        ),
-        l2,
-    ));
-    micro.push((
-        format!(
-            "copy bandwidth, DRAM ({} MiB working set), 1 thread, GB/s",
-            dram_bytes >> 20
-        ),
-        dram1,
-    ));
-    // The effective L3: the largest candidate working set whose bandwidth is still nearer the
-    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
-    let mut l3 = (caches[1] * 2, dram1);
-    let mut threshold = f64::INFINITY;
-    for (j, (mib, &i)) in l3_candidates.iter().zip(&i_l3).enumerate() {
-        let v = copy_bw(&micro_m[i], mib << 20);
-        micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
-        if j == 0 {
-            threshold = dram1 + 0.5 * (v - dram1);
-        }
-        if v > dram1 && v >= threshold {
-            l3 = (*mib as u64 * 1024, v);
-        }
-    }
-    let levels: Vec<u64> = vec![caches[0], caches[1], l3.0];
-    let bw = [l1, l2, l3.1, dram1];
-    micro.push((
-        "effective L3 used by the model, KiB".to_string(),
-        l3.0 as f64,
-    ));
-    micro.push((
-        format!("copy bandwidth, DRAM, {threads_max} threads, GB/s"),
-        dram_all,
-    ));
-    let t_big = micro_m[i_big].median_s;
-    let t_par = micro_m[i_par].median_s;
-    micro.push((
-        format!("f32 GEMM {big_m}x{big_n}x{big_k}, 1 thread, GFLOP/s"),
-        2.0 * (big_m * big_n * big_k) as f64 / t_big / 1e9,
-    ));
-    let gemv_bytes = 4.0 * (gemv_n * gemv_k) as f64;
-    let gemv_fraction = (gemv_bytes / micro_m[i_gemv].median_s / 1e9 / dram1).min(1.0);
-    micro.push((
-        format!("GEMV {gemv_n}x{gemv_k} matrix stream, share of DRAM copy bandwidth"),
-        gemv_fraction,
-    ));
-    let per_elem = |i: usize| micro_m[i].median_s * 1e9 / n_l1 as f64;
-    let (simple_ns, exp_ns, tanh_ns) = (per_elem(i_relu), per_elem(i_exp), per_elem(i_gelu));
-    let reduce_ns: Vec<f64> = i_rowsums
-        .iter()
-        .zip(rowsum_rows.iter().zip(rowsum_elems))
-        .map(|(&i, (&rows, elems))| micro_m[i].median_s * 1e9 / ((elems / rows) * rows) as f64)
-        .collect();
-    micro.push(("ReLU in L1, ns/element".into(), simple_ns));
-    micro.push(("exp in L1, ns/element".into(), exp_ns));
-    micro.push(("GELU (tanh) in L1, ns/element".into(), tanh_ns));
-    for (level, ns) in ["L1", "L2", "L3", "DRAM"].iter().zip(&reduce_ns) {
-        micro.push((format!("row sum in {level}, ns/element"), *ns));
-    }
-    for (what, v) in &micro {
-        progress(&format!("  {what}: {v:.2}"));
-    }
-    for (i, (c, m)) in suite.iter().zip(measured).enumerate() {
+    let measured = measure_interleaved(&plan.items, cfg, rounds, progress)?;
+    for (i, (c, m)) in plan.suite.iter().zip(&measured[plan.n_micro..]).enumerate() {
         progress(&format!(
             "  [{}/{}] {} ({} thr): {:.1} us",
             i + 1,
-            suite.len(),
+            plan.suite.len(),
             c.name,
             c.threads,
             m.median_s * 1e6
         ));
     }
-
-    let base =
-        |gflops: f64,
-         par_eff: f64,
-         panel_eff: &[f64],
-         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2]: [f64; 9]| CpuSpec {
-            model: host.model.clone(),
-            cores: Count(host.logical_cpus as u64),
-            threads: Count(1),
-            simd_bits: Count(host.simd_bits),
-            caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
-            bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
-            dram_all_cores_gb_s: Positive(dram_all),
-            gemm_gflops: Positive(gflops),
-            gemm_tile_rows: Count(tile_rows as u64),
-            gemm_tile_cols: Count(4),
-            gemm_kc: Count(512),
-            gemm_par_block_cols: Count(32),
-            gemm_par_block_panels: [Count(2), Count(4)],
-            gemm_par_min_macs: Count(16384),
-            gemm_panel_efficiency: panel_eff.iter().map(|&e| Positive(e)).collect(),
-            gemv_stream_fraction: Positive(gemv_fraction),
-            gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
-            gemm_a_passes_in_l2: NonNegative(pa_l2),
-            simple_ns: Positive(simple_ns),
-            exp_ns: Positive(exp_ns),
-            tanh_ns: Positive(tanh_ns),
-            reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
-            gather_ns: NonNegative(gather),
-            gather_row_ns: NonNegative(gather_row),
-            stencil_ns: Positive(stencil),
-            overhead_us: NonNegative(over),
-            parallel_overhead_us: NonNegative(par),
-            parallel_efficiency: Positive(par_eff),
-        };
-    // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
-    // given fitted parameters: each is the share of an anchor's measured time, less what the model
-    // charges it besides FMAs, that the model's FMA time at a trial rate accounts for.
-    let fma_share = |spec: CpuSpec, kernel: &Kernel, threads: usize, measured_s: f64| {
-        let at = |gflops: f64| -> Result<f64, ValidateError> {
-            let mut s = spec.clone();
-            s.gemm_gflops = Positive(gflops);
-            Ok(predict_trace(
-                &model_for(&spec_with(&host, s, dram1), threads)?,
-                &kernel.trace(),
-            )
-            .0)
-        };
-        let (t_fma, t_rest) = (at(spec.gemm_gflops.0)?, at(1e9)?);
-        Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
-    };
-    let full_panels = vec![1.0; panel_vectors];
-    let full = |p: [f64; 9]| -> Result<CpuSpec, ValidateError> {
-        // The anchor is all full panels, so the rate does not depend on the short ones.
-        let trial = 100.0;
-        let mut q = p;
-        q[0] = 0.0;
-        let r = trial * fma_share(base(trial, 1.0, &full_panels, q), &big_gemm, 1, t_big)?;
-        let mut panel_eff = Vec::with_capacity(panel_vectors);
-        for (k, &i) in short_panels.iter().zip(&i_panels) {
-            let share = fma_share(base(r, 1.0, &full_panels, p), k, 1, micro_m[i].median_s)?;
-            panel_eff.push(share.clamp(0.05, 1.0));
-        }
-        panel_eff.push(1.0);
-        if threads_max == 1 {
-            return Ok(base(r, 1.0, &panel_eff, p));
-        }
-        let par_share = fma_share(base(r, 1.0, &panel_eff, p), &par_anchor, threads_max, t_par)?;
-        Ok(base(r, par_share.clamp(0.05, 1.0), &panel_eff, p))
-    };
-
-    let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
-    // Coordinate descent over the nine free parameters (overheads, im2col and direct-convolution
-    // costs, GEMM operand passes; the parallel efficiency follows from the threaded anchor in
-    // `full`), minimising the mean |log error| on the calibration part; each is independent
-    // enough (different kernel classes) to converge fast.
-    // Every calibration item as (trace, threads, measured seconds).
-    let calib_items: Vec<(vchip_workloads::Trace, usize, f64)> = calib
-        .iter()
-        .map(|&i| {
-            (
-                suite[i].kernel.trace(),
-                suite[i].threads.min(threads_max),
-                measured[i].median_s,
-            )
-        })
-        .chain(
-            calib_gemms
-                .iter()
-                .zip(&i_calib_gemms)
-                .map(|((k, t), &i)| (k.trace(), *t, micro_m[i].median_s)),
-        )
-        .collect();
-    let loss = |p: [f64; 9]| -> Result<f64, ValidateError> {
-        let spec = spec_with(&host, full(p)?, dram1);
-        let mut sum = 0.0;
-        for (trace, threads, secs) in &calib_items {
-            let (pred, _) = predict_trace(&model_for(&spec, *threads)?, trace);
-            sum += (pred / secs).ln().abs();
-        }
-        Ok(sum)
-    };
-    let passes: &[f64] = &[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
-    let grids: [&[f64]; 9] = [
-        &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
-        &[
-            0.0, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0,
-        ],
-        &[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0],
-        &[0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0],
-        passes,
-        passes,
-        passes,
-        &[0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0],
-        passes,
-    ];
-    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
-    // The im2col costs per element and per row trade against each other on the few calibration
-    // convolutions, so they are searched together (one coordinate at a time stalls).
-    let blocks: [&[usize]; 8] = [&[0], &[1], &[2, 7], &[3], &[4], &[5], &[6], &[8]];
-    for _round in 0..3 {
-        for block in blocks {
-            let mut best = (loss(p)?, p);
-            let mut pick = vec![0usize; block.len()];
-            'search: loop {
-                let mut q = p;
-                for (&j, &g) in block.iter().zip(&pick) {
-                    q[j] = grids[j][g];
-                }
-                let l = loss(q)?;
-                if l < best.0 {
-                    best = (l, q);
-                }
-                // Next combination, the first coordinate fastest.
-                for (b, &j) in block.iter().enumerate() {
-                    pick[b] += 1;
-                    if pick[b] < grids[j].len() {
-                        continue 'search;
-                    }
-                    pick[b] = 0;
-                }
-                break;
-            }
-            p = best.1;
-        }
-    }
-    let cpu = full(p)?;
-    let par_eff = cpu.parallel_efficiency.0;
-    micro.push((
-        format!("f32 GEMM {par_m}x{par_n}x{par_k} on {threads_max} threads: parallel efficiency"),
-        par_eff,
-    ));
-    micro.push((
-        "GEMM microkernel rate (anchor GEMM less operand passes), GFLOP/s".into(),
-        cpu.gemm_gflops.0,
-    ));
-    for (v, e) in cpu.gemm_panel_efficiency.iter().enumerate() {
-        micro.push((
-            format!(
-                "GEMM panel of {} rows: share of the full panel's rate",
-                (v + 1) * tile_rows
-            ),
-            e.0,
-        ));
-    }
-    let spec = spec_with(&host, cpu, dram1);
-    progress(&format!(
-        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {})",
-        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8]
-    ));
-
-    let result = |name: String,
-                  source: String,
-                  kernel: &Kernel,
-                  threads: usize,
-                  part: &'static str,
-                  m: &Measurement|
-     -> Result<KernelResult, ValidateError> {
-        let (p, bound) = predict_trace(&model_for(&spec, threads)?, &kernel.trace());
-        Ok(KernelResult {
-            name,
-            source,
-            kernel: kernel.clone(),
-            threads,
-            part,
-            measured: m.clone(),
-            predicted_s: p,
-            ape_pct: 100.0 * (p - m.median_s).abs() / m.median_s,
-            bound,
-        })
-    };
-    let mut results = Vec::new();
-    for (i, c) in suite.iter().enumerate() {
-        let part = if is_calibration(i) {
-            "calibration"
-        } else {
-            "test"
-        };
-        let threads = c.threads.min(threads_max);
-        results.push(result(
-            c.name.clone(),
-            c.source.clone(),
-            &c.kernel,
-            threads,
-            part,
-            &measured[i],
-        )?);
-    }
-    let synthetic = calib_gemms
-        .iter()
-        .zip(&i_calib_gemms)
-        .map(|(item, &i)| (item, i, "calibration"))
-        .chain(grid.iter().zip(&i_grid).map(|(item, &i)| (item, i, "grid")));
-    for ((k, threads), i, part) in synthetic {
-        let name = match k {
-            Kernel::Gemm { m, n, k } => format!("gemm {m}x{n}x{k}"),
-            other => format!("{other:?}"),
-        };
-        results.push(result(
-            name,
-            "synthetic".into(),
-            k,
-            *threads,
-            part,
-            &micro_m[i],
-        )?);
-    }
-    let part = |name: &str| -> (Vec<f64>, Vec<f64>) {
-        let r: Vec<&KernelResult> = results.iter().filter(|r| r.part == name).collect();
-        (
-            r.iter().map(|r| r.predicted_s).collect(),
-            r.iter().map(|r| r.measured.median_s).collect(),
-        )
-    };
-    let (tp, tm) = part("test");
-    let (cp, cm) = part("calibration");
-    let (gp, gm) = part("grid");
-    Ok(CpuReport {
+    Ok(CpuMeasurements {
+        vchip_version: env!("CARGO_PKG_VERSION").into(),
+        quick,
         host,
-        hardware: spec,
-        microbenchmarks: micro,
-        test: accuracy(&tp, &tm),
-        calibration: accuracy(&cp, &cm),
-        grid: accuracy(&gp, &gm),
-        kernels: results,
+        items: plan
+            .items
+            .iter()
+            .zip(measured)
+            .map(|((kernel, threads), measured)| MeasuredItem {
+                kernel: kernel.clone(),
+                threads: *threads,
+                measured,
+            })
+            .collect(),
         duration_s: start.elapsed().as_secs_f64(),
     })
 }

@@ -1,7 +1,7 @@
 //! Timing done right: warm-up, repeated runs until the 95 % confidence interval of the median is
 //! narrow (or a time budget is spent), outliers counted and reported rather than dropped.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
 
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +34,7 @@ impl TimingConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Measurement {
     pub median_s: f64,
     pub ci_low_s: f64,

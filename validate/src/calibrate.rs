@@ -1,0 +1,498 @@
+//! Calibration and prediction from a run's measurements: microbenchmarks give the machine
+//! parameters, a small fit on the calibration part sets the rest, and every kernel is predicted
+//! from its shape alone.
+
+use serde::Serialize;
+use vchip_hwmodels::cpu::{CpuModel, CpuSpec};
+use vchip_hwmodels::spec::{Count, DramSpec, HardwareSpec, HwKind, NonNegative, Positive};
+use vchip_hwmodels::{CostOptions, HardwareModel};
+
+use crate::host::HostInfo;
+use crate::kernels::Kernel;
+use crate::run::{copy_elems, CpuMeasurements, Plan};
+use crate::stats::{accuracy, Accuracy};
+use crate::suite::is_calibration;
+use crate::timing::Measurement;
+use crate::ValidateError;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelResult {
+    pub name: String,
+    pub source: String,
+    pub kernel: Kernel,
+    pub threads: usize,
+    /// `calibration`, `test`, or `grid` (synthetic GEMM shapes, never used by calibration).
+    pub part: &'static str,
+    pub measured: Measurement,
+    pub predicted_s: f64,
+    pub ape_pct: f64,
+    pub bound: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuReport {
+    pub host: HostInfo,
+    /// The calibrated host description (`--hw` accepts it).
+    pub hardware: HardwareSpec,
+    pub microbenchmarks: Vec<(String, f64)>,
+    pub kernels: Vec<KernelResult>,
+    pub test: Accuracy,
+    pub calibration: Accuracy,
+    /// Synthetic GEMM shapes, never used by calibration (a second, off-network test set).
+    pub grid: Accuracy,
+    pub duration_s: f64,
+}
+
+const CLOCK_MHZ: f64 = 1000.0;
+
+fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
+    HardwareSpec {
+        name: "host-cpu".into(),
+        kind: HwKind::Cpu,
+        description: format!("{} (calibrated by vchip validate)", host.model),
+        clock_mhz: Positive(CLOCK_MHZ),
+        technology_nm: None,
+        voltage_v: None,
+        precision: Some("f32".into()),
+        systolic: None,
+        cpu: Some(cpu),
+        buffers: None,
+        dram: DramSpec {
+            technology: "host".into(),
+            capacity_gib: Positive(host.memory_gib.max(1e-3)),
+            bandwidth_gb_s: Positive(dram_gb_s),
+            energy_pj_per_bit: None,
+        },
+        vector: None,
+        energy: Default::default(),
+        area_mm2: Default::default(),
+    }
+}
+
+fn predict_trace(model: &CpuModel, t: &vchip_workloads::Trace) -> (f64, String) {
+    let mut total = 0.0;
+    let mut bound = String::from("-");
+    for op in &t.ops {
+        if let Ok(c) = model.cost_op(t, op, &CostOptions::default()) {
+            total += c.cycles as f64 / (CLOCK_MHZ * 1e6);
+            bound = c.bound.label().to_string();
+        }
+    }
+    (total, bound)
+}
+
+fn model_for(spec: &HardwareSpec, threads: usize) -> Result<CpuModel, ValidateError> {
+    let mut s = spec.clone();
+    if let Some(c) = s.cpu.as_mut() {
+        c.threads = Count(threads as u64);
+    }
+    CpuModel::new(s).map_err(|e| ValidateError::Model(e.to_string()))
+}
+
+/// Calibrates the host model on the calibration part of `m` and predicts every kernel.
+pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuReport, ValidateError> {
+    let start = std::time::Instant::now();
+    let host = m.host.clone();
+    let plan = Plan::new(&host, m.quick);
+    let same = plan.items.len() == m.items.len()
+        && plan
+            .items
+            .iter()
+            .zip(&m.items)
+            .all(|((k, t), item)| *k == item.kernel && *t == item.threads);
+    if !same {
+        return Err(ValidateError::Unavailable(format!(
+            "these measurements ({} items, vchip {}) are not the kernel set this vchip ({}) times for that host{}: time them again with `vchip validate --device cpu{}`",
+            m.items.len(),
+            m.vchip_version,
+            env!("CARGO_PKG_VERSION"),
+            if m.quick { " with --quick" } else { "" },
+            if m.quick { " --quick" } else { "" },
+        )));
+    }
+    let all: Vec<Measurement> = m.items.iter().map(|i| i.measured.clone()).collect();
+    let (micro_m, measured) = all.split_at(plan.n_micro);
+    let Plan {
+        ref caches,
+        threads_max,
+        tile_rows,
+        panel_vectors,
+        dram_bytes,
+        ref l3_candidates,
+        n_l1,
+        rowsum_rows,
+        rowsum_elems,
+        ref big_gemm,
+        ref short_panels,
+        ref par_anchor,
+        gemv_bytes,
+        i_l1,
+        i_l2,
+        i_dram1,
+        i_dram_all,
+        i_big,
+        ref i_panels,
+        i_par,
+        i_gemv,
+        i_relu,
+        i_exp,
+        i_gelu,
+        ref i_rowsums,
+        ref i_l3,
+        ref suite,
+        ..
+    } = plan;
+    let copy_bw = |m: &Measurement, footprint_bytes: usize| {
+        8.0 * copy_elems(footprint_bytes) as f64 / m.median_s / 1e9
+    };
+    let mut micro = Vec::new();
+    let l1 = copy_bw(&micro_m[i_l1], caches[0] as usize * 512);
+    let l2 = copy_bw(&micro_m[i_l2], caches[1] as usize * 512);
+    let dram1 = copy_bw(&micro_m[i_dram1], dram_bytes);
+    let dram_all = copy_bw(&micro_m[i_dram_all], dram_bytes);
+    micro.push((
+        format!(
+            "copy bandwidth, L1 ({} KiB working set), GB/s",
+            caches[0] / 2
+        ),
+        l1,
+    ));
+    micro.push((
+        format!(
+            "copy bandwidth, L2 ({} KiB working set), GB/s",
+            caches[1] / 2
+        ),
+        l2,
+    ));
+    micro.push((
+        format!(
+            "copy bandwidth, DRAM ({} MiB working set), 1 thread, GB/s",
+            dram_bytes >> 20
+        ),
+        dram1,
+    ));
+    // The effective L3: the largest candidate working set whose bandwidth is still nearer the
+    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
+    let mut l3 = (caches[1] * 2, dram1);
+    let mut threshold = f64::INFINITY;
+    for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
+        let v = copy_bw(&micro_m[i], mib << 20);
+        micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
+        if j == 0 {
+            threshold = dram1 + 0.5 * (v - dram1);
+        }
+        if v > dram1 && v >= threshold {
+            l3 = (*mib as u64 * 1024, v);
+        }
+    }
+    let levels: Vec<u64> = vec![caches[0], caches[1], l3.0];
+    let bw = [l1, l2, l3.1, dram1];
+    micro.push((
+        "effective L3 used by the model, KiB".to_string(),
+        l3.0 as f64,
+    ));
+    micro.push((
+        format!("copy bandwidth, DRAM, {threads_max} threads, GB/s"),
+        dram_all,
+    ));
+    let t_big = micro_m[i_big].median_s;
+    let t_par = micro_m[i_par].median_s;
+    micro.push((
+        format!("f32 GEMM {}, 1 thread, GFLOP/s", dims(big_gemm)),
+        2.0 * gemm_macs(big_gemm) / t_big / 1e9,
+    ));
+    let gemv_fraction = (gemv_bytes / micro_m[i_gemv].median_s / 1e9 / dram1).min(1.0);
+    micro.push((
+        format!(
+            "GEMV {} matrix stream, share of DRAM copy bandwidth",
+            dims(&plan.items[i_gemv].0)
+        ),
+        gemv_fraction,
+    ));
+    let per_elem = |i: usize| micro_m[i].median_s * 1e9 / n_l1 as f64;
+    let (simple_ns, exp_ns, tanh_ns) = (per_elem(i_relu), per_elem(i_exp), per_elem(i_gelu));
+    let reduce_ns: Vec<f64> = i_rowsums
+        .iter()
+        .zip(rowsum_rows.iter().zip(rowsum_elems))
+        .map(|(&i, (&rows, elems))| micro_m[i].median_s * 1e9 / ((elems / rows) * rows) as f64)
+        .collect();
+    micro.push(("ReLU in L1, ns/element".into(), simple_ns));
+    micro.push(("exp in L1, ns/element".into(), exp_ns));
+    micro.push(("GELU (tanh) in L1, ns/element".into(), tanh_ns));
+    for (level, ns) in ["L1", "L2", "L3", "DRAM"].iter().zip(&reduce_ns) {
+        micro.push((format!("row sum in {level}, ns/element"), *ns));
+    }
+    for (what, v) in &micro {
+        progress(&format!("  {what}: {v:.2}"));
+    }
+    for (i, (c, m)) in suite.iter().zip(measured).enumerate() {
+        progress(&format!(
+            "  [{}/{}] {} ({} thr): {:.1} us",
+            i + 1,
+            suite.len(),
+            c.name,
+            c.threads,
+            m.median_s * 1e6
+        ));
+    }
+
+    let base =
+        |gflops: f64,
+         par_eff: f64,
+         panel_eff: &[f64],
+         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2]: [f64; 9]| CpuSpec {
+            model: host.model.clone(),
+            cores: Count(host.logical_cpus as u64),
+            threads: Count(1),
+            simd_bits: Count(host.simd_bits),
+            caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
+            bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
+            dram_all_cores_gb_s: Positive(dram_all),
+            gemm_gflops: Positive(gflops),
+            gemm_tile_rows: Count(tile_rows as u64),
+            gemm_tile_cols: Count(4),
+            gemm_kc: Count(512),
+            gemm_par_block_cols: Count(32),
+            gemm_par_block_panels: [Count(2), Count(4)],
+            gemm_par_min_macs: Count(16384),
+            gemm_panel_efficiency: panel_eff.iter().map(|&e| Positive(e)).collect(),
+            gemv_stream_fraction: Positive(gemv_fraction),
+            gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
+            gemm_a_passes_in_l2: NonNegative(pa_l2),
+            simple_ns: Positive(simple_ns),
+            exp_ns: Positive(exp_ns),
+            tanh_ns: Positive(tanh_ns),
+            reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
+            gather_ns: NonNegative(gather),
+            gather_row_ns: NonNegative(gather_row),
+            stencil_ns: Positive(stencil),
+            overhead_us: NonNegative(over),
+            parallel_overhead_us: NonNegative(par),
+            parallel_efficiency: Positive(par_eff),
+        };
+    // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
+    // given fitted parameters: each is the share of an anchor's measured time, less what the model
+    // charges it besides FMAs, that the model's FMA time at a trial rate accounts for.
+    let fma_share = |spec: CpuSpec, kernel: &Kernel, threads: usize, measured_s: f64| {
+        let at = |gflops: f64| -> Result<f64, ValidateError> {
+            let mut s = spec.clone();
+            s.gemm_gflops = Positive(gflops);
+            Ok(predict_trace(
+                &model_for(&spec_with(&host, s, dram1), threads)?,
+                &kernel.trace(),
+            )
+            .0)
+        };
+        let (t_fma, t_rest) = (at(spec.gemm_gflops.0)?, at(1e9)?);
+        Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
+    };
+    let full_panels = vec![1.0; panel_vectors];
+    let full = |p: [f64; 9]| -> Result<CpuSpec, ValidateError> {
+        // The anchor is all full panels, so the rate does not depend on the short ones.
+        let trial = 100.0;
+        let mut q = p;
+        q[0] = 0.0;
+        let r = trial * fma_share(base(trial, 1.0, &full_panels, q), big_gemm, 1, t_big)?;
+        let mut panel_eff = Vec::with_capacity(panel_vectors);
+        for (k, &i) in short_panels.iter().zip(i_panels) {
+            let share = fma_share(base(r, 1.0, &full_panels, p), k, 1, micro_m[i].median_s)?;
+            panel_eff.push(share.clamp(0.05, 1.0));
+        }
+        panel_eff.push(1.0);
+        if threads_max == 1 {
+            return Ok(base(r, 1.0, &panel_eff, p));
+        }
+        let par_share = fma_share(base(r, 1.0, &panel_eff, p), par_anchor, threads_max, t_par)?;
+        Ok(base(r, par_share.clamp(0.05, 1.0), &panel_eff, p))
+    };
+
+    let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
+    // Coordinate descent over the nine free parameters (overheads, im2col and direct-convolution
+    // costs, GEMM operand passes; the parallel efficiency follows from the threaded anchor in
+    // `full`), minimising the mean |log error| on the calibration part; each is independent
+    // enough (different kernel classes) to converge fast.
+    // Every calibration item as (trace, threads, measured seconds).
+    let calib_items: Vec<(vchip_workloads::Trace, usize, f64)> = calib
+        .iter()
+        .map(|&i| {
+            (
+                suite[i].kernel.trace(),
+                suite[i].threads.min(threads_max),
+                measured[i].median_s,
+            )
+        })
+        .chain(
+            plan.calib_gemms
+                .iter()
+                .map(|(k, t, i)| (k.trace(), *t, all[*i].median_s)),
+        )
+        .collect();
+    let loss = |p: [f64; 9]| -> Result<f64, ValidateError> {
+        let spec = spec_with(&host, full(p)?, dram1);
+        let mut sum = 0.0;
+        for (trace, threads, secs) in &calib_items {
+            let (pred, _) = predict_trace(&model_for(&spec, *threads)?, trace);
+            sum += (pred / secs).ln().abs();
+        }
+        Ok(sum)
+    };
+    let passes: &[f64] = &[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
+    let grids: [&[f64]; 9] = [
+        &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
+        &[
+            0.0, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0,
+        ],
+        &[0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0],
+        &[0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0],
+        passes,
+        passes,
+        passes,
+        &[0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0],
+        passes,
+    ];
+    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+    // The im2col costs per element and per row trade against each other on the few calibration
+    // convolutions, so they are searched together (one coordinate at a time stalls).
+    let blocks: [&[usize]; 8] = [&[0], &[1], &[2, 7], &[3], &[4], &[5], &[6], &[8]];
+    for _round in 0..3 {
+        for block in blocks {
+            let mut best = (loss(p)?, p);
+            let mut pick = vec![0usize; block.len()];
+            'search: loop {
+                let mut q = p;
+                for (&j, &g) in block.iter().zip(&pick) {
+                    q[j] = grids[j][g];
+                }
+                let l = loss(q)?;
+                if l < best.0 {
+                    best = (l, q);
+                }
+                // Next combination, the first coordinate fastest.
+                for (b, &j) in block.iter().enumerate() {
+                    pick[b] += 1;
+                    if pick[b] < grids[j].len() {
+                        continue 'search;
+                    }
+                    pick[b] = 0;
+                }
+                break;
+            }
+            p = best.1;
+        }
+    }
+    let cpu = full(p)?;
+    let par_eff = cpu.parallel_efficiency.0;
+    micro.push((
+        format!(
+            "f32 GEMM {} on {threads_max} threads: parallel efficiency",
+            dims(par_anchor)
+        ),
+        par_eff,
+    ));
+    micro.push((
+        "GEMM microkernel rate (anchor GEMM less operand passes), GFLOP/s".into(),
+        cpu.gemm_gflops.0,
+    ));
+    for (v, e) in cpu.gemm_panel_efficiency.iter().enumerate() {
+        micro.push((
+            format!(
+                "GEMM panel of {} rows: share of the full panel's rate",
+                (v + 1) * tile_rows
+            ),
+            e.0,
+        ));
+    }
+    let spec = spec_with(&host, cpu, dram1);
+    progress(&format!(
+        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {})",
+        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8]
+    ));
+
+    let result = |name: String,
+                  source: String,
+                  kernel: &Kernel,
+                  threads: usize,
+                  part: &'static str,
+                  m: &Measurement|
+     -> Result<KernelResult, ValidateError> {
+        let (p, bound) = predict_trace(&model_for(&spec, threads)?, &kernel.trace());
+        Ok(KernelResult {
+            name,
+            source,
+            kernel: kernel.clone(),
+            threads,
+            part,
+            measured: m.clone(),
+            predicted_s: p,
+            ape_pct: 100.0 * (p - m.median_s).abs() / m.median_s,
+            bound,
+        })
+    };
+    let mut results = Vec::new();
+    for (i, c) in suite.iter().enumerate() {
+        let part = if is_calibration(i) {
+            "calibration"
+        } else {
+            "test"
+        };
+        let threads = c.threads.min(threads_max);
+        results.push(result(
+            c.name.clone(),
+            c.source.clone(),
+            &c.kernel,
+            threads,
+            part,
+            &measured[i],
+        )?);
+    }
+    let synthetic = plan
+        .calib_gemms
+        .iter()
+        .map(|item| (item, "calibration"))
+        .chain(plan.grid.iter().map(|item| (item, "grid")));
+    for ((k, threads, i), part) in synthetic {
+        results.push(result(
+            format!("gemm {}", dims(k)),
+            "synthetic".into(),
+            k,
+            *threads,
+            part,
+            &all[*i],
+        )?);
+    }
+    let part = |name: &str| -> (Vec<f64>, Vec<f64>) {
+        let r: Vec<&KernelResult> = results.iter().filter(|r| r.part == name).collect();
+        (
+            r.iter().map(|r| r.predicted_s).collect(),
+            r.iter().map(|r| r.measured.median_s).collect(),
+        )
+    };
+    let (tp, tm) = part("test");
+    let (cp, cm) = part("calibration");
+    let (gp, gm) = part("grid");
+    Ok(CpuReport {
+        host,
+        hardware: spec,
+        microbenchmarks: micro,
+        test: accuracy(&tp, &tm),
+        calibration: accuracy(&cp, &cm),
+        grid: accuracy(&gp, &gm),
+        kernels: results,
+        duration_s: m.duration_s + start.elapsed().as_secs_f64(),
+    })
+}
+
+/// `M×N×K` of a GEMM kernel, for labels.
+fn dims(k: &Kernel) -> String {
+    match k {
+        Kernel::Gemm { m, n, k } => format!("{m}x{n}x{k}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn gemm_macs(k: &Kernel) -> f64 {
+    match k {
+        Kernel::Gemm { m, n, k } => (m * n * k) as f64,
+        _ => 0.0,
+    }
+}
