@@ -97,6 +97,13 @@ pub struct CpuSpec {
     /// its last value). A dependent chain of adds waits on loads that miss L1 (measured here:
     /// 0.38 ns in L1, ~0.48 ns from L3).
     pub reduce_ns: Vec<Positive>,
+    /// Working set per thread, KiB, that each `reduce_ns` value was measured at, increasing. When
+    /// given, a reduction between two measured working sets takes the rate interpolated on log
+    /// size (caches lose hits gradually as the working set grows, not at the capacity: a 384 KiB
+    /// row sum here ran at 0.43 ns, between the 12 KiB and 1 MiB rates of 0.38 and 0.48); when
+    /// absent, the rate of the level that holds the working set.
+    #[serde(default)]
+    pub reduce_working_set_kib: Vec<Positive>,
     /// ns per element gathered by im2col before a convolution's GEMM, single-threaded (calibrated).
     pub gather_ns: NonNegative,
     /// ns per contiguous run the im2col gather writes (one output row of one patch column:
@@ -173,6 +180,19 @@ impl CpuModel {
                 msg: "needs at least one value (ns per element with data in L1), e.g. [0.4]".into(),
             });
         }
+        let ws = &cpu.reduce_working_set_kib;
+        if !ws.is_empty()
+            && (ws.len() != cpu.reduce_ns.len() || ws.windows(2).any(|w| w[1].0 <= w[0].0))
+        {
+            return Err(HwError::Invalid {
+                file: spec.name.clone(),
+                key: "cpu.reduce_working_set_kib".into(),
+                msg: format!(
+                    "needs one increasing working set per `reduce_ns` value ({} values), or leave it out",
+                    cpu.reduce_ns.len()
+                ),
+            });
+        }
         if cpu.gemm_panel_efficiency.is_empty() {
             return Err(HwError::Invalid {
                 file: spec.name.clone(),
@@ -242,10 +262,22 @@ impl CpuModel {
             .unwrap_or(caches.len())
     }
 
-    /// ns per element of a sequential reduction over a working set of `footprint` bytes: the
-    /// rate measured at the level that holds it (the last value for levels beyond the list).
+    /// ns per element of a sequential reduction over a working set of `footprint` bytes: between
+    /// the measured working sets, interpolated on log size; without them, the rate measured at the
+    /// level that holds it (the last value for levels beyond the list).
     fn reduce_ns(&self, footprint: f64) -> f64 {
         let r = &self.cpu.reduce_ns;
+        let ws = &self.cpu.reduce_working_set_kib;
+        if ws.len() == r.len() && !ws.is_empty() {
+            let kib = footprint / self.cpu.threads.0.max(1) as f64 / 1024.0;
+            let upper = ws.iter().position(|w| w.0 > kib).unwrap_or(ws.len());
+            if upper == 0 || upper == ws.len() {
+                return r[upper.saturating_sub(1)].0;
+            }
+            let (lo, hi) = (upper - 1, upper);
+            let frac = (kib / ws[lo].0).ln() / (ws[hi].0 / ws[lo].0).ln();
+            return r[lo].0 + frac * (r[hi].0 - r[lo].0);
+        }
         let i = self.level_of(footprint, self.cpu.threads.0);
         r.get(i).or(r.last()).map_or(0.0, |v| v.0)
     }
@@ -291,7 +323,14 @@ impl CpuModel {
             c.gemm_a_passes_in_l2.0
         };
         let a_pass = a_passes * elem * m * k / self.bandwidth(a_block).0;
-        compute + a_pass + pass(k * n, pb) + pass(m * n, pc)
+        // B is never packed on this path (faer packs B only for very tall A): the microkernel
+        // reads it in place, once per K block, and only a B beyond L2 is a stream it waits on.
+        let b_pass = if elem * k * n > l2 {
+            pass(k * n, pb)
+        } else {
+            0.0
+        };
+        compute + a_pass + b_pass + pass(m * n, pc)
     }
 
     /// Rows of the tallest microkernel panel.
@@ -732,6 +771,17 @@ cpu:
         assert!(close(row_sum_s(&h, 8, 512), 4096.0 * 0.5e-9));
         assert!(close(row_sum_s(&h, 64, 2048), 131072.0 * 1.0e-9));
         assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
+        // Measured at 16 KiB and 1024 KiB: 128 KiB (+ 32 B of sums) lies half-way on log size.
+        h.cpu.reduce_working_set_kib = vec![Positive(16.0), Positive(1024.0)];
+        let kib = 128.0 + 32.0 / 1024.0;
+        let ns = 0.5 + 0.5 * (kib / 16.0f64).ln() / 64.0f64.ln();
+        assert!(close(row_sum_s(&h, 8, 4096), 32768.0 * ns * 1e-9));
+        assert!(close(row_sum_s(&h, 8, 256), 2048.0 * 0.5e-9));
+        assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
+        h.cpu.reduce_working_set_kib = vec![Positive(16.0)];
+        let mut spec = h.spec.clone();
+        spec.cpu = Some(h.cpu.clone());
+        assert!(CpuModel::new(spec).is_err());
     }
 
     #[test]

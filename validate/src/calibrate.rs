@@ -263,6 +263,10 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             exp_ns: Positive(exp_ns),
             tanh_ns: Positive(tanh_ns),
             reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
+            reduce_working_set_kib: rowsum_elems
+                .iter()
+                .map(|&e| Positive(e as f64 * 4.0 / 1024.0))
+                .collect(),
             gather_ns: NonNegative(gather),
             gather_row_ns: NonNegative(gather_row),
             stencil_ns: Positive(stencil),
