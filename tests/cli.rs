@@ -624,3 +624,51 @@ fn gpu_validation_checks_kernels_or_says_why_not() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn validate_recalibrates_from_recorded_measurements() {
+    let fixture = repo("validate/tests/fixtures/xeon-2vcpu-full.json");
+    let dir = scratch("refit");
+    let out = dir.to_string_lossy().into_owned();
+    let o = vchip(&[
+        "validate", "--device", "cpu", "--from", &fixture, "-o", &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("test (never seen by calibration)"));
+    for f in [
+        "report.md",
+        "report.json",
+        "host-cpu.yaml",
+        "measurements.json",
+        "scatter.svg",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    // The calibrated host is a hardware description the simulator takes.
+    let hw = dir.join("host-cpu.yaml").to_string_lossy().into_owned();
+    let o = vchip(&["simulate", "mobilenet_v2", "--hw", &hw]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A full run's recording with --quick: a clear error, not a silent mix.
+    let o = vchip(&["validate", "--device", "cpu", "--quick", "--from", &fixture]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("drop --quick"), "{}", stderr(&o));
+    let o = vchip(&["validate", "--device", "gpu", "--from", &fixture]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("CPU measurements only"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn validate_from_a_file_that_is_not_measurements_fails_cleanly() {
+    fails_cleanly(
+        "refit-bad",
+        "measurements.json",
+        br#"{"items": 3}"#,
+        &["validate", "--device", "cpu", "--from", "FILE"],
+        &["not the measurements.json"],
+    );
+}

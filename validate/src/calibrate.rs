@@ -122,7 +122,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         n_l1,
         rowsum_rows,
         rowsum_elems,
-        ref big_gemm,
+        ref rate_anchors,
         ref short_panels,
         ref par_anchor,
         gemv_bytes,
@@ -130,7 +130,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         i_l2,
         i_dram1,
         i_dram_all,
-        i_big,
+        ref i_rate,
         ref i_panels,
         i_par,
         i_gemv,
@@ -173,7 +173,12 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     ));
     // The effective L3: the largest candidate working set whose bandwidth is still nearer the
     // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
-    let mut l3 = (caches[1] * 2, dram1);
+    // A store-only stream of `footprint` bytes writes 4 bytes per f32.
+    let fill_bw = |i: usize, footprint_bytes: usize| {
+        4.0 * (footprint_bytes / 4).max(256) as f64 / micro_m[i].median_s / 1e9
+    };
+    let fill_dram = fill_bw(plan.i_fill_dram, dram_bytes);
+    let mut l3 = (caches[1] * 2, dram1, fill_dram);
     let mut threshold = f64::INFINITY;
     for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
         let v = copy_bw(&micro_m[i], mib << 20);
@@ -182,11 +187,20 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             threshold = dram1 + 0.5 * (v - dram1);
         }
         if v > dram1 && v >= threshold {
-            l3 = (*mib as u64 * 1024, v);
+            l3 = (*mib as u64 * 1024, v, fill_bw(plan.i_fill_l3[j], mib << 20));
         }
     }
     let levels: Vec<u64> = vec![caches[0], caches[1], l3.0];
     let bw = [l1, l2, l3.1, dram1];
+    let write_bw = [
+        fill_bw(plan.i_fill_l1, caches[0] as usize * 512),
+        fill_bw(plan.i_fill_l2, caches[1] as usize * 512),
+        l3.2,
+        fill_dram,
+    ];
+    for (level, v) in ["L1", "L2", "L3", "DRAM"].iter().zip(&write_bw) {
+        micro.push((format!("store-only bandwidth, {level}, GB/s"), *v));
+    }
     micro.push((
         "effective L3 used by the model, KiB".to_string(),
         l3.0 as f64,
@@ -195,12 +209,13 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         format!("copy bandwidth, DRAM, {threads_max} threads, GB/s"),
         dram_all,
     ));
-    let t_big = micro_m[i_big].median_s;
     let t_par = micro_m[i_par].median_s;
-    micro.push((
-        format!("f32 GEMM {}, 1 thread, GFLOP/s", dims(big_gemm)),
-        2.0 * gemm_macs(big_gemm) / t_big / 1e9,
-    ));
+    for (k, &i) in rate_anchors.iter().zip(i_rate) {
+        micro.push((
+            format!("f32 GEMM {}, 1 thread, GFLOP/s", dims(k)),
+            2.0 * gemm_macs(k) / micro_m[i].median_s / 1e9,
+        ));
+    }
     let gemv_fraction = (gemv_bytes / micro_m[i_gemv].median_s / 1e9 / dram1).min(1.0);
     micro.push((
         format!(
@@ -247,6 +262,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             simd_bits: Count(host.simd_bits),
             caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
             bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
+            write_bandwidth_gb_s: write_bw.iter().map(|&b| Positive(b)).collect(),
             dram_all_cores_gb_s: Positive(dram_all),
             gemm_gflops: Positive(gflops),
             gemm_tile_rows: Count(tile_rows as u64),
@@ -292,11 +308,19 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
     let full_panels = vec![1.0; panel_vectors];
     let full = |p: [f64; 9]| -> Result<CpuSpec, ValidateError> {
-        // The anchor is all full panels, so the rate does not depend on the short ones.
+        // The anchors are all full panels, so the rate does not depend on the short ones.
         let trial = 100.0;
         let mut q = p;
         q[0] = 0.0;
-        let r = trial * fma_share(base(trial, 1.0, &full_panels, q), big_gemm, 1, t_big)?;
+        let mut rates = Vec::with_capacity(rate_anchors.len());
+        for (k, &i) in rate_anchors.iter().zip(i_rate) {
+            let share = fma_share(base(trial, 1.0, &full_panels, q), k, 1, micro_m[i].median_s)?;
+            rates.push(trial * share);
+        }
+        rates.sort_by(f64::total_cmp);
+        // The median: the machine's speed drifts between two levels ~10 % apart from minute to
+        // minute, and the kernels land on either.
+        let r = rates[rates.len() / 2];
         let mut panel_eff = Vec::with_capacity(panel_vectors);
         for (k, &i) in short_panels.iter().zip(i_panels) {
             let share = fma_share(base(r, 1.0, &full_panels, p), k, 1, micro_m[i].median_s)?;
@@ -394,7 +418,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         par_eff,
     ));
     micro.push((
-        "GEMM microkernel rate (anchor GEMM less operand passes), GFLOP/s".into(),
+        "GEMM microkernel rate (median rate anchor less operand passes), GFLOP/s".into(),
         cpu.gemm_gflops.0,
     ));
     for (v, e) in cpu.gemm_panel_efficiency.iter().enumerate() {

@@ -111,6 +111,10 @@ pub enum Kernel {
     Copy {
         n: usize,
     },
+    /// Stores a constant to `n` floats: the bandwidth of a store-only stream (a GEMM writing C).
+    Fill {
+        n: usize,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -212,6 +216,14 @@ impl Kernel {
                         "copy",
                         vchip_workloads::MoveKind::Copy,
                         &[x],
+                        vec![*n as u64],
+                    )?;
+                }
+                Kernel::Fill { n } => {
+                    b.movement(
+                        "fill",
+                        vchip_workloads::MoveKind::Copy,
+                        &[],
                         vec![*n as u64],
                     )?;
                 }
@@ -403,6 +415,18 @@ impl Kernel {
                     } else {
                         y.chunks_mut(cols).enumerate().for_each(f);
                     }
+                })
+            }
+            Kernel::Fill { n } => {
+                let mut y = vec![0f32; n];
+                let chunk = n.div_ceil(threads.max(1)).max(1);
+                Box::new(move || {
+                    if threads > 1 {
+                        y.par_chunks_mut(chunk).for_each(|o| o.fill(1.5));
+                    } else {
+                        y.fill(1.5);
+                    }
+                    std::hint::black_box(&mut y);
                 })
             }
             Kernel::Copy { n } => {

@@ -41,6 +41,11 @@ pub struct CpuSpec {
     pub caches_kib: Vec<Positive>,
     /// Single-thread read+write bandwidth from L1, L2, L3 and DRAM, GB/s (calibrated).
     pub bandwidth_gb_s: Vec<Positive>,
+    /// Single-thread bandwidth of a store-only stream from L1, L2, L3 and DRAM, GB/s (calibrated;
+    /// a GEMM writing C pays this, not the copy rate: measured here ~1.5× the copy bandwidth in L3
+    /// and DRAM). When absent, the copy bandwidth.
+    #[serde(default)]
+    pub write_bandwidth_gb_s: Vec<Positive>,
     /// DRAM bandwidth with all cores streaming, GB/s (calibrated).
     pub dram_all_cores_gb_s: Positive,
     /// f32 GFLOP/s per core of the GEMM microkernel, packing excluded (calibrated on a compute-bound
@@ -173,6 +178,18 @@ impl CpuModel {
                 ),
             });
         }
+        if !cpu.write_bandwidth_gb_s.is_empty()
+            && cpu.write_bandwidth_gb_s.len() != cpu.bandwidth_gb_s.len()
+        {
+            return Err(HwError::Invalid {
+                file: spec.name.clone(),
+                key: "cpu.write_bandwidth_gb_s".into(),
+                msg: format!(
+                    "needs one value per cache level plus DRAM ({} values), or leave it out",
+                    cpu.bandwidth_gb_s.len()
+                ),
+            });
+        }
         if cpu.reduce_ns.is_empty() {
             return Err(HwError::Invalid {
                 file: spec.name.clone(),
@@ -243,6 +260,28 @@ impl CpuModel {
         (bw * 1e9, "dram".into())
     }
 
+    /// Seconds a thread spends on its `elems` of the C of a GEMM (the whole C being `c_total`
+    /// elements) over `blocks` K blocks: the first block stores C at the store-only bandwidth of
+    /// the level that holds C, each later one reads and writes it back (accumulation) at the copy
+    /// bandwidth, times the calibrated pass count (stores partly overlap the FMAs).
+    fn c_pass_s(&self, elems: f64, c_total: f64, elem: f64, first: bool, blocks: f64) -> f64 {
+        let c = &self.cpu;
+        let level = self.level_of(elem * c_total, 1);
+        let copy = c
+            .bandwidth_gb_s
+            .get(level)
+            .or(c.bandwidth_gb_s.last())
+            .map_or(f64::INFINITY, |b| b.0 * 1e9);
+        let store = c
+            .write_bandwidth_gb_s
+            .get(level)
+            .map_or(copy, |w| w.0 * 1e9);
+        let bytes = elem * elems;
+        let again = (blocks - if first { 1.0 } else { 0.0 }).max(0.0);
+        let first_store = if first { bytes / store } else { 0.0 };
+        c.gemm_operand_passes[2].0 * (first_store + again * bytes / copy)
+    }
+
     /// Index of the smallest level (0 = L1, …, the number of caches = DRAM) that holds a working
     /// set of `footprint` bytes for `threads` threads: private levels scale with threads, the
     /// last level is shared.
@@ -305,7 +344,7 @@ impl CpuModel {
             return self.gemm_threaded_s(g, elem, eff);
         }
         let compute = self.panels_s(g.m, g.n, g.k, c.gemm_gflops.0 * 1e9);
-        let [pa, pb, pc] = c.gemm_operand_passes.map(|p| p.0);
+        let [pa, pb, _] = c.gemm_operand_passes.map(|p| p.0);
         let pass = |elems: f64, passes: f64| {
             let bytes = elem * elems;
             passes * bytes / self.bandwidth(bytes).0
@@ -330,7 +369,8 @@ impl CpuModel {
         } else {
             0.0
         };
-        compute + a_pass + b_pass + pass(m * n, pc)
+        let blocks = (k / kc).ceil();
+        compute + a_pass + b_pass + self.c_pass_s(m * n, m * n, elem, true, blocks)
     }
 
     /// Rows of the tallest microkernel panel.
@@ -381,17 +421,17 @@ impl CpuModel {
         let row_blocks = g.m.div_ceil(block_rows);
         let col_blocks = g.n.div_ceil(block_cols);
         let rate = c.gemm_gflops.0 * 1e9 * eff;
-        let c_passes = c.gemm_operand_passes[2].0;
-        let c_bw = self.bandwidth_on(elem * g.m as f64 * g.n as f64, 1).0;
+        let c_total = g.m as f64 * g.n as f64;
         let kc_max = c.gemm_kc.0.max(1);
-        let makespan = |kc: u64| -> f64 {
+        // The first K block stores C, later ones read and write it back.
+        let makespan = |kc: u64, first: bool| -> f64 {
             let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
             let task = |rows: u64, cols: u64| {
                 let mut s = self.panels_s(rows, cols, kc, rate);
                 if row_blocks > 1 {
                     s += elem * rows as f64 * kc as f64 / a_bw;
                 }
-                s + c_passes * elem * rows as f64 * cols as f64 / c_bw
+                s + self.c_pass_s(rows as f64 * cols as f64, c_total, elem, first, 1.0)
             };
             let tasks = row_blocks.saturating_mul(col_blocks);
             if tasks.saturating_mul(threads) > SCHEDULE_LIMIT {
@@ -415,9 +455,13 @@ impl CpuModel {
         };
         let dispatch = c.parallel_overhead_us.0 * 1e-6;
         let (full_blocks, rest) = (g.k / kc_max, g.k % kc_max);
-        let mut s = full_blocks as f64 * (dispatch + makespan(kc_max));
+        let mut s = 0.0;
+        if full_blocks > 0 {
+            s += dispatch + makespan(kc_max, true);
+            s += (full_blocks - 1) as f64 * (dispatch + makespan(kc_max, false));
+        }
         if rest > 0 {
-            s += dispatch + makespan(rest);
+            s += dispatch + makespan(rest, full_blocks == 0);
         }
         s
     }
@@ -567,238 +611,4 @@ impl HardwareModel for CpuModel {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec::HwKind;
-    use vchip_workloads::builder::{ConvSpec, TraceBuilder};
-    use vchip_workloads::DType;
-
-    /// A host description with round numbers, so expected times can be worked out by hand.
-    fn host(threads: u64) -> CpuModel {
-        let yaml = format!(
-            r#"
-name: test-host
-kind: cpu
-clock_mhz: 1000
-dram: {{ technology: host, capacity_gib: 16, bandwidth_gb_s: 10 }}
-cpu:
-  cores: 2
-  threads: {threads}
-  simd_bits: 512
-  caches_kib: [32, 1024, 8192]
-  bandwidth_gb_s: [400, 100, 40, 10]
-  dram_all_cores_gb_s: 16
-  gemm_gflops: 100
-  gemm_tile_rows: 16
-  gemm_tile_cols: 4
-  gemv_stream_fraction: 0.5
-  gemm_panel_efficiency: [0.5, 1, 1, 1, 1, 1]
-  gemm_kc: 512
-  gemm_operand_passes: [0, 0, 0]
-  simple_ns: 0.1
-  exp_ns: 1
-  tanh_ns: 5
-  reduce_ns: [0.5]
-  gather_ns: 0
-  stencil_ns: 1
-  overhead_us: 0
-  parallel_overhead_us: 10
-  parallel_efficiency: 0.5
-"#
-        );
-        let spec = HardwareSpec::from_yaml("test-host.yaml", &yaml).expect("valid host YAML");
-        assert_eq!(spec.kind, HwKind::Cpu);
-        CpuModel::new(spec).expect("valid CPU model")
-    }
-
-    fn gemm_s(model: &CpuModel, m: u64, n: u64, k: u64) -> f64 {
-        let mut b = TraceBuilder::new("t");
-        let x = b.input("a", vec![m, k], DType::F32).expect("input");
-        b.linear("gemm", x, n, false).expect("linear");
-        let t = b.finish();
-        model.predict_s(&t, &t.ops[0]).0
-    }
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
-    }
-
-    #[test]
-    fn parallel_efficiency_above_one_is_rejected() {
-        let mut spec = host(2).spec.clone();
-        if let Some(c) = spec.cpu.as_mut() {
-            c.parallel_efficiency = Positive(1.5);
-        }
-        let err = CpuModel::new(spec).err().expect("rejected").to_string();
-        assert!(err.contains("parallel_efficiency"), "{err}");
-    }
-
-    #[test]
-    fn gemm_rows_round_up_to_whole_register_tiles() {
-        let h = host(1);
-        // 64×64×64 at 100 GFLOP/s: 2·64³ / 1e11 s. M = 49 fills the same four 16-row vectors.
-        let full = 2.0 * 64.0 * 64.0 * 64.0 / 100e9;
-        assert!(close(gemm_s(&h, 64, 64, 64), full));
-        assert!(close(gemm_s(&h, 49, 64, 64), full));
-        // N = 62 rounds up to 64 columns (tiles of 4).
-        assert!(close(gemm_s(&h, 64, 62, 64), full));
-    }
-
-    #[test]
-    fn each_panel_runs_at_its_height_s_efficiency() {
-        let h = host(1);
-        // M = 16: a one-vector panel, at 0.5 of the rate in this host.
-        let t = gemm_s(&h, 16, 64, 64);
-        assert!(close(t, 2.0 * 16.0 * 64.0 * 64.0 / (0.5 * 100e9)), "{t}");
-        // M = 112: a full 96-row panel at the full rate, then 16 rows at half of it.
-        let t = gemm_s(&h, 112, 64, 64);
-        let expected = 2.0 * 64.0 * 64.0 * (96.0 + 16.0 / 0.5) / 100e9;
-        assert!(close(t, expected), "{t} {expected}");
-    }
-
-    #[test]
-    fn a_host_without_panel_efficiencies_is_rejected() {
-        let mut spec = host(1).spec.clone();
-        if let Some(c) = spec.cpu.as_mut() {
-            c.gemm_panel_efficiency.clear();
-        }
-        let err = CpuModel::new(spec).err().expect("rejected").to_string();
-        assert!(err.contains("gemm_panel_efficiency"), "{err}");
-    }
-
-    #[test]
-    fn gemv_streams_its_matrix_at_the_calibrated_share_of_bandwidth() {
-        let h = host(1);
-        // 1×4096×4096 f32: a 64 MiB matrix, beyond the 8 MiB L3, so it streams from DRAM at
-        // 10 GB/s × 0.5 = 13.4 ms, slower than the dot products (0.5 ns per MAC = 8.4 ms).
-        let bytes = 4.0 * 4096.0 * 4096.0;
-        let stream = bytes / (10e9 * 0.5);
-        let dots = 4096.0 * 4096.0 * 0.5e-9;
-        assert!(stream > dots);
-        assert!(close(gemm_s(&h, 1, 4096, 4096), stream));
-    }
-
-    #[test]
-    fn threads_share_blocks_of_c_and_pay_a_dispatch_per_k_block() {
-        let (one, two) = (host(1), host(2));
-        // 128×256×1024: one block of rows (2 panels of 96 ≥ 128), 8 blocks of 32 columns, 4 per
-        // thread at efficiency 0.5: the one-thread time, plus 10 µs for each 512-deep K block.
-        let t1 = gemm_s(&one, 128, 256, 1024);
-        let t2 = gemm_s(&two, 128, 256, 1024);
-        assert!(close(t2, t1 + 20e-6), "{t1} {t2}");
-    }
-
-    #[test]
-    fn threaded_blocks_reread_a_when_there_are_several_blocks_of_rows() {
-        let two = host(2);
-        // 256×256×1024: blocks of 192 and 64 rows by 32 columns, taken in turn by the free
-        // thread: each thread ends with 4 of each per K block. Every task reads its A panel
-        // again; A's 512-deep block (512 KiB) sits in L2 (100 GB/s for one thread).
-        let big = 2.0 * 192.0 * 32.0 * 512.0 / 50e9 + 4.0 * 192.0 * 512.0 / 100e9;
-        let small = 2.0 * 64.0 * 32.0 * 512.0 / 50e9 + 4.0 * 64.0 * 512.0 / 100e9;
-        let expected = 2.0 * (10e-6 + 4.0 * (big + small));
-        let t = gemm_s(&two, 256, 256, 1024);
-        assert!(close(t, expected), "{t} {expected}");
-    }
-
-    #[test]
-    fn list_schedule_gives_each_task_to_the_first_free_thread() {
-        // 3, 1, 1, 1 on two threads: 3 | 1+1+1 → 3; 2, 2, 3 → 2+3 | 2 → 5.
-        assert_eq!(list_schedule([3.0, 1.0, 1.0, 1.0], 2), 3.0);
-        assert_eq!(list_schedule([2.0, 2.0, 3.0], 2), 5.0);
-        // Within the bounds the model falls back to for very many tasks.
-        let costs: Vec<f64> = (0..1000).map(|i| 1.0 + (i * 37 % 11) as f64).collect();
-        let (total, max) = (costs.iter().sum::<f64>(), 11.0);
-        let t = list_schedule(costs, 3);
-        assert!(t >= total / 3.0 && t <= total / 3.0 + max, "{t}");
-    }
-
-    #[test]
-    fn a_held_in_l2_is_packed_at_its_own_pass_count() {
-        let mut h = host(1);
-        let base = gemm_s(&h, 256, 64, 512);
-        h.cpu.gemm_a_passes_in_l2 = NonNegative(1.5);
-        // A's 512-deep block is 256 × 512 f32 = 512 KiB, within the 1 MiB L2 (100 GB/s).
-        let expected = base + 1.5 * 4.0 * 256.0 * 512.0 / 100e9;
-        let t = gemm_s(&h, 256, 64, 512);
-        assert!(close(t, expected), "{t} {expected}");
-    }
-
-    #[test]
-    fn im2col_pays_per_element_and_per_row() {
-        let conv_s = |model: &CpuModel| {
-            let mut b = TraceBuilder::new("t");
-            let x = b.input("x", vec![1, 8, 14, 14], DType::F32).expect("input");
-            b.conv2d("conv", x, ConvSpec::square(16, 3, 1, 1))
-                .expect("conv");
-            let t = b.finish();
-            model.predict_s(&t, &t.ops[0]).0
-        };
-        let mut h = host(1);
-        let base = conv_s(&h);
-        h.cpu.gather_ns = NonNegative(1.0);
-        h.cpu.gather_row_ns = NonNegative(10.0);
-        // 14×14 outputs × (8 channels × 9 taps) = 14,112 elements in 72 columns of 14 rows each.
-        let expected = base + (196.0 * 72.0 * 1.0 + 14.0 * 72.0 * 10.0) * 1e-9;
-        let t = conv_s(&h);
-        assert!(close(t, expected), "{t} {expected}");
-    }
-
-    #[test]
-    fn reductions_run_at_the_rate_of_the_level_holding_their_rows() {
-        let row_sum_s = |model: &CpuModel, rows: u64, cols: u64| {
-            let mut b = TraceBuilder::new("t");
-            let x = b.input("x", vec![rows, cols], DType::F32).expect("input");
-            let name = b.qualify("rowsum", "");
-            b.push_op(
-                name,
-                OpKind::Reduce {
-                    elems_in: rows * cols,
-                    elems_out: rows,
-                },
-                vec![x],
-                vec![],
-                vec![vec![rows]],
-            )
-            .expect("reduce");
-            let t = b.finish();
-            model.predict_s(&t, &t.ops[0]).0
-        };
-        let mut h = host(1);
-        h.cpu.reduce_ns = vec![Positive(0.5), Positive(1.0)];
-        // 16 KiB sits in L1 (0.5 ns/element); 512 KiB in L2 (1.0); 64 MiB in DRAM, beyond the
-        // list, so at its last value. All three are compute-bound on this host.
-        assert!(close(row_sum_s(&h, 8, 512), 4096.0 * 0.5e-9));
-        assert!(close(row_sum_s(&h, 64, 2048), 131072.0 * 1.0e-9));
-        assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
-        // Measured at 16 KiB and 1024 KiB: 128 KiB (+ 32 B of sums) lies half-way on log size.
-        h.cpu.reduce_working_set_kib = vec![Positive(16.0), Positive(1024.0)];
-        let kib = 128.0 + 32.0 / 1024.0;
-        let ns = 0.5 + 0.5 * (kib / 16.0f64).ln() / 64.0f64.ln();
-        assert!(close(row_sum_s(&h, 8, 4096), 32768.0 * ns * 1e-9));
-        assert!(close(row_sum_s(&h, 8, 256), 2048.0 * 0.5e-9));
-        assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
-        h.cpu.reduce_working_set_kib = vec![Positive(16.0)];
-        let mut spec = h.spec.clone();
-        spec.cpu = Some(h.cpu.clone());
-        assert!(CpuModel::new(spec).is_err());
-    }
-
-    #[test]
-    fn small_gemms_stay_on_one_thread() {
-        let (one, two) = (host(1), host(2));
-        // 16×32×16 = 8192 MACs, under the library's threading threshold.
-        assert!(close(gemm_s(&two, 16, 32, 16), gemm_s(&one, 16, 32, 16)));
-    }
-
-    #[test]
-    fn operand_passes_stream_from_the_level_that_holds_them() {
-        let mut h = host(1);
-        h.cpu.gemm_operand_passes = [NonNegative(1.0), NonNegative(0.0), NonNegative(0.0)];
-        // A is 1024×512 f32 = 2 MiB: its 512-deep panel is beyond L2 (1 MiB), so one pass over
-        // A moves 2 MiB at the L3's 40 GB/s.
-        let base = 2.0 * 1024.0 * 64.0 * 512.0 / 100e9;
-        let pass = 4.0 * 1024.0 * 512.0 / 40e9;
-        assert!(close(gemm_s(&h, 1024, 64, 512), base + pass));
-    }
-}
+mod tests;

@@ -1,0 +1,261 @@
+//! Unit tests of the host-CPU model: each term worked out by hand on a host with round numbers.
+
+use super::*;
+use crate::spec::HwKind;
+use vchip_workloads::builder::{ConvSpec, TraceBuilder};
+use vchip_workloads::DType;
+
+/// A host description with round numbers, so expected times can be worked out by hand.
+fn host(threads: u64) -> CpuModel {
+    let yaml = format!(
+        r#"
+name: test-host
+kind: cpu
+clock_mhz: 1000
+dram: {{ technology: host, capacity_gib: 16, bandwidth_gb_s: 10 }}
+cpu:
+  cores: 2
+  threads: {threads}
+  simd_bits: 512
+  caches_kib: [32, 1024, 8192]
+  bandwidth_gb_s: [400, 100, 40, 10]
+  dram_all_cores_gb_s: 16
+  gemm_gflops: 100
+  gemm_tile_rows: 16
+  gemm_tile_cols: 4
+  gemv_stream_fraction: 0.5
+  gemm_panel_efficiency: [0.5, 1, 1, 1, 1, 1]
+  gemm_kc: 512
+  gemm_operand_passes: [0, 0, 0]
+  simple_ns: 0.1
+  exp_ns: 1
+  tanh_ns: 5
+  reduce_ns: [0.5]
+  gather_ns: 0
+  stencil_ns: 1
+  overhead_us: 0
+  parallel_overhead_us: 10
+  parallel_efficiency: 0.5
+"#
+    );
+    let spec = HardwareSpec::from_yaml("test-host.yaml", &yaml).expect("valid host YAML");
+    assert_eq!(spec.kind, HwKind::Cpu);
+    CpuModel::new(spec).expect("valid CPU model")
+}
+
+fn gemm_s(model: &CpuModel, m: u64, n: u64, k: u64) -> f64 {
+    let mut b = TraceBuilder::new("t");
+    let x = b.input("a", vec![m, k], DType::F32).expect("input");
+    b.linear("gemm", x, n, false).expect("linear");
+    let t = b.finish();
+    model.predict_s(&t, &t.ops[0]).0
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
+}
+
+#[test]
+fn parallel_efficiency_above_one_is_rejected() {
+    let mut spec = host(2).spec.clone();
+    if let Some(c) = spec.cpu.as_mut() {
+        c.parallel_efficiency = Positive(1.5);
+    }
+    let err = CpuModel::new(spec).err().expect("rejected").to_string();
+    assert!(err.contains("parallel_efficiency"), "{err}");
+}
+
+#[test]
+fn gemm_rows_round_up_to_whole_register_tiles() {
+    let h = host(1);
+    // 64×64×64 at 100 GFLOP/s: 2·64³ / 1e11 s. M = 49 fills the same four 16-row vectors.
+    let full = 2.0 * 64.0 * 64.0 * 64.0 / 100e9;
+    assert!(close(gemm_s(&h, 64, 64, 64), full));
+    assert!(close(gemm_s(&h, 49, 64, 64), full));
+    // N = 62 rounds up to 64 columns (tiles of 4).
+    assert!(close(gemm_s(&h, 64, 62, 64), full));
+}
+
+#[test]
+fn each_panel_runs_at_its_height_s_efficiency() {
+    let h = host(1);
+    // M = 16: a one-vector panel, at 0.5 of the rate in this host.
+    let t = gemm_s(&h, 16, 64, 64);
+    assert!(close(t, 2.0 * 16.0 * 64.0 * 64.0 / (0.5 * 100e9)), "{t}");
+    // M = 112: a full 96-row panel at the full rate, then 16 rows at half of it.
+    let t = gemm_s(&h, 112, 64, 64);
+    let expected = 2.0 * 64.0 * 64.0 * (96.0 + 16.0 / 0.5) / 100e9;
+    assert!(close(t, expected), "{t} {expected}");
+}
+
+#[test]
+fn a_host_without_panel_efficiencies_is_rejected() {
+    let mut spec = host(1).spec.clone();
+    if let Some(c) = spec.cpu.as_mut() {
+        c.gemm_panel_efficiency.clear();
+    }
+    let err = CpuModel::new(spec).err().expect("rejected").to_string();
+    assert!(err.contains("gemm_panel_efficiency"), "{err}");
+}
+
+#[test]
+fn gemv_streams_its_matrix_at_the_calibrated_share_of_bandwidth() {
+    let h = host(1);
+    // 1×4096×4096 f32: a 64 MiB matrix, beyond the 8 MiB L3, so it streams from DRAM at
+    // 10 GB/s × 0.5 = 13.4 ms, slower than the dot products (0.5 ns per MAC = 8.4 ms).
+    let bytes = 4.0 * 4096.0 * 4096.0;
+    let stream = bytes / (10e9 * 0.5);
+    let dots = 4096.0 * 4096.0 * 0.5e-9;
+    assert!(stream > dots);
+    assert!(close(gemm_s(&h, 1, 4096, 4096), stream));
+}
+
+#[test]
+fn threads_share_blocks_of_c_and_pay_a_dispatch_per_k_block() {
+    let (one, two) = (host(1), host(2));
+    // 128×256×1024: one block of rows (2 panels of 96 ≥ 128), 8 blocks of 32 columns, 4 per
+    // thread at efficiency 0.5: the one-thread time, plus 10 µs for each 512-deep K block.
+    let t1 = gemm_s(&one, 128, 256, 1024);
+    let t2 = gemm_s(&two, 128, 256, 1024);
+    assert!(close(t2, t1 + 20e-6), "{t1} {t2}");
+}
+
+#[test]
+fn threaded_blocks_reread_a_when_there_are_several_blocks_of_rows() {
+    let two = host(2);
+    // 256×256×1024: blocks of 192 and 64 rows by 32 columns, taken in turn by the free
+    // thread: each thread ends with 4 of each per K block. Every task reads its A panel
+    // again; A's 512-deep block (512 KiB) sits in L2 (100 GB/s for one thread).
+    let big = 2.0 * 192.0 * 32.0 * 512.0 / 50e9 + 4.0 * 192.0 * 512.0 / 100e9;
+    let small = 2.0 * 64.0 * 32.0 * 512.0 / 50e9 + 4.0 * 64.0 * 512.0 / 100e9;
+    let expected = 2.0 * (10e-6 + 4.0 * (big + small));
+    let t = gemm_s(&two, 256, 256, 1024);
+    assert!(close(t, expected), "{t} {expected}");
+}
+
+#[test]
+fn list_schedule_gives_each_task_to_the_first_free_thread() {
+    // 3, 1, 1, 1 on two threads: 3 | 1+1+1 → 3; 2, 2, 3 → 2+3 | 2 → 5.
+    assert_eq!(list_schedule([3.0, 1.0, 1.0, 1.0], 2), 3.0);
+    assert_eq!(list_schedule([2.0, 2.0, 3.0], 2), 5.0);
+    // Within the bounds the model falls back to for very many tasks.
+    let costs: Vec<f64> = (0..1000).map(|i| 1.0 + (i * 37 % 11) as f64).collect();
+    let (total, max) = (costs.iter().sum::<f64>(), 11.0);
+    let t = list_schedule(costs, 3);
+    assert!(t >= total / 3.0 && t <= total / 3.0 + max, "{t}");
+}
+
+#[test]
+fn a_held_in_l2_is_packed_at_its_own_pass_count() {
+    let mut h = host(1);
+    let base = gemm_s(&h, 256, 64, 512);
+    h.cpu.gemm_a_passes_in_l2 = NonNegative(1.5);
+    // A's 512-deep block is 256 × 512 f32 = 512 KiB, within the 1 MiB L2 (100 GB/s).
+    let expected = base + 1.5 * 4.0 * 256.0 * 512.0 / 100e9;
+    let t = gemm_s(&h, 256, 64, 512);
+    assert!(close(t, expected), "{t} {expected}");
+}
+
+#[test]
+fn im2col_pays_per_element_and_per_row() {
+    let conv_s = |model: &CpuModel| {
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("x", vec![1, 8, 14, 14], DType::F32).expect("input");
+        b.conv2d("conv", x, ConvSpec::square(16, 3, 1, 1))
+            .expect("conv");
+        let t = b.finish();
+        model.predict_s(&t, &t.ops[0]).0
+    };
+    let mut h = host(1);
+    let base = conv_s(&h);
+    h.cpu.gather_ns = NonNegative(1.0);
+    h.cpu.gather_row_ns = NonNegative(10.0);
+    // 14×14 outputs × (8 channels × 9 taps) = 14,112 elements in 72 columns of 14 rows each.
+    let expected = base + (196.0 * 72.0 * 1.0 + 14.0 * 72.0 * 10.0) * 1e-9;
+    let t = conv_s(&h);
+    assert!(close(t, expected), "{t} {expected}");
+}
+
+#[test]
+fn reductions_run_at_the_rate_of_the_level_holding_their_rows() {
+    let row_sum_s = |model: &CpuModel, rows: u64, cols: u64| {
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("x", vec![rows, cols], DType::F32).expect("input");
+        let name = b.qualify("rowsum", "");
+        b.push_op(
+            name,
+            OpKind::Reduce {
+                elems_in: rows * cols,
+                elems_out: rows,
+            },
+            vec![x],
+            vec![],
+            vec![vec![rows]],
+        )
+        .expect("reduce");
+        let t = b.finish();
+        model.predict_s(&t, &t.ops[0]).0
+    };
+    let mut h = host(1);
+    h.cpu.reduce_ns = vec![Positive(0.5), Positive(1.0)];
+    // 16 KiB sits in L1 (0.5 ns/element); 512 KiB in L2 (1.0); 64 MiB in DRAM, beyond the
+    // list, so at its last value. All three are compute-bound on this host.
+    assert!(close(row_sum_s(&h, 8, 512), 4096.0 * 0.5e-9));
+    assert!(close(row_sum_s(&h, 64, 2048), 131072.0 * 1.0e-9));
+    assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
+    // Measured at 16 KiB and 1024 KiB: 128 KiB (+ 32 B of sums) lies half-way on log size.
+    h.cpu.reduce_working_set_kib = vec![Positive(16.0), Positive(1024.0)];
+    let kib = 128.0 + 32.0 / 1024.0;
+    let ns = 0.5 + 0.5 * (kib / 16.0f64).ln() / 64.0f64.ln();
+    assert!(close(row_sum_s(&h, 8, 4096), 32768.0 * ns * 1e-9));
+    assert!(close(row_sum_s(&h, 8, 256), 2048.0 * 0.5e-9));
+    assert!(close(row_sum_s(&h, 1024, 16384), 16777216.0 * 1.0e-9));
+    h.cpu.reduce_working_set_kib = vec![Positive(16.0)];
+    let mut spec = h.spec.clone();
+    spec.cpu = Some(h.cpu.clone());
+    assert!(CpuModel::new(spec).is_err());
+}
+
+#[test]
+fn small_gemms_stay_on_one_thread() {
+    let (one, two) = (host(1), host(2));
+    // 16×32×16 = 8192 MACs, under the library's threading threshold.
+    assert!(close(gemm_s(&two, 16, 32, 16), gemm_s(&one, 16, 32, 16)));
+}
+
+#[test]
+fn operand_passes_stream_from_the_level_that_holds_them() {
+    let mut h = host(1);
+    h.cpu.gemm_operand_passes = [NonNegative(1.0), NonNegative(0.0), NonNegative(0.0)];
+    // A is 1024×512 f32 = 2 MiB: its 512-deep panel is beyond L2 (1 MiB), so one pass over
+    // A moves 2 MiB at the L3's 40 GB/s.
+    let base = 2.0 * 1024.0 * 64.0 * 512.0 / 100e9;
+    let pass = 4.0 * 1024.0 * 512.0 / 40e9;
+    assert!(close(gemm_s(&h, 1024, 64, 512), base + pass));
+}
+
+#[test]
+fn c_is_stored_once_then_rewritten_per_k_block() {
+    let mut h = host(1);
+    h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(1.0)];
+    h.cpu.write_bandwidth_gb_s = [200.0, 50.0, 20.0, 5.0].map(Positive).to_vec();
+    // 256×256 f32 C = 256 KiB, in L2 (copy 100 GB/s, store 50 GB/s). K = 1024: two K blocks,
+    // so C is stored once and read and written back once.
+    let (m, n, k) = (256.0, 256.0, 1024.0);
+    let fmas = 2.0 * m * n * k / 100e9;
+    let c = 4.0 * m * n;
+    let t = gemm_s(&h, 256, 256, 1024);
+    assert!(close(t, fmas + c / 50e9 + c / 100e9), "{t}");
+    // Without store bandwidths, the copy bandwidth serves both.
+    h.cpu.write_bandwidth_gb_s.clear();
+    let t = gemm_s(&h, 256, 256, 1024);
+    assert!(close(t, fmas + 2.0 * c / 100e9), "{t}");
+    // A B beyond L2 (here 1024 × 1024 f32 = 4 MiB, in L3 at 40 GB/s) is streamed once per
+    // pass; within L2 it costs nothing.
+    h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(1.0), NonNegative(0.0)];
+    let t = gemm_s(&h, 256, 1024, 1024);
+    let fmas = 2.0 * 256.0 * 1024.0 * 1024.0 / 100e9;
+    assert!(close(t, fmas + 4.0 * 1024.0 * 1024.0 / 40e9), "{t}");
+    let t = gemm_s(&h, 256, 256, 512);
+    assert!(close(t, 2.0 * 256.0 * 256.0 * 512.0 / 100e9), "{t}");
+}

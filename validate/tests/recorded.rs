@@ -1,0 +1,50 @@
+//! Calibration and prediction from measurements recorded by a full `vchip validate --device cpu`
+//! run on a real machine (`fixtures/xeon-2vcpu-full.json`: Intel Xeon with AVX-512, 2 vCPUs under
+//! KVM, November 2026). Calibrating from a fixed recording is deterministic, so the model's
+//! accuracy on it is pinned: a model change that loses accuracy fails here, not only on the next
+//! (noisy) timing run. Re-record the fixture when the kernel set changes (the error says so).
+
+use vchip_validate::calibrate::calibrate;
+use vchip_validate::run::CpuMeasurements;
+
+fn recorded() -> CpuMeasurements {
+    serde_json::from_str(include_str!("fixtures/xeon-2vcpu-full.json"))
+        .expect("the recorded measurements parse")
+}
+
+#[test]
+fn the_recorded_run_meets_the_accuracy_bar() {
+    let r = calibrate(&recorded(), &|_| {}).expect("calibrates");
+    assert_eq!(r.test.kernels, 45);
+    assert!(
+        r.test.within_10_pct >= 90.0,
+        "test kernels within ±10 %: {:.1} %",
+        r.test.within_10_pct
+    );
+    assert!(r.test.spearman.value >= 0.95, "{:?}", r.test.spearman);
+    assert!(r.test.mape_pct < 6.0, "test MAPE {:.2} %", r.test.mape_pct);
+}
+
+#[test]
+fn calibration_from_a_recording_is_deterministic() {
+    let (a, b) = (
+        calibrate(&recorded(), &|_| {}).expect("calibrates"),
+        calibrate(&recorded(), &|_| {}).expect("calibrates"),
+    );
+    assert_eq!(a.hardware, b.hardware);
+    let times = |r: &vchip_validate::run::CpuReport| -> Vec<u64> {
+        r.kernels.iter().map(|k| k.predicted_s.to_bits()).collect()
+    };
+    assert_eq!(times(&a), times(&b));
+}
+
+#[test]
+fn measurements_of_another_kernel_set_are_refused() {
+    let mut m = recorded();
+    m.items.pop();
+    let e = calibrate(&m, &|_| {}).expect_err("a shorter recording must not calibrate");
+    assert!(e.to_string().contains("time them again"), "{e}");
+    let mut m = recorded();
+    m.quick = true;
+    assert!(calibrate(&m, &|_| {}).is_err());
+}
