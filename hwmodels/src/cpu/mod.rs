@@ -163,70 +163,62 @@ pub struct CpuModel {
 
 impl CpuModel {
     pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
-        let cpu = spec.cpu.clone().ok_or_else(|| HwError::Invalid {
+        let invalid = |key: &str, msg: String| HwError::Invalid {
             file: spec.name.clone(),
-            key: "cpu".into(),
-            msg: "`kind: cpu` needs a `cpu:` section".into(),
-        })?;
-        if cpu.bandwidth_gb_s.len() != cpu.caches_kib.len() + 1 {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.bandwidth_gb_s".into(),
-                msg: format!(
-                    "needs one bandwidth per cache level plus DRAM ({} values)",
-                    cpu.caches_kib.len() + 1
-                ),
-            });
+            key: key.into(),
+            msg,
+        };
+        let cpu = spec
+            .cpu
+            .clone()
+            .ok_or_else(|| invalid("cpu", "`kind: cpu` needs a `cpu:` section".into()))?;
+        let levels = cpu.caches_kib.len() + 1;
+        if cpu.bandwidth_gb_s.len() != levels {
+            return Err(invalid(
+                "cpu.bandwidth_gb_s",
+                format!("needs one bandwidth per cache level plus DRAM ({levels} values)"),
+            ));
         }
-        if !cpu.write_bandwidth_gb_s.is_empty()
-            && cpu.write_bandwidth_gb_s.len() != cpu.bandwidth_gb_s.len()
-        {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.write_bandwidth_gb_s".into(),
-                msg: format!(
-                    "needs one value per cache level plus DRAM ({} values), or leave it out",
-                    cpu.bandwidth_gb_s.len()
+        if !cpu.write_bandwidth_gb_s.is_empty() && cpu.write_bandwidth_gb_s.len() != levels {
+            return Err(invalid(
+                "cpu.write_bandwidth_gb_s",
+                format!(
+                    "needs one value per cache level plus DRAM ({levels} values), or leave it out"
                 ),
-            });
+            ));
         }
         if cpu.reduce_ns.is_empty() {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.reduce_ns".into(),
-                msg: "needs at least one value (ns per element with data in L1), e.g. [0.4]".into(),
-            });
+            return Err(invalid(
+                "cpu.reduce_ns",
+                "needs at least one value (ns per element with data in L1), e.g. [0.4]".into(),
+            ));
         }
         let ws = &cpu.reduce_working_set_kib;
         if !ws.is_empty()
             && (ws.len() != cpu.reduce_ns.len() || ws.windows(2).any(|w| w[1].0 <= w[0].0))
         {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.reduce_working_set_kib".into(),
-                msg: format!(
+            return Err(invalid(
+                "cpu.reduce_working_set_kib",
+                format!(
                     "needs one increasing working set per `reduce_ns` value ({} values), or leave it out",
                     cpu.reduce_ns.len()
                 ),
-            });
+            ));
         }
         if cpu.gemm_panel_efficiency.is_empty() {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.gemm_panel_efficiency".into(),
-                msg: "needs one value per SIMD vector of the tallest microkernel, e.g. [0.6, 0.9, 0.9, 1, 1, 1]"
-                    .into(),
-            });
+            return Err(invalid(
+                "cpu.gemm_panel_efficiency",
+                "needs one value per SIMD vector of the tallest microkernel, e.g. [0.6, 0.9, 0.9, 1, 1, 1]".into(),
+            ));
         }
         if cpu.parallel_efficiency.0 > 1.0 {
-            return Err(HwError::Invalid {
-                file: spec.name.clone(),
-                key: "cpu.parallel_efficiency".into(),
-                msg: format!(
+            return Err(invalid(
+                "cpu.parallel_efficiency",
+                format!(
                     "is {}, but a thread cannot do more than one thread's work: use a value in (0, 1]",
                     cpu.parallel_efficiency.0
                 ),
-            });
+            ));
         }
         Ok(CpuModel { spec, cpu })
     }
