@@ -255,40 +255,43 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         |gflops: f64,
          par_eff: f64,
          panel_eff: &[f64],
-         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2]: [f64; 9]| CpuSpec {
-            model: host.model.clone(),
-            cores: Count(host.logical_cpus as u64),
-            threads: Count(1),
-            simd_bits: Count(host.simd_bits),
-            caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
-            bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
-            write_bandwidth_gb_s: write_bw.iter().map(|&b| Positive(b)).collect(),
-            dram_all_cores_gb_s: Positive(dram_all),
-            gemm_gflops: Positive(gflops),
-            gemm_tile_rows: Count(tile_rows as u64),
-            gemm_tile_cols: Count(4),
-            gemm_kc: Count(512),
-            gemm_par_block_cols: Count(32),
-            gemm_par_block_panels: [Count(2), Count(4)],
-            gemm_par_min_macs: Count(16384),
-            gemm_panel_efficiency: panel_eff.iter().map(|&e| Positive(e)).collect(),
-            gemv_stream_fraction: Positive(gemv_fraction),
-            gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
-            gemm_a_passes_in_l2: NonNegative(pa_l2),
-            simple_ns: Positive(simple_ns),
-            exp_ns: Positive(exp_ns),
-            tanh_ns: Positive(tanh_ns),
-            reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
-            reduce_working_set_kib: rowsum_elems
-                .iter()
-                .map(|&e| Positive(e as f64 * 4.0 / 1024.0))
-                .collect(),
-            gather_ns: NonNegative(gather),
-            gather_row_ns: NonNegative(gather_row),
-            stencil_ns: Positive(stencil),
-            overhead_us: NonNegative(over),
-            parallel_overhead_us: NonNegative(par),
-            parallel_efficiency: Positive(par_eff),
+         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2, wake]: [f64; 10]| {
+            CpuSpec {
+                model: host.model.clone(),
+                cores: Count(host.logical_cpus as u64),
+                threads: Count(1),
+                simd_bits: Count(host.simd_bits),
+                caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
+                bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
+                write_bandwidth_gb_s: write_bw.iter().map(|&b| Positive(b)).collect(),
+                dram_all_cores_gb_s: Positive(dram_all),
+                gemm_gflops: Positive(gflops),
+                gemm_tile_rows: Count(tile_rows as u64),
+                gemm_tile_cols: Count(4),
+                gemm_kc: Count(512),
+                gemm_par_block_cols: Count(32),
+                gemm_par_block_panels: [Count(2), Count(4)],
+                gemm_par_min_macs: Count(16384),
+                gemm_panel_efficiency: panel_eff.iter().map(|&e| Positive(e)).collect(),
+                gemv_stream_fraction: Positive(gemv_fraction),
+                gemm_operand_passes: [NonNegative(pa), NonNegative(pb), NonNegative(pc)],
+                gemm_a_passes_in_l2: NonNegative(pa_l2),
+                simple_ns: Positive(simple_ns),
+                exp_ns: Positive(exp_ns),
+                tanh_ns: Positive(tanh_ns),
+                reduce_ns: reduce_ns.iter().map(|&v| Positive(v)).collect(),
+                reduce_working_set_kib: rowsum_elems
+                    .iter()
+                    .map(|&e| Positive(e as f64 * 4.0 / 1024.0))
+                    .collect(),
+                gather_ns: NonNegative(gather),
+                gather_row_ns: NonNegative(gather_row),
+                stencil_ns: Positive(stencil),
+                overhead_us: NonNegative(over),
+                parallel_overhead_us: NonNegative(par),
+                parallel_efficiency: Positive(par_eff),
+                gemm_thread_wake_us: NonNegative(wake),
+            }
         };
     // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
     // given fitted parameters: each is the share of an anchor's measured time, less what the model
@@ -307,7 +310,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
     };
     let full_panels = vec![1.0; panel_vectors];
-    let full = |p: [f64; 9]| -> Result<CpuSpec, ValidateError> {
+    let full = |p: [f64; 10]| -> Result<CpuSpec, ValidateError> {
         // The anchors are all full panels, so the rate does not depend on the short ones.
         let trial = 100.0;
         let mut q = p;
@@ -355,7 +358,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 .map(|(k, t, i)| (k.trace(), *t, all[*i].median_s)),
         )
         .collect();
-    let loss = |p: [f64; 9]| -> Result<f64, ValidateError> {
+    let loss = |p: [f64; 10]| -> Result<f64, ValidateError> {
         let spec = spec_with(&host, full(p)?, dram1);
         let mut sum = 0.0;
         for (trace, threads, secs) in &calib_items {
@@ -365,7 +368,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         Ok(sum)
     };
     let passes: &[f64] = &[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
-    let grids: [&[f64]; 9] = [
+    let grids: [&[f64]; 10] = [
         &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
         &[
             0.0, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0,
@@ -377,11 +380,12 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         passes,
         &[0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0],
         passes,
+        &[0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0],
     ];
-    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
     // The im2col costs per element and per row trade against each other on the few calibration
     // convolutions, so they are searched together (one coordinate at a time stalls).
-    let blocks: [&[usize]; 8] = [&[0], &[1], &[2, 7], &[3], &[4], &[5], &[6], &[8]];
+    let blocks: [&[usize]; 9] = [&[0], &[1], &[2, 7], &[3], &[4], &[5], &[6], &[8], &[9]];
     for _round in 0..3 {
         for block in blocks {
             let mut best = (loss(p)?, p);
@@ -432,8 +436,8 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     }
     let spec = spec_with(&host, cpu, dram1);
     progress(&format!(
-        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {})",
-        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8]
+        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {}), threaded GEMM wake-up {} us",
+        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8], p[9]
     ));
 
     let result = |name: String,

@@ -16,13 +16,15 @@ fn recorded() -> CpuMeasurements {
 fn the_recorded_run_meets_the_accuracy_bar() {
     let r = calibrate(&recorded(), &|_| {}).expect("calibrates");
     assert_eq!(r.test.kernels, 45);
+    // The bar is 90 % within ±10 % and Spearman ≥ 0.95; on this recording the model
+    // reaches 43 of 45 (95.6 %) and a MAPE of 4.9 %, so one kernel of slack.
     assert!(
-        r.test.within_10_pct >= 90.0,
+        r.test.within_10_pct >= 93.0,
         "test kernels within ±10 %: {:.1} %",
         r.test.within_10_pct
     );
     assert!(r.test.spearman.value >= 0.95, "{:?}", r.test.spearman);
-    assert!(r.test.mape_pct < 6.0, "test MAPE {:.2} %", r.test.mape_pct);
+    assert!(r.test.mape_pct < 5.5, "test MAPE {:.2} %", r.test.mape_pct);
 }
 
 #[test]

@@ -123,6 +123,12 @@ pub struct CpuSpec {
     /// Extra fixed cost of a multi-threaded kernel, µs, paid once per kernel or, by a GEMM, once
     /// per K block (calibrated).
     pub parallel_overhead_us: NonNegative,
+    /// Cost, µs, of bringing the other threads into a threaded GEMM, once per call (faer takes
+    /// its workers once around all K blocks), but never more than the GEMM's single-thread time:
+    /// on a small GEMM the calling thread has done the work before they arrive (calibrated; 0
+    /// when absent). On this VM waking a vCPU costs tens of µs.
+    #[serde(default)]
+    pub gemm_thread_wake_us: NonNegative,
     /// Speed-up per thread relative to one thread, in (0, 1] (measured on a threaded GEMM
     /// with one block of rows).
     pub parallel_efficiency: Positive,
@@ -333,8 +339,21 @@ impl CpuModel {
             return stream.max(dots);
         }
         if t > 1.0 && g.m.saturating_mul(g.n).saturating_mul(g.k) >= c.gemm_par_min_macs.0 {
-            return self.gemm_threaded_s(g, elem, eff);
+            let wake = c.gemm_thread_wake_us.0 * 1e-6;
+            let wake = if wake > 0.0 {
+                wake.min(self.gemm_one_thread_s(g, elem))
+            } else {
+                0.0
+            };
+            return self.gemm_threaded_s(g, elem, eff) + wake;
         }
+        self.gemm_one_thread_s(g, elem)
+    }
+
+    /// Seconds for a GEMM (not a GEMV) on the calling thread alone.
+    fn gemm_one_thread_s(&self, g: &vchip_workloads::Gemm, elem: f64) -> f64 {
+        let c = &self.cpu;
+        let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
         let compute = self.panels_s(g.m, g.n, g.k, c.gemm_gflops.0 * 1e9);
         let [pa, pb, _] = c.gemm_operand_passes.map(|p| p.0);
         let pass = |elems: f64, passes: f64| {

@@ -259,3 +259,20 @@ fn c_is_stored_once_then_rewritten_per_k_block() {
     let t = gemm_s(&h, 256, 256, 512);
     assert!(close(t, 2.0 * 256.0 * 256.0 * 512.0 / 100e9), "{t}");
 }
+
+#[test]
+fn a_threaded_gemm_pays_the_wake_up_once_but_never_more_than_its_one_thread_time() {
+    let (one, plain) = (host(1), host(2));
+    let mut waking = host(2);
+    waking.cpu.gemm_thread_wake_us = NonNegative(20.0);
+    // 512³: one thread needs 2.7 ms, so the whole 20 µs is paid, once for its one K block and
+    // once for the four blocks of a K = 2048 GEMM alike.
+    for k in [512, 2048] {
+        let extra = gemm_s(&waking, 512, 512, k) - gemm_s(&plain, 512, 512, k);
+        assert!(close(extra, 20e-6), "K = {k}: {extra}");
+    }
+    // 32³ (above the threading threshold): the calling thread is done in 0.66 µs, before the
+    // other thread is up.
+    let extra = gemm_s(&waking, 32, 32, 32) - gemm_s(&plain, 32, 32, 32);
+    assert!(close(extra, gemm_s(&one, 32, 32, 32)), "{extra}");
+}
