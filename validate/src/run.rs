@@ -176,10 +176,11 @@ pub(crate) struct Plan {
     pub n_l1: usize,
     pub rowsum_rows: [usize; 4],
     pub rowsum_elems: [usize; 4],
-    /// Compute-bound GEMMs of whole panels within L2: the microkernel rate is the fastest of
-    /// them. One anchor alone ran at two distinct rates from run to run here (186–189 or
-    /// 200–207 GFLOP/s, every pass of a run alike, while the kernels did not move): a placement
-    /// of its buffers, which slows but never speeds up.
+    /// Compute-bound GEMMs of whole panels within L2: the microkernel rate is the median of
+    /// what they give. One anchor alone ran at one of two rates from run to run here (186–189
+    /// or 200–207 GFLOP/s, every pass of a run alike, while the kernels did not follow), and the
+    /// machine's speed drifts between such levels: the median of three, measured at three places
+    /// in a pass, follows the kernels better than any one.
     pub rate_anchors: Vec<Kernel>,
     pub short_panels: Vec<Kernel>,
     pub par_anchor: Kernel,
