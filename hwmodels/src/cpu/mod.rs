@@ -548,15 +548,8 @@ impl CpuModel {
             OpKind::Norm { elems, .. } => {
                 per(elems, 2.0 * self.reduce_ns(footprint) + 2.0 * c.simple_ns.0)
             }
-            OpKind::Pool {
-                batch,
-                channels,
-                h_out,
-                w_out,
-                kh,
-                kw,
-                ..
-            } => per(batch * channels * h_out * w_out * kh * kw, c.simple_ns.0),
+            // One operation per window element: the trace's (overflow-checked) FLOP count.
+            OpKind::Pool { .. } => per(op.flops, c.simple_ns.0),
             OpKind::Embedding { .. } | OpKind::DataMovement { .. } => 0.0,
         };
         let (bw, level) = self.bandwidth(footprint);

@@ -276,3 +276,27 @@ fn a_threaded_gemm_pays_the_wake_up_once_but_never_more_than_its_one_thread_time
     let extra = gemm_s(&waking, 32, 32, 32) - gemm_s(&plain, 32, 32, 32);
     assert!(close(extra, gemm_s(&one, 32, 32, 32)), "{extra}");
 }
+
+#[test]
+fn pooling_costs_one_simple_operation_per_window_element() {
+    use vchip_workloads::builder::PoolWindow;
+    use vchip_workloads::PoolKind;
+    let mut h = host(1);
+    // Slow enough per element that the op is compute-bound whatever the level.
+    h.cpu.simple_ns = Positive(10.0);
+    let mut b = TraceBuilder::new("t");
+    let x = b
+        .input("x", vec![1, 64, 112, 112], DType::F32)
+        .expect("input");
+    let window = PoolWindow {
+        k: 3,
+        stride: 2,
+        pad: 1,
+        ceil_mode: false,
+    };
+    b.pool("pool", x, PoolKind::Max, window).expect("pool");
+    let t = b.finish();
+    // 64 × 56 × 56 outputs × 9 taps at 10 ns each.
+    let s = h.predict_s(&t, &t.ops[0]).0;
+    assert!(close(s, 64.0 * 56.0 * 56.0 * 9.0 * 10e-9), "{s}");
+}
