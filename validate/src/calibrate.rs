@@ -9,7 +9,7 @@ use vchip_hwmodels::{CostOptions, HardwareModel};
 
 use crate::host::HostInfo;
 use crate::kernels::Kernel;
-use crate::run::{copy_elems, CpuMeasurements, Plan};
+use crate::run::{copy_elems, fill_elems, CpuMeasurements, Plan};
 use crate::stats::{accuracy, Accuracy};
 use crate::suite::is_calibration;
 use crate::timing::Measurement;
@@ -171,13 +171,13 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         ),
         dram1,
     ));
-    // The effective L3: the largest candidate working set whose bandwidth is still nearer the
-    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
-    // A store-only stream of `footprint` bytes writes 4 bytes per f32.
     let fill_bw = |i: usize, footprint_bytes: usize| {
-        4.0 * (footprint_bytes / 4).max(256) as f64 / micro_m[i].median_s / 1e9
+        4.0 * fill_elems(footprint_bytes) as f64 / micro_m[i].median_s / 1e9
     };
     let fill_dram = fill_bw(plan.i_fill_dram, dram_bytes);
+    // The effective L3: the largest candidate working set whose bandwidth is still nearer the
+    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
+    // Its (working set, copy bandwidth, store-only bandwidth).
     let mut l3 = (caches[1] * 2, dram1, fill_dram);
     let mut threshold = f64::INFINITY;
     for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
@@ -338,9 +338,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
 
     let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
-    // Coordinate descent over the nine free parameters (overheads, im2col and direct-convolution
-    // costs, GEMM operand passes; the parallel efficiency follows from the threaded anchor in
-    // `full`), minimising the mean |log error| on the calibration part; each is independent
+    // Coordinate descent over the ten free parameters (overheads, the threaded-GEMM wake-up, im2col
+    // and direct-convolution costs, GEMM operand passes; the parallel efficiency follows from the
+    // threaded anchor in `full`), minimising the mean |log error| on the calibration part; each is independent
     // enough (different kernel classes) to converge fast.
     // Every calibration item as (trace, threads, measured seconds).
     let calib_items: Vec<(vchip_workloads::Trace, usize, f64)> = calib

@@ -218,6 +218,11 @@ pub(crate) fn copy_elems(footprint_bytes: usize) -> usize {
     (footprint_bytes / 8).max(256)
 }
 
+/// A store-only stream of `footprint` bytes writes 4 bytes per f32.
+pub(crate) fn fill_elems(footprint_bytes: usize) -> usize {
+    (footprint_bytes / 4).max(256)
+}
+
 impl Plan {
     pub fn new(host: &HostInfo, quick: bool) -> Plan {
         let caches: Vec<u64> = if host.caches_kib.len() == 3 {
@@ -335,7 +340,7 @@ impl Plan {
             .map(|mib| add(copy(mib << 20), 1))
             .collect();
         let fill = |footprint_bytes: usize| Kernel::Fill {
-            n: (footprint_bytes / 4).max(256),
+            n: fill_elems(footprint_bytes),
         };
         let i_fill_l1 = add(fill(caches[0] as usize * 512), 1);
         let i_fill_l2 = add(fill(caches[1] as usize * 512), 1);
@@ -451,4 +456,32 @@ pub fn measure_cpu(quick: bool, progress: &dyn Fn(&str)) -> Result<CpuMeasuremen
             .collect(),
         duration_s: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every microbenchmark and kernel a run times is also a valid one-op trace (the model costs
+    /// the synthetic ones, and `Kernel::trace` asserts its shapes in debug builds), for a full
+    /// and a quick plan alike.
+    #[test]
+    fn every_planned_item_is_a_one_op_trace() {
+        let host = HostInfo {
+            model: "test".into(),
+            logical_cpus: 2,
+            simd_bits: 512,
+            fma: true,
+            caches_kib: vec![48, 2048, 491520],
+            mhz: 2600.0,
+            memory_gib: 16.0,
+        };
+        for quick in [false, true] {
+            let plan = Plan::new(&host, quick);
+            assert_eq!(plan.items.len(), plan.n_micro + plan.suite.len());
+            for (k, _) in &plan.items {
+                assert_eq!(k.trace().ops.len(), 1, "{k:?}");
+            }
+        }
+    }
 }

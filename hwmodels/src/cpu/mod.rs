@@ -350,16 +350,15 @@ impl CpuModel {
         self.gemm_one_thread_s(g, elem)
     }
 
-    /// Seconds for a GEMM (not a GEMV) on the calling thread alone.
+    /// Seconds for a GEMM (not a GEMV) on the calling thread alone, at one core's bandwidths
+    /// whatever `threads` says (a GEMM under the threading threshold, or the bound on a threaded
+    /// GEMM's wake-up).
     fn gemm_one_thread_s(&self, g: &vchip_workloads::Gemm, elem: f64) -> f64 {
         let c = &self.cpu;
         let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
         let compute = self.panels_s(g.m, g.n, g.k, c.gemm_gflops.0 * 1e9);
         let [pa, pb, _] = c.gemm_operand_passes.map(|p| p.0);
-        let pass = |elems: f64, passes: f64| {
-            let bytes = elem * elems;
-            passes * bytes / self.bandwidth(bytes).0
-        };
+        let bw = |bytes: f64| self.bandwidth_on(bytes, 1).0;
         // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
         // library packs it panel by panel between microkernel calls (faer's single-thread
         // "millikernel" path); a larger block is packed in a pass of its own. Each has its own
@@ -372,11 +371,11 @@ impl CpuModel {
         } else {
             c.gemm_a_passes_in_l2.0
         };
-        let a_pass = a_passes * elem * m * k / self.bandwidth(a_block).0;
+        let a_pass = a_passes * elem * m * k / bw(a_block);
         // B is never packed on this path (faer packs B only for very tall A): the microkernel
         // reads it in place, once per K block, and only a B beyond L2 is a stream it waits on.
         let b_pass = if elem * k * n > l2 {
-            pass(k * n, pb)
+            pb * elem * k * n / bw(elem * k * n)
         } else {
             0.0
         };
