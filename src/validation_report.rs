@@ -144,12 +144,12 @@ pub fn write_gpu(r: &vchip_validate::gpu::GpuReport, dir: &Path) -> Result<()> {
         r.adapter, r.backend, r.device_type, r.driver, r.timestamp_queries
     );
     let _ = writeln!(md, "Fidelity: {}.\n", r.fidelity);
-    let _ = writeln!(md, "| kernel | correct | max rel. error | median time [95 % CI] | samples | GFLOP/s |\n|---|---|---|---|---|---|");
+    let _ = writeln!(md, "| kernel | correct | max rel. error | median time [95 % CI] | samples | GFLOP/s | GB/s (compulsory traffic) |\n|---|---|---|---|---|---|---|");
     for k in &r.kernels {
         let m = &k.measured;
         let _ = writeln!(
             md,
-            "| {} | {} | {:.2e} | {:.1} us [{:.1}, {:.1}] | {} | {:.2} |",
+            "| {} | {} | {:.2e} | {:.1} us [{:.1}, {:.1}] | {} | {:.2} | {:.1} |",
             k.name,
             if k.correct { "yes" } else { "NO" },
             k.max_rel_error,
@@ -157,7 +157,8 @@ pub fn write_gpu(r: &vchip_validate::gpu::GpuReport, dir: &Path) -> Result<()> {
             m.ci_low_s * 1e6,
             m.ci_high_s * 1e6,
             m.samples,
-            k.gflops
+            k.gflops,
+            k.gb_s
         );
     }
     crate::report::write_atomic(&dir.join("gpu-report.md"), md.as_bytes())?;

@@ -129,6 +129,8 @@ pub struct GpuKernelResult {
     pub correct: bool,
     pub measured: Measurement,
     pub gflops: f64,
+    /// Compulsory traffic (inputs read once, output written once) over the median time.
+    pub gb_s: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -147,6 +149,21 @@ struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     timestamps: bool,
+    /// wgpu reports validation and out-of-memory errors through this handler (its default panics).
+    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// A kernel compiled and bound once, dispatched many times.
+struct Prepared {
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    output: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    out_bytes: u64,
+    groups: (u32, u32, u32),
+    queries: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
+    // Kept alive for the bind group.
+    _inputs: [wgpu::Buffer; 3],
 }
 
 fn fill(n: usize, seed: usize) -> Vec<f32> {
@@ -156,23 +173,27 @@ fn fill(n: usize, seed: usize) -> Vec<f32> {
 }
 
 impl Gpu {
-    /// Runs `wgsl` over three f32 buffers and a uniform; returns the output and the kernel time (s).
-    fn run(
-        &self,
-        wgsl: &str,
-        a: &[f32],
-        b: &[f32],
-        out_len: usize,
-        uniform: &[u32],
-        groups: (u32, u32, u32),
-    ) -> Result<(Vec<f32>, f64), ValidateError> {
+    /// Fails with wgpu's own message if an error was reported since the last check.
+    fn check(&self, what: &str) -> Result<(), ValidateError> {
+        let taken = self.error.lock().map(|mut e| e.take()).unwrap_or(None);
+        match taken {
+            Some(e) => Err(ValidateError::Unavailable(format!(
+                "GPU kernel `{what}` failed: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Compiles the case's shader and binds its inputs, an output buffer and the uniform.
+    fn prepare(&self, name: &str, case: &KernelCase) -> Result<Prepared, ValidateError> {
         let dev = &self.device;
+        let (wgsl, out_len, groups) = (case.wgsl, case.out_len, case.groups);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: None,
+            label: Some(name),
             source: wgpu::ShaderSource::Wgsl(wgsl.into()),
         });
         let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: None,
+            label: Some(name),
             layout: None,
             module: &module,
             entry_point: Some("main"),
@@ -186,15 +207,15 @@ impl Gpu {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
-        let (ba, bb) = (storage(a), storage(b));
+        let (ba, bb) = (storage(&case.a), storage(&case.b));
         let out_bytes = (out_len * 4) as u64;
-        let bc = dev.create_buffer(&wgpu::BufferDescriptor {
+        let output = dev.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: out_bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let ud: Vec<u8> = uniform.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let ud: Vec<u8> = case.uniform.iter().flat_map(|v| v.to_le_bytes()).collect();
         let bu = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: &ud,
@@ -221,7 +242,7 @@ impl Gpu {
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: bc.as_entire_binding(),
+                    resource: output.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 3,
@@ -249,9 +270,48 @@ impl Gpu {
             });
             (set, resolve, read)
         });
-        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        self.check(name)?;
+        Ok(Prepared {
+            pipeline,
+            bind,
+            output,
+            readback,
+            out_bytes,
+            groups,
+            queries,
+            _inputs: [ba, bb, bu],
+        })
+    }
+
+    /// Maps `buf`, waits for the GPU and copies its contents out.
+    fn read(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>, ValidateError> {
+        let slice = buf.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| ValidateError::Unavailable(format!("cannot read GPU results: {e}")))?
+            .to_vec();
+        buf.unmap();
+        Ok(data)
+    }
+
+    /// Dispatches once; returns the output when `want_output` and the kernel time (s): the
+    /// timestamp-query interval where the adapter has them, else wall clock from submit to done.
+    fn dispatch(
+        &self,
+        name: &str,
+        p: &Prepared,
+        want_output: bool,
+    ) -> Result<(Option<Vec<f32>>, f64), ValidateError> {
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
-            let tw = queries
+            let tw = p
+                .queries
                 .as_ref()
                 .map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
                     query_set: set,
@@ -262,34 +322,37 @@ impl Gpu {
                 label: None,
                 timestamp_writes: tw,
             });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+            pass.set_pipeline(&p.pipeline);
+            pass.set_bind_group(0, &p.bind, &[]);
+            pass.dispatch_workgroups(p.groups.0, p.groups.1, p.groups.2);
         }
-        enc.copy_buffer_to_buffer(&bc, 0, &readback, 0, out_bytes);
-        if let Some((set, resolve, read)) = &queries {
+        if want_output {
+            enc.copy_buffer_to_buffer(&p.output, 0, &p.readback, 0, p.out_bytes);
+        }
+        if let Some((set, resolve, read)) = &p.queries {
             enc.resolve_query_set(set, 0..2, resolve, 0);
             enc.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
         }
         let t0 = std::time::Instant::now();
         self.queue.submit([enc.finish()]);
-        let wait = |buf: &wgpu::Buffer| -> Result<Vec<u8>, ValidateError> {
-            let slice = buf.slice(..);
-            slice.map_async(wgpu::MapMode::Read, |_| {});
-            dev.poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
-            let data = slice
-                .get_mapped_range()
-                .map_err(|e| ValidateError::Unavailable(format!("cannot read GPU results: {e}")))?
-                .to_vec();
-            buf.unmap();
-            Ok(data)
-        };
-        let out = wait(&readback)?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
         let wall = t0.elapsed().as_secs_f64();
-        let secs = match &queries {
+        self.check(name)?;
+        let out = if want_output {
+            let raw = self.read(&p.readback)?;
+            Some(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let secs = match &p.queries {
             Some((_, _, read)) => {
-                let raw = wait(read)?;
+                let raw = self.read(read)?;
                 let t = |i: usize| {
                     u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
                 };
@@ -297,11 +360,7 @@ impl Gpu {
             }
             None => wall,
         };
-        let values = out
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Ok((values, secs))
+        Ok((out, secs))
     }
 }
 
@@ -332,7 +391,10 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
         desc.backends = wgpu::Backends::VULKAN;
     }
     let instance = wgpu::Instance::new(desc);
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).map_err(|e| {
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    })).map_err(|e| {
         ValidateError::Unavailable(format!(
             "no GPU adapter found through wgpu/Vulkan ({e}). Fix: install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers` for Mesa's software adapter"
         ))
@@ -354,10 +416,18 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
         "adapter: {} ({:?}, {:?}, driver {}), timestamp queries: {timestamps}",
         info.name, info.backend, info.device_type, info.driver_info
     ));
+    let error = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let sink = error.clone();
+    device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+        if let Ok(mut slot) = sink.lock() {
+            slot.get_or_insert_with(|| e.to_string());
+        }
+    }));
     let gpu = Gpu {
         device,
         queue,
         timestamps,
+        error,
     };
     let software = info.device_type == wgpu::DeviceType::Cpu;
     let fidelity = if software {
@@ -365,181 +435,52 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
     } else {
         "pending: vchip has no GPU model yet to predict these kernels".to_string()
     };
+    let gemm = |m, n, k| GpuKernel::Gemm { m, n, k };
+    let conv = |c, h, oc, k, stride| GpuKernel::Conv {
+        c,
+        h,
+        oc,
+        k,
+        stride,
+    };
     let mut kernels = vec![
-        (
-            "gemm 256^3",
-            GpuKernel::Gemm {
-                m: 256,
-                n: 256,
-                k: 256,
-            },
-        ),
-        (
-            "bert-base attn_out 128x768x768",
-            GpuKernel::Gemm {
-                m: 128,
-                n: 768,
-                k: 768,
-            },
-        ),
-        (
-            "gemm ragged 100x70x33",
-            GpuKernel::Gemm {
-                m: 100,
-                n: 70,
-                k: 33,
-            },
-        ),
-        (
-            "resnet50 layer3 conv 3x3",
-            GpuKernel::Conv {
-                c: 64,
-                h: 14,
-                oc: 64,
-                k: 3,
-                stride: 1,
-            },
-        ),
-        (
-            "mobilenet stem conv 3x3/2",
-            GpuKernel::Conv {
-                c: 3,
-                h: 56,
-                oc: 16,
-                k: 3,
-                stride: 2,
-            },
-        ),
+        ("gemm 256^3", gemm(256, 256, 256)),
+        ("bert-base attn_out 128x768x768", gemm(128, 768, 768)),
+        ("gemm ragged 100x70x33", gemm(100, 70, 33)),
+        ("resnet50 layer3 conv 3x3", conv(64, 14, 64, 3, 1)),
+        ("mobilenet stem conv 3x3/2", conv(3, 56, 16, 3, 2)),
         ("residual add 1M", GpuKernel::Add { n: 1 << 20 }),
         ("relu 1M", GpuKernel::Relu { n: 1 << 20 }),
     ];
     if !quick {
-        kernels.push((
-            "gemm 512^3",
-            GpuKernel::Gemm {
-                m: 512,
-                n: 512,
-                k: 512,
-            },
-        ));
-        kernels.push((
-            "resnet50 layer1 conv 3x3",
-            GpuKernel::Conv {
-                c: 64,
-                h: 56,
-                oc: 64,
-                k: 3,
-                stride: 1,
-            },
-        ));
+        kernels.push(("gemm 512^3", gemm(512, 512, 512)));
+        kernels.push(("resnet50 layer1 conv 3x3", conv(64, 56, 64, 3, 1)));
     }
-    let reps = if quick { 3 } else { 10 };
+    if !software {
+        // Sizes that fill a real GPU, so timings are not all launch latency; too slow for llvmpipe.
+        kernels.push(("gemm 1024^3", gemm(1024, 1024, 1024)));
+        kernels.push(("gemm 2048^3", gemm(2048, 2048, 2048)));
+        kernels.push(("llama-7b mlp up 512x11008x4096", gemm(512, 11008, 4096)));
+        kernels.push(("resnet50 conv1-size 3x3 256ch 56", conv(256, 56, 256, 3, 1)));
+        kernels.push(("residual add 16M", GpuKernel::Add { n: 1 << 24 }));
+        kernels.push(("relu 16M", GpuKernel::Relu { n: 1 << 24 }));
+    }
+    // A real GPU's timestamp samples are cheap; a software adapter's take CPU seconds.
+    let reps = match (software, quick) {
+        (false, _) => 25,
+        (true, true) => 3,
+        (true, false) => 10,
+    };
     let mut results = Vec::new();
     for (name, k) in kernels {
-        let (wgsl, a, b, out_len, uniform, groups, flops, want) = match k {
-            GpuKernel::Gemm { m, n, k } => {
-                let (mu, nu, ku) = (m as usize, n as usize, k as usize);
-                let (a, b) = (fill(mu * ku, 1), fill(ku * nu, 2));
-                let mut want = vec![0f32; mu * nu];
-                for i in 0..mu {
-                    for p in 0..ku {
-                        let av = a[i * ku + p];
-                        for j in 0..nu {
-                            want[i * nu + j] += av * b[p * nu + j];
-                        }
-                    }
-                }
-                (
-                    GEMM_WGSL,
-                    a,
-                    b,
-                    mu * nu,
-                    vec![m, n, k, 0],
-                    (n.div_ceil(64), m.div_ceil(64), 1),
-                    2.0 * (mu * nu * ku) as f64,
-                    want,
-                )
-            }
-            GpuKernel::Conv {
-                c,
-                h,
-                oc,
-                k,
-                stride,
-            } => {
-                let pad = k / 2;
-                let oh = (h + 2 * pad - k) / stride + 1;
-                let (cu, hu, ocu, ku, ohu) =
-                    (c as usize, h as usize, oc as usize, k as usize, oh as usize);
-                let (x, w) = (fill(cu * hu * hu, 3), fill(ocu * cu * ku * ku, 4));
-                let mut want = vec![0f32; ocu * ohu * ohu];
-                for o in 0..ocu {
-                    for oy in 0..ohu {
-                        for ox in 0..ohu {
-                            let mut acc = 0f32;
-                            for ci in 0..cu {
-                                for ky in 0..ku {
-                                    let iy = (oy * stride as usize + ky) as isize - pad as isize;
-                                    for kx in 0..ku {
-                                        let ix =
-                                            (ox * stride as usize + kx) as isize - pad as isize;
-                                        if iy >= 0
-                                            && ix >= 0
-                                            && (iy as usize) < hu
-                                            && (ix as usize) < hu
-                                        {
-                                            acc += x[(ci * hu + iy as usize) * hu + ix as usize]
-                                                * w[((o * cu + ci) * ku + ky) * ku + kx];
-                                        }
-                                    }
-                                }
-                            }
-                            want[(o * ohu + oy) * ohu + ox] = acc;
-                        }
-                    }
-                }
-                let total = ocu * ohu * ohu;
-                (
-                    CONV_WGSL,
-                    x,
-                    w,
-                    total,
-                    vec![c, h, oc, oh, k, stride, pad, total as u32],
-                    grid_1d(total),
-                    2.0 * (total * cu * ku * ku) as f64,
-                    want,
-                )
-            }
-            GpuKernel::Add { n } | GpuKernel::Relu { n } => {
-                let nu = n as usize;
-                let (a, b) = (fill(nu, 5), fill(nu, 6));
-                let add = matches!(k, GpuKernel::Add { .. });
-                let want = a
-                    .iter()
-                    .zip(&b)
-                    .map(|(x, y)| if add { x + y } else { x.max(0.0) })
-                    .collect();
-                (
-                    ELTWISE_WGSL,
-                    a,
-                    b,
-                    nu,
-                    vec![n, u32::from(!add), 0, 0],
-                    grid_1d(nu),
-                    nu as f64,
-                    want,
-                )
-            }
-        };
-        let mut samples = Vec::new();
-        let mut err = 0.0;
-        for i in 0..reps + 1 {
-            let (got, secs) = gpu.run(wgsl, &a, &b, out_len, &uniform, groups)?;
-            if i == 0 {
-                err = rel_error(&got, &want); // the first run warms up and is checked
-            } else {
-                samples.push(secs);
-            }
+        let case = KernelCase::new(&k);
+        let prepared = gpu.prepare(name, &case)?;
+        // The first dispatch warms up and is checked; the rest are timed.
+        let (got, _) = gpu.dispatch(name, &prepared, true)?;
+        let err = rel_error(&got.unwrap_or_default(), &case.want);
+        let mut samples = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            samples.push(gpu.dispatch(name, &prepared, false)?.1);
         }
         let measured = summarize(samples);
         let correct = err <= 1e-3;
@@ -553,7 +494,8 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
             kernel: k,
             max_rel_error: err,
             correct,
-            gflops: flops / measured.median_s / 1e9,
+            gflops: case.flops / measured.median_s / 1e9,
+            gb_s: case.bytes / measured.median_s / 1e9,
             measured,
         });
     }
@@ -566,4 +508,148 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
         fidelity,
         kernels: results,
     })
+}
+
+/// One kernel's shader, inputs, launch geometry, work and CPU reference result.
+struct KernelCase {
+    wgsl: &'static str,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    out_len: usize,
+    uniform: Vec<u32>,
+    groups: (u32, u32, u32),
+    flops: f64,
+    /// Compulsory DRAM traffic: each input read once, the output written once.
+    bytes: f64,
+    want: Vec<f32>,
+}
+
+impl KernelCase {
+    fn new(k: &GpuKernel) -> KernelCase {
+        match *k {
+            GpuKernel::Gemm { m, n, k } => {
+                let (mu, nu, ku) = (m as usize, n as usize, k as usize);
+                let (a, b) = (fill(mu * ku, 1), fill(ku * nu, 2));
+                let want = reference_gemm(&a, &b, mu, nu, ku);
+                KernelCase {
+                    wgsl: GEMM_WGSL,
+                    a,
+                    b,
+                    out_len: mu * nu,
+                    uniform: vec![m, n, k, 0],
+                    // 16×16 invocations of 4×4 outputs each: 64×64 per workgroup.
+                    groups: (n.div_ceil(64), m.div_ceil(64), 1),
+                    flops: 2.0 * (mu * nu * ku) as f64,
+                    bytes: 4.0 * (mu * ku + ku * nu + mu * nu) as f64,
+                    want,
+                }
+            }
+            GpuKernel::Conv {
+                c,
+                h,
+                oc,
+                k,
+                stride,
+            } => {
+                let pad = k / 2;
+                let oh = (h + 2 * pad - k) / stride + 1;
+                let (cu, hu, ocu, ku, ohu) =
+                    (c as usize, h as usize, oc as usize, k as usize, oh as usize);
+                let (x, w) = (fill(cu * hu * hu, 3), fill(ocu * cu * ku * ku, 4));
+                let want = reference_conv(&x, &w, cu, hu, ocu, ku, stride as usize);
+                let total = ocu * ohu * ohu;
+                KernelCase {
+                    wgsl: CONV_WGSL,
+                    bytes: 4.0 * (x.len() + w.len() + total) as f64,
+                    a: x,
+                    b: w,
+                    out_len: total,
+                    uniform: vec![c, h, oc, oh, k, stride, pad, total as u32],
+                    groups: grid_1d(total),
+                    flops: 2.0 * (total * cu * ku * ku) as f64,
+                    want,
+                }
+            }
+            GpuKernel::Add { n } | GpuKernel::Relu { n } => {
+                let nu = n as usize;
+                let (a, b) = (fill(nu, 5), fill(nu, 6));
+                let add = matches!(k, GpuKernel::Add { .. });
+                let want = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(x, y)| if add { x + y } else { x.max(0.0) })
+                    .collect();
+                KernelCase {
+                    wgsl: ELTWISE_WGSL,
+                    a,
+                    b,
+                    out_len: nu,
+                    uniform: vec![n, u32::from(!add), 0, 0],
+                    groups: grid_1d(nu),
+                    flops: nu as f64,
+                    bytes: 4.0 * (if add { 3 } else { 2 } * nu) as f64,
+                    want,
+                }
+            }
+        }
+    }
+}
+
+/// Row-major C = A·B on the CPU with faer (exact enough to check f32 GPU sums over k ≤ 4096).
+fn reference_gemm(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+    let am = faer::MatRef::from_row_major_slice(a, m, k);
+    let bm = faer::MatRef::from_row_major_slice(b, k, n);
+    let mut c = faer::Mat::<f32>::zeros(m, n);
+    faer::linalg::matmul::matmul(
+        c.as_mut(),
+        faer::Accum::Replace,
+        am,
+        bm,
+        1.0f32,
+        faer::Par::rayon(0),
+    );
+    let mut out = Vec::with_capacity(m * n);
+    for i in 0..m {
+        out.extend((0..n).map(|j| c[(i, j)]));
+    }
+    out
+}
+
+/// Direct NCHW convolution, batch 1, square image and kernel, zero padding k/2.
+fn reference_conv(
+    x: &[f32],
+    w: &[f32],
+    c: usize,
+    h: usize,
+    oc: usize,
+    k: usize,
+    stride: usize,
+) -> Vec<f32> {
+    let pad = k / 2;
+    let oh = (h + 2 * pad - k) / stride + 1;
+    let mut want = vec![0f32; oc * oh * oh];
+    for o in 0..oc {
+        for oy in 0..oh {
+            for ox in 0..oh {
+                let mut acc = 0f32;
+                for ci in 0..c {
+                    for ky in 0..k {
+                        let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&v| v < h)
+                        else {
+                            continue;
+                        };
+                        for kx in 0..k {
+                            let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&v| v < h)
+                            else {
+                                continue;
+                            };
+                            acc += x[(ci * h + iy) * h + ix] * w[((o * c + ci) * k + ky) * k + kx];
+                        }
+                    }
+                }
+                want[(o * oh + oy) * oh + ox] = acc;
+            }
+        }
+    }
+    want
 }
