@@ -10,17 +10,15 @@ use wgpu::util::DeviceExt;
 use crate::timing::{summarize, Measurement};
 use crate::ValidateError;
 
-const GEMM_WGSL: &str = r#"
-struct Dims { m: u32, n: u32, k: u32, pad: u32 }
+/// Bindings, staging tiles and the store shared by the tiled GEMM and the implicit-GEMM convolution.
+/// C (m × n) = A (m × k) · B (k × n); the convolution's fields are zero for a plain GEMM.
+const TILED_PRELUDE: &str = r#"
+struct Dims { m: u32, n: u32, k: u32, c: u32, h: u32, oh: u32, ks: u32, stride: u32, pad: u32, p0: u32, p1: u32, p2: u32 }
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> d: Dims;
 
-// A 64x64 tile of C per workgroup of 16x16 invocations, 4x4 outputs each, stepping through K in
-// slices of 16 staged in workgroup memory. An invocation's rows and columns are 16 apart, so
-// neighbouring invocations read neighbouring words of the staged tiles (no bank conflicts) and
-// store neighbouring words of C (coalesced).
 var<workgroup> tile_a: array<f32, 1024>; // [k][row], 16 x 64
 var<workgroup> tile_b: array<f32, 1024>; // [k][col], 16 x 64
 
@@ -31,10 +29,38 @@ fn store_row(r: u32, col: u32, v: vec4<f32>) {
     if (col + 32u < d.n) { c[r * d.n + col + 32u] = v.z; }
     if (col + 48u < d.n) { c[r * d.n + col + 48u] = v.w; }
 }
+"#;
 
-// Accumulators are vec4s, not arrays: an array indexed in a loop can land in slow local memory
-// once the shader compiler keeps the loop (the first version of this kernel ran at 0.5 TFLOP/s on
-// an H200 that way).
+/// Row-major A and B.
+const GEMM_LOADS: &str = r#"
+fn load_a(r: u32, k: u32) -> f32 { return a[r * d.k + k]; }
+fn load_b(k: u32, col: u32) -> f32 { return b[k * d.n + col]; }
+"#;
+
+/// Implicit GEMM (batch 1, NCHW, square image and kernel, zero padding): A is the weights
+/// [out channel][c·ks·ks], B the im2col matrix [c·ks·ks][output pixel] gathered from the image
+/// while the tile is staged, never materialised.
+const CONV_LOADS: &str = r#"
+fn load_a(r: u32, k: u32) -> f32 { return a[r * d.k + k]; }
+fn load_b(k: u32, col: u32) -> f32 {
+    let taps = d.ks * d.ks;
+    let ci = k / taps;
+    let ky = (k % taps) / d.ks;
+    let kx = k % d.ks;
+    let iy = i32((col / d.oh) * d.stride + ky) - i32(d.pad);
+    let ix = i32((col % d.oh) * d.stride + kx) - i32(d.pad);
+    if (iy < 0 || ix < 0 || iy >= i32(d.h) || ix >= i32(d.h)) { return 0.0; }
+    return b[(ci * d.h + u32(iy)) * d.h + u32(ix)];
+}
+"#;
+
+/// A 64x64 tile of C per workgroup of 16x16 invocations, 4x4 outputs each, stepping through K in
+/// slices of 16 staged in workgroup memory. An invocation's rows and columns are 16 apart, so
+/// neighbouring invocations read neighbouring words of the staged tiles (no bank conflicts) and
+/// store neighbouring words of C (coalesced). Accumulators are vec4s, not arrays: an array indexed
+/// in a loop can land in slow local memory once the shader compiler keeps the loop (an earlier
+/// version of this kernel ran 36x slower on an H200 that way).
+const TILED_MAIN: &str = r#"
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     let tid = l.y * 16u + l.x;
@@ -51,13 +77,13 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
             let ar = e / 16u;
             let ak = e % 16u;
             var av = 0.0;
-            if (row0 + ar < d.m && k0 + ak < d.k) { av = a[(row0 + ar) * d.k + k0 + ak]; }
+            if (row0 + ar < d.m && k0 + ak < d.k) { av = load_a(row0 + ar, k0 + ak); }
             tile_a[ak * 64u + ar] = av;
             // B: consecutive invocations read consecutive columns of one k.
             let bk = e / 64u;
             let bc = e % 64u;
             var bv = 0.0;
-            if (k0 + bk < d.k && col0 + bc < d.n) { bv = b[(k0 + bk) * d.n + col0 + bc]; }
+            if (k0 + bk < d.k && col0 + bc < d.n) { bv = load_b(k0 + bk, col0 + bc); }
             tile_b[bk * 64u + bc] = bv;
         }
         workgroupBarrier();
@@ -80,36 +106,9 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: v
 }
 "#;
 
-const CONV_WGSL: &str = r#"
-struct Dims { c: u32, h: u32, oc: u32, oh: u32, k: u32, stride: u32, pad: u32, total: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> d: Dims;
-
-// One invocation per output element (oc, oy, ox), NCHW with batch 1, square kernel and image.
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-    let idx = g.x + g.y * 65535u * 256u;
-    if (idx >= d.total) { return; }
-    let ox = idx % d.oh;
-    let oy = (idx / d.oh) % d.oh;
-    let o = idx / (d.oh * d.oh);
-    var acc = 0.0;
-    for (var ci = 0u; ci < d.c; ci = ci + 1u) {
-        for (var ky = 0u; ky < d.k; ky = ky + 1u) {
-            let iy = i32(oy * d.stride + ky) - i32(d.pad);
-            if (iy < 0 || iy >= i32(d.h)) { continue; }
-            for (var kx = 0u; kx < d.k; kx = kx + 1u) {
-                let ix = i32(ox * d.stride + kx) - i32(d.pad);
-                if (ix < 0 || ix >= i32(d.h)) { continue; }
-                acc = acc + x[(ci * d.h + u32(iy)) * d.h + u32(ix)] * w[((o * d.c + ci) * d.k + ky) * d.k + kx];
-            }
-        }
-    }
-    y[idx] = acc;
+fn tiled_shader(loads: &str) -> String {
+    format!("{TILED_PRELUDE}{loads}{TILED_MAIN}")
 }
-"#;
 
 const ELTWISE_WGSL: &str = r#"
 struct Dims { n: u32, op: u32, pad0: u32, pad1: u32 }
@@ -216,7 +215,7 @@ impl Gpu {
     /// Compiles the case's shader and binds its inputs, an output buffer and the uniform.
     fn prepare(&self, name: &str, case: &KernelCase) -> Result<Prepared, ValidateError> {
         let dev = &self.device;
-        let (wgsl, out_len, groups) = (case.wgsl, case.out_len, case.groups);
+        let (wgsl, out_len, groups) = (case.wgsl.as_str(), case.out_len, case.groups);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(wgsl.into()),
@@ -541,7 +540,7 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
 
 /// One kernel's shader, inputs, launch geometry, work and CPU reference result.
 struct KernelCase {
-    wgsl: &'static str,
+    wgsl: String,
     a: Vec<f32>,
     b: Vec<f32>,
     out_len: usize,
@@ -561,11 +560,11 @@ impl KernelCase {
                 let (a, b) = (fill(mu * ku, 1), fill(ku * nu, 2));
                 let want = reference_gemm(&a, &b, mu, nu, ku);
                 KernelCase {
-                    wgsl: GEMM_WGSL,
+                    wgsl: tiled_shader(GEMM_LOADS),
                     a,
                     b,
                     out_len: mu * nu,
-                    uniform: vec![m, n, k, 0],
+                    uniform: vec![m, n, k, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                     // 16×16 invocations of 4×4 outputs each: 64×64 per workgroup.
                     groups: (n.div_ceil(64), m.div_ceil(64), 1),
                     flops: 2.0 * (mu * nu * ku) as f64,
@@ -587,14 +586,16 @@ impl KernelCase {
                 let (x, w) = (fill(cu * hu * hu, 3), fill(ocu * cu * ku * ku, 4));
                 let want = reference_conv(&x, &w, cu, hu, ocu, ku, stride as usize);
                 let total = ocu * ohu * ohu;
+                let (pixels, taps) = (oh * oh, c * k * k);
                 KernelCase {
-                    wgsl: CONV_WGSL,
+                    wgsl: tiled_shader(CONV_LOADS),
                     bytes: 4.0 * (x.len() + w.len() + total) as f64,
-                    a: x,
-                    b: w,
+                    // A = weights (out channels × taps), B = the image gathered as im2col.
+                    a: w,
+                    b: x,
                     out_len: total,
-                    uniform: vec![c, h, oc, oh, k, stride, pad, total as u32],
-                    groups: grid_1d(total),
+                    uniform: vec![oc, pixels, taps, c, h, oh, k, stride, pad, 0, 0, 0],
+                    groups: (pixels.div_ceil(64), oc.div_ceil(64), 1),
                     flops: 2.0 * (total * cu * ku * ku) as f64,
                     want,
                 }
@@ -609,7 +610,7 @@ impl KernelCase {
                     .map(|(x, y)| if add { x + y } else { x.max(0.0) })
                     .collect();
                 KernelCase {
-                    wgsl: ELTWISE_WGSL,
+                    wgsl: ELTWISE_WGSL.to_string(),
                     a,
                     b,
                     out_len: nu,
