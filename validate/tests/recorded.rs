@@ -3,6 +3,12 @@
 //! KVM, November 2026). Calibrating from a fixed recording is deterministic, so the model's
 //! accuracy on it is pinned: a model change that loses accuracy fails here, not only on the next
 //! (noisy) timing run. Re-record the fixture when the kernel set changes (the error says so).
+//!
+//! A second recording (`fixtures/xeon-16core-h200-host-full.json`) comes from another machine: the
+//! 16-core Xeon host (2 MiB L2 per core, 300 MiB L3, Firecracker VM) of a lent H200 GPU machine,
+//! November 2026, run by `scripts/validate-gpu.sh`. It keeps the model honest beyond the machine
+//! it was tuned on; it cannot be re-recorded without such a machine, so a kernel-set change that
+//! invalidates it must say so in docs/validation.md.
 
 use vchip_validate::calibrate::calibrate;
 use vchip_validate::run::CpuMeasurements;
@@ -10,6 +16,34 @@ use vchip_validate::run::CpuMeasurements;
 fn recorded() -> CpuMeasurements {
     serde_json::from_str(include_str!("fixtures/xeon-2vcpu-full.json"))
         .expect("the recorded measurements parse")
+}
+
+fn recorded_on_another_machine() -> CpuMeasurements {
+    serde_json::from_str(include_str!("fixtures/xeon-16core-h200-host-full.json"))
+        .expect("the recorded measurements parse")
+}
+
+#[test]
+fn a_recording_from_another_machine_keeps_its_accuracy() {
+    let m = recorded_on_another_machine();
+    assert_eq!(m.host.logical_cpus, 16);
+    let r = calibrate(&m, &|_| {}).expect("calibrates");
+    assert_eq!(r.test.kernels, 45);
+    // Measured when recorded: 73 % within ±10 %, 91 % (41 of 45) within ±20 %, MAPE 7.9 %,
+    // Spearman 0.996. One kernel of slack on ±20 %; ±10 % is below the bar on this machine
+    // (docs/validation.md says why), so it is pinned at its recorded level.
+    assert!(
+        r.test.within_20_pct >= 88.0,
+        "test kernels within ±20 %: {:.1} %",
+        r.test.within_20_pct
+    );
+    assert!(
+        r.test.within_10_pct >= 71.0,
+        "test kernels within ±10 %: {:.1} %",
+        r.test.within_10_pct
+    );
+    assert!(r.test.spearman.value >= 0.95, "{:?}", r.test.spearman);
+    assert!(r.test.mape_pct < 8.5, "test MAPE {:.2} %", r.test.mape_pct);
 }
 
 #[test]
