@@ -1,5 +1,5 @@
-//! GPU kernels through wgpu (Vulkan): a tiled GEMM (workgroup memory, register blocking), a direct convolution and element-wise
-//! kernels in WGSL, timed with timestamp queries where the adapter has them (wall clock otherwise) and
+//! GPU kernels through wgpu (Vulkan): a tiled GEMM (workgroup memory, register blocking), a
+//! convolution as an implicit GEMM on the same shader, and element-wise kernels in WGSL, timed with timestamp queries where the adapter has them (wall clock otherwise) and
 //! checked against CPU results. On a software adapter (Mesa llvmpipe, device type Cpu) timings are
 //! reported but fidelity is not applicable; on a real GPU fidelity is pending until vchip has a GPU
 //! model to predict these kernels from their launch geometry.
@@ -682,4 +682,78 @@ fn reference_conv(
         }
     }
     want
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gemm_reference_is_row_major_a_times_b() {
+        // [[1, 2, 3], [4, 5, 6]] · [[1, 0], [0, 1], [1, 1]] = [[4, 5], [10, 11]].
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        assert_eq!(reference_gemm(&a, &b, 2, 2, 3), vec![4.0, 5.0, 10.0, 11.0]);
+    }
+
+    #[test]
+    fn the_conv_reference_pads_and_strides() {
+        // One 3×3 channel, an all-ones 3×3 kernel, padding 1: each output sums its neighbourhood.
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let w = [1.0; 9];
+        let y = reference_conv(&x, &w, 1, 3, 1, 3, 1);
+        assert_eq!(
+            y,
+            vec![12.0, 21.0, 16.0, 27.0, 45.0, 33.0, 24.0, 39.0, 28.0]
+        );
+        // Stride 2 keeps the corners only.
+        assert_eq!(
+            reference_conv(&x, &w, 1, 3, 1, 3, 2),
+            vec![12.0, 16.0, 24.0, 28.0]
+        );
+    }
+
+    #[test]
+    fn one_dimensional_launches_stay_under_the_workgroup_limit() {
+        assert_eq!(grid_1d(256), (1, 1, 1));
+        assert_eq!(grid_1d(257), (2, 1, 1));
+        // 16 M elements: 65,536 workgroups split into two rows of 65,535.
+        assert_eq!(grid_1d(1 << 24), (65_535, 2, 1));
+    }
+
+    #[test]
+    fn the_error_is_relative_to_the_largest_reference_value() {
+        assert_eq!(rel_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert!((rel_error(&[1.0, 3.0], &[1.0, 4.0]) - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn every_kernel_case_fits_its_launch() {
+        // The launch covers the output: 64×64 tiles for the tiled shaders, 256 per group otherwise.
+        for k in [
+            GpuKernel::Gemm {
+                m: 100,
+                n: 70,
+                k: 33,
+            },
+            GpuKernel::Conv {
+                c: 3,
+                h: 56,
+                oc: 16,
+                k: 3,
+                stride: 2,
+            },
+            GpuKernel::Add { n: 1000 },
+        ] {
+            let case = KernelCase::new(&k);
+            assert_eq!(case.want.len(), case.out_len);
+            let (gx, gy, gz) = case.groups;
+            let covered = match k {
+                GpuKernel::Add { .. } | GpuKernel::Relu { .. } => 256 * (gx * gy * gz) as usize,
+                _ => 64 * 64 * (gx * gy * gz) as usize,
+            };
+            assert!(covered >= case.out_len, "{k:?}");
+            assert!(case.wgsl.contains("fn main"));
+        }
+    }
 }
