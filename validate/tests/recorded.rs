@@ -29,8 +29,8 @@ fn a_recording_from_another_machine_keeps_its_accuracy() {
     assert_eq!(m.host.logical_cpus, 16);
     let r = calibrate(&m, &|_| {}).expect("calibrates");
     assert_eq!(r.test.kernels, 45);
-    // Measured when recorded: 73 % within ±10 %, 91 % (41 of 45) within ±20 %, MAPE 7.9 %,
-    // Spearman 0.996. One kernel of slack on ±20 %; ±10 % is below the bar on this machine
+    // With the current model: 73 % within ±10 %, 91 % (41 of 45) within ±20 %, MAPE 7.5 %,
+    // Spearman 0.997. One kernel of slack on ±20 %; ±10 % is below the bar on this machine
     // (docs/validation.md says why), so it is pinned at its recorded level.
     assert!(
         r.test.within_20_pct >= 88.0,
@@ -43,7 +43,7 @@ fn a_recording_from_another_machine_keeps_its_accuracy() {
         r.test.within_10_pct
     );
     assert!(r.test.spearman.value >= 0.95, "{:?}", r.test.spearman);
-    assert!(r.test.mape_pct < 8.5, "test MAPE {:.2} %", r.test.mape_pct);
+    assert!(r.test.mape_pct < 8.0, "test MAPE {:.2} %", r.test.mape_pct);
 }
 
 #[test]
@@ -51,9 +51,9 @@ fn the_recorded_run_meets_the_accuracy_bar() {
     let r = calibrate(&recorded(), &|_| {}).expect("calibrates");
     assert_eq!(r.test.kernels, 45);
     // The bar is 90 % within ±10 % and Spearman ≥ 0.95; on this recording the model
-    // reaches 43 of 45 (95.6 %) and a MAPE of 4.9 %, so one kernel of slack.
+    // reaches 42 of 45 (93.3 %) and a MAPE of 5.2 %, so one kernel of slack.
     assert!(
-        r.test.within_10_pct >= 93.0,
+        r.test.within_10_pct >= 91.0,
         "test kernels within ±10 %: {:.1} %",
         r.test.within_10_pct
     );

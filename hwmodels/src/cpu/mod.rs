@@ -261,10 +261,21 @@ impl CpuModel {
     /// Seconds a thread spends on its `elems` of the C of a GEMM (the whole C being `c_total`
     /// elements) over `blocks` K blocks: the first block stores C at the store-only bandwidth of
     /// the level that holds C, each later one reads and writes it back (accumulation) at the copy
-    /// bandwidth, times the calibrated pass count (stores partly overlap the FMAs).
-    fn c_pass_s(&self, elems: f64, c_total: f64, elem: f64, first: bool, blocks: f64) -> f64 {
+    /// bandwidth, times the calibrated pass count (stores partly overlap the FMAs). C shares that
+    /// level with the K block's A and B (`others`, bytes): a C that fits in L2 alone but not next
+    /// to them is written to L3 (the 12544 × 32 output of a 3-channel stem convolution, 1.6 MB,
+    /// beside its 1.35 MB im2col matrix, on a 2 MiB L2).
+    fn c_pass_s(
+        &self,
+        elems: f64,
+        c_total: f64,
+        elem: f64,
+        first: bool,
+        blocks: f64,
+        others: f64,
+    ) -> f64 {
         let c = &self.cpu;
-        let level = self.level_of(elem * c_total, 1);
+        let level = self.level_of(elem * c_total + others, 1);
         let copy = c
             .bandwidth_gb_s
             .get(level)
@@ -380,7 +391,10 @@ impl CpuModel {
             0.0
         };
         let blocks = (k / kc).ceil();
-        compute + a_pass + b_pass + self.c_pass_s(m * n, m * n, elem, true, blocks)
+        compute
+            + a_pass
+            + b_pass
+            + self.c_pass_s(m * n, m * n, elem, true, blocks, elem * kc * (m + n))
     }
 
     /// Rows of the tallest microkernel panel.
@@ -441,7 +455,14 @@ impl CpuModel {
                 if row_blocks > 1 {
                     s += elem * rows as f64 * kc as f64 / a_bw;
                 }
-                s + self.c_pass_s(rows as f64 * cols as f64, c_total, elem, first, 1.0)
+                s + self.c_pass_s(
+                    rows as f64 * cols as f64,
+                    c_total,
+                    elem,
+                    first,
+                    1.0,
+                    elem * kc as f64 * (g.m + g.n) as f64,
+                )
             };
             let tasks = row_blocks.saturating_mul(col_blocks);
             if tasks.saturating_mul(threads) > SCHEDULE_LIMIT {

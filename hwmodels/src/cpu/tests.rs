@@ -239,16 +239,24 @@ fn c_is_stored_once_then_rewritten_per_k_block() {
     let mut h = host(1);
     h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(1.0)];
     h.cpu.write_bandwidth_gb_s = [200.0, 50.0, 20.0, 5.0].map(Positive).to_vec();
-    // 256×256 f32 C = 256 KiB, in L2 (copy 100 GB/s, store 50 GB/s). K = 1024: two K blocks,
-    // so C is stored once and read and written back once.
-    let (m, n, k) = (256.0, 256.0, 1024.0);
+    // 128×128 f32 C = 64 KiB, in L2 (copy 100 GB/s, store 50 GB/s) beside the K block's A and B
+    // (256 KiB each). K = 1024: two K blocks, so C is stored once and read and written back once.
+    let (m, n, k) = (128.0, 128.0, 1024.0);
     let fmas = 2.0 * m * n * k / 100e9;
     let c = 4.0 * m * n;
-    let t = gemm_s(&h, 256, 256, 1024);
+    let t = gemm_s(&h, 128, 128, 1024);
     assert!(close(t, fmas + c / 50e9 + c / 100e9), "{t}");
+    // A 256×256 C (256 KiB) fits in L2 alone but not beside its 512 KiB blocks of A and B: it
+    // goes to L3 (copy 40 GB/s, store 20 GB/s).
+    let (m, n) = (256.0, 256.0);
+    let c = 4.0 * m * n;
+    let t = gemm_s(&h, 256, 256, 1024);
+    assert!(close(t, 2.0 * m * n * k / 100e9 + c / 20e9 + c / 40e9), "{t}");
     // Without store bandwidths, the copy bandwidth serves both.
     h.cpu.write_bandwidth_gb_s.clear();
-    let t = gemm_s(&h, 256, 256, 1024);
+    let (m, n) = (128.0, 128.0);
+    let c = 4.0 * m * n;
+    let t = gemm_s(&h, 128, 128, 1024);
     assert!(close(t, fmas + 2.0 * c / 100e9), "{t}");
     // A B beyond L2 (here 1024 × 1024 f32 = 4 MiB, in L3 at 40 GB/s) is streamed once per
     // pass; within L2 it costs nothing.
