@@ -232,6 +232,13 @@ fn operand_passes_stream_from_the_level_that_holds_them() {
     let base = 2.0 * 1024.0 * 64.0 * 512.0 / 100e9;
     let pass = 4.0 * 1024.0 * 512.0 / 40e9;
     assert!(close(gemm_s(&h, 1024, 64, 512), base + pass));
+    // A 256×2048 A (2 MiB) in 512-deep blocks of 512 KiB: each block fits in L2 and takes the
+    // in-L2 pass count, but streams from L3, where the whole of A lives.
+    h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(0.0)];
+    h.cpu.gemm_a_passes_in_l2 = NonNegative(1.0);
+    let base = 2.0 * 256.0 * 64.0 * 2048.0 / 100e9;
+    let pass = 4.0 * 256.0 * 2048.0 / 40e9;
+    assert!(close(gemm_s(&h, 256, 64, 2048), base + pass));
 }
 
 #[test]
@@ -251,7 +258,10 @@ fn c_is_stored_once_then_rewritten_per_k_block() {
     let (m, n) = (256.0, 256.0);
     let c = 4.0 * m * n;
     let t = gemm_s(&h, 256, 256, 1024);
-    assert!(close(t, 2.0 * m * n * k / 100e9 + c / 20e9 + c / 40e9), "{t}");
+    assert!(
+        close(t, 2.0 * m * n * k / 100e9 + c / 20e9 + c / 40e9),
+        "{t}"
+    );
     // Without store bandwidths, the copy bandwidth serves both.
     h.cpu.write_bandwidth_gb_s.clear();
     let (m, n) = (128.0, 128.0);
