@@ -328,8 +328,26 @@ fn zz_debug() {
         let m = CpuModel::new(spec).unwrap();
         let mut b = TraceBuilder::new("t");
         let x = b.input("x", vec![1, 3, 224, 224], DType::F32).unwrap();
-        b.conv2d("c", x, ConvSpec { c_out: 32, kh: 3, kw: 3, stride: (2, 2), pad: (1, 1), dilation: (1, 1), groups: 1, bias: false }).unwrap();
+        b.conv2d(
+            "c",
+            x,
+            ConvSpec {
+                c_out: 32,
+                kh: 3,
+                kw: 3,
+                stride: (2, 2),
+                pad: (1, 1),
+                dilation: (1, 1),
+                groups: 1,
+                bias: false,
+            },
+        )
+        .unwrap();
         let tr = b.finish();
-        eprintln!("t={t}: gemm {:.1} us, stem {:.1} us", gemm_s(&m, 12544, 32, 27) * 1e6, m.predict_s(&tr, &tr.ops[0]).0 * 1e6);
+        eprintln!(
+            "t={t}: gemm {:.1} us, stem {:.1} us",
+            gemm_s(&m, 12544, 32, 27) * 1e6,
+            m.predict_s(&tr, &tr.ops[0]).0 * 1e6
+        );
     }
 }
