@@ -318,36 +318,3 @@ fn pooling_costs_one_simple_operation_per_window_element() {
     let s = h.predict_s(&t, &t.ops[0]).0;
     assert!(close(s, 64.0 * 56.0 * 56.0 * 9.0 * 10e-9), "{s}");
 }
-
-#[test]
-fn zz_debug() {
-    let yaml = std::fs::read_to_string("/tmp/r_f5_1/host-cpu.yaml").unwrap();
-    for t in [1u64, 2] {
-        let mut spec: HardwareSpec = serde_saphyr::from_str(&yaml).unwrap();
-        spec.cpu.as_mut().unwrap().threads = Count(t);
-        let m = CpuModel::new(spec).unwrap();
-        let mut b = TraceBuilder::new("t");
-        let x = b.input("x", vec![1, 3, 224, 224], DType::F32).unwrap();
-        b.conv2d(
-            "c",
-            x,
-            ConvSpec {
-                c_out: 32,
-                kh: 3,
-                kw: 3,
-                stride: (2, 2),
-                pad: (1, 1),
-                dilation: (1, 1),
-                groups: 1,
-                bias: false,
-            },
-        )
-        .unwrap();
-        let tr = b.finish();
-        eprintln!(
-            "t={t}: gemm {:.1} us, stem {:.1} us",
-            gemm_s(&m, 12544, 32, 27) * 1e6,
-            m.predict_s(&tr, &tr.ops[0]).0 * 1e6
-        );
-    }
-}
