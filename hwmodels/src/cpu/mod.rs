@@ -285,6 +285,10 @@ impl CpuModel {
             .write_bandwidth_gb_s
             .get(level)
             .map_or(copy, |w| w.0 * 1e9);
+        // A store stream runs at least at a copy's write half: the fill microbenchmark is a plain
+        // loop, which on some hosts is bound by its own stores' latency rather than the cache
+        // (8 GB/s into L3 on a 16-core Xeon whose copy moved 23 GB/s).
+        let store = store.max(copy / 2.0);
         let bytes = elem * elems;
         let again = (blocks - if first { 1.0 } else { 0.0 }).max(0.0);
         let first_store = if first { bytes / store } else { 0.0 };
@@ -373,9 +377,12 @@ impl CpuModel {
         // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
         // library packs it panel by panel between microkernel calls (faer's single-thread
         // "millikernel" path); a larger block is packed in a pass of its own. Each has its own
-        // calibrated pass count, streamed from the level that holds the whole of A: each K block is
-        // read once per call, so a block that would fit in L2 still comes from where A lives
-        // (ResNet's 28×28 3×3 layers: a 3.6 MB im2col matrix in 1.6 MB blocks, on a 2 MiB L2).
+        // calibrated pass count, streamed from the level that holds the whole of A beside C: each K
+        // block is read once per call and C is written between two calls' reads, so a block that
+        // would fit in L2 still comes from where A and C together live (ResNet's 28×28 3×3 layers:
+        // a 3.6 MB im2col matrix in 1.6 MB blocks, on a 2 MiB L2; a 12544×32×27 GEMM, whose 1.35
+        // MB A fits in L2 but not beside its 1.6 MB C, ran at 85 GFLOP/s on one thread here and
+        // 6272×32×27 at 123).
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
         let a_block = elem * m * kc;
         let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
@@ -384,7 +391,7 @@ impl CpuModel {
         } else {
             c.gemm_a_passes_in_l2.0
         };
-        let a_pass = a_passes * elem * m * k / bw(elem * m * k);
+        let a_pass = a_passes * elem * m * k / bw(elem * (m * k + m * n));
         // B is never packed on this path (faer packs B only for very tall A): the microkernel
         // reads it in place, once per K block, and only a B beyond L2 is a stream it waits on.
         let b_pass = if elem * k * n > l2 {

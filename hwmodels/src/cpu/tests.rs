@@ -318,3 +318,30 @@ fn pooling_costs_one_simple_operation_per_window_element() {
     let s = h.predict_s(&t, &t.ops[0]).0;
     assert!(close(s, 64.0 * 56.0 * 56.0 * 9.0 * 10e-9), "{s}");
 }
+
+#[test]
+fn a_streams_from_where_it_fits_beside_c() {
+    let mut h = host(1);
+    h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(0.0)];
+    h.cpu.gemm_a_passes_in_l2 = NonNegative(1.0);
+    // A is 2048×64 f32 = 512 KiB, within the 1 MiB L2 alone. Beside a 2048×32 C (256 KiB) it
+    // stays there (100 GB/s); beside a 2048×128 C (1 MiB) it streams from L3 (40 GB/s).
+    let a = 4.0 * 2048.0 * 64.0;
+    for (n, bw) in [(32u64, 100e9), (128, 40e9)] {
+        let fmas = 2.0 * 2048.0 * n as f64 * 64.0 / 100e9;
+        let t = gemm_s(&h, 2048, n, 64);
+        assert!(close(t, fmas + a / bw), "N = {n}: {t}");
+    }
+}
+
+#[test]
+fn c_is_stored_at_least_at_a_copys_write_half() {
+    let mut h = host(1);
+    h.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(1.0)];
+    // A store-only figure of 10 GB/s in L2 below the copy's 100 / 2: the store runs at 50.
+    h.cpu.write_bandwidth_gb_s = [200.0, 10.0, 20.0, 5.0].map(Positive).to_vec();
+    let c = 4.0 * 128.0 * 128.0;
+    let fmas = 2.0 * 128.0 * 128.0 * 512.0 / 100e9;
+    let t = gemm_s(&h, 128, 128, 512);
+    assert!(close(t, fmas + c / 50e9), "{t}");
+}
