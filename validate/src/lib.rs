@@ -6,6 +6,7 @@
 //! Kendall with bootstrap intervals) on a test part that calibration never sees.
 //! Not for: defining models. Calibration feeds numbers into a hardware description, not code paths.
 
+pub mod affinity;
 pub mod calibrate;
 pub mod gpu;
 pub mod host;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::affinity;
 use crate::host::{detect, HostInfo};
 use crate::kernels::{Kernel, KernelCase};
 use crate::suite::kernels;
@@ -36,11 +37,28 @@ fn measure_interleaved(
     // workers, as an inference runtime calls its kernels: a call from outside the pool would also
     // pay for waking the caller (two wake-ups on a 2-vCPU VM: 20–60 µs a call, measured, against
     // ~5 µs from inside).
+    // Each thread that times kernels is pinned to one CPU (the caller, which runs the one-thread
+    // kernels, to the first; pool worker i to the i-th), so no kernel migrates mid-measurement
+    // and loses its cached data. The caller's own set is restored afterwards.
+    let cpus = affinity::allowed_cpus();
+    let widest = items.iter().map(|&(_, t)| t).max().unwrap_or(1);
+    let pinned = cpus.len() >= widest && affinity::pin_current_thread(&cpus[..1]);
+    progress(&if pinned {
+        format!("  threads pinned, one per CPU of {:?}", &cpus[..widest])
+    } else {
+        "  threads not pinned (the OS did not allow it)".to_string()
+    });
     let mut pools = std::collections::BTreeMap::new();
     for &(_, t) in items {
         if t > 1 && !pools.contains_key(&t) {
+            let worker_cpus = cpus.clone();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(t)
+                .start_handler(move |i| {
+                    if pinned {
+                        affinity::pin_current_thread(&worker_cpus[i..=i]);
+                    }
+                })
                 .build()
                 .map_err(|e| {
                     ValidateError::Unavailable(format!("cannot start a pool of {t} threads: {e}"))
@@ -64,6 +82,9 @@ fn measure_interleaved(
                 best[i] = Some(m);
             }
         }
+    }
+    if pinned {
+        affinity::pin_current_thread(&cpus);
     }
     Ok(best
         .into_iter()
