@@ -436,7 +436,8 @@ impl CpuModel {
     /// (rows fastest) by whichever thread is free. A task costs its tiles at the per-thread rate
     /// (`gemm_gflops × parallel_efficiency`), a read of its A panel when there is more than one
     /// block of rows (A is then re-read for every block of columns, from the level that holds
-    /// A's K block), and its share of the passes over C.
+    /// A's K block), the B passes over its columns when B is beyond L2, and its share of the
+    /// passes over C.
     fn gemm_threaded_s(&self, g: &vchip_workloads::Gemm, elem: f64, eff: f64) -> f64 {
         let c = &self.cpu;
         let threads = c.threads.0.max(1);
@@ -459,10 +460,21 @@ impl CpuModel {
         // The first K block stores C, later ones read and write it back.
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
+            // A B beyond L2 is streamed by each task for its columns, as on one thread (the
+            // parallel-efficiency anchor's 8 MiB B made a 16-core host's 2-thread scaling look
+            // worse than its layers' without this).
+            let b_bytes = elem * g.k as f64 * g.n as f64;
+            let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
+            let b_stream = b_bytes > l2;
+            let b_bw = self.bandwidth_on(b_bytes, 1).0;
+            let pb = c.gemm_operand_passes[1].0;
             let task = |rows: u64, cols: u64| {
                 let mut s = self.panels_s(rows, cols, kc, rate);
                 if row_blocks > 1 {
                     s += elem * rows as f64 * kc as f64 / a_bw;
+                }
+                if b_stream {
+                    s += pb * elem * kc as f64 * cols as f64 / b_bw;
                 }
                 s + self.c_pass_s(
                     rows as f64 * cols as f64,

@@ -345,3 +345,18 @@ fn c_is_stored_at_least_at_a_copys_write_half() {
     let t = gemm_s(&h, 128, 128, 512);
     assert!(close(t, fmas + c / 50e9), "{t}");
 }
+
+#[test]
+fn threaded_tasks_stream_their_columns_of_a_b_beyond_l2() {
+    let mut plain = host(2);
+    plain.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(0.0), NonNegative(0.0)];
+    let mut streaming = host(2);
+    streaming.cpu.gemm_operand_passes = [NonNegative(0.0), NonNegative(1.0), NonNegative(0.0)];
+    // B is 512×1024 f32 = 2 MiB, beyond the 1 MiB L2 (L3: 40 GB/s). 64 rows make one block of
+    // rows and 32 equal tasks of 32 columns; each thread takes 16, each task reading 512×32 of B.
+    let extra = gemm_s(&streaming, 64, 1024, 512) - gemm_s(&plain, 64, 1024, 512);
+    assert!(close(extra, 16.0 * 4.0 * 512.0 * 32.0 / 40e9), "{extra}");
+    // A B within L2 costs nothing.
+    let extra = gemm_s(&streaming, 64, 128, 512) - gemm_s(&plain, 64, 128, 512);
+    assert!(close(extra, 0.0), "{extra}");
+}
