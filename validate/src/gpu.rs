@@ -194,6 +194,23 @@ struct Prepared {
     _inputs: [wgpu::Buffer; 3],
 }
 
+impl Prepared {
+    /// Records one compute pass that runs the kernel over its whole launch.
+    fn record(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        timestamp_writes: Option<wgpu::ComputePassTimestampWrites>,
+    ) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
+    }
+}
+
 fn fill(n: usize, seed: usize) -> Vec<f32> {
     (0..n)
         .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0) - 0.5)
@@ -213,7 +230,7 @@ impl Gpu {
     }
 
     /// Compiles the case's shader and binds its inputs, an output buffer and the uniform.
-    fn prepare(&self, name: &str, case: &KernelCase) -> Result<Prepared, ValidateError> {
+    fn prepare(&self, name: &str, case: &GpuCase) -> Result<Prepared, ValidateError> {
         let dev = &self.device;
         let (wgsl, out_len, groups) = (case.wgsl.as_str(), case.out_len, case.groups);
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -311,13 +328,19 @@ impl Gpu {
         })
     }
 
+    /// Blocks until the GPU has finished everything submitted.
+    fn wait(&self) -> Result<(), ValidateError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))
+    }
+
     /// Maps `buf`, waits for the GPU and copies its contents out.
     fn read(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>, ValidateError> {
         let slice = buf.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
+        self.wait()?;
         let data = slice
             .get_mapped_range()
             .map_err(|e| ValidateError::Unavailable(format!("cannot read GPU results: {e}")))?
@@ -342,18 +365,10 @@ impl Gpu {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         for _ in 0..n {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&p.pipeline);
-            pass.set_bind_group(0, &p.bind, &[]);
-            pass.dispatch_workgroups(p.groups.0, p.groups.1, p.groups.2);
+            p.record(&mut enc, None);
         }
         self.queue.submit([enc.finish()]);
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
+        self.wait()?;
         self.check(name)
     }
 
@@ -368,23 +383,15 @@ impl Gpu {
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
-            let tw = p
-                .queries
-                .as_ref()
-                .map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
-                    query_set: set,
-                    beginning_of_pass_write_index: Some(0),
-                    end_of_pass_write_index: Some(1),
-                });
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: tw,
+        let timestamps = p
+            .queries
+            .as_ref()
+            .map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
+                query_set: set,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
             });
-            pass.set_pipeline(&p.pipeline);
-            pass.set_bind_group(0, &p.bind, &[]);
-            pass.dispatch_workgroups(p.groups.0, p.groups.1, p.groups.2);
-        }
+        p.record(&mut enc, timestamps);
         if want_output {
             enc.copy_buffer_to_buffer(&p.output, 0, &p.readback, 0, p.out_bytes);
         }
@@ -394,9 +401,7 @@ impl Gpu {
         }
         let t0 = std::time::Instant::now();
         self.queue.submit([enc.finish()]);
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| ValidateError::Unavailable(format!("GPU wait failed: {e}")))?;
+        self.wait()?;
         let wall = t0.elapsed().as_secs_f64();
         self.check(name)?;
         let out = if want_output {
@@ -429,7 +434,12 @@ fn bytemuck_f32(v: &[f32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
+/// Largest |got − want| relative to the largest |want|; infinite when the lengths differ (a short
+/// read-back must not pass as a match).
 fn rel_error(got: &[f32], want: &[f32]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6) as f64;
     got.iter()
         .zip(want)
@@ -532,7 +542,7 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
     };
     let mut results = Vec::new();
     for (name, k) in kernels {
-        let case = KernelCase::new(&k);
+        let case = GpuCase::new(&k);
         let prepared = gpu.prepare(name, &case)?;
         // The first dispatch is checked; then ~0.25 s of back-to-back work (a software adapter's
         // slowest kernels: one dispatch more) ramps the clocks; the rest are timed.
@@ -572,7 +582,7 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
 }
 
 /// One kernel's shader, inputs, launch geometry, work and CPU reference result.
-struct KernelCase {
+struct GpuCase {
     wgsl: String,
     a: Vec<f32>,
     b: Vec<f32>,
@@ -585,14 +595,14 @@ struct KernelCase {
     want: Vec<f32>,
 }
 
-impl KernelCase {
-    fn new(k: &GpuKernel) -> KernelCase {
+impl GpuCase {
+    fn new(k: &GpuKernel) -> GpuCase {
         match *k {
             GpuKernel::Gemm { m, n, k } => {
                 let (mu, nu, ku) = (m as usize, n as usize, k as usize);
                 let (a, b) = (fill(mu * ku, 1), fill(ku * nu, 2));
                 let want = reference_gemm(&a, &b, mu, nu, ku);
-                KernelCase {
+                GpuCase {
                     wgsl: tiled_shader(GEMM_LOADS),
                     a,
                     b,
@@ -620,7 +630,7 @@ impl KernelCase {
                 let want = reference_conv(&x, &w, cu, hu, ocu, ku, stride as usize);
                 let total = ocu * ohu * ohu;
                 let (pixels, taps) = (oh * oh, c * k * k);
-                KernelCase {
+                GpuCase {
                     wgsl: tiled_shader(CONV_LOADS),
                     bytes: 4.0 * (x.len() + w.len() + total) as f64,
                     // A = weights (out channels × taps), B = the image gathered as im2col.
@@ -642,7 +652,7 @@ impl KernelCase {
                     .zip(&b)
                     .map(|(x, y)| if add { x + y } else { x.max(0.0) })
                     .collect();
-                KernelCase {
+                GpuCase {
                     wgsl: ELTWISE_WGSL.to_string(),
                     a,
                     b,
@@ -758,6 +768,7 @@ mod tests {
     fn the_error_is_relative_to_the_largest_reference_value() {
         assert_eq!(rel_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
         assert!((rel_error(&[1.0, 3.0], &[1.0, 4.0]) - 0.25).abs() < 1e-12);
+        assert_eq!(rel_error(&[], &[1.0]), f64::INFINITY);
     }
 
     #[test]
@@ -778,7 +789,7 @@ mod tests {
             },
             GpuKernel::Add { n: 1000 },
         ] {
-            let case = KernelCase::new(&k);
+            let case = GpuCase::new(&k);
             assert_eq!(case.want.len(), case.out_len);
             let (gx, gy, gz) = case.groups;
             let covered = match k {

@@ -33,10 +33,6 @@ fn measure_interleaved(
         max_samples: cfg.max_samples.div_ceil(rounds),
         budget_s: cfg.budget_s / rounds as f64,
     };
-    // Multi-threaded kernels run on a pool of exactly their thread count, called from one of its
-    // workers, as an inference runtime calls its kernels: a call from outside the pool would also
-    // pay for waking the caller (two wake-ups on a 2-vCPU VM: 20–60 µs a call, measured, against
-    // ~5 µs from inside).
     // Each thread that times kernels is pinned to one CPU (the caller, which runs the one-thread
     // kernels, to the first; pool worker i to the i-th), so no kernel migrates mid-measurement
     // and loses its cached data. The caller's own set is restored afterwards.
@@ -46,8 +42,12 @@ fn measure_interleaved(
     progress(&if pinned {
         format!("  threads pinned, one per CPU of {:?}", &cpus[..widest])
     } else {
-        "  threads not pinned (the OS did not allow it)".to_string()
+        "  threads not pinned (fewer allowed CPUs than threads, or the OS refused)".to_string()
     });
+    // Multi-threaded kernels run on a pool of exactly their thread count, called from one of its
+    // workers, as an inference runtime calls its kernels: a call from outside the pool would also
+    // pay for waking the caller (two wake-ups on a 2-vCPU VM: 20–60 µs a call, measured, against
+    // ~5 µs from inside).
     let mut pools = std::collections::BTreeMap::new();
     for &(_, t) in items {
         if t > 1 && !pools.contains_key(&t) {

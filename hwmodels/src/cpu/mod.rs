@@ -42,8 +42,9 @@ pub struct CpuSpec {
     /// Single-thread read+write bandwidth from L1, L2, L3 and DRAM, GB/s (calibrated).
     pub bandwidth_gb_s: Vec<Positive>,
     /// Single-thread bandwidth of a store-only stream from L1, L2, L3 and DRAM, GB/s (calibrated;
-    /// a GEMM writing C pays this, not the copy rate: measured here ~1.5× the copy bandwidth in L3
-    /// and DRAM). When absent, the copy bandwidth.
+    /// a GEMM writing C pays this, not the copy rate: a fill measured here runs below a copy's
+    /// writes in L3 and DRAM, which `memcpy` streams with wide and non-temporal stores). When
+    /// absent, the copy bandwidth.
     #[serde(default)]
     pub write_bandwidth_gb_s: Vec<Positive>,
     /// DRAM bandwidth with all cores streaming, GB/s (calibrated).
@@ -295,6 +296,14 @@ impl CpuModel {
         c.gemm_operand_passes[2].0 * (first_store + again * bytes / copy)
     }
 
+    /// Bytes of one core's L2 (unbounded on a host that lists no L2).
+    fn l2_bytes(&self) -> f64 {
+        self.cpu
+            .caches_kib
+            .get(1)
+            .map_or(f64::INFINITY, |l| l.0 * 1024.0)
+    }
+
     /// Index of the smallest level (0 = L1, …, the number of caches = DRAM) that holds a working
     /// set of `footprint` bytes for `threads` threads: private levels scale with threads, the
     /// last level is shared.
@@ -385,7 +394,7 @@ impl CpuModel {
         // 6272×32×27 at 123).
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
         let a_block = elem * m * kc;
-        let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
+        let l2 = self.l2_bytes();
         let a_passes = if a_block > l2 {
             pa
         } else {
@@ -457,17 +466,16 @@ impl CpuModel {
         let rate = c.gemm_gflops.0 * 1e9 * eff;
         let c_total = g.m as f64 * g.n as f64;
         let kc_max = c.gemm_kc.0.max(1);
+        // A B beyond L2 is streamed by each task for its columns, as on one thread (the
+        // parallel-efficiency anchor's 8 MiB B made a 16-core host's 2-thread scaling look
+        // worse than its layers' without this).
+        let b_bytes = elem * g.k as f64 * g.n as f64;
+        let b_stream = b_bytes > self.l2_bytes();
+        let b_bw = self.bandwidth_on(b_bytes, 1).0;
+        let pb = c.gemm_operand_passes[1].0;
         // The first K block stores C, later ones read and write it back.
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
-            // A B beyond L2 is streamed by each task for its columns, as on one thread (the
-            // parallel-efficiency anchor's 8 MiB B made a 16-core host's 2-thread scaling look
-            // worse than its layers' without this).
-            let b_bytes = elem * g.k as f64 * g.n as f64;
-            let l2 = c.caches_kib.get(1).map_or(f64::INFINITY, |l| l.0 * 1024.0);
-            let b_stream = b_bytes > l2;
-            let b_bw = self.bandwidth_on(b_bytes, 1).0;
-            let pb = c.gemm_operand_passes[1].0;
             let task = |rows: u64, cols: u64| {
                 let mut s = self.panels_s(rows, cols, kc, rate);
                 if row_blocks > 1 {
