@@ -130,6 +130,15 @@ pub struct CpuSpec {
     /// when absent). On this VM waking a vCPU costs tens of µs.
     #[serde(default)]
     pub gemm_thread_wake_us: NonNegative,
+    /// ns a thread of a threaded GEMM spends per element of C it writes in a K block, when the
+    /// line may last have been written by another core (calibrated; 0 when absent). Blocks of C go
+    /// to whichever thread is free, so from one call (or K block) to the next about half the lines
+    /// move between cores on two threads; the stores drain behind the block's FMAs, so a task
+    /// takes the longer of the two. Measured here: two threads write C at ~0.23 ns per element
+    /// together however small C is (K = 4, C from 0.5 to 8 MB), slower than one thread alone
+    /// (0.11–0.16 ns), while for K ≥ 32 the FMAs hide it.
+    #[serde(default)]
+    pub gemm_c_handoff_ns: NonNegative,
     /// Speed-up per thread relative to one thread, in (0, 1] (measured on a threaded GEMM
     /// with one block of rows).
     pub parallel_efficiency: Positive,
@@ -477,7 +486,8 @@ impl CpuModel {
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
             let task = |rows: u64, cols: u64| {
-                let mut s = self.panels_s(rows, cols, kc, rate);
+                let handoff = c.gemm_c_handoff_ns.0 * 1e-9 * rows as f64 * cols as f64;
+                let mut s = self.panels_s(rows, cols, kc, rate).max(handoff);
                 if row_blocks > 1 {
                     s += elem * rows as f64 * kc as f64 / a_bw;
                 }

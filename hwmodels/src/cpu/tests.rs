@@ -360,3 +360,21 @@ fn threaded_tasks_stream_their_columns_of_a_b_beyond_l2() {
     let extra = gemm_s(&streaming, 64, 128, 512) - gemm_s(&plain, 64, 128, 512);
     assert!(close(extra, 0.0), "{extra}");
 }
+
+#[test]
+fn a_threaded_gemm_task_takes_the_longer_of_its_fmas_and_its_c_handoff() {
+    let plain = host(2);
+    let mut handing = host(2);
+    handing.cpu.gemm_c_handoff_ns = NonNegative(1.0);
+    // 192 × 64: one block of rows, two of 32 columns, one task per thread. At K = 4 a task's
+    // FMAs take 2·192·32·4 / (100 GFLOP/s × 0.5) = 0.98 µs, its 6144 C elements 6.144 µs: the
+    // handoff is the task's time, after the 10 µs dispatch.
+    let t = gemm_s(&handing, 192, 64, 4);
+    assert!(close(t, 10e-6 + 6144e-9), "{t}");
+    // At K = 512 the FMAs (126 µs) hide it.
+    let k = 512;
+    assert!(close(
+        gemm_s(&handing, 192, 64, k),
+        gemm_s(&plain, 192, 64, k)
+    ));
+}
