@@ -255,7 +255,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         |gflops: f64,
          par_eff: f64,
          panel_eff: &[f64],
-         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2, wake, handoff]: [f64; 11]| {
+         [over, par, gather, stencil, pa, pb, pc, gather_row, pa_l2, wake, handoff, cross]: [f64; 12]| {
             CpuSpec {
                 model: host.model.clone(),
                 cores: Count(host.logical_cpus as u64),
@@ -292,6 +292,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 parallel_efficiency: Positive(par_eff),
                 gemm_thread_wake_us: NonNegative(wake),
                 gemm_c_handoff_ns: NonNegative(handoff),
+                cross_core_gb_s: NonNegative(cross),
             }
         };
     // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
@@ -311,7 +312,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
     };
     let full_panels = vec![1.0; panel_vectors];
-    let full = |p: [f64; 11]| -> Result<CpuSpec, ValidateError> {
+    let full = |p: [f64; 12]| -> Result<CpuSpec, ValidateError> {
         // The anchors are all full panels, so the rate does not depend on the short ones.
         let trial = 100.0;
         let mut q = p;
@@ -339,7 +340,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
 
     let calib: Vec<usize> = (0..suite.len()).filter(|&i| is_calibration(i)).collect();
-    // Coordinate descent over the eleven free parameters (overheads, the threaded-GEMM wake-up and C handoff, im2col
+    // Coordinate descent over the twelve free parameters (overheads, the threaded-GEMM wake-up, C handoff and cross-core reads, im2col
     // and direct-convolution costs, GEMM operand passes; the parallel efficiency follows from the
     // threaded anchor in `full`), minimising the mean |log error| on the calibration part; each is independent
     // enough (different kernel classes) to converge fast.
@@ -359,7 +360,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 .map(|(k, t, i)| (k.trace(), *t, all[*i].median_s)),
         )
         .collect();
-    let loss = |p: [f64; 11]| -> Result<f64, ValidateError> {
+    let loss = |p: [f64; 12]| -> Result<f64, ValidateError> {
         let spec = spec_with(&host, full(p)?, dram1);
         let mut sum = 0.0;
         for (trace, threads, secs) in &calib_items {
@@ -369,7 +370,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         Ok(sum)
     };
     let passes: &[f64] = &[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
-    let grids: [&[f64]; 11] = [
+    let grids: [&[f64]; 12] = [
         &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
         &[
             0.0, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0,
@@ -385,8 +386,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         passes,
         &[0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0],
         &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0],
+        &[0.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0],
     ];
-    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+    let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 10.0];
     // The im2col costs per element and per row trade against each other on the few calibration
     // convolutions, so they are searched together (one coordinate at a time stalls).
     let blocks: [&[usize]; 10] = [
@@ -451,8 +453,8 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     }
     let spec = spec_with(&host, cpu, dram1);
     progress(&format!(
-        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {}), threaded GEMM wake-up {} us, C handoff {} ns/element",
-        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8], p[9], p[10]
+        "calibrated: overhead {} us, parallel overhead {} us, parallel efficiency {:.2}, im2col {} ns/element + {} ns/row, direct conv {} ns/MAC, GEMM passes over A/B/C {}/{}/{} (A within L2: {}), threaded GEMM wake-up {} us, C handoff {} ns/element, cross-core reads {} GB/s",
+        p[0], p[1], par_eff, p[2], p[7], p[3], p[4], p[5], p[6], p[8], p[9], p[10], p[11]
     ));
 
     let result = |name: String,

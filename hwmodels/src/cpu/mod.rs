@@ -139,6 +139,12 @@ pub struct CpuSpec {
     /// (0.11–0.16 ns), while for K ≥ 32 the FMAs hide it.
     #[serde(default)]
     pub gemm_c_handoff_ns: NonNegative,
+    /// GB/s at which a thread reads data another core last wrote: a panel of A that another
+    /// thread's task packed, or an im2col matrix that several threads filled (calibrated; absent
+    /// or 0: read at the bandwidth of the level holding it). The lines come from the other
+    /// core's L2, not from a cache level of the reader's own.
+    #[serde(default)]
+    pub cross_core_gb_s: NonNegative,
     /// Speed-up per thread relative to one thread, in (0, 1] (measured on a threaded GEMM
     /// with one block of rows).
     pub parallel_efficiency: Positive,
@@ -353,7 +359,7 @@ impl CpuModel {
     }
 
     /// Seconds for one GEMM (M×K by K×N) of `elem` bytes per element, packing included.
-    fn gemm_s(&self, g: &vchip_workloads::Gemm, elem: f64) -> f64 {
+    fn gemm_s(&self, g: &vchip_workloads::Gemm, elem: f64, a_shared: bool) -> f64 {
         let c = &self.cpu;
         let t = c.threads.0 as f64;
         let eff = if t > 1.0 {
@@ -378,7 +384,7 @@ impl CpuModel {
             } else {
                 0.0
             };
-            return self.gemm_threaded_s(g, elem, eff) + wake;
+            return self.gemm_threaded_s(g, elem, eff, a_shared) + wake;
         }
         self.gemm_one_thread_s(g, elem)
     }
@@ -456,7 +462,13 @@ impl CpuModel {
     /// block of rows (A is then re-read for every block of columns, from the level that holds
     /// A's K block), the B passes over its columns when B is beyond L2, and its share of the
     /// passes over C.
-    fn gemm_threaded_s(&self, g: &vchip_workloads::Gemm, elem: f64, eff: f64) -> f64 {
+    fn gemm_threaded_s(
+        &self,
+        g: &vchip_workloads::Gemm,
+        elem: f64,
+        eff: f64,
+        a_shared: bool,
+    ) -> f64 {
         let c = &self.cpu;
         let threads = c.threads.0.max(1);
         let panel = self.panel_rows();
@@ -482,14 +494,43 @@ impl CpuModel {
         let b_stream = b_bytes > self.l2_bytes();
         let b_bw = self.bandwidth_on(b_bytes, 1).0;
         let pb = c.gemm_operand_passes[1].0;
+        // Part of A was last written by another core when tasks of several column blocks share
+        // packed panels (the library packs A when N exceeds 3 register tiles per thread; the
+        // first column block's tasks pack, later ones read) or several threads filled A (a
+        // threaded im2col). Lines still in the writer's L2 (the K block of A fits the threads'
+        // L2s together) come from that core at `cross_core_gb_s`, (T - 1) / T of them: a thread
+        // reads the K block once while it fits its own L2, otherwise every task its panel again.
+        let packed = g.n > 3 * c.gemm_tile_cols.0.max(1) * threads;
+        let t_other = (threads - 1) as f64 / threads as f64;
+        let shared_by_tasks = packed && col_blocks > 1;
+        let cross_bw = c.cross_core_gb_s.0 * 1e9;
+        let cross_on = cross_bw > 0.0 && (a_shared || shared_by_tasks);
+        // (seconds once per thread, share of each task's panel) for a K block of A of `a_block` bytes.
+        let cross_of = |a_block: f64| -> (f64, f64) {
+            if !cross_on || a_block > threads as f64 * self.l2_bytes() {
+                (0.0, 0.0)
+            } else if col_blocks > 1 && a_block <= self.l2_bytes() {
+                (a_block * t_other / cross_bw, 0.0)
+            } else if a_shared {
+                (0.0, t_other)
+            } else {
+                (0.0, t_other * (col_blocks - 1) as f64 / col_blocks as f64)
+            }
+        };
         // The first K block stores C, later ones read and write it back.
         let makespan = |kc: u64, first: bool| -> f64 {
-            let a_bw = self.bandwidth_on(elem * g.m as f64 * kc as f64, 1).0;
+            let a_block = elem * g.m as f64 * kc as f64;
+            let a_bw = self.bandwidth_on(a_block, 1).0;
+            let task_share = cross_of(a_block).1;
             let task = |rows: u64, cols: u64| {
                 let handoff = c.gemm_c_handoff_ns.0 * 1e-9 * rows as f64 * cols as f64;
                 let mut s = self.panels_s(rows, cols, kc, rate).max(handoff);
+                let bytes = elem * rows as f64 * kc as f64;
                 if row_blocks > 1 {
-                    s += elem * rows as f64 * kc as f64 / a_bw;
+                    s += bytes / a_bw;
+                }
+                if task_share > 0.0 {
+                    s += bytes * task_share / cross_bw;
                 }
                 if b_stream {
                     s += pb * elem * kc as f64 * cols as f64 / b_bw;
@@ -524,6 +565,8 @@ impl CpuModel {
             )
         };
         let dispatch = c.parallel_overhead_us.0 * 1e-6;
+        let makespan =
+            |kc: u64, first: bool| makespan(kc, first) + cross_of(elem * g.m as f64 * kc as f64).0;
         let (full_blocks, rest) = (g.k / kc_max, g.k % kc_max);
         let mut s = 0.0;
         if full_blocks > 0 {
@@ -562,10 +605,13 @@ impl CpuModel {
                     .first()
                     .map_or(4.0, |&i| trace.tensor(i).dtype.bits() as f64 / 8.0);
                 let mut s = 0.0;
+                // A threaded im2col leaves the patch matrix split between the cores' caches.
+                let im2col = |cv: &vchip_workloads::Conv2d| cv.kh * cv.kw > 1 || cv.stride_h > 1;
+                let a_shared = t > 1.0 && matches!(op.kind, OpKind::Conv2d(cv) if im2col(&cv));
                 for (g, reps) in op.kind.gemms() {
-                    s += reps as f64 * self.gemm_s(&g, elem);
+                    s += reps as f64 * self.gemm_s(&g, elem, a_shared);
                     if let OpKind::Conv2d(cv) = op.kind {
-                        if cv.kh * cv.kw > 1 || cv.stride_h > 1 {
+                        if im2col(&cv) {
                             // im2col gathers the M×K patch matrix before the GEMM, column by
                             // column, so threads share whole columns.
                             let share = g.k.div_ceil(c.threads.0.max(1)) as f64 / g.k.max(1) as f64;

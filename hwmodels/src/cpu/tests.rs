@@ -378,3 +378,18 @@ fn a_threaded_gemm_task_takes_the_longer_of_its_fmas_and_its_c_handoff() {
         gemm_s(&plain, 192, 64, k)
     ));
 }
+
+#[test]
+fn threads_read_a_panels_packed_by_the_other_core_at_the_cross_core_bandwidth() {
+    let plain = host(2);
+    let mut crossing = host(2);
+    crossing.cpu.cross_core_gb_s = NonNegative(10.0);
+    let extra = |m, n, k| gemm_s(&crossing, m, n, k) - gemm_s(&plain, m, n, k);
+    // 192 × 64 × 512: one block of rows, two column blocks sharing A packed by whichever task came
+    // first; the 384 KiB K block fits L2, so each thread reads the other's half once.
+    assert!(close(extra(192, 64, 512), 192.0 * 512.0 * 4.0 * 0.5 / 10e9));
+    // N = 32: one column block, each task packs its own panel; nothing crosses.
+    assert!(extra(192, 32, 512).abs() < 1e-15);
+    // A 4 MiB K block no longer fits the two 1 MiB L2s: the lines come from L3 as before.
+    assert!(extra(2048, 64, 512).abs() < 1e-15);
+}
