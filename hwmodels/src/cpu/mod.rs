@@ -133,10 +133,12 @@ pub struct CpuSpec {
     /// ns a thread of a threaded GEMM spends per element of C it writes in a K block, when the
     /// line may last have been written by another core (calibrated; 0 when absent). Blocks of C go
     /// to whichever thread is free, so from one call (or K block) to the next about half the lines
-    /// move between cores on two threads; the stores drain behind the block's FMAs, so a task
-    /// takes the longer of the two. Measured here: two threads write C at ~0.23 ns per element
-    /// together however small C is (K = 4, C from 0.5 to 8 MB), slower than one thread alone
-    /// (0.11–0.16 ns), while for K ≥ 32 the FMAs hide it.
+    /// move between cores on two threads. The stores drain behind the block's FMAs: a task takes
+    /// the root of the sum of squares of the two, near the longer one when either dominates and
+    /// up to √2 × it where they are equal. Measured here: two threads write C at ~0.23 ns per
+    /// element together however small C is (K = 4, C from 0.5 to 8 MB), slower than one thread
+    /// alone (0.11–0.16 ns); for K ≥ 64 the FMAs hide it, and at K = 32, where both take about as
+    /// long, a 12544 × 32 GEMM took 1.9 × its FMA time.
     #[serde(default)]
     pub gemm_c_handoff_ns: NonNegative,
     /// GB/s at which a thread reads data another core last wrote: a panel of A that another
@@ -517,14 +519,15 @@ impl CpuModel {
                 (0.0, t_other * (col_blocks - 1) as f64 / col_blocks as f64)
             }
         };
-        // The first K block stores C, later ones read and write it back.
+        // The first K block stores C, later ones read and write it back; a task's C handoff
+        // overlaps its FMAs (see `gemm_c_handoff_ns`).
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_block = elem * g.m as f64 * kc as f64;
             let a_bw = self.bandwidth_on(a_block, 1).0;
             let task_share = cross_of(a_block).1;
             let task = |rows: u64, cols: u64| {
                 let handoff = c.gemm_c_handoff_ns.0 * 1e-9 * rows as f64 * cols as f64;
-                let mut s = self.panels_s(rows, cols, kc, rate).max(handoff);
+                let mut s = self.panels_s(rows, cols, kc, rate).hypot(handoff);
                 let bytes = elem * rows as f64 * kc as f64;
                 if row_blocks > 1 {
                     s += bytes / a_bw;
