@@ -43,14 +43,22 @@ pub struct CpuReport {
     pub duration_s: f64,
 }
 
-const CLOCK_MHZ: f64 = 1000.0;
+/// Clock of the calibrated description when the OS reports none: the model works in seconds, so
+/// the clock only sets what a reported cycle is.
+const FALLBACK_CLOCK_MHZ: f64 = 1000.0;
 
 fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
     HardwareSpec {
         name: "host-cpu".into(),
         kind: HwKind::Cpu,
         description: format!("{} (calibrated by vchip validate)", host.model),
-        clock_mhz: Positive(CLOCK_MHZ),
+        // The clock /proc/cpuinfo reports, so `simulate` on the calibrated host counts this
+        // CPU's cycles.
+        clock_mhz: Positive(if host.mhz > 0.0 {
+            host.mhz
+        } else {
+            FALLBACK_CLOCK_MHZ
+        }),
         technology_nm: None,
         voltage_v: None,
         precision: Some("f32".into()),
@@ -74,7 +82,7 @@ fn predict_trace(model: &CpuModel, t: &vchip_workloads::Trace) -> (f64, String) 
     let mut bound = String::from("-");
     for op in &t.ops {
         if let Ok(c) = model.cost_op(t, op, &CostOptions::default()) {
-            total += c.cycles as f64 / (CLOCK_MHZ * 1e6);
+            total += c.cycles as f64 / model.spec().clock_hz();
             bound = c.bound.label().to_string();
         }
     }
