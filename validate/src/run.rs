@@ -314,8 +314,9 @@ impl Plan {
         // kernels ran at the usual speed).
         let mut i_rate: Vec<usize> = vec![add(rate_anchors[0].clone(), 1)];
         let i_panels: Vec<usize> = short_panels.iter().map(|k| add(k.clone(), 1)).collect();
-        // A GEMM on all threads with a single block of rows (so no task re-reads A): the
-        // per-thread rate of threaded GEMMs, i.e. the parallel efficiency.
+        // A GEMM on all threads with a single block of rows (so no task re-reads A): it joins the
+        // calibration part, where it and the threaded calibration kernels set the parallel
+        // efficiency.
         let par_anchor = Kernel::Gemm {
             m: 192,
             n: 2048,

@@ -147,8 +147,8 @@ pub struct CpuSpec {
     /// core's L2, not from a cache level of the reader's own.
     #[serde(default)]
     pub cross_core_gb_s: NonNegative,
-    /// Speed-up per thread relative to one thread, in (0, 1] (measured on a threaded GEMM
-    /// with one block of rows).
+    /// Speed-up per thread relative to one thread, in (0, 1] (calibrated on the threaded
+    /// calibration kernels, among them a GEMM with one block of rows).
     pub parallel_efficiency: Positive,
 }
 
@@ -460,10 +460,12 @@ impl CpuModel {
     /// A GEMM on several threads, block by block as the library schedules it: per K block, one
     /// dispatch (`parallel_overhead_us`), then tasks of `block_rows × block_cols` taken in order
     /// (rows fastest) by whichever thread is free. A task costs its tiles at the per-thread rate
-    /// (`gemm_gflops × parallel_efficiency`), a read of its A panel when there is more than one
-    /// block of rows (A is then re-read for every block of columns, from the level that holds
-    /// A's K block), the B passes over its columns when B is beyond L2, and its share of the
-    /// passes over C.
+    /// (`gemm_gflops × parallel_efficiency`) overlapped with the handoff of its C lines from the
+    /// other core (`gemm_c_handoff_ns`), a read of its A panel when there is more than one block
+    /// of rows (A is then re-read for every block of columns, from the level that holds A's K
+    /// block), A lines another core wrote (`cross_core_gb_s`), the B passes over its columns when
+    /// B is beyond L2, and its share of the passes over C. `a_shared`: several threads wrote A
+    /// (a threaded im2col).
     fn gemm_threaded_s(
         &self,
         g: &vchip_workloads::Gemm,
