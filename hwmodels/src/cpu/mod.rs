@@ -142,9 +142,10 @@ pub struct CpuSpec {
     #[serde(default)]
     pub gemm_c_handoff_ns: NonNegative,
     /// GB/s at which a thread reads data another core last wrote: a panel of A that another
-    /// thread's task packed, or an im2col matrix that several threads filled (calibrated; absent
-    /// or 0: read at the bandwidth of the level holding it). The lines come from the other
-    /// core's L2, not from a cache level of the reader's own.
+    /// thread's task packed, or an im2col matrix that several threads filled (absent or 0: read
+    /// at the bandwidth of the level holding it). The lines come from the other core's L2, not
+    /// from a cache level of the reader's own. `vchip validate` writes 10 GB/s, from timings on a
+    /// 2-vCPU Xeon VM (see `CROSS_CORE_GB_S` in vchip-validate's calibration).
     #[serde(default)]
     pub cross_core_gb_s: NonNegative,
     /// Speed-up per thread relative to one thread, in (0, 1] (calibrated on the threaded
