@@ -74,7 +74,7 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
     if let Some(c) = &r.hardware.cpu {
         let _ = writeln!(
             md,
-            "- GEMM microkernel {:.1} GFLOP/s per core on {}×{} tiles, passes over A/B/C {}/{}/{} (A within L2: {}), GEMV streams at {:.2} of copy bandwidth, im2col {} ns/element + {} ns/row, direct convolution {} ns/MAC, fixed overhead {} us, parallel overhead {} us, threaded-GEMM wake-up {} us, threaded-GEMM C handoff {} ns/element, parallel efficiency {:.2}",
+            "- GEMM microkernel {:.1} GFLOP/s per core on {}×{} tiles, passes over A/B/C {}/{}/{} (A within L2: {}), GEMV streams at {:.2} of copy bandwidth, im2col {} ns/element + {} ns/row, direct convolution {} ns/MAC, fixed overhead {} us, parallel overhead {} us, threaded-GEMM wake-up {} us, threaded-GEMM C handoff {} ns/element, cross-core reads {} GB/s, parallel efficiency {:.2}",
             c.gemm_gflops.0,
             c.gemm_tile_rows.0,
             c.gemm_tile_cols.0,
@@ -90,6 +90,7 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
             c.parallel_overhead_us.0,
             c.gemm_thread_wake_us.0,
             c.gemm_c_handoff_ns.0,
+            c.cross_core_gb_s.0,
             c.parallel_efficiency.0
         );
     }
