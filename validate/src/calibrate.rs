@@ -313,18 +313,14 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 cross_core_gb_s: NonNegative(CROSS_CORE_GB_S),
             }
         };
-    // Rate, panel efficiencies and parallel efficiency follow from anchors measured above, for
+    // The rate and the panel efficiencies follow from one-thread anchors measured above, for
     // given fitted parameters: each is the share of an anchor's measured time, less what the model
     // charges it besides FMAs, that the model's FMA time at a trial rate accounts for.
-    let fma_share = |spec: CpuSpec, kernel: &Kernel, threads: usize, measured_s: f64| {
+    let fma_share = |spec: CpuSpec, kernel: &Kernel, measured_s: f64| {
         let at = |gflops: f64| -> Result<f64, ValidateError> {
             let mut s = spec.clone();
             s.gemm_gflops = Positive(gflops);
-            Ok(predict_trace(
-                &model_for(&spec_with(&host, s, dram1), threads)?,
-                &kernel.trace(),
-            )
-            .0)
+            Ok(predict_trace(&model_for(&spec_with(&host, s, dram1), 1)?, &kernel.trace()).0)
         };
         let (t_fma, t_rest) = (at(spec.gemm_gflops.0)?, at(1e9)?);
         Ok::<f64, ValidateError>((t_fma - t_rest) / (measured_s - t_rest).max(0.5 * measured_s))
@@ -337,7 +333,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         q[0] = 0.0;
         let mut rates = Vec::with_capacity(rate_anchors.len());
         for (k, &i) in rate_anchors.iter().zip(i_rate) {
-            let share = fma_share(base(trial, 1.0, &full_panels, q), k, 1, micro_m[i].median_s)?;
+            let share = fma_share(base(trial, 1.0, &full_panels, q), k, micro_m[i].median_s)?;
             rates.push(trial * share);
         }
         rates.sort_by(f64::total_cmp);
@@ -346,7 +342,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         let r = rates[rates.len() / 2];
         let mut panel_eff = Vec::with_capacity(panel_vectors);
         for (k, &i) in short_panels.iter().zip(i_panels) {
-            let share = fma_share(base(r, 1.0, &full_panels, p), k, 1, micro_m[i].median_s)?;
+            let share = fma_share(base(r, 1.0, &full_panels, p), k, micro_m[i].median_s)?;
             panel_eff.push(share.clamp(0.05, 1.0));
         }
         panel_eff.push(1.0);
@@ -451,13 +447,15 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     }
     let cpu = full(p)?;
     let par_eff = cpu.parallel_efficiency.0;
-    micro.push((
-        format!(
-            "parallel efficiency on {threads_max} threads (fitted; the {} anchor calibrates with the rest)",
-            dims(par_anchor)
-        ),
-        par_eff,
-    ));
+    if threads_max > 1 {
+        micro.push((
+            format!(
+                "parallel efficiency on {threads_max} threads (fitted; the {} anchor calibrates with the rest)",
+                dims(par_anchor)
+            ),
+            par_eff,
+        ));
+    }
     micro.push((
         "GEMM microkernel rate (median rate anchor less operand passes), GFLOP/s".into(),
         cpu.gemm_gflops.0,

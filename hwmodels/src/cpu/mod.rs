@@ -571,16 +571,17 @@ impl CpuModel {
             )
         };
         let dispatch = c.parallel_overhead_us.0 * 1e-6;
-        let makespan =
+        // A K block: its tasks, then the once-per-thread cross-core read of A.
+        let block_s =
             |kc: u64, first: bool| makespan(kc, first) + cross_of(elem * g.m as f64 * kc as f64).0;
         let (full_blocks, rest) = (g.k / kc_max, g.k % kc_max);
         let mut s = 0.0;
         if full_blocks > 0 {
-            s += dispatch + makespan(kc_max, true);
-            s += (full_blocks - 1) as f64 * (dispatch + makespan(kc_max, false));
+            s += dispatch + block_s(kc_max, true);
+            s += (full_blocks - 1) as f64 * (dispatch + block_s(kc_max, false));
         }
         if rest > 0 {
-            s += dispatch + makespan(rest, full_blocks == 0);
+            s += dispatch + block_s(rest, full_blocks == 0);
         }
         s
     }
