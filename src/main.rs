@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use vchip::report::{self, Format};
 
 mod table_cmd;
-use vchip_hwmodels::{Compat, CostOptions};
+use vchip_hwmodels::{Compat, CostOptions, Fusion};
 use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, zoo, TraceOptions};
 
 #[derive(Parser)]
@@ -40,9 +40,12 @@ enum Cmd {
         /// Hardware preset name (see `vchip hw list`), a YAML file, or a SCALE-Sim .cfg file.
         #[arg(long)]
         hw: String,
-        /// Conventions: `native` (vchip) or `scalesim` (reproduce SCALE-Sim v3 CALC mode exactly).
-        #[arg(long, value_enum, default_value = "native")]
-        compat: CompatArg,
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Draw a roofline (one point per step against each off-chip level and the compute peak)
+        /// as SVG.
+        #[arg(long, value_name = "SVG")]
+        plot: Option<PathBuf>,
         #[command(flatten)]
         out: OutArgs,
     },
@@ -79,8 +82,8 @@ enum Cmd {
         /// Result table: .parquet (default) or .csv.
         #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
         output: PathBuf,
-        #[arg(long, value_enum, default_value = "native")]
-        compat: CompatArg,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Per-op cost tables of a NAS search space for a device (OFA LUT YAML, HW-NAS-Bench JSON,
     /// DyNAS-T CSV, rich Parquet).
@@ -132,6 +135,37 @@ enum HwCmd {
 enum CompatArg {
     Native,
     Scalesim,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FusionArg {
+    On,
+    Off,
+}
+
+#[derive(Args)]
+struct EngineArgs {
+    /// Conventions: `native` (vchip) or `scalesim` (reproduce SCALE-Sim v3 CALC mode exactly,
+    /// layer by layer).
+    #[arg(long, value_enum, default_value = "native")]
+    compat: CompatArg,
+    /// `on`: whole-graph schedule (BatchNorm folded, epilogues fused, activations kept on chip
+    /// while they fit); `off`: every op alone, activations through off-chip memory.
+    #[arg(long, value_enum, default_value = "on")]
+    fusion: FusionArg,
+}
+
+impl EngineArgs {
+    fn opts(&self) -> CostOptions {
+        CostOptions {
+            compat: self.compat.into(),
+            fusion: match self.fusion {
+                FusionArg::On => Fusion::On,
+                FusionArg::Off => Fusion::Off,
+            },
+            ..CostOptions::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -237,19 +271,19 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Simulate {
             model,
             hw,
-            compat,
+            engine,
+            plot,
             out,
         } => {
             let spec = vchip_hwmodels::load_hardware(&hw)?;
             let trace = model.load(spec.precision.as_deref())?;
             let hwm = vchip_hwmodels::build_model(spec)?;
-            let result = vchip_sim::simulate(
-                &trace,
-                hwm.as_ref(),
-                &CostOptions {
-                    compat: compat.into(),
-                },
-            )?;
+            let result = vchip_sim::simulate(&trace, hwm.as_ref(), &engine.opts())?;
+            if let Some(path) = &plot {
+                let peak_flops = 2.0 * hwm.peak_macs_per_cycle() as f64 * result.clock_hz;
+                vchip::plot::roofline_svg(path, &result, peak_flops)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             out.emit(&report::render_sim(&result, out.format))
         }
         Cmd::Sweep {
@@ -264,7 +298,7 @@ fn run(cli: Cli) -> Result<()> {
             shard,
             parts,
             output,
-            compat,
+            engine,
         } => {
             use vchip_sim::{run_sweep, sweep};
             // Everything is checked before any work starts.
@@ -305,9 +339,7 @@ fn run(cli: Cli) -> Result<()> {
                 base: &base,
                 axes: &axes,
                 points: &points,
-                opts: CostOptions {
-                    compat: compat.into(),
-                },
+                opts: engine.opts(),
             };
             let owned = points.len().div_ceil(run_sweep::CHUNK);
             let owned_points = (0..owned)

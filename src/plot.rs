@@ -140,3 +140,126 @@ pub fn validation_svg(
     }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// A log-axis tick: the significant digits and a power of ten (`2e9`, `1e-3`), never a long float.
+fn log_tick(v: &f64) -> String {
+    if *v <= 0.0 || !v.is_finite() {
+        return String::new();
+    }
+    let exp = v.log10().floor() as i32;
+    let mant = v / 10f64.powi(exp);
+    let mant = (mant * 10.0).round() / 10.0;
+    if (mant - 1.0).abs() < 1e-9 {
+        format!("1e{exp}")
+    } else {
+        format!("{mant}e{exp}")
+    }
+}
+
+/// Roofline of a simulation: one point per step (operational intensity against its off-chip
+/// traffic, achieved FLOP/s), under the compute roof and each off-chip level's bandwidth roof.
+/// Steps with no off-chip traffic have no finite intensity and are counted in the caption.
+pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> Result<()> {
+    let offchip: Vec<&vchip_hwmodels::Level> = r.levels.iter().filter(|l| !l.on_chip).collect();
+    let mut points: Vec<(f64, f64, bool)> = Vec::new();
+    let mut on_chip_only = 0usize;
+    for s in r
+        .steps
+        .iter()
+        .filter(|s| s.cost.cycles > 0 && s.roofline.flops > 0)
+    {
+        let bytes: u64 = s
+            .roofline
+            .levels
+            .iter()
+            .filter(|p| offchip.iter().any(|l| l.name == p.level))
+            .map(|p| p.bytes)
+            .sum();
+        if bytes == 0 {
+            on_chip_only += 1;
+            continue;
+        }
+        let secs = s.cost.cycles as f64 / r.clock_hz;
+        points.push((
+            s.roofline.flops as f64 / bytes as f64,
+            s.roofline.flops as f64 / secs,
+            s.roofline.bound == "compute",
+        ));
+    }
+    anyhow::ensure!(
+        !points.is_empty(),
+        "nothing to plot: no step of {} moves off-chip data and computes",
+        r.model
+    );
+    let xlo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) / 3.0;
+    let xhi = points.iter().map(|p| p.0).fold(0.0, f64::max) * 3.0;
+    let ylo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min) / 3.0;
+    let yhi = peak_flops.max(points.iter().map(|p| p.1).fold(0.0, f64::max)) * 2.0;
+    let tmp = path.with_extension("svg.tmp");
+    {
+        let root = SVGBackend::new(&tmp, (820, 620)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut caption = format!("Roofline: {} on {}", r.model, r.hardware);
+        if on_chip_only > 0 {
+            caption.push_str(&format!(" ({on_chip_only} steps all on chip, not shown)"));
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("operational intensity (FLOP per off-chip byte)")
+            .y_desc("achieved performance (FLOP/s)")
+            .x_label_formatter(&log_tick)
+            .y_label_formatter(&log_tick)
+            .draw()?;
+        let roof = |bw: f64| {
+            (0..=60).map(move |i| {
+                let x = xlo * (xhi / xlo).powf(i as f64 / 60.0);
+                (x, (bw * x).min(peak_flops))
+            })
+        };
+        let colours = [
+            RGBColor(40, 40, 40),
+            RGBColor(90, 90, 200),
+            RGBColor(0, 140, 140),
+        ];
+        for (i, l) in offchip.iter().enumerate() {
+            let c = colours[i % colours.len()];
+            chart
+                .draw_series(LineSeries::new(roof(l.bytes_per_s), c.stroke_width(2)))?
+                .label(format!(
+                    "roof: {} {:.1} GB/s, peak {:.2} TFLOP/s",
+                    l.name,
+                    l.bytes_per_s / 1e9,
+                    peak_flops / 1e12
+                ))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], c));
+        }
+        for (bound, label, colour) in [
+            (true, "step, compute-bound", RGBColor(30, 110, 220)),
+            (false, "step, memory-bound", RGBColor(220, 60, 40)),
+        ] {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.2 == bound)
+                        .map(|p| Circle::new((p.0, p.1), 3, colour.filled())),
+                )?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x, y), 3, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -265,14 +265,38 @@ pub fn render_trace(t: &Trace, f: Format) -> String {
     out
 }
 
+/// The ops fused into a step after its anchor, each without the name prefix it shares with the
+/// anchor (`layer1.0.conv3` + `layer1.0.add` → `add`).
+fn fused_names(ops: &[String]) -> String {
+    let Some((anchor, rest)) = ops.split_first() else {
+        return String::new();
+    };
+    rest.iter()
+        .map(|n| {
+            // The longest prefix ending at a dot that both names share.
+            let common = anchor
+                .char_indices()
+                .zip(n.chars())
+                .take_while(|((_, a), b)| a == b)
+                .filter(|((_, a), _)| *a == '.')
+                .map(|((i, _), _)| i + 1)
+                .last()
+                .unwrap_or(0);
+            &n[common..]
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 pub fn render_sim(r: &SimResult, f: Format) -> String {
     if f == Format::Json {
         return json(r);
     }
     let raw = f == Format::Csv;
     let header = [
-        "#",
+        "step",
         "name",
+        "fused",
         "type",
         "detail",
         "phase",
@@ -285,45 +309,58 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         "ifmap SRAM rd",
         "filter SRAM rd",
         "ofmap SRAM wr",
-        "DRAM rd B",
-        "DRAM wr B",
+        "off-chip rd B",
+        "off-chip wr B",
         "energy pJ",
         "bound",
     ];
     let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
-    let mut rows: Vec<Vec<String>> = r
-        .layers
+    let offchip: Vec<&str> = r
+        .levels
         .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let dram = l.cost.traffic.iter().find(|t| t.level == "dram");
+        .filter(|l| !l.on_chip)
+        .map(|l| l.name.as_str())
+        .collect();
+    let mut rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .filter(|s| s.kind != vchip_hwmodels::StepKind::View || raw)
+        .map(|s| {
+            let (rd, wr) = s
+                .cost
+                .traffic
+                .iter()
+                .filter(|t| offchip.contains(&t.level.as_str()))
+                .fold((0u64, 0u64), |a, t| {
+                    (
+                        a.0.saturating_add(t.read_bytes),
+                        a.1.saturating_add(t.write_bytes),
+                    )
+                });
             vec![
-                i.to_string(),
-                l.name.clone(),
-                l.op_type.to_string(),
-                l.detail.clone(),
-                format!("{:?}", l.phase).to_lowercase(),
+                s.index.to_string(),
+                s.ops[0].clone(),
+                fused_names(&s.ops),
+                s.op_type.to_string(),
+                s.detail.clone(),
+                format!("{:?}", s.phase).to_lowercase(),
+                num(s.cost.cycles),
+                num(s.cost.compute_cycles),
+                num(s.cost.stall_cycles),
+                format!("{:.2}", s.cost.utilization * 100.0),
+                format!("{:.2}", s.cost.mapping_efficiency * 100.0),
+                num(s.macs),
+                num(s.cost.sram.ifmap_reads),
+                num(s.cost.sram.filter_reads),
+                num(s.cost.sram.ofmap_writes),
+                num(rd),
+                num(wr),
                 if raw {
-                    l.cost.cycles.to_string()
+                    format!("{:.1}", s.cost.energy.total())
                 } else {
-                    si(l.cost.cycles as f64)
+                    si(s.cost.energy.total())
                 },
-                num(l.cost.compute_cycles),
-                num(l.cost.stall_cycles),
-                format!("{:.2}", l.cost.utilization * 100.0),
-                format!("{:.2}", l.cost.mapping_efficiency * 100.0),
-                num(l.macs),
-                num(l.cost.sram.ifmap_reads),
-                num(l.cost.sram.filter_reads),
-                num(l.cost.sram.ofmap_writes),
-                num(dram.map_or(0, |d| d.read_bytes)),
-                num(dram.map_or(0, |d| d.write_bytes)),
-                if raw {
-                    format!("{:.1}", l.cost.energy.total())
-                } else {
-                    si(l.cost.energy.total())
-                },
-                l.cost.bound.label().to_string(),
+                s.cost.bound.label().to_string(),
             ]
         })
         .collect();
@@ -335,6 +372,7 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         String::new(),
         "TOTAL".into(),
         format!("{} ops", t.ops),
+        format!("{} steps", t.steps),
         String::new(),
         String::new(),
         si(t.cycles as f64),
@@ -352,13 +390,17 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         String::new(),
     ]);
     let mut out = format!(
-        "model: {}   hardware: {}   clock: {} MHz   conventions: {:?}\n",
+        "model: {}   hardware: {}   clock: {} MHz   conventions: {:?}   fusion: {:?}\n",
         r.model,
         r.hardware,
         r.clock_hz / 1e6,
-        r.compat
+        r.compat,
+        r.fusion
     );
-    out.push_str(&table(&header, &rows, 5));
+    for p in &r.passes {
+        let _ = writeln!(out, "pass {}: {} ({} ops)", p.pass, p.what, p.ops.len());
+    }
+    out.push_str(&table(&header, &rows, 6));
     let e = &t.energy_pj;
     let total = e.total().max(f64::MIN_POSITIVE);
     let share = |v: f64| 100.0 * v / total;
@@ -405,6 +447,48 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             t.utilization * 100.0
         );
     }
+    for m in &r.memory {
+        if m.peak_bytes == 0 {
+            continue;
+        }
+        let cap = m
+            .capacity_bytes
+            .map_or(String::new(), |c| format!(" of {}B", si(c as f64)));
+        let arena = m
+            .arena_bytes
+            .map_or(String::new(), |a| format!(", arena {}B", si(a as f64)));
+        let _ = writeln!(
+            out,
+            "memory:  {} peak {}B{cap}{arena} at step {} ({} tensors live: {}{}){}",
+            m.level,
+            si(m.peak_bytes as f64),
+            m.at_step,
+            m.live_count,
+            m.live_at_peak
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if m.live_count > 3 { ", ..." } else { "" },
+            if m.fits { "" } else { "   DOES NOT FIT" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "traffic: {}",
+        t.levels
+            .iter()
+            .map(|l| format!(
+                "{} {}B read, {}B written{}",
+                l.level,
+                si(l.read_bytes as f64),
+                si(l.write_bytes as f64),
+                if l.on_chip { "" } else { " (off chip)" }
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
     out
 }
 

@@ -96,6 +96,44 @@ fn diff(path: &str, golden: &Value, actual: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// `--fusion off` (and `--compat scalesim`) reproduce the per-layer results vchip gave before the
+/// whole-graph engine: every field those files hold (stored under `tests/golden/layer_by_layer/`,
+/// written by the layer-by-layer engine and never regenerated) is unchanged; fields added since
+/// (steps, memory, levels) are ignored.
+#[test]
+fn fusion_off_matches_the_layer_by_layer_goldens() {
+    let mut failures = Vec::new();
+    for (name, args) in CASES {
+        let out = Command::new(env!("CARGO_BIN_EXE_vchip"))
+            .current_dir(root())
+            .args(["simulate"])
+            .args(*args)
+            .args(["--fusion", "off", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let actual: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let path = root()
+            .join("tests/golden/layer_by_layer")
+            .join(format!("{name}.json"));
+        let golden: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut d = Vec::new();
+        diff("", &golden, &actual, &mut d);
+        d.retain(|m| !m.ends_with(": new field"));
+        if !d.is_empty() {
+            failures.push(format!(
+                "{name}: {}",
+                d.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn simulate_json_matches_goldens() {
     let update = std::env::var_os("UPDATE_GOLDENS").is_some();

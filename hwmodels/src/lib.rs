@@ -9,13 +9,16 @@ pub mod cpu;
 pub mod energy;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod presets;
 pub mod scalesim_cfg;
+pub mod schedule;
 pub mod spec;
 pub mod systolic;
 
 pub use error::HwError;
 pub use model::*;
+pub use schedule::{Level, LevelPeak, Schedule, Step, StepKind};
 pub use spec::HardwareSpec;
 
 use std::path::Path;

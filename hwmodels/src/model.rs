@@ -1,9 +1,11 @@
 //! The one trait every hardware model implements, and the cost record it returns per op.
 
 use serde::Serialize;
+use vchip_workloads::graph::Graph;
 use vchip_workloads::{Op, Trace};
 
 use crate::error::HwError;
+use crate::schedule::{Level, Schedule, Step};
 use crate::spec::HardwareSpec;
 
 /// Modelling conventions to follow.
@@ -18,9 +20,33 @@ pub enum Compat {
     Scalesim,
 }
 
+/// Whether models may fuse ops and keep tensors on chip across steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Whole-graph scheduling: inference rewrites, epilogue fusion, on-chip activations.
+    #[default]
+    On,
+    /// Layer by layer: every op alone, every activation through off-chip memory (the behaviour
+    /// before the whole-graph engine, kept for comparison).
+    Off,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CostOptions {
     pub compat: Compat,
+    pub fusion: Fusion,
+    /// The trace is one block of a larger network (a NAS table's op): its inputs arrive in, and
+    /// its outputs stay in, on-chip buffers where they fit, as in the whole network's schedule.
+    /// Then a table's entries add up to the whole network's cost.
+    pub part_of_network: bool,
+}
+
+impl CostOptions {
+    /// Whether the whole-graph schedule applies (native conventions with fusion on).
+    pub fn whole_graph(&self) -> bool {
+        self.compat == Compat::Native && self.fusion == Fusion::On
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -151,22 +177,106 @@ impl OpCost {
             .map(|t| t.read_bytes.saturating_add(t.write_bytes))
             .sum()
     }
+
+    /// Adds `o` as work done after this one (ops of a step run one after another): cycles, MACs,
+    /// accesses, traffic and energy add up; utilisation and mapping efficiency are re-weighted.
+    pub fn then(&mut self, o: &OpCost, peak_macs_per_cycle: u64) {
+        if o.engine == Engine::None && o.cycles == 0 && o.traffic.is_empty() {
+            return;
+        }
+        if self.engine == Engine::None {
+            self.engine = o.engine;
+            self.bound = o.bound.clone();
+        } else if o.cycles > self.cycles {
+            self.bound = o.bound.clone();
+        }
+        let folds = self.folds.saturating_add(o.folds);
+        if folds > 0 {
+            let w =
+                |a: f64, fa: u64, b: f64, fb: u64| (a * fa as f64 + b * fb as f64) / folds as f64;
+            self.mapping_efficiency = w(
+                self.mapping_efficiency,
+                self.folds,
+                o.mapping_efficiency,
+                o.folds,
+            );
+            self.compute_utilization = w(
+                self.compute_utilization,
+                self.folds,
+                o.compute_utilization,
+                o.folds,
+            );
+        }
+        self.folds = folds;
+        self.compute_cycles = self.compute_cycles.saturating_add(o.compute_cycles);
+        self.stall_cycles = self.stall_cycles.saturating_add(o.stall_cycles);
+        self.cycles = self.cycles.saturating_add(o.cycles);
+        self.memory_cycles = self.memory_cycles.saturating_add(o.memory_cycles);
+        self.mapped_macs = self.mapped_macs.saturating_add(o.mapped_macs);
+        self.sram.ifmap_reads = self.sram.ifmap_reads.saturating_add(o.sram.ifmap_reads);
+        self.sram.filter_reads = self.sram.filter_reads.saturating_add(o.sram.filter_reads);
+        self.sram.ofmap_writes = self.sram.ofmap_writes.saturating_add(o.sram.ofmap_writes);
+        for t in &o.traffic {
+            match self.traffic.iter_mut().find(|x| x.level == t.level) {
+                Some(x) => {
+                    x.read_bytes = x.read_bytes.saturating_add(t.read_bytes);
+                    x.write_bytes = x.write_bytes.saturating_add(t.write_bytes);
+                }
+                None => self.traffic.push(t.clone()),
+            }
+        }
+        self.energy.add(&o.energy);
+        if self.cycles > 0 {
+            self.utilization =
+                self.mapped_macs as f64 / (self.cycles as f64 * peak_macs_per_cycle.max(1) as f64);
+        }
+    }
 }
 
-/// One trait for every hardware kind: systolic arrays today; GPUs, dataflow chips and MCUs add
-/// their own implementations behind the same interface.
+/// One trait for every hardware kind: systolic arrays and CPUs today; GPUs, dataflow chips and
+/// MCUs add their own implementations behind the same interface.
+///
+/// The engine asks the model for a [`Schedule`] of the whole graph (which ops run together, where
+/// each tensor lives), then for the cost of each step. A kind that needs nothing more than per-op
+/// costs implements [`HardwareModel::cost_op`] only: the default schedule runs layer by layer and
+/// the default step cost is its ops' costs in sequence.
 pub trait HardwareModel: Send + Sync {
     fn spec(&self) -> &HardwareSpec;
 
-    /// Costs one op of a trace. Ops are independent (layer-by-layer execution), so callers may
-    /// cost them in parallel.
+    /// Costs one op alone, its operands and results in the outermost memory level (layer-by-layer
+    /// execution). Ops are independent, so callers may cost them in parallel.
     fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError>;
 
     /// Peak MACs per cycle of the matrix engine.
     fn peak_macs_per_cycle(&self) -> u64;
 
-    /// Names of the memory levels, innermost first (as used in `LevelTraffic::level`).
-    fn memory_levels(&self) -> Vec<String>;
+    /// The memory levels, innermost first. `LevelTraffic::level` names one of them; totals count
+    /// off-chip traffic by this declaration.
+    fn levels(&self) -> Vec<Level>;
+
+    /// The whole-graph schedule. Default: layer by layer, everything in the outermost level.
+    fn schedule(&self, g: &Graph, _opts: &CostOptions) -> Result<Schedule, HwError> {
+        Ok(Schedule::layer_by_layer(g, &self.levels()))
+    }
+
+    /// Cost of one step of `s`. Default: its ops one after another, each costed alone.
+    fn cost_step(
+        &self,
+        g: &Graph,
+        _s: &Schedule,
+        step: &Step,
+        opts: &CostOptions,
+    ) -> Result<OpCost, HwError> {
+        let mut total = OpCost::zero();
+        for &o in &step.ops {
+            let c = self.cost_op(&g.trace, g.op(o), opts)?;
+            if step.ops.len() == 1 {
+                return Ok(c);
+            }
+            total.then(&c, self.peak_macs_per_cycle());
+        }
+        Ok(total)
+    }
 
     /// Estimated silicon area; components named in the YAML's `area_mm2` override the estimate.
     fn area(&self) -> crate::area::Area;

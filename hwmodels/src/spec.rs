@@ -207,6 +207,10 @@ pub struct DramSpec {
     /// Access energy; required by models that report energy (systolic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_pj_per_bit: Option<Positive>,
+    /// The chip has no memory of its own: this section describes the host link (USB, PCIe) it
+    /// reads weights and spilled activations over, reported as level `host-link`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_link: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

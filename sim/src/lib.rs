@@ -1,14 +1,19 @@
 //! vchip-sim: runs an operator trace on a hardware model.
 //!
-//! For: costing every op (in parallel, deterministically ordered) and aggregating per-layer and
-//! whole-network results (latency, energy by component, traffic, bound).
+//! For: the engine. It analyses the trace as a graph (with the inference rewrites), asks the model
+//! for a whole-graph schedule, costs the schedule's steps (in parallel, collected in order), and
+//! aggregates per-step, per-layer and whole-network results: latency, energy by component,
+//! traffic per declared memory level, peak footprint per level, and the roofline of every step.
 //! Not for: parsing networks or describing hardware; those live upstream in `workloads` and
 //! `hwmodels`.
 
 use rayon::prelude::*;
 use serde::Serialize;
-use vchip_hwmodels::{CostOptions, Energy, HardwareModel, HwError, OpCost};
-use vchip_workloads::{Phase, Trace};
+use vchip_hwmodels::{
+    CostOptions, Energy, Fusion, HardwareModel, HwError, Level, LevelPeak, OpCost, StepKind,
+};
+use vchip_workloads::graph::{Graph, Pass, PassRecord};
+use vchip_workloads::{Phase, Trace, WorkloadError};
 
 pub mod nas_table;
 pub mod run_sweep;
@@ -18,12 +23,23 @@ pub mod sweep;
 pub enum SimError {
     #[error(transparent)]
     Hw(#[from] HwError),
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
     #[error("{0}")]
     Sweep(String),
     #[error("{0}")]
     Io(String),
+    /// A model reported traffic at a level it does not declare: totals would drop it.
+    #[error("hardware model `{hw}` reports traffic at level `{level}`, which it does not declare (declared: {declared}); this is a bug in the model")]
+    UndeclaredLevel {
+        hw: String,
+        level: String,
+        declared: String,
+    },
 }
 
+/// One op of the trace with the cost attributed to it: a fused step's whole cost goes to its
+/// anchor (the first op); the ops fused into it show zero and name the step.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerResult {
     pub name: String,
@@ -31,13 +47,64 @@ pub struct LayerResult {
     pub detail: String,
     pub phase: Phase,
     pub macs: u64,
+    /// Index of the step that runs this op.
+    pub step: usize,
     #[serde(flatten)]
     pub cost: OpCost,
+}
+
+/// Bytes and time of a step at one memory level.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelPoint {
+    pub level: String,
+    pub bytes: u64,
+    /// Operations per byte moved at this level (the roofline's x axis).
+    pub flops_per_byte: f64,
+    /// Cycles to move the bytes at the level's declared bandwidth (0 when unlimited).
+    pub cycles: u64,
+}
+
+/// Where a step sits against each memory level's roof and the compute roof.
+#[derive(Clone, Debug, Serialize)]
+pub struct Roofline {
+    pub flops: u64,
+    pub compute_cycles: u64,
+    pub levels: Vec<LevelPoint>,
+    /// The resource that sets the step's time (the model's verdict).
+    pub bound: String,
+    /// The step's time if its bound were lifted: the slowest of the other resources.
+    pub cycles_if_unbound: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepResult {
+    pub index: usize,
+    pub kind: StepKind,
+    /// Names of the step's ops, anchor first.
+    pub ops: Vec<String>,
+    /// The anchor's type and detail.
+    pub op_type: &'static str,
+    pub detail: String,
+    pub phase: Phase,
+    pub macs: u64,
+    #[serde(flatten)]
+    pub cost: OpCost,
+    pub roofline: Roofline,
+}
+
+/// Traffic at one declared level over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LevelTotal {
+    pub level: String,
+    pub on_chip: bool,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SimTotals {
     pub ops: u64,
+    pub steps: u64,
     pub macs: u64,
     pub cycles: u64,
     pub compute_cycles: u64,
@@ -50,66 +117,158 @@ pub struct SimTotals {
     pub tops_per_watt: f64,
     /// Useful MACs / (cycles × peak MACs per cycle).
     pub utilization: f64,
+    /// Bytes read from off-chip levels (every level the model declares off chip: DRAM, HBM, a
+    /// host link).
     pub dram_read_bytes: u64,
+    /// Bytes written to off-chip levels.
     pub dram_write_bytes: u64,
+    /// Traffic per declared level, innermost first.
+    pub levels: Vec<LevelTotal>,
     pub cycles_prefill: u64,
     pub cycles_decode: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SimResult {
+    pub vchip_version: &'static str,
     pub model: String,
     pub hardware: String,
     pub compat: vchip_hwmodels::Compat,
+    pub fusion: Fusion,
     pub clock_hz: f64,
+    /// Rewrites applied before scheduling (the trace as imported is what `vchip trace` shows).
+    pub passes: Vec<PassRecord>,
+    /// The model's memory levels.
+    pub levels: Vec<Level>,
+    pub steps: Vec<StepResult>,
+    /// Peak bytes per level, with the tensors live at the peak.
+    pub memory: Vec<LevelPeak>,
     pub layers: Vec<LayerResult>,
     pub totals: SimTotals,
 }
 
-/// Costs every op of `trace` on `hw`. Layer-by-layer execution: latency is the sum of op latencies.
-/// The result is identical for any rayon thread count (ops are costed independently, collected in
-/// trace order, and summed sequentially).
+/// The rewrites an engine run applies: all of them on the whole-graph path, none layer by layer
+/// (so `--fusion off` and `--compat scalesim` cost the trace as imported).
+pub fn passes_for(opts: &CostOptions) -> &'static [Pass] {
+    if opts.whole_graph() {
+        &Pass::ALL
+    } else {
+        &[]
+    }
+}
+
+/// Analyses `trace` for a run under `opts`. Sweeps call it once per model.
+pub fn prepare(trace: &Trace, opts: &CostOptions) -> Result<Graph, SimError> {
+    Ok(Graph::with_passes(trace.clone(), passes_for(opts))?)
+}
+
+/// Runs `trace` on `hw`: [`prepare`], then [`simulate_graph`].
 pub fn simulate(
     trace: &Trace,
     hw: &dyn HardwareModel,
     opts: &CostOptions,
 ) -> Result<SimResult, SimError> {
-    let layers: Vec<LayerResult> = trace
-        .ops
+    simulate_graph(&prepare(trace, opts)?, hw, opts)
+}
+
+/// Schedules and costs a prepared graph. The result is identical for any rayon thread count
+/// (steps are costed independently, collected in order, and summed sequentially).
+pub fn simulate_graph(
+    g: &Graph,
+    hw: &dyn HardwareModel,
+    opts: &CostOptions,
+) -> Result<SimResult, SimError> {
+    let spec = hw.spec();
+    let clock = spec.clock_hz();
+    let levels = hw.levels();
+    let schedule = hw.schedule(g, opts)?;
+    let costs: Vec<OpCost> = schedule
+        .steps
         .par_iter()
-        .map(|op| {
-            let cost = hw.cost_op(trace, op, opts)?;
-            Ok(LayerResult {
+        .map(|st| hw.cost_step(g, &schedule, st, opts))
+        .collect::<Result<_, HwError>>()?;
+    let mut t = SimTotals {
+        levels: levels
+            .iter()
+            .map(|l| LevelTotal {
+                level: l.name.clone(),
+                on_chip: l.on_chip,
+                ..LevelTotal::default()
+            })
+            .collect(),
+        ..SimTotals::default()
+    };
+    let mut mapped_macs = 0u64;
+    let mut steps = Vec::with_capacity(costs.len());
+    let mut layers: Vec<Option<LayerResult>> = vec![None; g.trace.ops.len()];
+    for (i, (st, cost)) in schedule.steps.iter().zip(costs).enumerate() {
+        for tr in &cost.traffic {
+            let Some(lt) = t.levels.iter_mut().find(|l| l.level == tr.level) else {
+                return Err(SimError::UndeclaredLevel {
+                    hw: spec.name.clone(),
+                    level: tr.level.clone(),
+                    declared: levels
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            lt.read_bytes = lt.read_bytes.saturating_add(tr.read_bytes);
+            lt.write_bytes = lt.write_bytes.saturating_add(tr.write_bytes);
+        }
+        let anchor = g.op(st.ops[0]);
+        let macs = st
+            .ops
+            .iter()
+            .map(|&o| g.op(o).macs)
+            .fold(0u64, u64::saturating_add);
+        let flops = st
+            .ops
+            .iter()
+            .map(|&o| g.op(o).flops)
+            .fold(0u64, u64::saturating_add);
+        t.macs = t.macs.saturating_add(macs);
+        mapped_macs = mapped_macs.saturating_add(cost.mapped_macs);
+        t.cycles = t.cycles.saturating_add(cost.cycles);
+        t.compute_cycles = t.compute_cycles.saturating_add(cost.compute_cycles);
+        t.stall_cycles = t.stall_cycles.saturating_add(cost.stall_cycles);
+        t.energy_pj.add(&cost.energy);
+        match anchor.phase {
+            Phase::Prefill => t.cycles_prefill = t.cycles_prefill.saturating_add(cost.cycles),
+            Phase::Decode => t.cycles_decode = t.cycles_decode.saturating_add(cost.cycles),
+            Phase::None => {}
+        }
+        for (j, &o) in st.ops.iter().enumerate() {
+            let op = g.op(o);
+            layers[o.0 as usize] = Some(LayerResult {
                 name: op.name.clone(),
                 op_type: op.kind.type_name(),
                 detail: op.kind.detail(),
                 phase: op.phase,
                 macs: op.macs,
-                cost,
-            })
-        })
-        .collect::<Result<_, HwError>>()?;
-    let spec = hw.spec();
-    let clock = spec.clock_hz();
-    let mut t = SimTotals::default();
-    let mut mapped_macs = 0u64;
-    for l in &layers {
-        t.ops += 1;
-        t.macs = t.macs.saturating_add(l.macs);
-        mapped_macs = mapped_macs.saturating_add(l.cost.mapped_macs);
-        t.cycles = t.cycles.saturating_add(l.cost.cycles);
-        t.compute_cycles = t.compute_cycles.saturating_add(l.cost.compute_cycles);
-        t.stall_cycles = t.stall_cycles.saturating_add(l.cost.stall_cycles);
-        t.energy_pj.add(&l.cost.energy);
-        for tr in l.cost.traffic.iter().filter(|tr| tr.level == "dram") {
-            t.dram_read_bytes = t.dram_read_bytes.saturating_add(tr.read_bytes);
-            t.dram_write_bytes = t.dram_write_bytes.saturating_add(tr.write_bytes);
+                step: i,
+                cost: if j == 0 { cost.clone() } else { OpCost::zero() },
+            });
         }
-        match l.phase {
-            Phase::Prefill => t.cycles_prefill = t.cycles_prefill.saturating_add(l.cost.cycles),
-            Phase::Decode => t.cycles_decode = t.cycles_decode.saturating_add(l.cost.cycles),
-            Phase::None => {}
-        }
+        let roofline = roofline(&cost, flops, &levels, clock);
+        steps.push(StepResult {
+            index: i,
+            kind: st.kind,
+            ops: st.ops.iter().map(|&o| g.op(o).name.clone()).collect(),
+            op_type: anchor.kind.type_name(),
+            detail: anchor.kind.detail(),
+            phase: anchor.phase,
+            macs,
+            cost,
+            roofline,
+        });
+    }
+    t.ops = g.trace.ops.len() as u64;
+    t.steps = steps.len() as u64;
+    for l in t.levels.iter().filter(|l| !l.on_chip) {
+        t.dram_read_bytes = t.dram_read_bytes.saturating_add(l.read_bytes);
+        t.dram_write_bytes = t.dram_write_bytes.saturating_add(l.write_bytes);
     }
     t.latency_s = t.cycles as f64 / clock;
     t.energy_j = t.energy_pj.total() * 1e-12;
@@ -122,12 +281,81 @@ pub fn simulate(
     if t.cycles > 0 {
         t.utilization = mapped_macs as f64 / (t.cycles as f64 * hw.peak_macs_per_cycle() as f64);
     }
+    // Every op belongs to exactly one step (the schedule is checked here, not trusted).
+    let layers = layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.ok_or_else(|| {
+                SimError::Hw(HwError::Op {
+                    op: g.trace.ops[i].name.clone(),
+                    msg: format!("the schedule of `{}` leaves this op out", spec.name),
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(SimResult {
-        model: trace.name.clone(),
+        vchip_version: env!("CARGO_PKG_VERSION"),
+        model: g.trace.name.clone(),
         hardware: spec.name.clone(),
         compat: opts.compat,
+        fusion: opts.fusion,
         clock_hz: clock,
+        passes: g.passes.clone(),
+        levels,
+        steps,
+        memory: schedule.memory,
         layers,
         totals: t,
     })
+}
+
+/// Bytes `cost` moves at the levels `levels` declares off chip.
+pub fn offchip_bytes(cost: &OpCost, levels: &[Level]) -> u64 {
+    cost.traffic
+        .iter()
+        .filter(|t| levels.iter().any(|l| !l.on_chip && l.name == t.level))
+        .map(|t| t.read_bytes.saturating_add(t.write_bytes))
+        .fold(0, u64::saturating_add)
+}
+
+fn roofline(cost: &OpCost, flops: u64, levels: &[Level], clock: f64) -> Roofline {
+    let points: Vec<LevelPoint> = cost
+        .traffic
+        .iter()
+        .filter_map(|tr| {
+            let l = levels.iter().find(|l| l.name == tr.level)?;
+            let bytes = tr.read_bytes.saturating_add(tr.write_bytes);
+            if bytes == 0 {
+                return None;
+            }
+            let per_cycle = l.bytes_per_s / clock;
+            let cycles = if per_cycle.is_finite() && per_cycle > 0.0 {
+                (bytes as f64 / per_cycle).ceil().min(u64::MAX as f64) as u64
+            } else {
+                0
+            };
+            Some(LevelPoint {
+                level: tr.level.clone(),
+                bytes,
+                flops_per_byte: flops as f64 / bytes as f64,
+                cycles,
+            })
+        })
+        .collect();
+    let bound = cost.bound.label().to_string();
+    let others = points
+        .iter()
+        .filter(|p| p.level != bound)
+        .map(|p| p.cycles)
+        .chain((bound != "compute").then_some(cost.compute_cycles))
+        .max()
+        .unwrap_or(0);
+    Roofline {
+        flops,
+        compute_cycles: cost.compute_cycles,
+        levels: points,
+        bound,
+        cycles_if_unbound: others.min(cost.cycles),
+    }
 }

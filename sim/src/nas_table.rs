@@ -42,6 +42,10 @@ fn cost(
     if let Some(p) = precision {
         p.apply(trace);
     }
+    let opts = &CostOptions {
+        part_of_network: true,
+        ..*opts
+    };
     let r = simulate(trace, hw, opts)?;
     // The op's bound is the bound of its longest layer.
     let bound = r
@@ -327,6 +331,8 @@ pub struct DistinctOp {
     pub models: Vec<String>,
     pub count: u64,
     pub layer: crate::LayerResult,
+    /// Bytes the op moves at off-chip levels (as the hardware model declares them).
+    pub offchip_bytes: u64,
 }
 
 /// The native key of an op: type, detail, input and output shapes, compute dtype.
@@ -363,8 +369,12 @@ pub fn distinct_ops(
 ) -> Result<Vec<DistinctOp>, SimError> {
     let mut out: Vec<DistinctOp> = Vec::new();
     let mut index = std::collections::HashMap::new();
+    let levels = hw.levels();
     for t in traces {
-        let r = simulate(t, hw, opts)?;
+        // Keys and costs of the ops as the engine runs them (after BatchNorm folding etc.).
+        let g = crate::prepare(t, opts)?;
+        let r = crate::simulate_graph(&g, hw, opts)?;
+        let t = &g.trace;
         for (op, layer) in t.ops.iter().zip(r.layers) {
             let key = native_key(t, op);
             match index.get(&key) {
@@ -382,6 +392,7 @@ pub fn distinct_ops(
                         op_type: op.kind.type_name(),
                         models: vec![t.name.clone()],
                         count: 1,
+                        offchip_bytes: crate::offchip_bytes(&layer.cost, &levels),
                         layer,
                     });
                 }
@@ -440,9 +451,7 @@ pub fn distinct_frame(
         ),
         Column::new(
             "dram_bytes".into(),
-            ops.iter()
-                .map(|d| d.layer.cost.level_bytes("dram"))
-                .collect::<Vec<_>>(),
+            ops.iter().map(|d| d.offchip_bytes).collect::<Vec<_>>(),
         ),
         Column::new(
             "bound".into(),
@@ -478,6 +487,10 @@ pub fn keyed_ops(
             if let Some(p) = precision {
                 p.apply(&mut t);
             }
+            let opts = &CostOptions {
+                part_of_network: true,
+                ..*opts
+            };
             let r = simulate(&t, hw, opts)?;
             // The op's row: its heaviest layer's kind and bound, the whole op's totals.
             let heaviest = r
@@ -490,11 +503,16 @@ pub fn keyed_ops(
             layer.macs = r.totals.macs;
             layer.cost.cycles = r.totals.cycles;
             layer.cost.energy = r.totals.energy_pj;
-            layer.cost.traffic = vec![vchip_hwmodels::LevelTraffic {
-                level: "dram".into(),
-                read_bytes: r.totals.dram_read_bytes,
-                write_bytes: r.totals.dram_write_bytes,
-            }];
+            layer.cost.traffic = r
+                .totals
+                .levels
+                .iter()
+                .map(|l| vchip_hwmodels::LevelTraffic {
+                    level: l.level.clone(),
+                    read_bytes: l.read_bytes,
+                    write_bytes: l.write_bytes,
+                })
+                .collect();
             layer.cost.utilization = r.totals.utilization;
             Ok((
                 DistinctOp {
@@ -502,6 +520,10 @@ pub fn keyed_ops(
                     op_type: heaviest.op_type,
                     models: vec![space.to_string()],
                     count: 1,
+                    offchip_bytes: r
+                        .totals
+                        .dram_read_bytes
+                        .saturating_add(r.totals.dram_write_bytes),
                     layer,
                 },
                 r.totals,

@@ -95,6 +95,7 @@ fn compat_mode_matches_every_stored_scalesim_report() {
                 model.as_ref(),
                 &CostOptions {
                     compat: Compat::Scalesim,
+                    ..CostOptions::default()
                 },
             )
             .unwrap();

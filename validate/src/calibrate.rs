@@ -79,6 +79,7 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
             capacity_gib: Positive(host.memory_gib.max(1e-3)),
             bandwidth_gb_s: Positive(dram_gb_s),
             energy_pj_per_bit: None,
+            host_link: false,
         },
         vector: None,
         energy: Default::default(),

@@ -7,6 +7,7 @@
 pub mod builder;
 pub mod dsl;
 pub mod error;
+pub mod graph;
 pub mod ir;
 pub mod nas;
 pub mod onnx;

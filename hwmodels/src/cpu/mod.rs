@@ -26,6 +26,7 @@ use vchip_workloads::{Op, OpKind, Trace};
 use crate::area::Area;
 use crate::error::HwError;
 use crate::model::*;
+use crate::schedule::Level;
 use crate::spec::{Count, HardwareSpec, NonNegative, Positive};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -699,10 +700,14 @@ impl HardwareModel for CpuModel {
         c.cycles = (secs * self.spec.clock_hz()).round() as u64;
         c.compute_cycles = c.cycles;
         c.mapped_macs = op.macs;
+        // The op's operands stream from the level that holds its working set (as in `predict_s`):
+        // a GEMV over a matrix beyond L3 moves its bytes at DRAM.
+        let (read_bytes, write_bytes) = (trace.op_bytes_read(op), trace.op_bytes_written(op));
+        let (_, level) = self.bandwidth(read_bytes.saturating_add(write_bytes) as f64);
         c.traffic = vec![LevelTraffic {
-            level: "memory".into(),
-            read_bytes: trace.op_bytes_read(op),
-            write_bytes: trace.op_bytes_written(op),
+            level,
+            read_bytes,
+            write_bytes,
         }];
         c.bound = bound;
         Ok(c)
@@ -713,11 +718,36 @@ impl HardwareModel for CpuModel {
         (per_core * self.cpu.threads.0 as f64).round().max(1.0) as u64
     }
 
-    fn memory_levels(&self) -> Vec<String> {
-        let mut v: Vec<String> = (1..=self.cpu.caches_kib.len())
-            .map(|i| format!("l{i}"))
+    fn levels(&self) -> Vec<Level> {
+        let c = &self.cpu;
+        let threads = c.threads.0 as f64;
+        let n = c.caches_kib.len();
+        let mut v: Vec<Level> = c
+            .caches_kib
+            .iter()
+            .enumerate()
+            .map(|(i, kib)| {
+                // Private levels (all but the last cache) serve each thread from its own core.
+                let share = if i + 1 < n { threads } else { 1.0 };
+                Level {
+                    name: format!("l{}", i + 1),
+                    capacity_bytes: Some((kib.0 * 1024.0 * share) as u64),
+                    bytes_per_s: c.bandwidth_gb_s[i].0 * 1e9 * threads,
+                    on_chip: true,
+                }
+            })
             .collect();
-        v.push("dram".into());
+        let dram_bw = if threads > 1.0 {
+            c.dram_all_cores_gb_s.0
+        } else {
+            c.bandwidth_gb_s[n].0
+        };
+        v.push(Level {
+            name: "dram".into(),
+            capacity_bytes: Some((self.spec.dram.capacity_gib.0 * (1u64 << 30) as f64) as u64),
+            bytes_per_s: dram_bw * 1e9,
+            on_chip: false,
+        });
         v
     }
 

@@ -109,6 +109,23 @@ pub fn map_gemm(g: GemmDims, rows: u64, cols: u64, df: Dataflow) -> Mapping {
     }
 }
 
+/// Cycles of a WS/IS mapping when the next fold's stationary tile shifts into the array while the
+/// current fold streams: TPU v1's matrix unit "holds one 64KiB tile of weights plus one for
+/// double-buffering (to hide the 256 cycles it takes to shift a tile in)" (Jouppi et al., ISCA 2017,
+/// §2). One preload of R cycles, then each fold takes the longer of its T streaming cycles and the
+/// R-cycle shift of the next tile, and the last fold's skew (R + C − 2) drains once. OS has no
+/// stationary tile to hide: its folds are unchanged.
+pub fn pipelined_cycles(m: &Mapping, rows: u64, cols: u64, df: Dataflow) -> u64 {
+    let (r, c) = (rows.max(1), cols.max(1));
+    match df {
+        Dataflow::Os => m.cycles,
+        Dataflow::Ws | Dataflow::Is => m
+            .folds
+            .saturating_mul(m.t.max(r))
+            .saturating_add(2 * r + c - 2),
+    }
+}
+
 /// SCALE-Sim's output size for a conv: `ceil((H − R + s) / s)` on the padded input
 /// (its `topology_utils.py`), where standard semantics use `floor((H − R) / s) + 1`.
 pub fn scalesim_out_dim(padded_in: u64, k: u64, stride: u64) -> u64 {
@@ -143,6 +160,33 @@ mod tests {
         );
         assert_eq!((m.row_folds, m.col_folds), (2, 1));
         assert!((m.mapping_efficiency - 40.0 / 64.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pipelined_folds_hide_the_weight_shift() {
+        // ResNet-50's fc at batch 1 on a 256x256 WS array: K = 2048 → 8 row folds, N = 1000 → 4
+        // column folds, T = M = 1. Unpipelined every fold pays 2R + C + T − 2 = 767 cycles; with
+        // a double-buffered tile each fold waits only for the next 256-cycle shift.
+        let g = GemmDims {
+            m: 1,
+            n: 1000,
+            k: 2048,
+        };
+        let m = map_gemm(g, 256, 256, Dataflow::Ws);
+        assert_eq!((m.folds, m.cycles_per_fold), (32, 767));
+        assert_eq!(pipelined_cycles(&m, 256, 256, Dataflow::Ws), 32 * 256 + 766);
+        // A long stream (T = 25,088 rows: a 56x56 layer at batch 8) hides the shift entirely.
+        let g = GemmDims {
+            m: 25_088,
+            n: 64,
+            k: 576,
+        };
+        let m = map_gemm(g, 256, 256, Dataflow::Ws);
+        assert_eq!(
+            pipelined_cycles(&m, 256, 256, Dataflow::Ws),
+            3 * 25_088 + 766
+        );
+        assert_eq!(pipelined_cycles(&m, 256, 256, Dataflow::Os), m.cycles);
     }
 
     #[test]

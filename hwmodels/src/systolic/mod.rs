@@ -4,6 +4,7 @@
 
 pub mod mapping;
 pub mod memory;
+mod whole_graph;
 
 use vchip_workloads::{Conv2d, DType, Gemm, MoveKind, Op, OpKind, Trace};
 
@@ -11,12 +12,16 @@ use crate::area::{self, Area};
 use crate::energy;
 use crate::error::HwError;
 use crate::model::*;
+use crate::schedule::{Level, Schedule, Step};
 use crate::spec::{Dataflow, HardwareSpec};
-use mapping::{map_gemm, scalesim_out_dim, GemmDims};
+use mapping::{map_gemm, pipelined_cycles, scalesim_out_dim, GemmDims};
 use memory::{dram_traffic, BufferBytes, WordBytes};
+use whole_graph::{Extra, Io};
 
 pub const LEVEL_SRAM: &str = "sram";
 pub const LEVEL_DRAM: &str = "dram";
+/// The off-chip level of a chip without memory of its own (`dram.host_link: true`).
+pub const LEVEL_HOST_LINK: &str = "host-link";
 
 pub struct SystolicModel {
     spec: HardwareSpec,
@@ -36,6 +41,8 @@ pub struct SystolicModel {
     node_scale: f64,
     static_pj_per_cycle: f64,
     dram_pj_per_bit: f64,
+    /// Name of the off-chip level: DRAM, or the host link of a chip without memory.
+    offchip: String,
 }
 
 enum SramBandwidth {
@@ -122,6 +129,12 @@ impl SystolicModel {
             dram_pj_per_bit,
             node_scale,
             static_pj_per_cycle,
+            offchip: if spec.dram.host_link {
+                LEVEL_HOST_LINK
+            } else {
+                LEVEL_DRAM
+            }
+            .into(),
             spec,
         })
     }
@@ -195,7 +208,17 @@ impl SystolicModel {
         }
     }
 
-    fn cost_matrix(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> OpCost {
+    /// A matrix op. `io` says which operands are already on chip (whole-graph schedules; all off
+    /// chip layer by layer) and `extra` adds a fused step's epilogue work, which runs in the
+    /// output path while the array computes.
+    fn cost_matrix(
+        &self,
+        trace: &Trace,
+        op: &Op,
+        opts: &CostOptions,
+        io: &Io,
+        extra: &Extra,
+    ) -> OpCost {
         let compat = opts.compat;
         let word = |bits: u64| bits as f64 / 8.0;
         let a_bytes = op
@@ -218,7 +241,7 @@ impl SystolicModel {
         };
         let mut cost = OpCost::zero();
         cost.engine = Engine::Matrix;
-        let (mut dram_rd, mut dram_wr, mut prologue) = (0u64, 0u64, 0u64);
+        let (mut dram_rd, mut dram_wr, mut prologue) = (extra.dram_read, extra.dram_write, 0u64);
         let mut weighted_map = 0.0;
         let mut weighted_util = 0.0;
         let mut sram_pj = 0.0;
@@ -229,6 +252,9 @@ impl SystolicModel {
             let cycles = match compat {
                 // SCALE-Sim reports the 0-based index of the last cycle.
                 Compat::Scalesim => m.cycles.saturating_sub(1),
+                Compat::Native if io.pipelined_folds => {
+                    pipelined_cycles(&m, self.rows, self.cols, self.dataflow)
+                }
                 Compat::Native => m.cycles,
             };
             let ofmap_writes = match compat {
@@ -254,7 +280,7 @@ impl SystolicModel {
             cost.sram.ifmap_reads = cost.sram.ifmap_reads.saturating_add(s.ifmap_reads);
             cost.sram.filter_reads = cost.sram.filter_reads.saturating_add(s.filter_reads);
             cost.sram.ofmap_writes = cost.sram.ofmap_writes.saturating_add(s.ofmap_writes);
-            let t = dram_traffic(
+            let mut t = dram_traffic(
                 g,
                 &m,
                 self.dataflow,
@@ -262,7 +288,19 @@ impl SystolicModel {
                 self.cols,
                 self.buffers,
                 words,
+                io.a_stored_bytes.map(|b| b.div_ceil(reps.max(1))),
             );
+            if io.a_on_chip {
+                t.ifmap_read = 0;
+            }
+            if io.b_on_chip {
+                t.filter_read = 0;
+            }
+            if io.c_on_chip {
+                // The final results stay in the buffer; spilled partial sums still round-trip.
+                let c = (g.m.saturating_mul(g.n) as f64 * c_bytes).ceil() as u64;
+                t.ofmap_write = t.ofmap_write.saturating_sub(c);
+            }
             dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
             dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
             prologue = prologue.max(t.prologue);
@@ -288,14 +326,20 @@ impl SystolicModel {
         let dram_bytes = dram_rd.saturating_add(dram_wr);
         let dram_cycles = self.dram_cycles(dram_bytes);
         cost.memory_cycles = dram_cycles;
+        sram_bytes[0] += extra.sram_read as f64;
+        sram_bytes[2] += extra.sram_write as f64;
         let (sram_cycles, sram_level) = self.sram_cycles(&sram_bytes);
+        // Fused epilogue work runs on the vector unit in the output path, beside the array.
+        let epilogue_cycles = extra.epilogue_cycles;
         if compat == Compat::Native {
             let total = cost
                 .compute_cycles
+                .max(epilogue_cycles)
                 .max(dram_cycles)
                 .max(sram_cycles)
                 .saturating_add(self.dram_cycles(prologue));
-            cost.stall_cycles = total - cost.compute_cycles;
+            cost.stall_cycles = total - cost.compute_cycles.max(epilogue_cycles);
+            cost.compute_cycles = cost.compute_cycles.max(epilogue_cycles);
         }
         // Softmax inside attention runs on the vector unit after the products.
         let (vec_cycles, vec_flops) = if let OpKind::Attention {
@@ -322,7 +366,7 @@ impl SystolicModel {
         {
             Bound::Compute
         } else if dram_cycles >= sram_cycles {
-            Bound::Memory(LEVEL_DRAM.into())
+            Bound::Memory(self.offchip.clone())
         } else {
             Bound::Memory(sram_level.into())
         };
@@ -330,9 +374,11 @@ impl SystolicModel {
         if cost.cycles > 0 {
             cost.utilization = cost.mapped_macs as f64 / (cost.cycles as f64 * pes);
         }
-        let sram_rd = (cost.sram.ifmap_reads as f64 * a_bytes
-            + cost.sram.filter_reads as f64 * b_bytes) as u64;
-        let sram_wr = (cost.sram.ofmap_writes as f64 * c_bytes) as u64;
+        let sram_rd = ((cost.sram.ifmap_reads as f64 * a_bytes
+            + cost.sram.filter_reads as f64 * b_bytes) as u64)
+            .saturating_add(extra.sram_read);
+        let sram_wr =
+            ((cost.sram.ofmap_writes as f64 * c_bytes) as u64).saturating_add(extra.sram_write);
         cost.traffic = vec![
             LevelTraffic {
                 level: LEVEL_SRAM.into(),
@@ -340,14 +386,17 @@ impl SystolicModel {
                 write_bytes: sram_wr,
             },
             LevelTraffic {
-                level: LEVEL_DRAM.into(),
+                level: self.offchip.clone(),
                 read_bytes: dram_rd,
                 write_bytes: dram_wr,
             },
         ];
+        sram_pj +=
+            extra.sram_read as f64 * self.ifmap_pj.0 + extra.sram_write as f64 * self.ifmap_pj.1;
         cost.energy = Energy {
             mac_pj: cost.mapped_macs as f64 * self.mac_pj(op.dtype),
-            vector_pj: vec_flops as f64 * self.vector_pj(op.dtype),
+            vector_pj: (vec_flops.saturating_add(extra.vector_flops)) as f64
+                * self.vector_pj(op.dtype),
             sram_pj,
             dram_pj: dram_bytes as f64 * 8.0 * self.dram_pj_per_bit,
             static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
@@ -388,12 +437,12 @@ impl SystolicModel {
         cost.cycles = cost.compute_cycles.max(dram_cycles);
         cost.stall_cycles = cost.cycles - cost.compute_cycles;
         cost.bound = if dram_cycles > cost.compute_cycles {
-            Bound::Memory(LEVEL_DRAM.into())
+            Bound::Memory(self.offchip.clone())
         } else {
             Bound::Compute
         };
         cost.traffic = vec![LevelTraffic {
-            level: LEVEL_DRAM.into(),
+            level: self.offchip.clone(),
             read_bytes: rd,
             write_bytes: wr,
         }];
@@ -415,7 +464,7 @@ impl HardwareModel for SystolicModel {
     fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError> {
         Ok(match op.kind {
             OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
-                self.cost_matrix(trace, op, opts)
+                self.cost_matrix(trace, op, opts, &Io::default(), &Extra::default())
             }
             _ => self.cost_vector(trace, op),
         })
@@ -425,8 +474,37 @@ impl HardwareModel for SystolicModel {
         self.rows * self.cols
     }
 
-    fn memory_levels(&self) -> Vec<String> {
-        vec![LEVEL_SRAM.into(), LEVEL_DRAM.into()]
+    fn levels(&self) -> Vec<Level> {
+        self.declared_levels()
+    }
+
+    fn schedule(
+        &self,
+        g: &vchip_workloads::graph::Graph,
+        opts: &CostOptions,
+    ) -> Result<Schedule, HwError> {
+        Ok(self.whole_graph_schedule(g, opts))
+    }
+
+    fn cost_step(
+        &self,
+        g: &vchip_workloads::graph::Graph,
+        s: &Schedule,
+        step: &Step,
+        opts: &CostOptions,
+    ) -> Result<OpCost, HwError> {
+        if !opts.whole_graph() {
+            let mut total = OpCost::zero();
+            for &o in &step.ops {
+                let c = self.cost_op(&g.trace, g.op(o), opts)?;
+                if step.ops.len() == 1 {
+                    return Ok(c);
+                }
+                total.then(&c, self.peak_macs_per_cycle());
+            }
+            return Ok(total);
+        }
+        Ok(self.cost_step_native(g, s, step, opts))
     }
 
     fn area(&self) -> Area {

@@ -1,0 +1,282 @@
+//! What a hardware model decides for a whole graph: the steps it runs (one op, or a fused group),
+//! where each tensor lives, and the peak bytes each memory level holds.
+//!
+//! Memory levels are declared by the model (name, capacity, bandwidth, on chip or not). Totals and
+//! reports follow that declaration, never a level's name.
+
+use serde::Serialize;
+use vchip_workloads::graph::Graph;
+use vchip_workloads::{OpId, TensorId, TensorRole};
+
+use crate::plan::arena::Buffer;
+
+pub type LevelId = usize;
+
+/// A memory level as the model declares it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Level {
+    pub name: String,
+    /// Bytes it holds; `None` for levels the model does not bound.
+    pub capacity_bytes: Option<u64>,
+    /// Sustained bandwidth, bytes per second (all ports or cores together); infinite if unlimited.
+    pub bytes_per_s: f64,
+    pub on_chip: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// One op.
+    Op,
+    /// An anchor op and the epilogue ops fused into it (the anchor first).
+    Fused,
+    /// A view (reshape): costs nothing.
+    View,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    /// The ops, anchor first, in execution order.
+    pub ops: Vec<OpId>,
+    pub kind: StepKind,
+}
+
+/// Peak bytes at one level over the schedule, and what is live then.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LevelPeak {
+    pub level: String,
+    pub on_chip: bool,
+    pub capacity_bytes: Option<u64>,
+    /// Largest sum of live tensor bytes at one step.
+    pub peak_bytes: u64,
+    /// Size of the planned arena (≥ the peak: fragmentation), where the model plans one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arena_bytes: Option<u64>,
+    /// Step at which the peak occurs.
+    pub at_step: usize,
+    /// Tensors live at the peak, largest first (at most [`LIVE_LISTED`]).
+    pub live_at_peak: Vec<String>,
+    pub live_count: usize,
+    /// Whether the peak (or arena) fits the capacity.
+    pub fits: bool,
+}
+
+/// How many live tensors a peak lists by name.
+pub const LIVE_LISTED: usize = 12;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Schedule {
+    pub steps: Vec<Step>,
+    /// Level holding each tensor's storage (by tensor id; views resolve through `Graph::storage`);
+    /// `None` for tensors never materialised (intermediates inside a fused step).
+    pub home: Vec<Option<LevelId>>,
+    pub memory: Vec<LevelPeak>,
+}
+
+impl Schedule {
+    /// Today's default: every op its own step, every tensor in the outermost level (layers exchange
+    /// activations through off-chip memory).
+    pub fn layer_by_layer(g: &Graph, levels: &[Level]) -> Schedule {
+        let steps = g
+            .order
+            .iter()
+            .map(|&o| Step {
+                ops: vec![o],
+                kind: if vchip_workloads::graph::is_view(g.op(o)) {
+                    StepKind::View
+                } else {
+                    StepKind::Op
+                },
+            })
+            .collect();
+        Self::with_outer_homes(g, levels, steps)
+    }
+
+    /// `steps` with every materialised tensor in the outermost level.
+    pub fn with_outer_homes(g: &Graph, levels: &[Level], steps: Vec<Step>) -> Schedule {
+        let outer = levels.len().saturating_sub(1);
+        let mat = materialised(g, &steps);
+        let home = mat.iter().map(|&m| m.then_some(outer)).collect();
+        let mut s = Schedule {
+            steps,
+            home,
+            memory: Vec::new(),
+        };
+        s.memory = level_peaks(g, &s, levels, &[]);
+        s
+    }
+
+    /// Level of tensor `t`'s storage.
+    pub fn home_of(&self, g: &Graph, t: TensorId) -> Option<LevelId> {
+        self.home[g.storage[t.0 as usize].0 as usize]
+    }
+}
+
+/// Whether each tensor is ever stored: false for a tensor produced and read only inside one fused
+/// step (it never leaves the output path).
+pub fn materialised(g: &Graph, steps: &[Step]) -> Vec<bool> {
+    let mut step_of = vec![usize::MAX; g.trace.ops.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &o in &s.ops {
+            step_of[o.0 as usize] = i;
+        }
+    }
+    (0..g.trace.tensors.len())
+        .map(|t| {
+            let Some(p) = g.producer[t] else {
+                return true;
+            };
+            let ps = step_of[p.0 as usize];
+            let inside = !g.consumers[t].is_empty()
+                && g.consumers[t].iter().all(|c| step_of[c.0 as usize] == ps)
+                && steps[ps].kind == StepKind::Fused;
+            !inside
+        })
+        .collect()
+}
+
+/// First and last step (inclusive) of each tensor's storage root; `None` for tensors with none
+/// (weights and constants live throughout and are handled apart).
+pub fn step_spans(g: &Graph, steps: &[Step]) -> Vec<Option<(usize, usize)>> {
+    let mut step_of = vec![0usize; g.trace.ops.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &o in &s.ops {
+            step_of[o.0 as usize] = i;
+        }
+    }
+    let last_step = steps.len().saturating_sub(1);
+    let mut spans: Vec<Option<(usize, usize)>> = vec![None; g.trace.tensors.len()];
+    for (t, tensor) in g.trace.tensors.iter().enumerate() {
+        if matches!(tensor.role, TensorRole::Weight | TensorRole::Constant) {
+            continue;
+        }
+        let read = &g.consumers[t];
+        if g.producer[t].is_none() && read.is_empty() {
+            continue;
+        }
+        let first = g.producer[t].map_or(0, |p| step_of[p.0 as usize]);
+        let last = if read.is_empty() {
+            last_step
+        } else {
+            read.iter()
+                .map(|c| step_of[c.0 as usize])
+                .max()
+                .unwrap_or(first)
+        };
+        let root = g.storage[t].0 as usize;
+        let span = spans[root].get_or_insert((first, last));
+        span.0 = span.0.min(first);
+        span.1 = span.1.max(last.max(first));
+    }
+    spans
+}
+
+/// Activation buffers (storage roots that are materialised) with their spans, for planners.
+pub fn activation_buffers(g: &Graph, steps: &[Step]) -> Vec<(TensorId, Buffer)> {
+    let spans = step_spans(g, steps);
+    let mat = materialised(g, steps);
+    spans
+        .iter()
+        .enumerate()
+        .filter(|(t, s)| s.is_some() && mat[*t] && g.storage[*t].0 as usize == *t)
+        .filter_map(|(t, s)| {
+            let (first, last) = (*s)?;
+            Some((
+                TensorId(t as u32),
+                Buffer {
+                    size: g.trace.tensors[t].bytes(),
+                    first,
+                    last,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Peak live bytes per level. Weights and constants that some op reads or that are learned
+/// parameters live for the whole schedule at their home. `arenas` gives a planned arena size per
+/// level where the model planned one.
+pub fn level_peaks(
+    g: &Graph,
+    s: &Schedule,
+    levels: &[Level],
+    arenas: &[Option<u64>],
+) -> Vec<LevelPeak> {
+    let n = s.steps.len().max(1);
+    let spans = step_spans(g, &s.steps);
+    let mut live: Vec<Vec<u64>> = vec![vec![0u64; n]; levels.len()];
+    // Constants count where some op reads them; learned weights always (an MoE's idle experts
+    // occupy memory too).
+    let mut read = vec![false; g.trace.tensors.len()];
+    for op in &g.trace.ops {
+        for &w in &op.weights {
+            read[w.0 as usize] = true;
+        }
+    }
+    // (level, tensor, first, last) of everything stored.
+    let mut stored: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for (t, tensor) in g.trace.tensors.iter().enumerate() {
+        if g.storage[t].0 as usize != t {
+            continue;
+        }
+        let Some(level) = s.home[t] else { continue };
+        if level >= levels.len() {
+            continue;
+        }
+        let (first, last) = match tensor.role {
+            TensorRole::Weight => (0, n - 1),
+            TensorRole::Constant if read[t] => (0, n - 1),
+            TensorRole::Constant => continue,
+            _ => match spans[t] {
+                Some(sp) => sp,
+                None => continue,
+            },
+        };
+        let last = last.min(n - 1);
+        for v in &mut live[level][first..=last] {
+            *v = v.saturating_add(tensor.bytes());
+        }
+        stored.push((level, t, first, last));
+    }
+    levels
+        .iter()
+        .enumerate()
+        .map(|(l, lv)| {
+            let (at, peak) = live[l]
+                .iter()
+                .enumerate()
+                .fold(
+                    (0usize, 0u64),
+                    |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+                );
+            let mut at_peak: Vec<(u64, usize)> = stored
+                .iter()
+                .filter(|&&(level, _, first, last)| level == l && first <= at && at <= last)
+                .map(|&(_, t, _, _)| (g.trace.tensors[t].bytes(), t))
+                .collect();
+            at_peak.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let arena = arenas.get(l).copied().flatten();
+            let need = arena.unwrap_or(peak).max(peak);
+            LevelPeak {
+                level: lv.name.clone(),
+                on_chip: lv.on_chip,
+                capacity_bytes: lv.capacity_bytes,
+                peak_bytes: peak,
+                arena_bytes: arena,
+                at_step: at,
+                live_count: at_peak.len(),
+                live_at_peak: at_peak
+                    .iter()
+                    .take(LIVE_LISTED)
+                    .map(|&(_, t)| g.trace.tensors[t].name.clone())
+                    .collect(),
+                fits: lv.capacity_bytes.is_none_or(|c| need <= c),
+            }
+        })
+        .collect()
+}
+
+/// The op a step's cost is attributed to (its anchor).
+pub fn anchor(step: &Step) -> OpId {
+    step.ops[0]
+}

@@ -1,0 +1,290 @@
+//! The systolic kind on the whole-graph schedule: epilogues fused into the array's output path,
+//! activations kept in the activation buffer while they fit beside what else is live, convolution
+//! inputs crossing off-chip memory once (im2col by address generation on chip), and the next
+//! fold's stationary tile loading while the current fold computes when buffers are
+//! double-buffered. `--fusion off` and `--compat scalesim` keep the layer-by-layer costs.
+
+use vchip_workloads::graph::Graph;
+use vchip_workloads::{NormKind, Op, OpKind, TensorId, TensorRole};
+
+use super::SystolicModel;
+use crate::model::*;
+use crate::plan::fuse::{fuse_epilogues, FusionRules};
+use crate::plan::place::place_by_capacity;
+use crate::schedule::{activation_buffers, level_peaks, Level, LevelId, Schedule, Step, StepKind};
+
+/// Which operands of a matrix op are already on chip.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Io {
+    /// The activation operand A is in the activation buffer.
+    pub a_on_chip: bool,
+    /// Bytes of A as stored, where the array sees an expanded matrix (a convolution's input).
+    pub a_stored_bytes: Option<u64>,
+    /// B is an activation already on chip (attention's K and V, activation products).
+    pub b_on_chip: bool,
+    /// The result stays on chip (kept in the buffer, or consumed inside the fused step).
+    pub c_on_chip: bool,
+    /// The next fold's stationary tile shifts in while the current fold streams.
+    pub pipelined_folds: bool,
+}
+
+/// Work a fused step adds to its anchor: the epilogue's vector operations and the traffic of its
+/// other operands (a residual) and results.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Extra {
+    pub vector_flops: u64,
+    /// Cycles the epilogue occupies the output path: its ops are pipelined stages applied to
+    /// each result on its way to the buffer, so the slowest stage sets the pace.
+    pub epilogue_cycles: u64,
+    pub dram_read: u64,
+    pub dram_write: u64,
+    pub sram_read: u64,
+    pub sram_write: u64,
+}
+
+const SRAM: LevelId = 0;
+const OFFCHIP: LevelId = 1;
+
+pub(super) fn is_matrix(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. }
+    )
+}
+
+/// What the TPU's activation pipeline applies on the way from accumulators to the buffer:
+/// element-wise functions (bias, activation, residual add, quantize/cast) and per-channel affine
+/// norms (a BatchNorm the fold pass could not merge).
+fn is_epilogue(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Elementwise { .. }
+            | OpKind::Norm {
+                kind: NormKind::Batch,
+                ..
+            }
+    )
+}
+
+const FUSION: FusionRules = FusionRules {
+    anchor: is_matrix,
+    epilogue: is_epilogue,
+};
+
+impl SystolicModel {
+    pub(super) fn declared_levels(&self) -> Vec<Level> {
+        let b = &self.buffer_specs;
+        let specs = [&b.ifmap, &b.filter, &b.ofmap, &b.shared];
+        let capacity: u64 = specs
+            .iter()
+            .filter_map(|x| x.as_ref())
+            .map(|x| x.capacity_bytes())
+            .fold(0, u64::saturating_add);
+        let clock = self.spec.clock_hz();
+        // Unlimited unless every buffer states its port width.
+        let bw: Option<f64> = specs
+            .iter()
+            .filter_map(|x| x.as_ref())
+            .map(|x| x.bytes_per_cycle.map(|v| v.0 * clock))
+            .sum();
+        vec![
+            Level {
+                name: super::LEVEL_SRAM.into(),
+                capacity_bytes: Some(capacity),
+                bytes_per_s: bw.unwrap_or(f64::INFINITY),
+                on_chip: true,
+            },
+            Level {
+                name: self.offchip.clone(),
+                capacity_bytes: Some(
+                    (self.spec.dram.capacity_gib.0 * (1u64 << 30) as f64).min(u64::MAX as f64)
+                        as u64,
+                ),
+                bytes_per_s: self.spec.dram.bandwidth_gb_s.0 * 1e9,
+                on_chip: false,
+            },
+        ]
+    }
+
+    /// Bytes of the buffer activations live in: the activation (ifmap) buffer, TPU v1's Unified
+    /// Buffer, or the activations' third of a shared buffer.
+    fn activation_capacity(&self) -> u64 {
+        let b = &self.buffer_specs;
+        match (&b.ifmap, &b.shared) {
+            (Some(i), _) => i.capacity_bytes(),
+            (None, Some(s)) => s.capacity_bytes() / 3,
+            (None, None) => 0,
+        }
+    }
+
+    pub(super) fn whole_graph_schedule(&self, g: &Graph, opts: &CostOptions) -> Schedule {
+        let levels = self.declared_levels();
+        if !opts.whole_graph() {
+            return Schedule::layer_by_layer(g, &levels);
+        }
+        let steps = fuse_epilogues(g, &FUSION);
+        let n_t = g.trace.tensors.len();
+        // A storage root escapes when any tensor aliasing it is a network output.
+        let mut escapes = vec![false; n_t];
+        for t in 0..n_t {
+            if g.is_output(TensorId(t as u32)) {
+                escapes[g.storage[t].0 as usize] = true;
+            }
+        }
+        // Network inputs arrive through off-chip memory, outputs leave through it, and KV caches
+        // persist there between decode steps; everything else produced on chip may stay. A block
+        // of a larger network keeps its inputs and outputs on chip too, where they fit.
+        let boundary = opts.part_of_network;
+        let candidates: Vec<(TensorId, crate::plan::arena::Buffer)> = activation_buffers(g, &steps)
+            .into_iter()
+            .filter(|(t, _)| {
+                let i = t.0 as usize;
+                let tensor = &g.trace.tensors[i];
+                tensor.role != TensorRole::KvCache
+                    && (boundary || (g.producer[i].is_some() && !escapes[i]))
+                    && (tensor.role == TensorRole::Activation || tensor.role == TensorRole::Input)
+            })
+            .collect();
+        let bufs: Vec<_> = candidates.iter().map(|c| c.1).collect();
+        let placed = place_by_capacity(
+            &bufs,
+            &[Some(self.activation_capacity()), None],
+            steps.len(),
+        );
+        let mat = crate::schedule::materialised(g, &steps);
+        let mut home: Vec<Option<LevelId>> = mat.iter().map(|&m| m.then_some(OFFCHIP)).collect();
+        for ((t, _), &l) in candidates.iter().zip(&placed.level) {
+            if l == 0 {
+                home[t.0 as usize] = Some(SRAM);
+            }
+        }
+        let mut s = Schedule {
+            steps,
+            home,
+            memory: Vec::new(),
+        };
+        s.memory = level_peaks(g, &s, &levels, &[Some(placed.arena[0]), None]);
+        s
+    }
+
+    pub(super) fn cost_step_native(
+        &self,
+        g: &Graph,
+        s: &Schedule,
+        step: &Step,
+        opts: &CostOptions,
+    ) -> OpCost {
+        if step.kind == StepKind::View {
+            return OpCost::zero();
+        }
+        let in_step = |t: TensorId| g.producer[t.0 as usize].is_some_and(|p| step.ops.contains(&p));
+        let on_chip = |t: TensorId| s.home_of(g, t) == Some(SRAM);
+        let anchor = g.op(step.ops[0]);
+        let matrix = is_matrix(anchor);
+        let mut extra = Extra::default();
+        let mut seen: Vec<TensorId> = Vec::new();
+        for (i, &o) in step.ops.iter().enumerate() {
+            let op = g.op(o);
+            if matrix && i == 0 {
+                seen.extend(op.inputs.iter().map(|t| g.storage[t.0 as usize]));
+                continue;
+            }
+            extra.vector_flops = extra.vector_flops.saturating_add(op.flops);
+            extra.epilogue_cycles = extra
+                .epilogue_cycles
+                .max(op.flops.div_ceil(self.vector.lanes.0));
+            for &t in &op.inputs {
+                let root = g.storage[t.0 as usize];
+                if in_step(t) || seen.contains(&root) {
+                    continue;
+                }
+                seen.push(root);
+                let b = g.trace.tensor(t).bytes();
+                if on_chip(t) {
+                    extra.sram_read = extra.sram_read.saturating_add(b);
+                } else {
+                    extra.dram_read = extra.dram_read.saturating_add(b);
+                }
+            }
+            let weights = match op.kind {
+                // A gather reads only the rows it selects, not the whole table.
+                OpKind::Embedding { rows, dim } => op.weights.first().map_or(0, |&w| {
+                    rows.saturating_mul(dim)
+                        .saturating_mul(g.trace.tensor(w).dtype.bits())
+                        .div_ceil(8)
+                }),
+                _ => g.trace.op_weight_bytes(op),
+            };
+            extra.dram_read = extra.dram_read.saturating_add(weights);
+            for &t in &op.outputs {
+                let b = g.trace.tensor(t).bytes();
+                match s.home_of(g, t) {
+                    None => {}
+                    Some(SRAM) => extra.sram_write = extra.sram_write.saturating_add(b),
+                    Some(_) => extra.dram_write = extra.dram_write.saturating_add(b),
+                }
+            }
+        }
+        if matrix {
+            let io = Io {
+                a_on_chip: anchor.inputs.first().is_some_and(|&t| on_chip(t)),
+                a_stored_bytes: match anchor.kind {
+                    OpKind::Conv2d(_) => anchor.inputs.first().map(|&t| g.trace.tensor(t).bytes()),
+                    _ => None,
+                },
+                b_on_chip: anchor.weights.is_empty()
+                    && anchor.inputs.len() > 1
+                    && anchor.inputs[1..].iter().all(|&t| on_chip(t)),
+                c_on_chip: anchor
+                    .outputs
+                    .iter()
+                    .all(|&t| s.home_of(g, t) != Some(OFFCHIP)),
+                pipelined_folds: self.buffer_specs.double_buffered,
+            };
+            return self.cost_matrix(&g.trace, anchor, opts, &io, &extra);
+        }
+        self.cost_vector_step(anchor, &extra)
+    }
+
+    /// A step of vector ops: the vector unit computes while operands move between the buffer and
+    /// off-chip memory.
+    fn cost_vector_step(&self, anchor: &Op, e: &Extra) -> OpCost {
+        let mut cost = OpCost::zero();
+        cost.engine = Engine::Vector;
+        cost.compute_cycles = e.vector_flops.div_ceil(self.vector.lanes.0);
+        let dram = e.dram_read.saturating_add(e.dram_write);
+        let dram_cycles = self.dram_cycles(dram);
+        let (sram_cycles, sram_level) =
+            self.sram_cycles(&[e.sram_read as f64, 0.0, e.sram_write as f64]);
+        cost.memory_cycles = dram_cycles;
+        cost.cycles = cost.compute_cycles.max(dram_cycles).max(sram_cycles);
+        cost.stall_cycles = cost.cycles - cost.compute_cycles;
+        cost.bound = if cost.cycles == cost.compute_cycles {
+            Bound::Compute
+        } else if dram_cycles >= sram_cycles {
+            Bound::Memory(self.offchip.clone())
+        } else {
+            Bound::Memory(sram_level.into())
+        };
+        if e.sram_read > 0 || e.sram_write > 0 {
+            cost.traffic.push(LevelTraffic {
+                level: super::LEVEL_SRAM.into(),
+                read_bytes: e.sram_read,
+                write_bytes: e.sram_write,
+            });
+        }
+        cost.traffic.push(LevelTraffic {
+            level: self.offchip.clone(),
+            read_bytes: e.dram_read,
+            write_bytes: e.dram_write,
+        });
+        cost.energy = Energy {
+            vector_pj: e.vector_flops as f64 * self.vector_pj(anchor.dtype),
+            sram_pj: e.sram_read as f64 * self.ifmap_pj.0 + e.sram_write as f64 * self.ifmap_pj.1,
+            dram_pj: dram as f64 * 8.0 * self.dram_pj_per_bit,
+            static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
+            ..Energy::default()
+        };
+        cost
+    }
+}
