@@ -187,6 +187,9 @@ impl SystolicModel {
             let op = g.op(o);
             if matrix && i == 0 {
                 seen.extend(op.inputs.iter().map(|t| g.storage[t.0 as usize]));
+                // The GEMM model streams the first weight (the matrix); a bias comes beside it.
+                let bias: u64 = op.weights.iter().skip(1).map(|&w| g.trace.tensor(w).bytes()).sum();
+                extra.dram_read = extra.dram_read.saturating_add(bias);
                 continue;
             }
             extra.vector_flops = extra.vector_flops.saturating_add(op.flops);
