@@ -216,7 +216,7 @@ pub fn level_peaks(
     // (level, tensor, first, last) of everything stored.
     let mut stored: Vec<(usize, usize, usize, usize)> = Vec::new();
     for (t, tensor) in g.trace.tensors.iter().enumerate() {
-        if g.storage[t].0 as usize != t {
+        if g.storage[t].0 as usize != t || g.folded_away.get(t).copied().unwrap_or(false) {
             continue;
         }
         let Some(level) = s.home[t] else { continue };

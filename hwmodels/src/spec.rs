@@ -165,6 +165,11 @@ pub struct Buffers {
     /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
     #[serde(default = "yes")]
     pub double_buffered: bool,
+    /// The filter buffer caches parameters across inferences (the Edge TPU's "parameter data
+    /// caching"): weights that fit it, in graph order, are read from it instead of off-chip memory
+    /// in the steady state the whole-graph engine costs; the rest stream every inference.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_cache: bool,
 }
 
 fn yes() -> bool {

@@ -72,7 +72,11 @@ fn with_buffers_that_hold_everything_a_cnn_moves_only_weights_input_and_output()
         assert_eq!(r.totals.dram_write_bytes, o, "{name}: writes");
         // Layer by layer the same chip moves every activation through DRAM, several times over.
         let off = run(&t, &spec, Fusion::Off);
-        assert!(off.totals.dram_read_bytes > 2 * (w + i), "{name}: {}", off.totals.dram_read_bytes);
+        assert!(
+            off.totals.dram_read_bytes > 2 * (w + i),
+            "{name}: {}",
+            off.totals.dram_read_bytes
+        );
     }
     // The figures themselves: ResNet-50 at int8 reads its 224x224x3 image (150,528 B) and its
     // folded weights; it writes 1,000 logits.
@@ -110,12 +114,7 @@ fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
     let mut pe_cycles_used = 0u64;
     for s in on.steps.iter().filter(|s| s.kind != StepKind::View) {
         let g = prepare(&t, &CostOptions::default()).unwrap();
-        let anchor: &Op = g
-            .trace
-            .ops
-            .iter()
-            .find(|o| o.name == s.ops[0])
-            .unwrap();
+        let anchor: &Op = g.trace.ops.iter().find(|o| o.name == s.ops[0]).unwrap();
         if let OpKind::Conv2d(cv) = anchor.kind {
             let m = cv.batch * cv.h_out * cv.w_out;
             let k = cv.kh * cv.kw * cv.c_in / cv.groups;
@@ -125,7 +124,13 @@ fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
             assert_eq!(s.cost.compute_cycles, compute, "{}", s.ops[0]);
             // The step takes the longer of its compute and its DRAM transfer (weights, plus the
             // image for conv1), after the first weight tile has arrived.
-            let dram: u64 = s.cost.traffic.iter().filter(|x| x.level == "dram").map(|x| x.read_bytes + x.write_bytes).sum();
+            let dram: u64 = s
+                .cost
+                .traffic
+                .iter()
+                .filter(|x| x.level == "dram")
+                .map(|x| x.read_bytes + x.write_bytes)
+                .sum();
             let cycles = |bytes: u64| (bytes as f64 / dram_bytes_per_cycle).ceil() as u64;
             let first_tile = k.min(r) * n.min(c);
             assert_eq!(
@@ -144,7 +149,11 @@ fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
     let fc = on.steps.iter().find(|s| s.ops[0] == "fc").unwrap();
     assert_eq!(fc.cost.bound.label(), "dram");
     let fc_dram = (2_048_000.0 + 1_000.0 + 16_384.0) / dram_bytes_per_cycle;
-    assert!((fc.cost.cycles as f64 - fc_dram).abs() < 0.05 * fc_dram, "{}", fc.cost.cycles);
+    assert!(
+        (fc.cost.cycles as f64 - fc_dram).abs() < 0.05 * fc_dram,
+        "{}",
+        fc.cost.cycles
+    );
     // Utilisation = useful MACs over PE-cycles; the mapping (64-channel layers fill a quarter of
     // the columns, 3x3x64 = 576 rows fill 75 % of three row folds) explains most of the loss.
     let macs = on.totals.macs as f64;
@@ -224,16 +233,17 @@ cpu:
     )
     .unwrap();
     let r = run(&t, &spec, Fusion::On);
-    assert!(r.totals.dram_read_bytes >= 4096 * 4096 * 4, "{:?}", r.totals);
+    assert!(
+        r.totals.dram_read_bytes >= 4096 * 4096 * 4,
+        "{:?}",
+        r.totals
+    );
     let dram = r.totals.levels.iter().find(|l| !l.on_chip).unwrap();
     assert_eq!(dram.level, "dram");
     // A small GEMM that fits L2 moves nothing off chip.
-    let t = vchip_workloads::dsl::parse_dsl(
-        "small.vnet",
-        "input [64]\nlinear 64",
-        Default::default(),
-    )
-    .unwrap();
+    let t =
+        vchip_workloads::dsl::parse_dsl("small.vnet", "input [64]\nlinear 64", Default::default())
+            .unwrap();
     let r = run(&t, &spec, Fusion::On);
     assert_eq!(r.totals.dram_read_bytes, 0);
 }
@@ -316,12 +326,15 @@ fn fused_steps_list_their_ops_and_every_op_belongs_to_one_step() {
     assert_eq!(first.ops, vec!["conv1".to_string(), "relu".to_string()]);
     assert_eq!(first.kind, StepKind::Fused);
     // A residual block's add and ReLU ride its last convolution.
-    assert!(r
+    assert!(r.steps.iter().any(|s| s.ops.len() == 3
+        && s.ops[1].ends_with("add")
+        && s.ops[2].ends_with("relu1")
+        || s.ops.iter().any(|o| o == "layer1.0.add")));
+    let mut seen: Vec<&str> = r
         .steps
         .iter()
-        .any(|s| s.ops.len() == 3 && s.ops[1].ends_with("add") && s.ops[2].ends_with("relu1")
-            || s.ops.iter().any(|o| o == "layer1.0.add")));
-    let mut seen: Vec<&str> = r.steps.iter().flat_map(|s| s.ops.iter().map(String::as_str)).collect();
+        .flat_map(|s| s.ops.iter().map(String::as_str))
+        .collect();
     seen.sort_unstable();
     let before = seen.len();
     seen.dedup();

@@ -77,6 +77,9 @@ pub struct Graph {
     pub lifetime: Vec<Option<Lifetime>>,
     /// Passes applied, in order.
     pub passes: Vec<PassRecord>,
+    /// Tensors whose data a rewrite absorbed (a folded BatchNorm's scale and statistics): they
+    /// occupy no memory in the rewritten model.
+    pub folded_away: Vec<bool>,
 }
 
 /// Ops that cost nothing and alias their input: a reshape (flatten/squeeze/unsqueeze lower to it)
@@ -101,10 +104,13 @@ impl Graph {
     /// Applies `passes` in order, then analyses the result.
     pub fn with_passes(mut trace: Trace, passes: &[Pass]) -> Result<Graph, WorkloadError> {
         let mut records = Vec::new();
+        let mut folded_away = vec![false; trace.tensors.len()];
         for &p in passes {
             let ops = match p {
-                Pass::FoldBatchnorm => fold_into_product(&mut trace, is_batchnorm),
-                Pass::FoldBiasAdd => fold_into_product(&mut trace, is_bias_add),
+                Pass::FoldBatchnorm => {
+                    fold_into_product(&mut trace, is_batchnorm, &mut folded_away)
+                }
+                Pass::FoldBiasAdd => fold_into_product(&mut trace, is_bias_add, &mut folded_away),
             };
             if !ops.is_empty() {
                 records.push(PassRecord {
@@ -116,6 +122,7 @@ impl Graph {
         }
         let mut g = analyse(trace)?;
         g.passes = records;
+        g.folded_away = folded_away;
         Ok(g)
     }
 
@@ -245,6 +252,7 @@ fn analyse(trace: Trace) -> Result<Graph, WorkloadError> {
         storage,
         lifetime,
         passes: Vec::new(),
+        folded_away: vec![false; n_t],
     })
 }
 
@@ -277,7 +285,11 @@ fn product_channels(op: &Op) -> Option<u64> {
 /// with weights and read by nothing else, and whose per-channel parameters match the product's
 /// output channels. The product takes over the folded op's output tensor (names downstream stay)
 /// and its last parameter as its bias when it has none. Returns the folded ops' names.
-fn fold_into_product(trace: &mut Trace, is_foldable: fn(&Op) -> bool) -> Vec<String> {
+fn fold_into_product(
+    trace: &mut Trace,
+    is_foldable: fn(&Op) -> bool,
+    folded_away: &mut [bool],
+) -> Vec<String> {
     let mut producer: Vec<Option<usize>> = vec![None; trace.tensors.len()];
     let mut readers = vec![0usize; trace.tensors.len()];
     for (i, op) in trace.ops.iter().enumerate() {
@@ -321,6 +333,12 @@ fn fold_into_product(trace: &mut Trace, is_foldable: fn(&Op) -> bool) -> Vec<Str
         });
         let name = op.name.clone();
         let product_has_bias = trace.ops[p].weights.len() > 1;
+        for &w in &op.weights {
+            if product_has_bias || Some(w) != bias {
+                folded_away[w.0 as usize] = true;
+            }
+        }
+        folded_away[x.0 as usize] = true;
         let prod = &mut trace.ops[p];
         prod.outputs = vec![out];
         if !product_has_bias {

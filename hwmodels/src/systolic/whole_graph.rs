@@ -158,6 +158,25 @@ impl SystolicModel {
                 home[t.0 as usize] = Some(SRAM);
             }
         }
+        if self.buffer_specs.weight_cache {
+            // Parameters in the order ops first read them, while the cache has room.
+            let mut room = self
+                .buffer_specs
+                .filter
+                .as_ref()
+                .or(self.buffer_specs.shared.as_ref())
+                .map_or(0, |b| b.capacity_bytes());
+            for &o in &g.order {
+                for &w in &g.op(o).weights {
+                    let bytes = g.trace.tensor(w).bytes();
+                    let i = w.0 as usize;
+                    if home[i] == Some(OFFCHIP) && bytes <= room {
+                        room -= bytes;
+                        home[i] = Some(SRAM);
+                    }
+                }
+            }
+        }
         let mut s = Schedule {
             steps,
             home,
@@ -188,7 +207,13 @@ impl SystolicModel {
             if matrix && i == 0 {
                 seen.extend(op.inputs.iter().map(|t| g.storage[t.0 as usize]));
                 // The GEMM model streams the first weight (the matrix); a bias comes beside it.
-                let bias: u64 = op.weights.iter().skip(1).map(|&w| g.trace.tensor(w).bytes()).sum();
+                let bias: u64 = op
+                    .weights
+                    .iter()
+                    .skip(1)
+                    .filter(|&&w| !on_chip(w))
+                    .map(|&w| g.trace.tensor(w).bytes())
+                    .sum();
                 extra.dram_read = extra.dram_read.saturating_add(bias);
                 continue;
             }
@@ -216,7 +241,12 @@ impl SystolicModel {
                         .saturating_mul(g.trace.tensor(w).dtype.bits())
                         .div_ceil(8)
                 }),
-                _ => g.trace.op_weight_bytes(op),
+                _ => op
+                    .weights
+                    .iter()
+                    .filter(|&&w| !on_chip(w))
+                    .map(|&w| g.trace.tensor(w).bytes())
+                    .fold(0, u64::saturating_add),
             };
             extra.dram_read = extra.dram_read.saturating_add(weights);
             for &t in &op.outputs {
@@ -235,9 +265,12 @@ impl SystolicModel {
                     OpKind::Conv2d(_) => anchor.inputs.first().map(|&t| g.trace.tensor(t).bytes()),
                     _ => None,
                 },
-                b_on_chip: anchor.weights.is_empty()
-                    && anchor.inputs.len() > 1
-                    && anchor.inputs[1..].iter().all(|&t| on_chip(t)),
+                b_on_chip: match anchor.weights.first() {
+                    Some(&w) => on_chip(w),
+                    None => {
+                        anchor.inputs.len() > 1 && anchor.inputs[1..].iter().all(|&t| on_chip(t))
+                    }
+                },
                 c_on_chip: anchor
                     .outputs
                     .iter()
