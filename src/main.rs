@@ -334,8 +334,12 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
             };
             run_sweep::open_parts(&parts, &manifest)?;
+            let graphs = traces
+                .iter()
+                .map(|t| vchip_sim::prepare(t, &engine.opts()))
+                .collect::<Result<Vec<_>, _>>()?;
             let job = run_sweep::SweepJob {
-                models: &traces,
+                models: &graphs,
                 base: &base,
                 axes: &axes,
                 points: &points,

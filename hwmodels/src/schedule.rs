@@ -204,7 +204,9 @@ pub fn level_peaks(
 ) -> Vec<LevelPeak> {
     let n = s.steps.len().max(1);
     let spans = step_spans(g, &s.steps);
-    let mut live: Vec<Vec<u64>> = vec![vec![0u64; n]; levels.len()];
+    // Per level, a difference array over steps: +bytes where a tensor's life starts, −bytes after
+    // it ends (linear in tensors + steps, whatever the lifetimes).
+    let mut delta: Vec<Vec<i128>> = vec![vec![0i128; n + 1]; levels.len()];
     // Constants count where some op reads them; learned weights always (an MoE's idle experts
     // occupy memory too).
     let mut read = vec![false; g.trace.tensors.len()];
@@ -213,8 +215,8 @@ pub fn level_peaks(
             read[w.0 as usize] = true;
         }
     }
-    // (level, tensor, first, last) of everything stored.
-    let mut stored: Vec<(usize, usize, usize, usize)> = Vec::new();
+    // (level, tensor, first, last, bytes) of everything stored.
+    let mut stored: Vec<(usize, usize, usize, usize, u64)> = Vec::new();
     for (t, tensor) in g.trace.tensors.iter().enumerate() {
         if g.storage[t].0 as usize != t || g.folded_away.get(t).copied().unwrap_or(false) {
             continue;
@@ -233,11 +235,24 @@ pub fn level_peaks(
             },
         };
         let last = last.min(n - 1);
-        for v in &mut live[level][first..=last] {
-            *v = v.saturating_add(tensor.bytes());
-        }
-        stored.push((level, t, first, last));
+        let bytes = tensor.bytes();
+        delta[level][first] += bytes as i128;
+        delta[level][last + 1] -= bytes as i128;
+        stored.push((level, t, first, last, bytes));
     }
+    let live: Vec<Vec<u64>> = delta
+        .iter()
+        .map(|d| {
+            let mut acc = 0i128;
+            d[..n]
+                .iter()
+                .map(|&x| {
+                    acc += x;
+                    acc.clamp(0, u64::MAX as i128) as u64
+                })
+                .collect()
+        })
+        .collect();
     levels
         .iter()
         .enumerate()
@@ -251,8 +266,8 @@ pub fn level_peaks(
                 );
             let mut at_peak: Vec<(u64, usize)> = stored
                 .iter()
-                .filter(|&&(level, _, first, last)| level == l && first <= at && at <= last)
-                .map(|&(_, t, _, _)| (g.trace.tensors[t].bytes(), t))
+                .filter(|&&(level, _, first, last, _)| level == l && first <= at && at <= last)
+                .map(|&(_, t, _, _, bytes)| (bytes, t))
                 .collect();
             at_peak.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             let arena = arenas.get(l).copied().flatten();

@@ -10,10 +10,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vchip_hwmodels::{build_model, CostOptions, HardwareSpec};
-use vchip_workloads::Trace;
 
 use crate::sweep::{apply, pareto_front, Axis, Shard};
-use crate::{simulate, SimError};
+use crate::SimError;
 
 /// Points per part file: small enough that a kill loses little, large enough to keep files few.
 pub const CHUNK: usize = 1000;
@@ -31,7 +30,8 @@ pub struct Manifest {
 }
 
 pub struct SweepJob<'a> {
-    pub models: &'a [Trace],
+    /// The models, analysed once (`crate::prepare`) and shared by every point.
+    pub models: &'a [vchip_workloads::graph::Graph],
     pub base: &'a HardwareSpec,
     pub axes: &'a [Axis],
     pub points: &'a [Vec<f64>],
@@ -169,11 +169,11 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, SimError> {
     job.models
         .iter()
         .map(|t| {
-            let r = simulate(t, model.as_ref(), &job.opts)?;
+            let r = crate::simulate_graph(t, model.as_ref(), &job.opts)?;
             let tot = &r.totals;
             Ok(Row {
                 point: i as u64,
-                model: t.name.clone(),
+                model: t.trace.name.clone(),
                 values: job.points[i].clone(),
                 latency_s: tot.latency_s,
                 cycles: tot.cycles,
