@@ -7,6 +7,7 @@ pub mod plot;
 pub mod report;
 pub mod validation_report;
 
+pub use vchip_explore as explore;
 pub use vchip_hwmodels as hwmodels;
 pub use vchip_sim as sim;
 pub use vchip_validate as validate;

@@ -300,7 +300,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
             engine,
         } => {
-            use vchip_sim::{run_sweep, sweep};
+            use vchip_explore::{run_sweep, sweep};
             // Everything is checked before any work starts.
             let base = vchip_hwmodels::load_hardware(&hw)?;
             let axes = set
@@ -332,6 +332,12 @@ fn run(cli: Cli) -> Result<()> {
                 points: points.len(),
                 sampling: sample.clone(),
                 seed,
+                engine: format!(
+                    "vchip {} {:?} fusion {:?}",
+                    env!("CARGO_PKG_VERSION"),
+                    engine.opts().compat,
+                    engine.opts().fusion
+                ),
             };
             run_sweep::open_parts(&parts, &manifest)?;
             let graphs = traces
@@ -531,11 +537,11 @@ fn finish_table(
     plot: Option<&std::path::Path>,
     output: &std::path::Path,
 ) -> Result<()> {
-    let mut df = vchip_sim::run_sweep::merge(parts, objectives)?;
-    vchip_sim::run_sweep::write_table(&mut df, output)?;
+    let mut df = vchip_explore::run_sweep::merge(parts, objectives)?;
+    vchip_explore::run_sweep::write_table(&mut df, output)?;
     eprintln!("wrote {} rows to {}", df.height(), output.display());
     if let Some(p) = plot {
-        let pts = vchip_sim::run_sweep::scatter(&df, &objectives[0], &objectives[1])?;
+        let pts = vchip_explore::run_sweep::scatter(&df, &objectives[0], &objectives[1])?;
         vchip::plot::pareto_svg(p, &pts, &objectives[0], &objectives[1])?;
         eprintln!("wrote {}", p.display());
     }

@@ -495,6 +495,6 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
 /// Writes `contents` to `path` atomically (temporary file in the same directory, then a rename), so
 /// readers never see a half-written file. One implementation serves every output of vchip.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    vchip_sim::run_sweep::write_atomic(path, contents)
+    vchip_explore::run_sweep::write_atomic(path, contents)
         .map_err(|e| std::io::Error::other(e.to_string()))
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use vchip_explore::nas_table;
 use vchip_hwmodels::{CostOptions, HardwareModel};
-use vchip_sim::nas_table;
 use vchip_workloads::precision::PrecisionPolicy;
 
 use crate::{parse_resolutions, TraceArgs};
@@ -102,7 +102,7 @@ fn keyed_space(
     }
     let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
     let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
-    vchip_sim::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
+    vchip_explore::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
     eprintln!(
         "{} {space} ops: {} in {}",
         ops.len(),
@@ -150,7 +150,7 @@ pub fn run(a: TableArgs) -> Result<()> {
                 .with_context(|| format!("cannot create {}", output.display()))?;
             let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
             let path = output.join("models.parquet");
-            vchip_sim::run_sweep::write_table(&mut df, &path)?;
+            vchip_explore::run_sweep::write_table(&mut df, &path)?;
             eprintln!(
                 "{} distinct ops of {} model(s) in {}",
                 ops.len(),
@@ -208,7 +208,7 @@ pub fn run(a: TableArgs) -> Result<()> {
                 &output.join("hwnasbench.json"),
             )?;
             let mut df = nas_table::rich_frame(&rows, &dev.name, dev.model.as_ref())?;
-            vchip_sim::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
+            vchip_explore::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
             eprintln!(
                 "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet in {}",
                 rows.len() / res.len(),
@@ -229,7 +229,7 @@ pub fn run(a: TableArgs) -> Result<()> {
                         let params = trace.totals().params;
                         Ok((n, t, params))
                     })
-                    .collect::<Result<Vec<_>, vchip_sim::SimError>>()?;
+                    .collect::<Result<Vec<_>, vchip_explore::ExploreError>>()?;
                 nas_table::write_dynast_csv(&costed, &output.join("dynast.csv"))?;
                 eprintln!("{subnets} subnets in dynast.csv");
             }

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::style::{RGBColor, RED};
-use vchip_validate::run::{CpuMeasurements, CpuReport};
+use vchip_validate::run::CpuMeasurements;
 use vchip_validate::stats::Accuracy;
+use vchip_validate::CpuReport;
 
 fn acc_line(name: &str, a: &Accuracy) -> String {
     format!(

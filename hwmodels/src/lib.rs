@@ -41,3 +41,16 @@ pub fn load_hardware(spec: &str) -> Result<HardwareSpec, HwError> {
         _ => HardwareSpec::from_yaml(spec, &text),
     }
 }
+
+/// Builds the model for a hardware description.
+pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError> {
+    match spec.kind {
+        crate::spec::HwKind::Systolic => Ok(Box::new(crate::systolic::SystolicModel::new(spec)?)),
+        crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
+        other => Err(HwError::Invalid {
+            file: spec.name.clone(),
+            key: "kind".into(),
+            msg: format!("hardware kind `{other:?}` has no model yet"),
+        }),
+    }
+}

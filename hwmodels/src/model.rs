@@ -281,16 +281,3 @@ pub trait HardwareModel: Send + Sync {
     /// Estimated silicon area; components named in the YAML's `area_mm2` override the estimate.
     fn area(&self) -> crate::area::Area;
 }
-
-/// Builds the model for a hardware description.
-pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError> {
-    match spec.kind {
-        crate::spec::HwKind::Systolic => Ok(Box::new(crate::systolic::SystolicModel::new(spec)?)),
-        crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
-        other => Err(HwError::Invalid {
-            file: spec.name.clone(),
-            key: "kind".into(),
-            msg: format!("hardware kind `{other:?}` has no model yet"),
-        }),
-    }
-}

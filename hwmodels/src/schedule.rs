@@ -8,8 +8,6 @@ use serde::Serialize;
 use vchip_workloads::graph::Graph;
 use vchip_workloads::{OpId, TensorId, TensorRole};
 
-use crate::plan::arena::Buffer;
-
 pub type LevelId = usize;
 
 /// A memory level as the model declares it.
@@ -169,28 +167,6 @@ pub fn step_spans(g: &Graph, steps: &[Step]) -> Vec<Option<(usize, usize)>> {
         span.1 = span.1.max(last.max(first));
     }
     spans
-}
-
-/// Activation buffers (storage roots that are materialised) with their spans, for planners.
-pub fn activation_buffers(g: &Graph, steps: &[Step]) -> Vec<(TensorId, Buffer)> {
-    let spans = step_spans(g, steps);
-    let mat = materialised(g, steps);
-    spans
-        .iter()
-        .enumerate()
-        .filter(|(t, s)| s.is_some() && mat[*t] && g.storage[*t].0 as usize == *t)
-        .filter_map(|(t, s)| {
-            let (first, last) = (*s)?;
-            Some((
-                TensorId(t as u32),
-                Buffer {
-                    size: g.trace.tensors[t].bytes(),
-                    first,
-                    last,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// Peak live bytes per level. Weights and constants that some op reads or that are learned

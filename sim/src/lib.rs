@@ -15,20 +15,12 @@ use vchip_hwmodels::{
 use vchip_workloads::graph::{Graph, Pass, PassRecord};
 use vchip_workloads::{Phase, Trace, WorkloadError};
 
-pub mod nas_table;
-pub mod run_sweep;
-pub mod sweep;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error(transparent)]
     Hw(#[from] HwError),
     #[error(transparent)]
     Workload(#[from] WorkloadError),
-    #[error("{0}")]
-    Sweep(String),
-    #[error("{0}")]
-    Io(String),
     /// A model reported traffic at a level it does not declare: totals would drop it.
     #[error("hardware model `{hw}` reports traffic at level `{level}`, which it does not declare (declared: {declared}); this is a bug in the model")]
     UndeclaredLevel {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use vchip_hwmodels::cpu::{CpuModel, CpuSpec};
 use vchip_hwmodels::spec::{Count, DramSpec, HardwareSpec, HwKind, NonNegative, Positive};
-use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_hwmodels::{CostOptions, Fusion};
 
 use crate::host::HostInfo;
 use crate::kernels::Kernel;
@@ -87,16 +87,22 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
     }
 }
 
+/// A kernel's predicted time and bound, through the engine as `simulate` runs it: layer by layer
+/// (each kernel is timed as written, with no rewrite or fusion).
 fn predict_trace(model: &CpuModel, t: &vchip_workloads::Trace) -> (f64, String) {
-    let mut total = 0.0;
-    let mut bound = String::from("-");
-    for op in &t.ops {
-        if let Ok(c) = model.cost_op(t, op, &CostOptions::default()) {
-            total += c.cycles as f64 / model.spec().clock_hz();
-            bound = c.bound.label().to_string();
-        }
+    let opts = CostOptions {
+        fusion: Fusion::Off,
+        ..CostOptions::default()
+    };
+    match vchip_sim::simulate(t, model, &opts) {
+        Ok(r) => (
+            r.totals.latency_s,
+            r.layers
+                .last()
+                .map_or("-".into(), |l| l.cost.bound.label().to_string()),
+        ),
+        Err(_) => (0.0, "-".into()),
     }
-    (total, bound)
 }
 
 fn model_for(spec: &HardwareSpec, threads: usize) -> Result<CpuModel, ValidateError> {

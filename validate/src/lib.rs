@@ -16,6 +16,8 @@ pub mod stats;
 pub mod suite;
 pub mod timing;
 
+pub use calibrate::{CpuReport, KernelResult};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error("model: {0}")]

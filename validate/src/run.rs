@@ -1,6 +1,6 @@
 //! The CPU validation run: detect the host, time microbenchmarks and kernels (`measure_cpu`),
 //! then calibrate a handful of machine parameters and predict the test kernels calibration never
-//! saw (`crate::calibrate`).
+//! saw (the `calibrate` module).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +11,7 @@ use crate::suite::kernels;
 use crate::timing::{measure_samples, summarize, Measurement, TimingConfig};
 use crate::ValidateError;
 
-pub use crate::calibrate::{CpuReport, KernelResult};
-pub use vchip_sim::sweep::SplitMix;
+pub use vchip_explore::sweep::SplitMix;
 
 /// Measures every `(kernel, threads)` item in `rounds` interleaved passes (each with a share of the
 /// timing budget) and keeps, per item, the pass with the lowest median. On a shared or virtualised

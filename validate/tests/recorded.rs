@@ -67,7 +67,7 @@ fn calibration_from_a_recording_is_deterministic() {
         calibrate(&recorded(), &|_| {}).expect("calibrates"),
     );
     assert_eq!(a.hardware, b.hardware);
-    let times = |r: &vchip_validate::run::CpuReport| -> Vec<u64> {
+    let times = |r: &vchip_validate::CpuReport| -> Vec<u64> {
         r.kernels.iter().map(|k| k.predicted_s.to_bits()).collect()
     };
     assert_eq!(times(&a), times(&b));

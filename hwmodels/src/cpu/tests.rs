@@ -1,7 +1,7 @@
 //! Unit tests of the host-CPU model: each term worked out by hand on a host with round numbers.
 
 use super::*;
-use crate::spec::HwKind;
+use crate::spec::{HwKind, NonNegative, Positive};
 use vchip_workloads::builder::{ConvSpec, TraceBuilder};
 use vchip_workloads::DType;
 

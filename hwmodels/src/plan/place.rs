@@ -4,7 +4,11 @@
 //! with the live-range planner; while fragmentation pushes it past capacity, the largest tensor
 //! there moves one level out.
 
+use vchip_workloads::graph::Graph;
+use vchip_workloads::TensorId;
+
 use super::arena::{plan_arena, Buffer};
+use crate::schedule::{materialised, step_spans, Step};
 
 /// Where each buffer went (index into `capacities`), and each level's planned arena size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,28 @@ pub fn place_by_capacity(
         }
     }
     Placement { level, arena }
+}
+
+/// Activation buffers (storage roots that are materialised) with their spans, for planners.
+pub fn activation_buffers(g: &Graph, steps: &[Step]) -> Vec<(TensorId, Buffer)> {
+    let spans = step_spans(g, steps);
+    let mat = materialised(g, steps);
+    spans
+        .iter()
+        .enumerate()
+        .filter(|(t, s)| s.is_some() && mat[*t] && g.storage[*t].0 as usize == *t)
+        .filter_map(|(t, s)| {
+            let (first, last) = (*s)?;
+            Some((
+                TensorId(t as u32),
+                Buffer {
+                    size: g.trace.tensors[t].bytes(),
+                    first,
+                    last,
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

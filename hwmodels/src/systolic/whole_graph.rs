@@ -10,8 +10,8 @@ use vchip_workloads::{NormKind, Op, OpKind, TensorId, TensorRole};
 use super::SystolicModel;
 use crate::model::*;
 use crate::plan::fuse::{fuse_epilogues, FusionRules};
-use crate::plan::place::place_by_capacity;
-use crate::schedule::{activation_buffers, level_peaks, Level, LevelId, Schedule, Step, StepKind};
+use crate::plan::place::{activation_buffers, place_by_capacity};
+use crate::schedule::{level_peaks, Level, LevelId, Schedule, Step, StepKind};
 
 /// Which operands of a matrix op are already on chip.
 #[derive(Clone, Copy, Debug, Default)]

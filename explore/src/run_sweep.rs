@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use vchip_hwmodels::{build_model, CostOptions, HardwareSpec};
 
 use crate::sweep::{apply, pareto_front, Axis, Shard};
-use crate::SimError;
+use crate::ExploreError;
 
 /// Points per part file: small enough that a kill loses little, large enough to keep files few.
 pub const CHUNK: usize = 1000;
@@ -27,10 +27,14 @@ pub struct Manifest {
     pub points: usize,
     pub sampling: String,
     pub seed: u64,
+    /// vchip version, conventions and fusion: parts written under other engine settings (or by
+    /// another version, whose models may differ) are never mixed in.
+    #[serde(default)]
+    pub engine: String,
 }
 
 pub struct SweepJob<'a> {
-    /// The models, analysed once (`crate::prepare`) and shared by every point.
+    /// The models, analysed once (`vchip_sim::prepare`) and shared by every point.
     pub models: &'a [vchip_workloads::graph::Graph],
     pub base: &'a HardwareSpec,
     pub axes: &'a [Axis],
@@ -41,12 +45,12 @@ pub struct SweepJob<'a> {
 /// The objectives a Pareto front can be taken over (all minimised).
 pub const OBJECTIVES: &[&str] = &["latency_s", "energy_j", "area_mm2", "edp", "power_w"];
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> SimError + '_ {
-    move |e| SimError::Io(format!("{}: {e}", path.display()))
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ExploreError + '_ {
+    move |e| ExploreError::Io(format!("{}: {e}", path.display()))
 }
 
-fn pl(e: PolarsError) -> SimError {
-    SimError::Io(format!("table: {e}"))
+fn pl(e: PolarsError) -> ExploreError {
+    ExploreError::Io(format!("table: {e}"))
 }
 
 /// Stable FNV-1a digest of the base description (to recognise a sweep's parts).
@@ -60,7 +64,7 @@ pub fn digest(text: &str) -> String {
 }
 
 /// Writes bytes to `path` via a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -77,7 +81,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
 }
 
 /// Prepares the parts directory: creates it with the manifest, or checks an existing one matches.
-pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), SimError> {
+pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), ExploreError> {
     let mpath = dir.join("sweep.json");
     if mpath.exists() {
         // A killed run can leave a temporary file behind; it never became a part, so drop it.
@@ -91,9 +95,9 @@ pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), SimError> {
         }
         let text = fs::read_to_string(&mpath).map_err(io(&mpath))?;
         let old: Manifest = serde_json::from_str(&text)
-            .map_err(|e| SimError::Sweep(format!("{}: {e}", mpath.display())))?;
+            .map_err(|e| ExploreError::Sweep(format!("{}: {e}", mpath.display())))?;
         if &old != manifest {
-            return Err(SimError::Sweep(format!(
+            return Err(ExploreError::Sweep(format!(
                 "{} holds parts of a different sweep; remove the directory or pass another --parts",
                 dir.display()
             )));
@@ -102,7 +106,7 @@ pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), SimError> {
     }
     fs::create_dir_all(dir).map_err(io(dir))?;
     let json =
-        serde_json::to_string_pretty(manifest).map_err(|e| SimError::Sweep(e.to_string()))?;
+        serde_json::to_string_pretty(manifest).map_err(|e| ExploreError::Sweep(e.to_string()))?;
     write_atomic(&mpath, json.as_bytes())
 }
 
@@ -117,7 +121,7 @@ pub fn run(
     dir: &Path,
     shard: Shard,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<usize, SimError> {
+) -> Result<usize, ExploreError> {
     let chunks = job.points.len().div_ceil(CHUNK);
     let done = AtomicU64::new(0);
     let mut written = 0;
@@ -162,14 +166,14 @@ struct Row {
     macs: u64,
 }
 
-fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, SimError> {
+fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
     let spec = apply(job.base, job.axes, &job.points[i])?;
     let model = build_model(spec)?;
     let area = model.area().total_mm2;
     job.models
         .iter()
         .map(|t| {
-            let r = crate::simulate_graph(t, model.as_ref(), &job.opts)?;
+            let r = vchip_sim::simulate_graph(t, model.as_ref(), &job.opts)?;
             let tot = &r.totals;
             Ok(Row {
                 point: i as u64,
@@ -189,7 +193,7 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, SimError> {
         .collect()
 }
 
-fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, SimError> {
+fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
     let f = |g: &dyn Fn(&Row) -> f64| rows.iter().map(g).collect::<Vec<f64>>();
     let u = |g: &dyn Fn(&Row) -> u64| rows.iter().map(g).collect::<Vec<u64>>();
     let mut cols = vec![
@@ -219,7 +223,7 @@ fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, SimError> {
 
 /// Joins every part file in `dir`, sorted by point and model, with a `pareto` column marking the
 /// front of each model over `objectives` (all `false` when none are given).
-pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, SimError> {
+pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, ExploreError> {
     let mut parts: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -231,7 +235,7 @@ pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, SimError> {
         .collect();
     parts.sort();
     if parts.is_empty() {
-        return Err(SimError::Sweep(format!(
+        return Err(ExploreError::Sweep(format!(
             "{}: no part files to merge",
             dir.display()
         )));
@@ -257,10 +261,10 @@ pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, SimError> {
     Ok(df)
 }
 
-fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), SimError> {
+fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), ExploreError> {
     for o in objectives {
         if !OBJECTIVES.contains(&o.as_str()) {
-            return Err(SimError::Sweep(format!(
+            return Err(ExploreError::Sweep(format!(
                 "--pareto: unknown objective `{o}`; use {}",
                 OBJECTIVES.join(", ")
             )));
@@ -286,7 +290,7 @@ fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), SimError
                 .map(|v| v.unwrap_or(f64::INFINITY))
                 .collect())
         })
-        .collect::<Result<_, SimError>>()?;
+        .collect::<Result<_, ExploreError>>()?;
     let mut mark = vec![false; models.len()];
     if !objectives.is_empty() {
         let mut names: Vec<&String> = models.iter().collect();
@@ -309,7 +313,7 @@ fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), SimError
 }
 
 /// Writes a table atomically as Parquet, or CSV when the path ends in `.csv`.
-pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), SimError> {
+pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), ExploreError> {
     let mut buf = Vec::new();
     if path.extension().and_then(|e| e.to_str()) == Some("csv") {
         CsvWriter::new(&mut buf).finish(df).map_err(pl)?;
@@ -322,8 +326,8 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), SimError> {
 /// Every row as (x, y, on the Pareto front) over two objectives, for plotting.
 pub type Scatter = Vec<(f64, f64, bool)>;
 
-pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, SimError> {
-    let col = |n: &str| -> Result<Vec<f64>, SimError> {
+pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, ExploreError> {
+    let col = |n: &str| -> Result<Vec<f64>, ExploreError> {
         Ok(df
             .column(n)
             .map_err(pl)?

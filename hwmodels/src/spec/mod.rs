@@ -12,6 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::HwError;
 
+pub mod cpu;
+pub mod systolic;
+
+pub use systolic::{BufferSpec, Buffers, SystolicSpec, VectorSpec};
+
 /// A strictly positive, finite number.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
 #[serde(transparent)]
@@ -126,7 +131,7 @@ pub struct HardwareSpec {
     pub systolic: Option<SystolicSpec>,
     /// The host CPU (`kind: cpu`), measured and calibrated by `vchip validate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu: Option<crate::cpu::CpuSpec>,
+    pub cpu: Option<cpu::CpuSpec>,
     /// On-chip buffers of accelerators (required for `kind: systolic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffers: Option<Buffers>,
@@ -139,65 +144,6 @@ pub struct HardwareSpec {
     /// Component areas in mm², for reporting and area-aware sweeps.
     #[serde(default)]
     pub area_mm2: BTreeMap<String, NonNegative>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SystolicSpec {
-    pub rows: Count,
-    pub cols: Count,
-    pub dataflow: Dataflow,
-}
-
-/// On-chip buffers: either one per operand (`ifmap`, `filter`, `ofmap`, as in SCALE-Sim and TPU v1)
-/// or one `shared` buffer split equally between the three operands.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Buffers {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ifmap: Option<BufferSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<BufferSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ofmap: Option<BufferSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared: Option<BufferSpec>,
-    /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
-    #[serde(default = "yes")]
-    pub double_buffered: bool,
-    /// The filter buffer caches parameters across inferences (the Edge TPU's "parameter data
-    /// caching"): weights that fit it, in graph order, are read from it instead of off-chip memory
-    /// in the steady state the whole-graph engine costs; the rest stream every inference.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub weight_cache: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BufferSpec {
-    pub capacity_kib: Positive,
-    #[serde(default)]
-    pub banks: Option<Count>,
-    #[serde(default)]
-    pub ports: Option<Count>,
-    /// Bytes the buffer can read or write per cycle (all ports together); unlimited if absent.
-    #[serde(default)]
-    pub bytes_per_cycle: Option<Positive>,
-    /// Energy per byte read; default from Horowitz (see `energy::sram_pj_per_byte`).
-    #[serde(default)]
-    pub read_pj_per_byte: Option<Positive>,
-    #[serde(default)]
-    pub write_pj_per_byte: Option<Positive>,
-}
-
-impl BufferSpec {
-    pub fn capacity_bytes(&self) -> u64 {
-        (self.capacity_kib.0 * 1024.0).min(u64::MAX as f64) as u64
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,16 +162,6 @@ pub struct DramSpec {
     /// reads weights and spilled activations over, reported as level `host-link`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_link: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VectorSpec {
-    /// SIMD lanes; each does one element-wise operation per cycle.
-    pub lanes: Count,
-    /// Energy per lane operation; default: the op dtype's MAC energy.
-    #[serde(default)]
-    pub energy_pj_per_op: Option<Positive>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]

@@ -14,7 +14,8 @@ use vchip_workloads::precision::PrecisionPolicy;
 use vchip_workloads::Trace;
 
 use crate::run_sweep::write_atomic;
-use crate::{simulate, SimError, SimTotals};
+use crate::ExploreError;
+use vchip_sim::{simulate, SimTotals};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -38,7 +39,7 @@ fn cost(
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
-) -> Result<(SimTotals, String), SimError> {
+) -> Result<(SimTotals, String), ExploreError> {
     if let Some(p) = precision {
         p.apply(trace);
     }
@@ -62,7 +63,7 @@ pub fn ofa_mbv3(
     resolutions: &[u64],
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
-) -> Result<Vec<OpRow>, SimError> {
+) -> Result<Vec<OpRow>, ExploreError> {
     let work: Vec<(u64, OfaOp)> = resolutions
         .iter()
         .flat_map(|&r| {
@@ -73,7 +74,9 @@ pub fn ofa_mbv3(
         .collect();
     work.into_par_iter()
         .map(|(r, op)| {
-            let mut t = op.trace(1).map_err(|e| SimError::Sweep(e.to_string()))?;
+            let mut t = op
+                .trace(1)
+                .map_err(|e| ExploreError::Sweep(e.to_string()))?;
             let (totals, bound) = cost(&mut t, hw, precision, opts)?;
             let tt = t.totals();
             let input = t
@@ -113,8 +116,10 @@ pub fn subnet_latency_ms(
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
-) -> Result<(SimTotals, Trace), SimError> {
-    let mut t = net.trace(1).map_err(|e| SimError::Sweep(e.to_string()))?;
+) -> Result<(SimTotals, Trace), ExploreError> {
+    let mut t = net
+        .trace(1)
+        .map_err(|e| ExploreError::Sweep(e.to_string()))?;
     let (totals, _) = cost(&mut t, hw, precision, opts)?;
     Ok((totals, t))
 }
@@ -125,7 +130,7 @@ pub fn write_ofa_yaml(
     space: &str,
     rows: &[(u64, String, f64)],
     dir: &Path,
-) -> Result<Vec<std::path::PathBuf>, SimError> {
+) -> Result<Vec<std::path::PathBuf>, ExploreError> {
     let mut res: Vec<u64> = rows.iter().map(|r| r.0).collect();
     res.sort();
     res.dedup();
@@ -153,7 +158,7 @@ pub fn write_hwnasbench_json<'a>(
     rows: impl IntoIterator<Item = (String, &'a SimTotals)>,
     device: &str,
     path: &Path,
-) -> Result<(), SimError> {
+) -> Result<(), ExploreError> {
     let mut lat = serde_json::Map::new();
     let mut en = serde_json::Map::new();
     for (key, t) in rows {
@@ -195,8 +200,8 @@ pub fn rich_frame(
     rows: &[OpRow],
     device: &str,
     hw: &dyn HardwareModel,
-) -> Result<DataFrame, SimError> {
-    let pl = |e: PolarsError| SimError::Io(format!("table: {e}"));
+) -> Result<DataFrame, ExploreError> {
+    let pl = |e: PolarsError| ExploreError::Io(format!("table: {e}"));
     let n = rows.len();
     let spec = hw.spec();
     let s = |f: &dyn Fn(&OpRow) -> String| rows.iter().map(f).collect::<Vec<String>>();
@@ -286,7 +291,10 @@ pub fn rich_frame(
 
 /// DyNAS-T-style CSV for whole subnets. Accuracy is not something a simulator knows: the
 /// `Top-1 Acc (%)` column is left empty for the user's own measurements or predictor.
-pub fn write_dynast_csv(nets: &[(OfaSubnet, SimTotals, u64)], path: &Path) -> Result<(), SimError> {
+pub fn write_dynast_csv(
+    nets: &[(OfaSubnet, SimTotals, u64)],
+    path: &Path,
+) -> Result<(), ExploreError> {
     let mut text =
         String::from("Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)\n");
     for (net, t, params) in nets {
@@ -330,7 +338,7 @@ pub struct DistinctOp {
     pub op_type: &'static str,
     pub models: Vec<String>,
     pub count: u64,
-    pub layer: crate::LayerResult,
+    pub layer: vchip_sim::LayerResult,
     /// Bytes the op moves at off-chip levels (as the hardware model declares them).
     pub offchip_bytes: u64,
 }
@@ -366,14 +374,14 @@ pub fn distinct_ops(
     traces: &[Trace],
     hw: &dyn HardwareModel,
     opts: &CostOptions,
-) -> Result<Vec<DistinctOp>, SimError> {
+) -> Result<Vec<DistinctOp>, ExploreError> {
     let mut out: Vec<DistinctOp> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let levels = hw.levels();
     for t in traces {
         // Keys and costs of the ops as the engine runs them (after BatchNorm folding etc.).
-        let g = crate::prepare(t, opts)?;
-        let r = crate::simulate_graph(&g, hw, opts)?;
+        let g = vchip_sim::prepare(t, opts)?;
+        let r = vchip_sim::simulate_graph(&g, hw, opts)?;
         let t = &g.trace;
         for (op, layer) in t.ops.iter().zip(r.layers) {
             let key = native_key(t, op);
@@ -392,7 +400,7 @@ pub fn distinct_ops(
                         op_type: op.kind.type_name(),
                         models: vec![t.name.clone()],
                         count: 1,
-                        offchip_bytes: crate::offchip_bytes(&layer.cost, &levels),
+                        offchip_bytes: vchip_sim::offchip_bytes(&layer.cost, &levels),
                         layer,
                     });
                 }
@@ -406,8 +414,8 @@ pub fn distinct_frame(
     ops: &[DistinctOp],
     device: &str,
     clock_hz: f64,
-) -> Result<DataFrame, SimError> {
-    let pl = |e: PolarsError| SimError::Io(format!("table: {e}"));
+) -> Result<DataFrame, ExploreError> {
+    let pl = |e: PolarsError| ExploreError::Io(format!("table: {e}"));
     let n = ops.len();
     let ms = |d: &DistinctOp| d.layer.cost.cycles as f64 / clock_hz * 1e3;
     let cols = vec![
@@ -481,7 +489,7 @@ pub fn keyed_ops(
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
-) -> Result<Vec<(DistinctOp, SimTotals)>, SimError> {
+) -> Result<Vec<(DistinctOp, SimTotals)>, ExploreError> {
     ops.into_par_iter()
         .map(|(key, mut t)| {
             if let Some(p) = precision {
@@ -498,7 +506,7 @@ pub fn keyed_ops(
                 .iter()
                 .max_by_key(|l| l.cost.cycles)
                 .cloned()
-                .ok_or_else(|| SimError::Sweep(format!("{key}: empty op")))?;
+                .ok_or_else(|| ExploreError::Sweep(format!("{key}: empty op")))?;
             let mut layer = heaviest.clone();
             layer.macs = r.totals.macs;
             layer.cost.cycles = r.totals.cycles;

@@ -9,7 +9,7 @@
 use serde_json::Value;
 use vchip_hwmodels::HardwareSpec;
 
-use crate::SimError;
+use crate::ExploreError;
 
 /// One swept key and its candidate values.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,9 +26,9 @@ pub enum Sampling {
 }
 
 impl Sampling {
-    pub fn parse(s: &str) -> Result<Self, SimError> {
+    pub fn parse(s: &str) -> Result<Self, ExploreError> {
         let bad = || {
-            SimError::Sweep(format!(
+            ExploreError::Sweep(format!(
                 "--sample `{s}`: use grid, random:N or lhs:N with N >= 1"
             ))
         };
@@ -50,18 +50,18 @@ impl Sampling {
 /// Largest number of points a sweep may have (a typo'd range must not exhaust memory).
 pub const MAX_POINTS: usize = 50_000_000;
 
-fn num(s: &str, what: &str) -> Result<f64, SimError> {
+fn num(s: &str, what: &str) -> Result<f64, ExploreError> {
     s.trim()
         .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())
-        .ok_or_else(|| SimError::Sweep(format!("{what}: `{s}` is not a number")))
+        .ok_or_else(|| ExploreError::Sweep(format!("{what}: `{s}` is not a number")))
 }
 
 /// Parses `KEY=VALUES`.
-pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
+pub fn parse_axis(spec: &str) -> Result<Axis, ExploreError> {
     let (key, vals) = spec.split_once('=').ok_or_else(|| {
-        SimError::Sweep(format!(
+        ExploreError::Sweep(format!(
             "--set `{spec}`: write KEY=VALUES, e.g. systolic.rows=32,64,128"
         ))
     })?;
@@ -75,7 +75,7 @@ pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
         if let Some(f) = step.strip_prefix('x') {
             let f = num(f, &what)?;
             if f <= 1.0 || a <= 0.0 {
-                return Err(SimError::Sweep(format!(
+                return Err(ExploreError::Sweep(format!(
                     "{what}: a geometric range needs a start > 0 and a factor > 1"
                 )));
             }
@@ -87,13 +87,13 @@ pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
         } else {
             let step = num(step, &what)?;
             if step <= 0.0 {
-                return Err(SimError::Sweep(format!(
+                return Err(ExploreError::Sweep(format!(
                     "{what}: the step must be positive"
                 )));
             }
             let n = ((b - a) / step + 1e-9).floor();
             if n >= MAX_POINTS as f64 {
-                return Err(SimError::Sweep(format!(
+                return Err(ExploreError::Sweep(format!(
                     "{what}: more than {MAX_POINTS} values"
                 )));
             }
@@ -109,7 +109,7 @@ pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
             .collect::<Result<_, _>>()?
     };
     if values.is_empty() {
-        return Err(SimError::Sweep(format!(
+        return Err(ExploreError::Sweep(format!(
             "{what}: the value set `{vals}` is empty"
         )));
     }
@@ -117,13 +117,13 @@ pub fn parse_axis(spec: &str) -> Result<Axis, SimError> {
 }
 
 /// Checks every axis against the base description: the key must exist and hold a number.
-pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), SimError> {
-    let json = serde_json::to_value(base).map_err(|e| SimError::Sweep(e.to_string()))?;
+pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), ExploreError> {
+    let json = serde_json::to_value(base).map_err(|e| ExploreError::Sweep(e.to_string()))?;
     for a in axes {
         match lookup(&json, &a.key) {
             Some(Value::Number(_)) => {}
             Some(_) => {
-                return Err(SimError::Sweep(format!(
+                return Err(ExploreError::Sweep(format!(
                     "--set {}: the key exists but is not a number",
                     a.key
                 )))
@@ -131,7 +131,7 @@ pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), SimError> {
             None => {
                 let mut keys = Vec::new();
                 numeric_keys(&json, "", &mut keys);
-                return Err(SimError::Sweep(format!(
+                return Err(ExploreError::Sweep(format!(
                     "--set {}: no such numeric key in hardware `{}`. Sweepable keys: {}",
                     a.key,
                     base.name,
@@ -147,13 +147,13 @@ pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), SimError> {
         .len()
         != axes.len()
     {
-        return Err(SimError::Sweep("--set: a key is given twice".into()));
+        return Err(ExploreError::Sweep("--set: a key is given twice".into()));
     }
     // Every value must be valid for its key on its own (a zero array size, a negative bandwidth).
     for a in axes {
         for &v in &a.values {
             apply(base, std::slice::from_ref(a), &[v])
-                .map_err(|e| SimError::Sweep(format!("--set {}={v}: {e}", a.key)))?;
+                .map_err(|e| ExploreError::Sweep(format!("--set {}={v}: {e}", a.key)))?;
         }
     }
     Ok(())
@@ -181,19 +181,23 @@ fn numeric_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
 }
 
 /// The base description with `values[i]` written at `axes[i].key`, re-validated.
-pub fn apply(base: &HardwareSpec, axes: &[Axis], values: &[f64]) -> Result<HardwareSpec, SimError> {
-    let mut json = serde_json::to_value(base).map_err(|e| SimError::Sweep(e.to_string()))?;
+pub fn apply(
+    base: &HardwareSpec,
+    axes: &[Axis],
+    values: &[f64],
+) -> Result<HardwareSpec, ExploreError> {
+    let mut json = serde_json::to_value(base).map_err(|e| ExploreError::Sweep(e.to_string()))?;
     for (a, &v) in axes.iter().zip(values) {
         let mut cur = &mut json;
         let parts: Vec<&str> = a.key.split('.').collect();
         for k in &parts[..parts.len() - 1] {
             cur = cur
                 .get_mut(*k)
-                .ok_or_else(|| SimError::Sweep(format!("no key {}", a.key)))?;
+                .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
         }
         let slot = cur
             .get_mut(parts[parts.len() - 1])
-            .ok_or_else(|| SimError::Sweep(format!("no key {}", a.key)))?;
+            .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
         // Integers stay integers so integer-typed fields (array rows, lanes) accept them.
         *slot = if v.fract() == 0.0 && v.abs() < 9e15 {
             Value::from(v as i64)
@@ -202,9 +206,9 @@ pub fn apply(base: &HardwareSpec, axes: &[Axis], values: &[f64]) -> Result<Hardw
         };
     }
     let spec: HardwareSpec = serde_json::from_value(json)
-        .map_err(|e| SimError::Sweep(format!("point {values:?}: {e}")))?;
+        .map_err(|e| ExploreError::Sweep(format!("point {values:?}: {e}")))?;
     spec.validate(&spec.name)
-        .map_err(|e| SimError::Sweep(e.to_string()))?;
+        .map_err(|e| ExploreError::Sweep(e.to_string()))?;
     Ok(spec)
 }
 
@@ -226,7 +230,7 @@ impl SplitMix {
 }
 
 /// The sweep's points as value vectors (one value per axis), in a fixed order.
-pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f64>>, SimError> {
+pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f64>>, ExploreError> {
     let total = axes
         .iter()
         .try_fold(1usize, |acc, a| acc.checked_mul(a.values.len()));
@@ -234,7 +238,7 @@ pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f6
     match sampling {
         Sampling::Grid => {
             let total = total.filter(|t| *t <= MAX_POINTS).ok_or_else(|| {
-                SimError::Sweep(format!(
+                ExploreError::Sweep(format!(
                     "the grid has more than {MAX_POINTS} points; use --sample random:N or lhs:N"
                 ))
             })?;
@@ -252,7 +256,9 @@ pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f6
         }
         Sampling::Random(n) => {
             if n > MAX_POINTS {
-                return Err(SimError::Sweep(format!("more than {MAX_POINTS} points")));
+                return Err(ExploreError::Sweep(format!(
+                    "more than {MAX_POINTS} points"
+                )));
             }
             Ok((0..n)
                 .map(|_| {
@@ -264,7 +270,9 @@ pub fn points(axes: &[Axis], sampling: Sampling, seed: u64) -> Result<Vec<Vec<f6
         }
         Sampling::LatinHypercube(n) => {
             if n > MAX_POINTS {
-                return Err(SimError::Sweep(format!("more than {MAX_POINTS} points")));
+                return Err(ExploreError::Sweep(format!(
+                    "more than {MAX_POINTS} points"
+                )));
             }
             // One stratum per point on each axis, strata shuffled independently per axis.
             let mut cols: Vec<Vec<f64>> = Vec::new();
@@ -295,9 +303,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn parse(s: &str) -> Result<Self, SimError> {
+    pub fn parse(s: &str) -> Result<Self, ExploreError> {
         let bad = || {
-            SimError::Sweep(format!(
+            ExploreError::Sweep(format!(
                 "--shard `{s}`: write i/N with 0 <= i < N, e.g. 0/4"
             ))
         };

@@ -1,0 +1,75 @@
+//! The accelerator sections of the hardware schema (`kind: systolic`): the array, its on-chip
+//! buffers and its vector unit.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Count, Dataflow, Positive};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystolicSpec {
+    pub rows: Count,
+    pub cols: Count,
+    pub dataflow: Dataflow,
+}
+
+/// On-chip buffers: either one per operand (`ifmap`, `filter`, `ofmap`, as in SCALE-Sim and TPU v1)
+/// or one `shared` buffer split equally between the three operands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buffers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifmap: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofmap: Option<BufferSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<BufferSpec>,
+    /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
+    #[serde(default = "yes")]
+    pub double_buffered: bool,
+    /// The filter buffer caches parameters across inferences (the Edge TPU's "parameter data
+    /// caching"): weights that fit it, in graph order, are read from it instead of off-chip memory
+    /// in the steady state the whole-graph engine costs; the rest stream every inference.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_cache: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferSpec {
+    pub capacity_kib: Positive,
+    #[serde(default)]
+    pub banks: Option<Count>,
+    #[serde(default)]
+    pub ports: Option<Count>,
+    /// Bytes the buffer can read or write per cycle (all ports together); unlimited if absent.
+    #[serde(default)]
+    pub bytes_per_cycle: Option<Positive>,
+    /// Energy per byte read; default from Horowitz (see `energy::sram_pj_per_byte`).
+    #[serde(default)]
+    pub read_pj_per_byte: Option<Positive>,
+    #[serde(default)]
+    pub write_pj_per_byte: Option<Positive>,
+}
+
+impl BufferSpec {
+    pub fn capacity_bytes(&self) -> u64 {
+        (self.capacity_kib.0 * 1024.0).min(u64::MAX as f64) as u64
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorSpec {
+    /// SIMD lanes; each does one element-wise operation per cycle.
+    pub lanes: Count,
+    /// Energy per lane operation; default: the op dtype's MAC energy.
+    #[serde(default)]
+    pub energy_pj_per_op: Option<Positive>,
+}
