@@ -288,12 +288,15 @@ fn fused_names(ops: &[String]) -> String {
         .join("+")
 }
 
+/// Columns of the step table that only array chips fill: map eff %, ifmap/filter/ofmap SRAM.
+const ARRAY_COLUMNS: [usize; 4] = [10, 12, 13, 14];
+
 pub fn render_sim(r: &SimResult, f: Format) -> String {
     if f == Format::Json {
         return json(r);
     }
     let raw = f == Format::Csv;
-    let header = [
+    let mut header = vec![
         "step",
         "name",
         "fused",
@@ -337,6 +340,7 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
                         a.1.saturating_add(t.write_bytes),
                     )
                 });
+            let array = s.cost.array.unwrap_or_default();
             vec![
                 s.index.to_string(),
                 s.ops[0].clone(),
@@ -348,11 +352,11 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
                 num(s.cost.compute_cycles),
                 num(s.cost.stall_cycles),
                 format!("{:.2}", s.cost.utilization * 100.0),
-                format!("{:.2}", s.cost.mapping_efficiency * 100.0),
+                format!("{:.2}", array.mapping_efficiency * 100.0),
                 num(s.macs),
-                num(s.cost.sram.ifmap_reads),
-                num(s.cost.sram.filter_reads),
-                num(s.cost.sram.ofmap_writes),
+                num(array.sram.ifmap_reads),
+                num(array.sram.filter_reads),
+                num(array.sram.ofmap_writes),
                 num(rd),
                 num(wr),
                 if raw {
@@ -364,7 +368,19 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             ]
         })
         .collect();
+    // The array's columns (mapping efficiency, SRAM accesses) only for kinds that have one.
+    let drop_array = |header: &mut Vec<&str>, rows: &mut Vec<Vec<String>>| {
+        if r.steps.iter().all(|s| s.cost.array.is_none()) {
+            for i in ARRAY_COLUMNS.iter().rev() {
+                header.remove(*i);
+                for row in rows.iter_mut() {
+                    row.remove(*i);
+                }
+            }
+        }
+    };
     if raw {
+        drop_array(&mut header, &mut rows);
         return csv(&header, &rows);
     }
     let t = &r.totals;
@@ -400,6 +416,7 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     for p in &r.passes {
         let _ = writeln!(out, "pass {}: {} ({} ops)", p.pass, p.what, p.ops.len());
     }
+    drop_array(&mut header, &mut rows);
     out.push_str(&table(&header, &rows, 6));
     let e = &t.energy_pj;
     let total = e.total().max(f64::MIN_POSITIVE);

@@ -120,6 +120,45 @@ pub struct SramAccesses {
     pub ofmap_writes: u64,
 }
 
+/// A matrix array's view of an op: SCALE-Sim's per-layer columns. The systolic kind fills it for
+/// every op (zeros for ops off the array); kinds without an array leave it out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ArrayDetail {
+    pub folds: u64,
+    /// Mean share of PEs mapped per fold, 0..1.
+    pub mapping_efficiency: f64,
+    /// SCALE-Sim's "Compute Util": mean per-fold active share over its fold duration, 0..1.
+    pub compute_utilization: f64,
+    pub sram: SramAccesses,
+}
+
+impl ArrayDetail {
+    /// Adds `o`'s folds and accesses; efficiencies are weighted by folds.
+    pub fn absorb(&mut self, o: &ArrayDetail) {
+        let folds = self.folds.saturating_add(o.folds);
+        if folds > 0 {
+            let w =
+                |a: f64, fa: u64, b: f64, fb: u64| (a * fa as f64 + b * fb as f64) / folds as f64;
+            self.mapping_efficiency = w(
+                self.mapping_efficiency,
+                self.folds,
+                o.mapping_efficiency,
+                o.folds,
+            );
+            self.compute_utilization = w(
+                self.compute_utilization,
+                self.folds,
+                o.compute_utilization,
+                o.folds,
+            );
+        }
+        self.folds = folds;
+        self.sram.ifmap_reads = self.sram.ifmap_reads.saturating_add(o.sram.ifmap_reads);
+        self.sram.filter_reads = self.sram.filter_reads.saturating_add(o.sram.filter_reads);
+        self.sram.ofmap_writes = self.sram.ofmap_writes.saturating_add(o.sram.ofmap_writes);
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpCost {
     pub engine: Engine,
@@ -135,14 +174,11 @@ pub struct OpCost {
     /// MACs executed on the matrix engine (the mapped GEMMs; may differ slightly from the trace's
     /// MACs in SCALE-Sim compat mode, whose output sizes round up).
     pub mapped_macs: u64,
-    pub folds: u64,
     /// Useful MACs / (cycles × PEs), 0..1.
     pub utilization: f64,
-    /// Mean share of PEs mapped per fold, 0..1.
-    pub mapping_efficiency: f64,
-    /// SCALE-Sim's "Compute Util": mean per-fold active share over its fold duration, 0..1.
-    pub compute_utilization: f64,
-    pub sram: SramAccesses,
+    /// The array's columns, for kinds with a matrix array.
+    #[serde(flatten)]
+    pub array: Option<ArrayDetail>,
     /// Traffic per memory level, outermost last.
     pub traffic: Vec<LevelTraffic>,
     pub energy: Energy,
@@ -158,11 +194,8 @@ impl OpCost {
             cycles: 0,
             memory_cycles: 0,
             mapped_macs: 0,
-            folds: 0,
             utilization: 0.0,
-            mapping_efficiency: 0.0,
-            compute_utilization: 0.0,
-            sram: SramAccesses::default(),
+            array: None,
             traffic: Vec::new(),
             energy: Energy::default(),
             bound: Bound::None,
@@ -190,32 +223,16 @@ impl OpCost {
         } else if o.cycles > self.cycles {
             self.bound = o.bound.clone();
         }
-        let folds = self.folds.saturating_add(o.folds);
-        if folds > 0 {
-            let w =
-                |a: f64, fa: u64, b: f64, fb: u64| (a * fa as f64 + b * fb as f64) / folds as f64;
-            self.mapping_efficiency = w(
-                self.mapping_efficiency,
-                self.folds,
-                o.mapping_efficiency,
-                o.folds,
-            );
-            self.compute_utilization = w(
-                self.compute_utilization,
-                self.folds,
-                o.compute_utilization,
-                o.folds,
-            );
+        match (&mut self.array, &o.array) {
+            (Some(a), Some(b)) => a.absorb(b),
+            (None, Some(b)) => self.array = Some(*b),
+            _ => {}
         }
-        self.folds = folds;
         self.compute_cycles = self.compute_cycles.saturating_add(o.compute_cycles);
         self.stall_cycles = self.stall_cycles.saturating_add(o.stall_cycles);
         self.cycles = self.cycles.saturating_add(o.cycles);
         self.memory_cycles = self.memory_cycles.saturating_add(o.memory_cycles);
         self.mapped_macs = self.mapped_macs.saturating_add(o.mapped_macs);
-        self.sram.ifmap_reads = self.sram.ifmap_reads.saturating_add(o.sram.ifmap_reads);
-        self.sram.filter_reads = self.sram.filter_reads.saturating_add(o.sram.filter_reads);
-        self.sram.ofmap_writes = self.sram.ofmap_writes.saturating_add(o.sram.ofmap_writes);
         for t in &o.traffic {
             match self.traffic.iter_mut().find(|x| x.level == t.level) {
                 Some(x) => {

@@ -240,7 +240,15 @@ pub fn simulate_graph(
                 phase: op.phase,
                 macs: op.macs,
                 step: i,
-                cost: if j == 0 { cost.clone() } else { OpCost::zero() },
+                cost: if j == 0 {
+                    cost.clone()
+                } else {
+                    // Fused into the anchor: no cost of its own, the kind's detail still shown.
+                    OpCost {
+                        array: cost.array.map(|_| Default::default()),
+                        ..OpCost::zero()
+                    }
+                },
             });
         }
         let roofline = roofline(&cost, flops, &levels, clock);

@@ -124,7 +124,7 @@ fn sram_bandwidth_limit_makes_that_buffer_the_wall() {
         .bytes_per_cycle = Some(vchip_hwmodels::spec::Positive(1.0));
     let c = run(&t, &spec).layers[0].cost.clone();
     // os: A (256x256) is read once per column fold (8 folds) by the array, plus one fill from DRAM.
-    assert_eq!(c.sram.ifmap_reads, 256 * 256 * 8);
+    assert_eq!(c.array.unwrap().sram.ifmap_reads, 256 * 256 * 8);
     assert_eq!(c.bound.label(), "ifmap_sram");
     assert_eq!(
         c.cycles,

@@ -127,27 +127,27 @@ fn compat_mode_matches_every_stored_scalesim_report() {
                     "overall util",
                 );
                 close(
-                    c.mapping_efficiency * 100.0,
+                    c.array.unwrap().mapping_efficiency * 100.0,
                     field(&compute[i], "Mapping Efficiency %"),
                     "mapping efficiency",
                 );
                 close(
-                    c.compute_utilization * 100.0,
+                    c.array.unwrap().compute_utilization * 100.0,
                     field(&compute[i], "Compute Util %"),
                     "compute util",
                 );
                 assert_eq!(
-                    c.sram.ifmap_reads as f64,
+                    c.array.unwrap().sram.ifmap_reads as f64,
                     field(&access[i], "SRAM IFMAP Reads"),
                     "{at}: ifmap reads"
                 );
                 assert_eq!(
-                    c.sram.filter_reads as f64,
+                    c.array.unwrap().sram.filter_reads as f64,
                     field(&access[i], "SRAM Filter Reads"),
                     "{at}: filter reads"
                 );
                 assert_eq!(
-                    c.sram.ofmap_writes as f64,
+                    c.array.unwrap().sram.ofmap_writes as f64,
                     field(&access[i], "SRAM OFMAP Writes"),
                     "{at}: ofmap writes"
                 );

@@ -241,6 +241,7 @@ impl SystolicModel {
         };
         let mut cost = OpCost::zero();
         cost.engine = Engine::Matrix;
+        let mut array = ArrayDetail::default();
         let (mut dram_rd, mut dram_wr, mut prologue) = (extra.dram_read, extra.dram_write, 0u64);
         let mut weighted_map = 0.0;
         let mut weighted_util = 0.0;
@@ -264,7 +265,7 @@ impl SystolicModel {
             cost.compute_cycles = cost
                 .compute_cycles
                 .saturating_add(cycles.saturating_mul(reps));
-            cost.folds = cost.folds.saturating_add(m.folds.saturating_mul(reps));
+            array.folds = array.folds.saturating_add(m.folds.saturating_mul(reps));
             let macs =
                 g.m.saturating_mul(g.n)
                     .saturating_mul(g.k)
@@ -277,9 +278,9 @@ impl SystolicModel {
                 filter_reads: m.filter_reads.saturating_mul(reps),
                 ofmap_writes: ofmap_writes.saturating_mul(reps),
             };
-            cost.sram.ifmap_reads = cost.sram.ifmap_reads.saturating_add(s.ifmap_reads);
-            cost.sram.filter_reads = cost.sram.filter_reads.saturating_add(s.filter_reads);
-            cost.sram.ofmap_writes = cost.sram.ofmap_writes.saturating_add(s.ofmap_writes);
+            array.sram.ifmap_reads = array.sram.ifmap_reads.saturating_add(s.ifmap_reads);
+            array.sram.filter_reads = array.sram.filter_reads.saturating_add(s.filter_reads);
+            array.sram.ofmap_writes = array.sram.ofmap_writes.saturating_add(s.ofmap_writes);
             let mut t = dram_traffic(
                 g,
                 &m,
@@ -319,9 +320,9 @@ impl SystolicModel {
                         + t.ofmap_read as f64 * self.ofmap_pj.1
                         + t.ofmap_write as f64 * self.ofmap_pj.0);
         }
-        if cost.folds > 0 {
-            cost.mapping_efficiency = weighted_map / cost.folds as f64;
-            cost.compute_utilization = weighted_util / cost.folds as f64;
+        if array.folds > 0 {
+            array.mapping_efficiency = weighted_map / array.folds as f64;
+            array.compute_utilization = weighted_util / array.folds as f64;
         }
         let dram_bytes = dram_rd.saturating_add(dram_wr);
         let dram_cycles = self.dram_cycles(dram_bytes);
@@ -374,11 +375,12 @@ impl SystolicModel {
         if cost.cycles > 0 {
             cost.utilization = cost.mapped_macs as f64 / (cost.cycles as f64 * pes);
         }
-        let sram_rd = ((cost.sram.ifmap_reads as f64 * a_bytes
-            + cost.sram.filter_reads as f64 * b_bytes) as u64)
+        let sram_rd = ((array.sram.ifmap_reads as f64 * a_bytes
+            + array.sram.filter_reads as f64 * b_bytes) as u64)
             .saturating_add(extra.sram_read);
         let sram_wr =
-            ((cost.sram.ofmap_writes as f64 * c_bytes) as u64).saturating_add(extra.sram_write);
+            ((array.sram.ofmap_writes as f64 * c_bytes) as u64).saturating_add(extra.sram_write);
+        cost.array = Some(array);
         cost.traffic = vec![
             LevelTraffic {
                 level: LEVEL_SRAM.into(),
@@ -462,12 +464,15 @@ impl HardwareModel for SystolicModel {
     }
 
     fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError> {
-        Ok(match op.kind {
+        let mut c = match op.kind {
             OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
                 self.cost_matrix(trace, op, opts, &Io::default(), &Extra::default())
             }
             _ => self.cost_vector(trace, op),
-        })
+        };
+        // Every op of an array chip has the array's columns (zeros off the array).
+        c.array.get_or_insert_with(ArrayDetail::default);
+        Ok(c)
     }
 
     fn peak_macs_per_cycle(&self) -> u64 {
@@ -504,7 +509,9 @@ impl HardwareModel for SystolicModel {
             }
             return Ok(total);
         }
-        Ok(self.cost_step_native(g, s, step, opts))
+        let mut c = self.cost_step_native(g, s, step, opts);
+        c.array.get_or_insert_with(ArrayDetail::default);
+        Ok(c)
     }
 
     fn area(&self) -> Area {

@@ -7,7 +7,7 @@ use vchip_explore::nas_table;
 use vchip_hwmodels::{CostOptions, HardwareModel};
 use vchip_workloads::precision::PrecisionPolicy;
 
-use crate::{parse_resolutions, TraceArgs};
+use super::args::{parse_resolutions, TraceArgs, DEFAULT_RESOLUTIONS};
 
 #[derive(clap::Args)]
 pub struct TableArgs {
@@ -22,7 +22,7 @@ pub struct TableArgs {
     #[arg(short = 'o', long = "output", default_value = "nas-table")]
     output: PathBuf,
     /// Input resolutions (comma-separated).
-    #[arg(long, default_value = crate::DEFAULT_RESOLUTIONS)]
+    #[arg(long, default_value = DEFAULT_RESOLUTIONS)]
     resolutions: String,
     /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
     #[arg(long, default_value_t = 0)]
@@ -173,7 +173,7 @@ pub fn run(a: TableArgs) -> Result<()> {
         "fbnet" => {
             let dev = device(&hw, precision.as_deref())?;
             // HW-NAS-Bench's FBNet keys are for one resolution; 224 unless asked otherwise.
-            let res = if resolutions == crate::DEFAULT_RESOLUTIONS {
+            let res = if resolutions == DEFAULT_RESOLUTIONS {
                 vec![224]
             } else {
                 parse_resolutions(&resolutions)?

@@ -1,0 +1,197 @@
+//! Arguments shared by several subcommands, and the one loader of hardware and models.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use vchip::report::{self, Format};
+use vchip_hwmodels::{Compat, CostOptions, Fusion, HardwareModel, HardwareSpec};
+use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, Trace, TraceOptions};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CompatArg {
+    Native,
+    Scalesim,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FusionArg {
+    On,
+    Off,
+}
+
+#[derive(Args)]
+pub struct EngineArgs {
+    /// Conventions: `native` (vchip) or `scalesim` (reproduce SCALE-Sim v3 CALC mode exactly,
+    /// layer by layer).
+    #[arg(long, value_enum, default_value = "native")]
+    pub compat: CompatArg,
+    /// `on`: whole-graph schedule (BatchNorm folded, epilogues fused, activations kept on chip
+    /// while they fit); `off`: every op alone, activations through off-chip memory.
+    #[arg(long, value_enum, default_value = "on")]
+    pub fusion: FusionArg,
+}
+
+impl EngineArgs {
+    pub fn opts(&self) -> CostOptions {
+        CostOptions {
+            compat: self.compat.into(),
+            fusion: match self.fusion {
+                FusionArg::On => Fusion::On,
+                FusionArg::Off => Fusion::Off,
+            },
+            ..CostOptions::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A zoo name (see `vchip zoo`) or a file: .onnx, .csv (SCALE-Sim topology), .json (HF config), or DSL.
+    pub model: String,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Sequence length (encoders) or prompt length (LLM prefill).
+    #[arg(long)]
+    pub seq: Option<u64>,
+    /// Tokens already cached for an LLM decode step (default: --seq).
+    #[arg(long)]
+    pub context: Option<u64>,
+    /// LLM phase to trace: prefill, decode or both.
+    #[arg(long, default_value = "both")]
+    pub phase: String,
+    /// Precision policy, e.g. `int8`, `bf16`, `w4a8`, or `int8;*fc*=f32` (per-layer overrides).
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Cost ONNX ops vchip does not know at zero (with a warning) instead of failing.
+    #[arg(long)]
+    pub allow_unknown: bool,
+}
+
+#[derive(Args)]
+pub struct OutArgs {
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn load(&self, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+        self.trace.load(&self.model, hw_precision)
+    }
+}
+
+impl TraceArgs {
+    /// Loads the trace; `hw_precision` is the hardware's own number format, used when the user
+    /// gives no --precision.
+    pub fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+        if self.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        if self.seq == Some(0) || self.context == Some(0) {
+            bail!("--seq and --context must be at least 1");
+        }
+        let phase = LlmPhase::parse(&self.phase)
+            .with_context(|| format!("--phase `{}`: use prefill, decode or both", self.phase))?;
+        let opts = TraceOptions {
+            batch: self.batch,
+            seq: self.seq,
+            context: self.context,
+            llm_phase: phase,
+            allow_unknown: self.allow_unknown,
+        };
+        let mut trace = vchip_workloads::load_model(model, &opts)?;
+        if let Some(p) = self.precision.as_deref().or(hw_precision) {
+            PrecisionPolicy::parse(p)?.apply(&mut trace);
+        }
+        Ok(trace)
+    }
+}
+
+impl OutArgs {
+    pub fn emit(&self, text: &str) -> Result<()> {
+        match &self.output {
+            Some(path) => report::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display())),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<CompatArg> for Compat {
+    fn from(c: CompatArg) -> Self {
+        match c {
+            CompatArg::Native => Compat::Native,
+            CompatArg::Scalesim => Compat::Scalesim,
+        }
+    }
+}
+
+/// OFA's resolutions; the default of `vchip table --resolutions`.
+pub const DEFAULT_RESOLUTIONS: &str = "160,176,192,208,224";
+
+pub fn parse_resolutions(s: &str) -> Result<Vec<u64>> {
+    s.split(',')
+        .map(|r| {
+            r.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|r| (32..=1024).contains(r))
+        })
+        .collect::<Option<Vec<_>>>()
+        .with_context(|| format!("--resolutions `{s}`: comma-separated sizes from 32 to 1024"))
+}
+
+/// Maps user-facing objective names to table columns.
+pub fn parse_objectives(s: Option<&str>) -> Result<Vec<String>> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    s.split(',')
+        .map(|o| {
+            Ok(match o.trim() {
+                "latency" | "latency_s" => "latency_s",
+                "energy" | "energy_j" => "energy_j",
+                "area" | "area_mm2" => "area_mm2",
+                "edp" => "edp",
+                "power" | "power_w" => "power_w",
+                other => bail!(
+                    "--pareto: unknown objective `{other}`; use latency, energy, area, edp, power"
+                ),
+            }
+            .to_string())
+        })
+        .collect()
+}
+
+/// Everything a costing command needs, loaded the one way every command loads it: the hardware
+/// (preset, YAML or .cfg), its model, and each network traced with the user's precision or else
+/// the hardware's own.
+pub struct Loaded {
+    pub spec: HardwareSpec,
+    pub model: Box<dyn HardwareModel>,
+    pub traces: Vec<Trace>,
+}
+
+pub fn load(hw: &str, models: &[String], trace: &TraceArgs) -> Result<Loaded> {
+    let spec = vchip_hwmodels::load_hardware(hw)?;
+    let traces = models
+        .iter()
+        .map(|m| trace.load(m, spec.precision.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    let model = vchip_hwmodels::build_model(spec.clone())?;
+    Ok(Loaded {
+        spec,
+        model,
+        traces,
+    })
+}

@@ -1,0 +1,29 @@
+//! `vchip merge`: joins the part files of a (sharded) sweep into one table.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::args::parse_objectives;
+use super::sweep::finish_table;
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The parts directory.
+    pub parts: PathBuf,
+    #[arg(long)]
+    pub pareto: Option<String>,
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
+    pub output: PathBuf,
+}
+
+pub fn run(a: MergeArgs) -> Result<()> {
+    let objectives = parse_objectives(a.pareto.as_deref())?;
+    if a.plot.is_some() && objectives.len() < 2 {
+        bail!("--plot needs at least two --pareto objectives");
+    }
+    finish_table(&a.parts, &objectives, a.plot.as_deref(), &a.output)
+}
