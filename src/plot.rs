@@ -216,11 +216,14 @@ pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> R
             .x_label_formatter(&log_tick)
             .y_label_formatter(&log_tick)
             .draw()?;
+        // The roof's corners: the slope from the left edge to the ridge, then flat.
         let roof = |bw: f64| {
-            (0..=60).map(move |i| {
-                let x = xlo * (xhi / xlo).powf(i as f64 / 60.0);
-                (x, (bw * x).min(peak_flops))
-            })
+            let ridge = (peak_flops / bw).clamp(xlo, xhi);
+            vec![
+                (xlo, (bw * xlo).min(peak_flops)),
+                (ridge, (bw * ridge).min(peak_flops)),
+                (xhi, (bw * xhi).min(peak_flops)),
+            ]
         };
         let colours = [
             RGBColor(40, 40, 40),

@@ -491,6 +491,36 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             if m.fits { "" } else { "   DOES NOT FIT" }
         );
     }
+    // The memory wall: which resource bounds how much of the time, and what lifting it would save.
+    let mut walls: Vec<(String, u64, u64)> = Vec::new();
+    for st in &r.steps {
+        let b = st.roofline.bound.clone();
+        let saved = st.cost.cycles.saturating_sub(st.roofline.cycles_if_unbound);
+        match walls.iter_mut().find(|w| w.0 == b) {
+            Some(w) => {
+                w.1 = w.1.saturating_add(st.cost.cycles);
+                w.2 = w.2.saturating_add(saved);
+            }
+            None => walls.push((b, st.cost.cycles, saved)),
+        }
+    }
+    walls.retain(|w| w.0 != "-" && w.1 > 0);
+    walls.sort_by(|a, b| b.1.cmp(&a.1));
+    if !walls.is_empty() {
+        let _ = writeln!(
+            out,
+            "bound:   {}",
+            walls
+                .iter()
+                .map(|(b, cycles, saved)| format!(
+                    "{b} {:.1}% of the time (lifting it saves {:.1}%)",
+                    100.0 * *cycles as f64 / t.cycles.max(1) as f64,
+                    100.0 * *saved as f64 / t.cycles.max(1) as f64
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     let _ = writeln!(
         out,
         "traffic: {}",

@@ -157,6 +157,63 @@ fn simulate_readme_command_works_and_output_file_is_written() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The whole-graph engine's output: steps with their ops, bound and cost; memory peaks with the
+/// tensors live at the peak; a table that groups fused ops; `--fusion off` one op per step; a
+/// roofline plot.
+#[test]
+fn simulate_reports_steps_memory_and_the_roofline() {
+    let dir = scratch("steps");
+    let svg = dir.join("roofline.svg");
+    let o = vchip(&[
+        "simulate",
+        "resnet50",
+        "--hw",
+        "tpu-v1",
+        "--batch",
+        "8",
+        "--format",
+        "json",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["ops"], serde_json::json!(["conv1", "relu"]));
+    assert_eq!(steps[0]["kind"], "fused");
+    for s in steps {
+        assert!(
+            !s["bound"].is_null() && s["cycles"].is_u64() && s["roofline"]["bound"].is_string()
+        );
+    }
+    let memory = v["memory"].as_array().unwrap();
+    let sram = memory.iter().find(|m| m["level"] == "sram").unwrap();
+    assert!(sram["peak_bytes"].as_u64().unwrap() > 6_000_000, "{sram}");
+    assert!(!sram["live_at_peak"].as_array().unwrap().is_empty());
+    assert_eq!(v["passes"][0]["pass"], "fold-batchnorm");
+    assert_eq!(v["fusion"], "on");
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.contains("<svg") && plot.contains("operational intensity"));
+
+    let table = stdout(&vchip(&["simulate", "resnet50", "--hw", "tpu-v1"]));
+    assert!(table.contains("fused") && table.contains("relu"), "{table}");
+    assert!(
+        table.contains("memory:  sram peak") && table.contains("bound:"),
+        "{table}"
+    );
+
+    let off = vchip(&[
+        "simulate", "resnet50", "--hw", "tpu-v1", "--fusion", "off", "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&off.stdout).unwrap();
+    assert!(v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ops"].as_array().unwrap().len() == 1));
+    assert!(v["passes"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn hw_show_round_trips_through_a_file() {
     let yaml = stdout(&vchip(&["hw", "show", "tpu-v1"]));
