@@ -505,7 +505,7 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         }
     }
     walls.retain(|w| w.0 != "-" && w.1 > 0);
-    walls.sort_by(|a, b| b.1.cmp(&a.1));
+    walls.sort_by_key(|w| std::cmp::Reverse(w.1));
     if !walls.is_empty() {
         let _ = writeln!(
             out,
