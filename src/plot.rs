@@ -159,7 +159,8 @@ fn log_tick(v: &f64) -> String {
 /// Roofline of a simulation: one point per step (operational intensity against its off-chip
 /// traffic, achieved FLOP/s), under the compute roof and each off-chip level's bandwidth roof.
 /// Steps with no off-chip traffic have no finite intensity and are counted in the caption.
-pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> Result<()> {
+/// Returns false (and writes nothing) when no step moves off-chip data and computes.
+pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> Result<bool> {
     let offchip: Vec<&vchip_hwmodels::Level> = r.levels.iter().filter(|l| !l.on_chip).collect();
     let mut points: Vec<(f64, f64, bool)> = Vec::new();
     let mut on_chip_only = 0usize;
@@ -186,11 +187,9 @@ pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> R
             s.roofline.bound == "compute",
         ));
     }
-    anyhow::ensure!(
-        !points.is_empty(),
-        "nothing to plot: no step of {} moves off-chip data and computes",
-        r.model
-    );
+    if points.is_empty() {
+        return Ok(false);
+    }
     let xlo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) / 3.0;
     let xhi = points.iter().map(|p| p.0).fold(0.0, f64::max) * 3.0;
     let ylo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min) / 3.0;
@@ -264,5 +263,6 @@ pub fn roofline_svg(path: &Path, r: &vchip_sim::SimResult, peak_flops: f64) -> R
             .draw()?;
         root.present()?;
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
 use vchip_workloads::nas::{OfaOp, OfaSubnet};
 use vchip_workloads::precision::PrecisionPolicy;
 use vchip_workloads::Trace;
@@ -39,14 +39,12 @@ fn cost(
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
+    boundary: Boundary,
 ) -> Result<(SimTotals, String), ExploreError> {
     if let Some(p) = precision {
         p.apply(trace);
     }
-    let opts = &CostOptions {
-        part_of_network: true,
-        ..*opts
-    };
+    let opts = &CostOptions { boundary, ..*opts };
     let r = simulate(trace, hw, opts)?;
     // The op's bound is the bound of its longest layer.
     let bound = r
@@ -77,7 +75,10 @@ pub fn ofa_mbv3(
             let mut t = op
                 .trace(1)
                 .map_err(|e| ExploreError::Sweep(e.to_string()))?;
-            let (totals, bound) = cost(&mut t, hw, precision, opts)?;
+            // The stem reads the image from off chip and the logits leave it; every other op finds
+            // its input and leaves its output on chip, as in the whole network.
+            let boundary = Boundary::of_op(op.reads_network_input(), op.writes_network_output());
+            let (totals, bound) = cost(&mut t, hw, precision, opts, boundary)?;
             let tt = t.totals();
             let input = t
                 .tensors
@@ -120,7 +121,7 @@ pub fn subnet_latency_ms(
     let mut t = net
         .trace(1)
         .map_err(|e| ExploreError::Sweep(e.to_string()))?;
-    let (totals, _) = cost(&mut t, hw, precision, opts)?;
+    let (totals, _) = cost(&mut t, hw, precision, opts, Boundary::Network)?;
     Ok((totals, t))
 }
 
@@ -482,23 +483,21 @@ pub fn distinct_frame(
     DataFrame::new(n, cols).map_err(pl)
 }
 
-/// Costs each `(key, trace)` op of a search space; rows as distinct ops of the space.
+/// Costs each `(key, trace, boundary)` op of a search space (the boundary says where the op sits
+/// in the network: `Boundary::of_op`); rows as distinct ops of the space.
 pub fn keyed_ops(
     space: &str,
-    ops: Vec<(String, Trace)>,
+    ops: Vec<(String, Trace, Boundary)>,
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
 ) -> Result<Vec<(DistinctOp, SimTotals)>, ExploreError> {
     ops.into_par_iter()
-        .map(|(key, mut t)| {
+        .map(|(key, mut t, boundary)| {
             if let Some(p) = precision {
                 p.apply(&mut t);
             }
-            let opts = &CostOptions {
-                part_of_network: true,
-                ..*opts
-            };
+            let opts = &CostOptions { boundary, ..*opts };
             let r = simulate(&t, hw, opts)?;
             // The op's row: its heaviest layer's kind and bound, the whole op's totals.
             let heaviest = r

@@ -1,6 +1,6 @@
 //! NAS cost tables add up: a table's per-op entries sum to the whole subnet's simulated latency.
 
-use vchip_hwmodels::{build_model, load_hardware, CostOptions};
+use vchip_hwmodels::{build_model, load_hardware, Boundary, CostOptions};
 use vchip_sim::simulate;
 use vchip_workloads::Trace;
 
@@ -44,9 +44,12 @@ fn ofa_resnet50_table_sums_to_the_whole_subnet_latency() {
     use vchip_workloads::nas::ofa_resnet50::{space_ops, ResSubnet};
     let hw = build_model(load_hardware("tpu-v1").unwrap()).unwrap();
     let opts = CostOptions::default();
-    let ops: Vec<(String, Trace)> = space_ops(192)
+    let ops: Vec<(String, Trace, Boundary)> = space_ops(192)
         .into_iter()
-        .map(|op| (op.key(), int8(op.trace(1).unwrap())))
+        .map(|op| {
+            let b = Boundary::of_op(op.reads_network_input(), op.writes_network_output());
+            (op.key(), int8(op.trace(1).unwrap()), b)
+        })
         .collect();
     let rows =
         vchip_explore::nas_table::keyed_ops("ofa-resnet50", ops, hw.as_ref(), None, &opts).unwrap();

@@ -36,10 +36,46 @@ pub enum Fusion {
 pub struct CostOptions {
     pub compat: Compat,
     pub fusion: Fusion,
-    /// The trace is one block of a larger network (a NAS table's op): its inputs arrive in, and
-    /// its outputs stay in, on-chip buffers where they fit, as in the whole network's schedule.
-    /// Then a table's entries add up to the whole network's cost.
-    pub part_of_network: bool,
+    /// Where the trace sits in a larger network (NAS tables cost one block at a time).
+    pub boundary: Boundary,
+}
+
+/// Where a costed trace's inputs come from and its outputs go. A block inside a network finds its
+/// input in, and leaves its output in, on-chip buffers where they fit, as in the whole network's
+/// schedule; then a table's entries add up to the whole network's cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Boundary {
+    /// A whole network: inputs arrive through, outputs leave through, off-chip memory.
+    #[default]
+    Network,
+    /// The first block (the stem): its input is the network's, its output stays on chip.
+    FirstBlock,
+    /// A block in the middle: input and output on chip.
+    Block,
+    /// The last block (the classifier): input on chip, output leaves the chip.
+    LastBlock,
+}
+
+impl Boundary {
+    pub fn inputs_on_chip(self) -> bool {
+        matches!(self, Boundary::Block | Boundary::LastBlock)
+    }
+
+    pub fn outputs_on_chip(self) -> bool {
+        matches!(self, Boundary::Block | Boundary::FirstBlock)
+    }
+
+    /// The boundary of a search-space op that reads the network's input (the stem) and/or writes
+    /// its output (the classifier).
+    pub fn of_op(reads_network_input: bool, writes_network_output: bool) -> Boundary {
+        match (reads_network_input, writes_network_output) {
+            (true, true) => Boundary::Network,
+            (true, false) => Boundary::FirstBlock,
+            (false, true) => Boundary::LastBlock,
+            (false, false) => Boundary::Block,
+        }
+    }
 }
 
 impl CostOptions {

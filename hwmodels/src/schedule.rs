@@ -125,6 +125,10 @@ pub fn materialised(g: &Graph, steps: &[Step]) -> Vec<bool> {
                 return true;
             };
             let ps = step_of[p.0 as usize];
+            if ps == usize::MAX {
+                // An op the schedule left out (the engine reports it); stored, to be safe.
+                return true;
+            }
             let inside = !g.consumers[t].is_empty()
                 && g.consumers[t].iter().all(|c| step_of[c.0 as usize] == ps)
                 && steps[ps].kind == StepKind::Fused;

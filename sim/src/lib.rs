@@ -174,6 +174,31 @@ pub fn simulate_graph(
     let clock = spec.clock_hz();
     let levels = hw.levels();
     let schedule = hw.schedule(g, opts)?;
+    // Every op in exactly one step: the schedule is checked here, not trusted.
+    let mut runs = vec![0u32; g.trace.ops.len()];
+    for st in &schedule.steps {
+        for o in &st.ops {
+            let Some(n) = runs.get_mut(o.0 as usize) else {
+                return Err(bad_schedule(
+                    spec,
+                    &format!("op #{}", o.0),
+                    "is not in the graph",
+                ));
+            };
+            *n += 1;
+        }
+        if st.ops.is_empty() {
+            return Err(bad_schedule(spec, "a step", "has no ops"));
+        }
+    }
+    if let Some(i) = runs.iter().position(|&n| n != 1) {
+        let what = if runs[i] == 0 {
+            "is in no step"
+        } else {
+            "is in several steps"
+        };
+        return Err(bad_schedule(spec, &g.trace.ops[i].name, what));
+    }
     let costs: Vec<OpCost> = schedule
         .steps
         .par_iter()
@@ -281,25 +306,22 @@ pub fn simulate_graph(
     if t.cycles > 0 {
         t.utilization = mapped_macs as f64 / (t.cycles as f64 * hw.peak_macs_per_cycle() as f64);
     }
-    // Every op belongs to exactly one step (the schedule is checked here, not trusted).
     let layers = layers
         .into_iter()
         .enumerate()
-        .map(|(i, l)| {
-            l.ok_or_else(|| {
-                SimError::Hw(HwError::Op {
-                    op: g.trace.ops[i].name.clone(),
-                    msg: format!("the schedule of `{}` leaves this op out", spec.name),
-                })
-            })
-        })
+        .map(|(i, l)| l.ok_or_else(|| bad_schedule(spec, &g.trace.ops[i].name, "is in no step")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SimResult {
         vchip_version: env!("CARGO_PKG_VERSION"),
         model: g.trace.name.clone(),
         hardware: spec.name.clone(),
         compat: opts.compat,
-        fusion: opts.fusion,
+        // What ran: SCALE-Sim conventions are layer by layer whatever --fusion says.
+        fusion: if opts.whole_graph() {
+            Fusion::On
+        } else {
+            Fusion::Off
+        },
         clock_hz: clock,
         passes: g.passes.clone(),
         levels,
@@ -307,6 +329,16 @@ pub fn simulate_graph(
         memory: schedule.memory,
         layers,
         totals: t,
+    })
+}
+
+fn bad_schedule(spec: &vchip_hwmodels::HardwareSpec, op: &str, what: &str) -> SimError {
+    SimError::Hw(HwError::Op {
+        op: op.to_string(),
+        msg: format!(
+            "{what} of the schedule of `{}`; this is a bug in its hardware model",
+            spec.name
+        ),
     })
 }
 
@@ -344,9 +376,11 @@ fn roofline(cost: &OpCost, flops: u64, levels: &[Level], clock: f64) -> Roofline
         })
         .collect();
     let bound = cost.bound.label().to_string();
+    // A model may name the part of a level that binds (`filter_sram` within `sram`).
+    let binds = |level: &str| bound == level || bound.ends_with(&format!("_{level}"));
     let others = points
         .iter()
-        .filter(|p| p.level != bound)
+        .filter(|p| !binds(&p.level))
         .map(|p| p.cycles)
         .chain((bound != "compute").then_some(cost.compute_cycles))
         .max()

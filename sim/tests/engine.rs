@@ -94,7 +94,7 @@ fn with_buffers_that_hold_everything_a_cnn_moves_only_weights_input_and_output()
 /// activation fits the Unified Buffer, so DRAM sees the weights, the images and the logits once;
 /// each convolution/fc is a GEMM of M = 8·H·W rows, K = kh·kw·C_in, N = C_out mapped in
 /// ceil(K/256)·ceil(N/256) folds of M cycles each (the weight FIFO hides the 256-cycle tile shift
-/// whenever M ≥ 256) plus one fill and drain; epilogues (bias, ReLU, residual add) ride the
+/// whenever M ≥ 256) plus one preload, fill and drain; epilogues (bias, ReLU, residual add) ride the
 /// activation pipeline for free.
 #[test]
 fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
@@ -120,7 +120,9 @@ fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
             let k = cv.kh * cv.kw * cv.c_in / cv.groups;
             let n = cv.c_out / cv.groups;
             let folds = k.div_ceil(r) * n.div_ceil(c);
-            let compute = cv.groups * (folds * m.max(r) + 2 * r + c - 2);
+            // Every fold but the last waits for the longer of its stream and the next tile's
+            // shift; the last streams and drains.
+            let compute = cv.groups * ((folds - 1) * m.max(r) + m + 2 * r + c - 2);
             assert_eq!(s.cost.compute_cycles, compute, "{}", s.ops[0]);
             // The step takes the longer of its compute and its DRAM transfer (weights, plus the
             // image for conv1), after the first weight tile has arrived.
@@ -344,4 +346,85 @@ fn fused_steps_list_their_ops_and_every_op_belongs_to_one_step() {
     assert!(r.layers.iter().all(|l| l.op_type != "norm"));
     assert_eq!(r.passes[0].pass, "fold-batchnorm");
     assert_eq!(r.passes[0].ops.len(), 20);
+}
+
+/// The whole-graph schedule never makes a network slower or move more off-chip bytes than layer by
+/// layer on the same chip: every zoo model on every systolic preset (a single-fold GEMM once paid
+/// for a tile shift it never needed; a strided 1x1 convolution once read its whole input).
+#[test]
+fn the_schedule_never_loses_to_layer_by_layer() {
+    let mut failures = Vec::new();
+    for preset in vchip_hwmodels::presets::PRESETS {
+        let spec = load_hardware(preset.name).unwrap();
+        for entry in zoo::ZOO {
+            let opts = TraceOptions {
+                seq: Some(128),
+                context: Some(128),
+                ..TraceOptions::default()
+            };
+            let mut t = zoo::load_by_name(entry.name, &opts).unwrap();
+            PrecisionPolicy::parse("int8").unwrap().apply(&mut t);
+            let on = run(&t, &spec, Fusion::On).totals;
+            let off = run(&t, &spec, Fusion::Off).totals;
+            // Biases of products count with fusion on only (layer by layer never charged them).
+            let biases: u64 = t
+                .ops
+                .iter()
+                .filter(|o| matches!(o.kind, OpKind::Conv2d(_) | OpKind::MatMul(_)))
+                .flat_map(|o| o.weights.iter().skip(1))
+                .map(|&w| t.tensor(w).bytes())
+                .sum::<u64>()
+                + 26_560 * 4; // at most the folded BatchNorm shifts, if any
+            if on.cycles > off.cycles {
+                failures.push(format!(
+                    "{} on {}: {} cycles vs {}",
+                    entry.name, preset.name, on.cycles, off.cycles
+                ));
+            }
+            let (b_on, b_off) = (
+                on.dram_read_bytes + on.dram_write_bytes,
+                off.dram_read_bytes + off.dram_write_bytes,
+            );
+            if b_on > b_off + biases {
+                failures.push(format!(
+                    "{} on {}: {b_on} off-chip bytes vs {b_off}",
+                    entry.name, preset.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_strided_pointwise_convolution_reads_only_the_pixels_it_uses() {
+    let spec = load_hardware("tpu-v1").unwrap();
+    let t = vchip_workloads::dsl::parse_dsl(
+        "s2.vnet",
+        "input [64, 56, 56]\nconv 128 k=1 s=2",
+        Default::default(),
+    )
+    .unwrap();
+    let on = run(&t, &spec, Fusion::On);
+    // f32: the array reads 28x28x64 pixels (200,704 B) of the 802,816 B tensor, plus the weights.
+    let input_read = on.totals.dram_read_bytes - 64 * 128 * 4;
+    assert_eq!(input_read, 28 * 28 * 64 * 4);
+}
+
+#[test]
+fn a_parameter_cache_in_a_shared_buffer_stays_within_it() {
+    let yaml = "name: shared-cache\nkind: systolic\nclock_mhz: 500\nsystolic: { rows: 32, cols: 32, dataflow: ws }\n\
+                buffers:\n  shared: { capacity_kib: 96 }\n  weight_cache: true\n\
+                dram: { capacity_gib: 1, bandwidth_gb_s: 8, energy_pj_per_bit: 8 }\nvector: { lanes: 32 }\n";
+    let spec = HardwareSpec::from_yaml("shared-cache.yaml", yaml).unwrap();
+    for name in ["resnet18", "mobilenet_v2"] {
+        let r = run(&model(name, 1, "int8"), &spec, Fusion::On);
+        let sram = r.memory.iter().find(|m| m.level == "sram").unwrap();
+        assert!(sram.fits, "{name}: {sram:?}");
+        // The planned arena holds the cached weights beside the activations: never below the peak.
+        assert!(
+            sram.arena_bytes.unwrap() >= sram.peak_bytes,
+            "{name}: {sram:?}"
+        );
+    }
 }

@@ -37,10 +37,17 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     let hwm = loaded.model;
     let trace = &loaded.traces[0];
     let result = vchip_sim::simulate(trace, hwm.as_ref(), &engine.opts())?;
+    out.emit(&report::render_sim(&result, out.format))?;
     if let Some(path) = &plot {
         let peak_flops = 2.0 * hwm.peak_macs_per_cycle() as f64 * result.clock_hz;
-        vchip::plot::roofline_svg(path, &result, peak_flops)
+        let drawn = vchip::plot::roofline_svg(path, &result, peak_flops)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        if !drawn {
+            eprintln!(
+                "warning: --plot: no roofline drawn, no step of {} moves off-chip data (everything stays on chip)",
+                result.model
+            );
+        }
     }
-    out.emit(&report::render_sim(&result, out.format))
+    Ok(())
 }

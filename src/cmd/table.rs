@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use vchip_explore::nas_table;
-use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
 use vchip_workloads::precision::PrecisionPolicy;
 
 use super::args::{parse_resolutions, TraceArgs, DEFAULT_RESOLUTIONS};
@@ -62,7 +62,7 @@ fn device(hw: &str, precision: Option<&str>) -> Result<Device> {
 fn keyed_space(
     dev: &Device,
     space: &str,
-    ops: Vec<(u64, String, vchip_workloads::Trace)>,
+    ops: Vec<(u64, String, vchip_workloads::Trace, Boundary)>,
     output: &std::path::Path,
     json_name: &str,
     luts: bool,
@@ -70,7 +70,7 @@ fn keyed_space(
     let res_of: Vec<u64> = ops.iter().map(|o| o.0).collect();
     let rows = nas_table::keyed_ops(
         space,
-        ops.into_iter().map(|(_, k, t)| (k, t)).collect(),
+        ops.into_iter().map(|(_, k, t, b)| (k, t, b)).collect(),
         dev.model.as_ref(),
         dev.policy.as_ref(),
         &CostOptions::default(),
@@ -165,7 +165,8 @@ pub fn run(a: TableArgs) -> Result<()> {
             let mut ops = Vec::new();
             for r in parse_resolutions(&resolutions)? {
                 for op in ofa_resnet50::space_ops(r) {
-                    ops.push((r, op.key(), op.trace(1)?));
+                    let b = Boundary::of_op(op.reads_network_input(), op.writes_network_output());
+                    ops.push((r, op.key(), op.trace(1)?, b));
                 }
             }
             keyed_space(&dev, "ofa-resnet50", ops, &output, "hwnasbench.json", true)
@@ -183,7 +184,9 @@ pub fn run(a: TableArgs) -> Result<()> {
             for r in res {
                 for op in vchip_workloads::nas::fbnet::space_ops(r) {
                     if seen.insert(op.key()) {
-                        ops.push((r, op.key(), op.trace(1)?));
+                        let b =
+                            Boundary::of_op(op.reads_network_input(), op.writes_network_output());
+                        ops.push((r, op.key(), op.trace(1)?, b));
                     }
                 }
             }

@@ -292,12 +292,16 @@ fn fold_into_product(
 ) -> Vec<String> {
     let mut producer: Vec<Option<usize>> = vec![None; trace.tensors.len()];
     let mut readers = vec![0usize; trace.tensors.len()];
+    let mut weight_readers = vec![0usize; trace.tensors.len()];
     for (i, op) in trace.ops.iter().enumerate() {
         for &t in &op.outputs {
             producer[t.0 as usize] = Some(i);
         }
         for &t in &op.inputs {
             readers[t.0 as usize] += 1;
+        }
+        for &w in &op.weights {
+            weight_readers[w.0 as usize] += 1;
         }
     }
     let mut removed = vec![false; trace.ops.len()];
@@ -324,17 +328,21 @@ fn fold_into_product(
             continue;
         }
         let out = op.outputs[0];
-        let bias = op.weights.iter().rev().copied().find(|&w| {
-            // BatchNorm's shift is its learned `bias` (a Weight); a bias Add's vector may be either.
-            matches!(
-                trace.tensors[w.0 as usize].role,
-                TensorRole::Weight | TensorRole::Constant
-            )
-        });
+        // BatchNorm's shift is its learned `bias` (the last Weight; its statistics are
+        // Constants); a bias Add's one vector may be either.
+        let last_with = |role: TensorRole| {
+            op.weights
+                .iter()
+                .rev()
+                .copied()
+                .find(|&w| trace.tensors[w.0 as usize].role == role)
+        };
+        let bias = last_with(TensorRole::Weight).or_else(|| last_with(TensorRole::Constant));
         let name = op.name.clone();
         let product_has_bias = trace.ops[p].weights.len() > 1;
         for &w in &op.weights {
-            if product_has_bias || Some(w) != bias {
+            // Absorbed into the product's weights, unless another op still reads it.
+            if (product_has_bias || Some(w) != bias) && weight_readers[w.0 as usize] == 1 {
                 folded_away[w.0 as usize] = true;
             }
         }
@@ -411,6 +419,15 @@ mod tests {
         // The conv now writes the BN's output tensor, which the ReLU reads, and carries a bias.
         assert_eq!(g.trace.ops[0].outputs, vec![bn_out]);
         assert_eq!(g.trace.ops[0].weights.len(), 2);
+        let bias = g.trace.ops[0].weights[1];
+        assert_eq!(g.trace.tensor(bias).name, "bn.bias");
+        // Its scale and statistics are absorbed: they hold no memory any more.
+        let absorbed: Vec<&str> = (0..g.trace.tensors.len())
+            .filter(|&t| g.folded_away[t])
+            .map(|t| g.trace.tensors[t].name.as_str())
+            .collect();
+        assert!(absorbed.contains(&"bn.weight") && absorbed.contains(&"bn.running_var"));
+        assert!(!absorbed.contains(&"bn.bias"));
         assert_eq!(g.consumers[bn_out.0 as usize], vec![OpId(1)]);
         // Parameters of the model as a whole are unchanged (the folded tensors still exist).
         assert_eq!(g.trace.totals().params, params_before);

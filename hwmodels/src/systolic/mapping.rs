@@ -112,8 +112,9 @@ pub fn map_gemm(g: GemmDims, rows: u64, cols: u64, df: Dataflow) -> Mapping {
 /// Cycles of a WS/IS mapping when the next fold's stationary tile shifts into the array while the
 /// current fold streams: TPU v1's matrix unit "holds one 64KiB tile of weights plus one for
 /// double-buffering (to hide the 256 cycles it takes to shift a tile in)" (Jouppi et al., ISCA 2017,
-/// §2). One preload of R cycles, then each fold takes the longer of its T streaming cycles and the
-/// R-cycle shift of the next tile, and the last fold's skew (R + C − 2) drains once. OS has no
+/// §2). One preload of R cycles, then every fold but the last takes the longer of its T streaming
+/// cycles and the R-cycle shift of the next tile, the last streams its T cycles, and its skew
+/// (R + C − 2) drains once: one fold costs exactly the unpipelined `2R + C + T − 2`. OS has no
 /// stationary tile to hide: its folds are unchanged.
 pub fn pipelined_cycles(m: &Mapping, rows: u64, cols: u64, df: Dataflow) -> u64 {
     let (r, c) = (rows.max(1), cols.max(1));
@@ -121,7 +122,9 @@ pub fn pipelined_cycles(m: &Mapping, rows: u64, cols: u64, df: Dataflow) -> u64 
         Dataflow::Os => m.cycles,
         Dataflow::Ws | Dataflow::Is => m
             .folds
+            .saturating_sub(1)
             .saturating_mul(m.t.max(r))
+            .saturating_add(m.t)
             .saturating_add(2 * r + c - 2),
     }
 }
@@ -174,7 +177,10 @@ mod tests {
         };
         let m = map_gemm(g, 256, 256, Dataflow::Ws);
         assert_eq!((m.folds, m.cycles_per_fold), (32, 767));
-        assert_eq!(pipelined_cycles(&m, 256, 256, Dataflow::Ws), 32 * 256 + 766);
+        assert_eq!(
+            pipelined_cycles(&m, 256, 256, Dataflow::Ws),
+            31 * 256 + 1 + 766
+        );
         // A long stream (T = 25,088 rows: a 56x56 layer at batch 8) hides the shift entirely.
         let g = GemmDims {
             m: 25_088,

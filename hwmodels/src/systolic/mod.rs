@@ -289,7 +289,12 @@ impl SystolicModel {
                 self.cols,
                 self.buffers,
                 words,
-                io.a_stored_bytes.map(|b| b.div_ceil(reps.max(1))),
+                // The stored input, unless the array reads less of it (a strided 1x1
+                // convolution skips pixels: its M×K matrix is smaller than the tensor).
+                io.a_stored_bytes.map(|b| {
+                    b.div_ceil(reps.max(1))
+                        .min((g.m.saturating_mul(g.k) as f64 * a_bytes).ceil() as u64)
+                }),
             );
             if io.a_on_chip {
                 t.ifmap_read = 0;

@@ -117,6 +117,16 @@ impl SystolicModel {
         }
     }
 
+    /// Bytes of the parameter cache: the filter buffer, or the filters' third of a shared one.
+    fn weight_cache_capacity(&self) -> u64 {
+        let b = &self.buffer_specs;
+        match (&b.filter, &b.shared) {
+            (Some(f), _) => f.capacity_bytes(),
+            (None, Some(s)) => s.capacity_bytes() / 3,
+            (None, None) => 0,
+        }
+    }
+
     pub(super) fn whole_graph_schedule(&self, g: &Graph, opts: &CostOptions) -> Schedule {
         let levels = self.declared_levels();
         if !opts.whole_graph() {
@@ -134,15 +144,21 @@ impl SystolicModel {
         // Network inputs arrive through off-chip memory, outputs leave through it, and KV caches
         // persist there between decode steps; everything else produced on chip may stay. A block
         // of a larger network keeps its inputs and outputs on chip too, where they fit.
-        let boundary = opts.part_of_network;
+        let (inputs_on_chip, outputs_on_chip) = (
+            opts.boundary.inputs_on_chip(),
+            opts.boundary.outputs_on_chip(),
+        );
         let candidates: Vec<(TensorId, crate::plan::arena::Buffer)> = activation_buffers(g, &steps)
             .into_iter()
             .filter(|(t, _)| {
                 let i = t.0 as usize;
-                let tensor = &g.trace.tensors[i];
-                tensor.role != TensorRole::KvCache
-                    && (boundary || (g.producer[i].is_some() && !escapes[i]))
-                    && (tensor.role == TensorRole::Activation || tensor.role == TensorRole::Input)
+                match g.trace.tensors[i].role {
+                    TensorRole::Activation if g.producer[i].is_some() => {
+                        !escapes[i] || outputs_on_chip
+                    }
+                    TensorRole::Input => inputs_on_chip,
+                    _ => false,
+                }
             })
             .collect();
         let bufs: Vec<_> = candidates.iter().map(|c| c.1).collect();
@@ -158,20 +174,17 @@ impl SystolicModel {
                 home[t.0 as usize] = Some(SRAM);
             }
         }
+        let mut cached = 0u64;
         if self.buffer_specs.weight_cache {
             // Parameters in the order ops first read them, while the cache has room.
-            let mut room = self
-                .buffer_specs
-                .filter
-                .as_ref()
-                .or(self.buffer_specs.shared.as_ref())
-                .map_or(0, |b| b.capacity_bytes());
+            let mut room = self.weight_cache_capacity();
             for &o in &g.order {
                 for &w in &g.op(o).weights {
                     let bytes = g.trace.tensor(w).bytes();
                     let i = w.0 as usize;
                     if home[i] == Some(OFFCHIP) && bytes <= room {
                         room -= bytes;
+                        cached += bytes;
                         home[i] = Some(SRAM);
                     }
                 }
@@ -182,7 +195,13 @@ impl SystolicModel {
             home,
             memory: Vec::new(),
         };
-        s.memory = level_peaks(g, &s, &levels, &[Some(placed.arena[0]), None]);
+        // The buffer holds the activation arena and, beside it, the cached weights.
+        s.memory = level_peaks(
+            g,
+            &s,
+            &levels,
+            &[Some(placed.arena[0].saturating_add(cached)), None],
+        );
         s
     }
 

@@ -80,6 +80,17 @@ fn out_hw(hw: u64, s: u64) -> u64 {
 }
 
 impl FbOp {
+    /// Whether this op is the network's stem, reading its input image (a NAS table costs it with
+    /// that input off chip).
+    pub fn reads_network_input(&self) -> bool {
+        matches!(self, FbOp::ConvNorm { cin: 3, .. })
+    }
+
+    /// Whether this op is the classifier, writing the network's output.
+    pub fn writes_network_output(&self) -> bool {
+        matches!(self, FbOp::Fc { .. })
+    }
+
     pub fn key(&self) -> String {
         match *self {
             FbOp::ConvNorm { hw, cin, cout, k, stride, group } => format!("ConvNorm_H{hw}_W{hw}_Cin{cin}_Cout{cout}_kernel{k}_stride{stride}_group{group}"),

@@ -68,6 +68,17 @@ fn out_hw(hw: u64, stride: u64) -> u64 {
 }
 
 impl OfaOp {
+    /// Whether this op is the network's stem, reading its input image (a NAS table costs it with
+    /// that input off chip).
+    pub fn reads_network_input(&self) -> bool {
+        matches!(self, OfaOp::FirstConv { .. })
+    }
+
+    /// Whether this op is the classifier, writing the network's output.
+    pub fn writes_network_output(&self) -> bool {
+        matches!(self, OfaOp::Logits)
+    }
+
     /// The key OFA's `MBv3LatencyTable.query` builds for this op.
     pub fn ofa_key(&self) -> String {
         match *self {

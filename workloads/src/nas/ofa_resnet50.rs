@@ -67,6 +67,17 @@ fn out_hw(hw: u64, s: u64) -> u64 {
 }
 
 impl ResOp {
+    /// Whether this op is the network's stem, reading its input image (a NAS table costs it with
+    /// that input off chip).
+    pub fn reads_network_input(&self) -> bool {
+        matches!(self, ResOp::StemConv { cin: 3, .. })
+    }
+
+    /// Whether this op is the classifier, writing the network's output.
+    pub fn writes_network_output(&self) -> bool {
+        matches!(self, ResOp::Classifier { .. })
+    }
+
     pub fn key(&self) -> String {
         match *self {
             ResOp::StemConv {
