@@ -45,6 +45,24 @@ fn list_schedule(costs: impl IntoIterator<Item = f64>, threads: usize) -> f64 {
     load.into_iter().fold(0.0, f64::max)
 }
 
+/// A matrix-vector product's two rates (see `CpuModel::gemv`).
+struct Gemv {
+    stream_s: f64,
+    dots_s: f64,
+    level: String,
+}
+
+/// A CPU prediction for one op, with the parts the memory-wall report needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    pub total_s: f64,
+    /// The time with the memory stream free.
+    pub compute_s: f64,
+    /// The memory stream alone (bytes over the bandwidth of the level holding the working set).
+    pub memory_s: f64,
+    pub bound: Bound,
+}
+
 pub struct CpuModel {
     spec: HardwareSpec,
     cpu: CpuSpec,
@@ -225,6 +243,30 @@ impl CpuModel {
         r.get(i).or(r.last()).map_or(0.0, |v| v.0)
     }
 
+    /// A matrix-vector product (M or N is 1): one pass over the matrix, streamed at a calibrated
+    /// share of the bandwidth of the level holding it, against its dot products' own rate (data in
+    /// L1). `None` for a GEMM.
+    fn gemv(&self, g: &vchip_workloads::Gemm, elem: f64) -> Option<Gemv> {
+        if g.m != 1 && g.n != 1 {
+            return None;
+        }
+        let c = &self.cpu;
+        let t = c.threads.0 as f64;
+        let eff = if t > 1.0 {
+            c.parallel_efficiency.0
+        } else {
+            1.0
+        };
+        let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
+        let matrix = elem * m * n * k / if g.m == 1 { m } else { n };
+        let (bw, level) = self.bandwidth(matrix);
+        Some(Gemv {
+            stream_s: matrix / (bw * c.gemv_stream_fraction.0),
+            dots_s: m * n * k * self.reduce_ns(0.0) * 1e-9 / (t * eff),
+            level,
+        })
+    }
+
     /// Seconds for one GEMM (M×K by K×N) of `elem` bytes per element, packing included.
     fn gemm_s(&self, g: &vchip_workloads::Gemm, elem: f64, a_shared: bool) -> f64 {
         let c = &self.cpu;
@@ -234,15 +276,8 @@ impl CpuModel {
         } else {
             1.0
         };
-        let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
-        if g.m == 1 || g.n == 1 {
-            // A matrix-vector product: one pass over the matrix, a dot product per output.
-            let matrix = elem * m * n * k / if g.m == 1 { m } else { n };
-            let (bw, _) = self.bandwidth(matrix);
-            let stream = matrix / (bw * c.gemv_stream_fraction.0);
-            // The dot products' own rate, data in L1: where the matrix lives is the stream's part.
-            let dots = m * n * k * self.reduce_ns(0.0) * 1e-9 / (t * eff);
-            return stream.max(dots);
+        if let Some(v) = self.gemv(g, elem) {
+            return v.stream_s.max(v.dots_s);
         }
         if t > 1.0 && g.m.saturating_mul(g.n).saturating_mul(g.k) >= c.gemm_par_min_macs.0 {
             let wake = c.gemm_thread_wake_us.0 * 1e-6;
@@ -452,6 +487,13 @@ impl CpuModel {
 
     /// Predicted seconds for an op, with the level that bounds it.
     pub fn predict_s(&self, trace: &Trace, op: &Op) -> (f64, Bound) {
+        let p = self.predict_parts(trace, op);
+        (p.total_s, p.bound)
+    }
+
+    /// The prediction with its parts: what the time would be without the memory stream
+    /// (`compute_s`: compute, fixed overheads and extras) and the memory stream's own time.
+    pub fn predict_parts(&self, trace: &Trace, op: &Op) -> Prediction {
         let t = self.cpu.threads.0 as f64;
         let bytes_r = trace.op_bytes_read(op) as f64;
         let bytes_w = trace.op_bytes_written(op) as f64;
@@ -468,7 +510,14 @@ impl CpuModel {
             OpKind::DataMovement {
                 kind: vchip_workloads::MoveKind::Reshape,
                 ..
-            } => return (0.0, Bound::None),
+            } => {
+                return Prediction {
+                    total_s: 0.0,
+                    compute_s: 0.0,
+                    memory_s: 0.0,
+                    bound: Bound::None,
+                }
+            }
             OpKind::Conv2d(cv) if cv.groups > 1 => per(op.macs, c.stencil_ns.0),
             OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. } => {
                 let elem = op
@@ -540,7 +589,42 @@ impl CpuModel {
         } else {
             Bound::Memory(level)
         };
-        (compute.max(mem) + extra + fixed, bound)
+        let total_s = compute.max(mem) + extra + fixed;
+        // A product of matrix-vector products streams its matrix: when the stream is slower than
+        // the dot products, memory is the wall (the time is the same; the attribution differs).
+        if let OpKind::MatMul(_) = op.kind {
+            let elem = op
+                .inputs
+                .first()
+                .map_or(4.0, |&i| trace.tensor(i).dtype.bits() as f64 / 8.0);
+            let parts: Option<Vec<(f64, f64, String)>> = op
+                .kind
+                .gemms()
+                .iter()
+                .map(|(g, reps)| {
+                    self.gemv(g, elem)
+                        .map(|v| (v.stream_s * *reps as f64, v.dots_s * *reps as f64, v.level))
+                })
+                .collect();
+            if let Some(parts) = parts.filter(|p| !p.is_empty()) {
+                let stream: f64 = parts.iter().map(|p| p.0).sum();
+                let dots: f64 = parts.iter().map(|p| p.1).sum();
+                if stream > dots && stream >= mem {
+                    return Prediction {
+                        total_s,
+                        compute_s: total_s - (stream - dots),
+                        memory_s: stream,
+                        bound: Bound::Memory(parts[0].2.clone()),
+                    };
+                }
+            }
+        }
+        Prediction {
+            total_s,
+            compute_s: compute + extra + fixed,
+            memory_s: mem,
+            bound,
+        }
     }
 }
 
@@ -550,7 +634,8 @@ impl HardwareModel for CpuModel {
     }
 
     fn cost_op(&self, trace: &Trace, op: &Op, _opts: &CostOptions) -> Result<OpCost, HwError> {
-        let (secs, bound) = self.predict_s(trace, op);
+        let p = self.predict_parts(trace, op);
+        let (secs, bound) = (p.total_s, p.bound.clone());
         let mut c = OpCost::zero();
         c.engine = if matches!(
             op.kind,
@@ -560,8 +645,12 @@ impl HardwareModel for CpuModel {
         } else {
             Engine::Vector
         };
-        c.cycles = (secs * self.spec.clock_hz()).round() as u64;
-        c.compute_cycles = c.cycles;
+        let cycles = |s: f64| (s * self.spec.clock_hz()).round().min(u64::MAX as f64) as u64;
+        c.cycles = cycles(secs);
+        // What is left with memory free is compute; the rest is waiting on the memory stream.
+        c.compute_cycles = cycles(p.compute_s).min(c.cycles);
+        c.stall_cycles = c.cycles - c.compute_cycles;
+        c.memory_cycles = cycles(p.memory_s);
         c.mapped_macs = op.macs;
         // The op's operands stream from the level that holds its working set (as in `predict_s`):
         // a GEMV over a matrix beyond L3 moves its bytes at DRAM.
