@@ -318,28 +318,12 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         "bound",
     ];
     let num = |v: u64| if raw { v.to_string() } else { si(v as f64) };
-    let offchip: Vec<&str> = r
-        .levels
-        .iter()
-        .filter(|l| !l.on_chip)
-        .map(|l| l.name.as_str())
-        .collect();
     let mut rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .filter(|s| s.kind != vchip_hwmodels::StepKind::View || raw)
         .map(|s| {
-            let (rd, wr) = s
-                .cost
-                .traffic
-                .iter()
-                .filter(|t| offchip.contains(&t.level.as_str()))
-                .fold((0u64, 0u64), |a, t| {
-                    (
-                        a.0.saturating_add(t.read_bytes),
-                        a.1.saturating_add(t.write_bytes),
-                    )
-                });
+            let (rd, wr) = vchip_sim::offchip_traffic(&s.cost, &r.levels);
             let array = s.cost.array.unwrap_or_default();
             vec![
                 s.index.to_string(),

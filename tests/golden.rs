@@ -115,19 +115,7 @@ fn fusion_off_matches_the_layer_by_layer_goldens() {
                 }
             })
             .collect();
-        let out = Command::new(env!("CARGO_BIN_EXE_vchip"))
-            .current_dir(root())
-            .args(["simulate"])
-            .args(&args)
-            .args(["--fusion", "off", "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let actual: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let actual = simulate_json(name, &args, &["--fusion", "off"]);
         let path = root()
             .join("tests/golden/layer_by_layer")
             .join(format!("{name}.json"));
@@ -150,19 +138,7 @@ fn simulate_json_matches_goldens() {
     let update = std::env::var_os("UPDATE_GOLDENS").is_some();
     let mut failures = Vec::new();
     for (name, args) in CASES {
-        let out = Command::new(env!("CARGO_BIN_EXE_vchip"))
-            .current_dir(root())
-            .args(["simulate"])
-            .args(*args)
-            .args(["--format", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let actual: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let actual = simulate_json(name, args, &[]);
         let path = root().join("tests/golden").join(format!("{name}.json"));
         if update {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -193,6 +169,24 @@ fn simulate_json_matches_goldens() {
         "{}\n(intentional? UPDATE_GOLDENS=1 cargo test --test golden)",
         failures.join("\n")
     );
+}
+
+/// `vchip simulate ARGS EXTRA --format json`, parsed; the run must succeed.
+fn simulate_json(name: &str, args: &[&str], extra: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .current_dir(root())
+        .args(["simulate"])
+        .args(args)
+        .args(extra)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn rel(p: &Path) -> String {

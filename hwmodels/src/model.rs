@@ -320,17 +320,28 @@ pub trait HardwareModel: Send + Sync {
         step: &Step,
         opts: &CostOptions,
     ) -> Result<OpCost, HwError> {
-        let mut total = OpCost::zero();
-        for &o in &step.ops {
-            let c = self.cost_op(&g.trace, g.op(o), opts)?;
-            if step.ops.len() == 1 {
-                return Ok(c);
-            }
-            total.then(&c, self.peak_macs_per_cycle());
-        }
-        Ok(total)
+        cost_in_sequence(self, g, step, opts)
     }
 
     /// Estimated silicon area; components named in the YAML's `area_mm2` override the estimate.
     fn area(&self) -> crate::area::Area;
+}
+
+/// A step's ops one after another, each costed alone: the default step cost, and what kinds with
+/// their own step costs fall back to layer by layer.
+pub fn cost_in_sequence<M: HardwareModel + ?Sized>(
+    model: &M,
+    g: &Graph,
+    step: &Step,
+    opts: &CostOptions,
+) -> Result<OpCost, HwError> {
+    let mut total = OpCost::zero();
+    for &o in &step.ops {
+        let c = model.cost_op(&g.trace, g.op(o), opts)?;
+        if step.ops.len() == 1 {
+            return Ok(c);
+        }
+        total.then(&c, model.peak_macs_per_cycle());
+    }
+    Ok(total)
 }

@@ -342,13 +342,23 @@ fn bad_schedule(spec: &vchip_hwmodels::HardwareSpec, op: &str, what: &str) -> Si
     })
 }
 
-/// Bytes `cost` moves at the levels `levels` declares off chip.
-pub fn offchip_bytes(cost: &OpCost, levels: &[Level]) -> u64 {
+/// Bytes `cost` reads and writes at the levels `levels` declares off chip.
+pub fn offchip_traffic(cost: &OpCost, levels: &[Level]) -> (u64, u64) {
     cost.traffic
         .iter()
         .filter(|t| levels.iter().any(|l| !l.on_chip && l.name == t.level))
-        .map(|t| t.read_bytes.saturating_add(t.write_bytes))
-        .fold(0, u64::saturating_add)
+        .fold((0, 0), |(r, w), t| {
+            (
+                r.saturating_add(t.read_bytes),
+                w.saturating_add(t.write_bytes),
+            )
+        })
+}
+
+/// Bytes `cost` moves at the levels `levels` declares off chip (reads + writes).
+pub fn offchip_bytes(cost: &OpCost, levels: &[Level]) -> u64 {
+    let (r, w) = offchip_traffic(cost, levels);
+    r.saturating_add(w)
 }
 
 fn roofline(cost: &OpCost, flops: u64, levels: &[Level], clock: f64) -> Roofline {

@@ -197,35 +197,7 @@ fn a_decode_step_is_bound_by_weight_bytes_so_narrower_weights_run_faster() {
 
 #[test]
 fn a_cpu_gemv_beyond_the_caches_reports_dram_bytes() {
-    let yaml = r#"
-name: test-host
-kind: cpu
-clock_mhz: 1000
-dram: { technology: host, capacity_gib: 16, bandwidth_gb_s: 10 }
-cpu:
-  cores: 2
-  threads: 1
-  simd_bits: 512
-  caches_kib: [32, 1024, 8192]
-  bandwidth_gb_s: [400, 100, 40, 10]
-  dram_all_cores_gb_s: 16
-  gemm_gflops: 100
-  gemm_tile_rows: 16
-  gemm_tile_cols: 4
-  gemv_stream_fraction: 0.5
-  gemm_panel_efficiency: [0.5, 1, 1, 1, 1, 1]
-  gemm_kc: 512
-  gemm_operand_passes: [0, 0, 0]
-  simple_ns: 0.1
-  exp_ns: 1
-  tanh_ns: 5
-  reduce_ns: [0.5]
-  gather_ns: 0
-  stencil_ns: 1
-  overhead_us: 0
-  parallel_overhead_us: 10
-  parallel_efficiency: 0.5
-"#;
+    let yaml = include_str!("../../hwmodels/tests/fixtures/round-host.yaml");
     let spec = HardwareSpec::from_yaml("test-host.yaml", yaml).unwrap();
     // A 4096x4096 f32 GEMV: 64 MiB of weights, far beyond the 8 MiB L3.
     let t = vchip_workloads::dsl::parse_dsl(
@@ -267,18 +239,10 @@ fn off_chip_traffic_is_never_dropped_from_totals() {
     for spec in &specs {
         for fusion in [Fusion::On, Fusion::Off] {
             let r = run(&t, spec, fusion);
-            let offchip: Vec<&str> = r
-                .levels
-                .iter()
-                .filter(|l| !l.on_chip)
-                .map(|l| l.name.as_str())
-                .collect();
             let from_steps: u64 = r
                 .steps
                 .iter()
-                .flat_map(|s| &s.cost.traffic)
-                .filter(|x| offchip.contains(&x.level.as_str()))
-                .map(|x| x.read_bytes + x.write_bytes)
+                .map(|s| vchip_sim::offchip_bytes(&s.cost, &r.levels))
                 .sum();
             assert!(from_steps > 0, "{}", spec.name);
             assert_eq!(

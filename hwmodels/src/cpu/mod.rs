@@ -243,6 +243,15 @@ impl CpuModel {
         r.get(i).or(r.last()).map_or(0.0, |v| v.0)
     }
 
+    /// Share of linear speed-up a threaded kernel gets (1 on one thread).
+    fn parallel_efficiency(&self) -> f64 {
+        if self.cpu.threads.0 > 1 {
+            self.cpu.parallel_efficiency.0
+        } else {
+            1.0
+        }
+    }
+
     /// A matrix-vector product (M or N is 1): one pass over the matrix, streamed at a calibrated
     /// share of the bandwidth of the level holding it, against its dot products' own rate (data in
     /// L1). `None` for a GEMM.
@@ -252,11 +261,7 @@ impl CpuModel {
         }
         let c = &self.cpu;
         let t = c.threads.0 as f64;
-        let eff = if t > 1.0 {
-            c.parallel_efficiency.0
-        } else {
-            1.0
-        };
+        let eff = self.parallel_efficiency();
         let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
         let matrix = elem * m * n * k / if g.m == 1 { m } else { n };
         let (bw, level) = self.bandwidth(matrix);
@@ -271,11 +276,7 @@ impl CpuModel {
     fn gemm_s(&self, g: &vchip_workloads::Gemm, elem: f64, a_shared: bool) -> f64 {
         let c = &self.cpu;
         let t = c.threads.0 as f64;
-        let eff = if t > 1.0 {
-            c.parallel_efficiency.0
-        } else {
-            1.0
-        };
+        let eff = self.parallel_efficiency();
         if let Some(v) = self.gemv(g, elem) {
             return v.stream_s.max(v.dots_s);
         }
@@ -500,11 +501,7 @@ impl CpuModel {
         let footprint = bytes_r + bytes_w;
         let mut extra = 0.0;
         let c = &self.cpu;
-        let eff = if t > 1.0 {
-            c.parallel_efficiency.0
-        } else {
-            1.0
-        };
+        let eff = self.parallel_efficiency();
         let per = |n: u64, ns: f64| n as f64 * ns * 1e-9 / (t * eff);
         let compute = match op.kind {
             OpKind::DataMovement {

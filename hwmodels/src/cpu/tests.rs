@@ -7,37 +7,8 @@ use vchip_workloads::DType;
 
 /// A host description with round numbers, so expected times can be worked out by hand.
 fn host(threads: u64) -> CpuModel {
-    let yaml = format!(
-        r#"
-name: test-host
-kind: cpu
-clock_mhz: 1000
-dram: {{ technology: host, capacity_gib: 16, bandwidth_gb_s: 10 }}
-cpu:
-  cores: 2
-  threads: {threads}
-  simd_bits: 512
-  caches_kib: [32, 1024, 8192]
-  bandwidth_gb_s: [400, 100, 40, 10]
-  dram_all_cores_gb_s: 16
-  gemm_gflops: 100
-  gemm_tile_rows: 16
-  gemm_tile_cols: 4
-  gemv_stream_fraction: 0.5
-  gemm_panel_efficiency: [0.5, 1, 1, 1, 1, 1]
-  gemm_kc: 512
-  gemm_operand_passes: [0, 0, 0]
-  simple_ns: 0.1
-  exp_ns: 1
-  tanh_ns: 5
-  reduce_ns: [0.5]
-  gather_ns: 0
-  stencil_ns: 1
-  overhead_us: 0
-  parallel_overhead_us: 10
-  parallel_efficiency: 0.5
-"#
-    );
+    let yaml = include_str!("../../tests/fixtures/round-host.yaml")
+        .replace("threads: 1\n", &format!("threads: {threads}\n"));
     let spec = HardwareSpec::from_yaml("test-host.yaml", &yaml).expect("valid host YAML");
     assert_eq!(spec.kind, HwKind::Cpu);
     CpuModel::new(spec).expect("valid CPU model")

@@ -504,15 +504,7 @@ impl HardwareModel for SystolicModel {
         opts: &CostOptions,
     ) -> Result<OpCost, HwError> {
         if !opts.whole_graph() {
-            let mut total = OpCost::zero();
-            for &o in &step.ops {
-                let c = self.cost_op(&g.trace, g.op(o), opts)?;
-                if step.ops.len() == 1 {
-                    return Ok(c);
-                }
-                total.then(&c, self.peak_macs_per_cycle());
-            }
-            return Ok(total);
+            return cost_in_sequence(self, g, step, opts);
         }
         let mut c = self.cost_step_native(g, s, step, opts);
         c.array.get_or_insert_with(ArrayDetail::default);
