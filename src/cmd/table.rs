@@ -6,8 +6,9 @@ use anyhow::{bail, Context, Result};
 use vchip_explore::nas_table;
 use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
 use vchip_workloads::precision::PrecisionPolicy;
+use vchip_workloads::Trace;
 
-use super::args::{parse_resolutions, TraceArgs, DEFAULT_RESOLUTIONS};
+use super::args::{load, parse_resolutions, TraceArgs, DEFAULT_RESOLUTIONS};
 
 #[derive(clap::Args)]
 pub struct TableArgs {
@@ -42,19 +43,28 @@ struct Device {
     policy: Option<PrecisionPolicy>,
 }
 
-fn device(hw: &str, precision: Option<&str>) -> Result<Device> {
-    let spec = vchip_hwmodels::load_hardware(hw)?;
+/// The chip, and the listed models traced for it, through the loader every command uses.
+fn device(hw: &str, precision: Option<&str>, models: &[String]) -> Result<(Device, Vec<Trace>)> {
+    let args = TraceArgs {
+        batch: 1,
+        seq: None,
+        context: None,
+        phase: "both".into(),
+        precision: precision.map(str::to_string),
+        allow_unknown: false,
+    };
+    let loaded = load(hw, models, &args)?;
     let policy = precision
-        .or(spec.precision.as_deref())
+        .or(loaded.spec.precision.as_deref())
         .map(PrecisionPolicy::parse)
         .transpose()?;
-    let (name, clock_hz) = (spec.name.clone(), spec.clock_hz());
-    Ok(Device {
-        name,
-        clock_hz,
-        model: vchip_hwmodels::build_model(spec)?,
+    let device = Device {
+        name: loaded.spec.name.clone(),
+        clock_hz: loaded.spec.clock_hz(),
+        model: loaded.model,
         policy,
-    })
+    };
+    Ok((device, loaded.traces))
 }
 
 /// Costs keyed ops of a space and writes the HW-NAS-Bench JSON, the Parquet table and (with
@@ -126,24 +136,8 @@ pub fn run(a: TableArgs) -> Result<()> {
     match space.as_str() {
         "models" => {
             let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;
-            let dev = device(&hw, precision.as_deref())?;
-            let p = precision.clone().or_else(|| {
-                vchip_hwmodels::load_hardware(&hw)
-                    .ok()
-                    .and_then(|s| s.precision)
-            });
-            let args = TraceArgs {
-                batch: 1,
-                seq: None,
-                context: None,
-                phase: "both".into(),
-                precision: p,
-                allow_unknown: false,
-            };
-            let traces = list
-                .split(',')
-                .map(|m| args.load(m.trim(), None))
-                .collect::<Result<Vec<_>>>()?;
+            let names: Vec<String> = list.split(',').map(|m| m.trim().to_string()).collect();
+            let (dev, traces) = device(&hw, precision.as_deref(), &names)?;
             let ops =
                 nas_table::distinct_ops(&traces, dev.model.as_ref(), &CostOptions::default())?;
             std::fs::create_dir_all(&output)
@@ -161,7 +155,7 @@ pub fn run(a: TableArgs) -> Result<()> {
         }
         "ofa-resnet50" => {
             use vchip_workloads::nas::ofa_resnet50;
-            let dev = device(&hw, precision.as_deref())?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
             let mut ops = Vec::new();
             for r in parse_resolutions(&resolutions)? {
                 for op in ofa_resnet50::space_ops(r) {
@@ -172,7 +166,7 @@ pub fn run(a: TableArgs) -> Result<()> {
             keyed_space(&dev, "ofa-resnet50", ops, &output, "hwnasbench.json", true)
         }
         "fbnet" => {
-            let dev = device(&hw, precision.as_deref())?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
             // HW-NAS-Bench's FBNet keys are for one resolution; 224 unless asked otherwise.
             let res = if resolutions == DEFAULT_RESOLUTIONS {
                 vec![224]
@@ -194,7 +188,7 @@ pub fn run(a: TableArgs) -> Result<()> {
         }
         "ofa-mbv3" => {
             let res = parse_resolutions(&resolutions)?;
-            let dev = device(&hw, precision.as_deref())?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
             let opts = CostOptions::default();
             let rows = nas_table::ofa_mbv3(dev.model.as_ref(), &res, dev.policy.as_ref(), &opts)?;
             std::fs::create_dir_all(&output)
