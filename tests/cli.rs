@@ -396,6 +396,71 @@ const SWEEP: &[&str] = &[
     "systolic.cols=1..200",
 ];
 
+/// A sweep is identified by everything that decides its rows: re-running into the same output with
+/// another option or an edited model file is refused (naming what differs) unless `--force`, and a
+/// parts directory in use by another run is refused.
+#[test]
+fn a_sweep_never_reuses_the_parts_of_a_different_one() {
+    let dir = scratch("sweep-key");
+    let model = dir.join("m.vnet");
+    std::fs::write(&model, "input [3, 32, 32]\nconv 16 k=3\nrelu\n").unwrap();
+    let out = dir.join("s.parquet").to_string_lossy().into_owned();
+    let m = model.to_string_lossy().into_owned();
+    let sweep = |extra: &[&str]| {
+        let mut a = vec![
+            "sweep",
+            &m,
+            "--hw",
+            "scalesim-32x32",
+            "--set",
+            "systolic.rows=8,16",
+            "-o",
+            &out,
+        ];
+        a.extend_from_slice(extra);
+        vchip(&a)
+    };
+    let first = sweep(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = sweep(&[]);
+    assert!(
+        again.status.success(),
+        "same sweep resumes: {}",
+        stderr(&again)
+    );
+
+    let batch = sweep(&["--batch", "8"]);
+    assert!(!batch.status.success());
+    let e = stderr(&batch);
+    assert!(e.contains("--batch") && e.contains("--force"), "{e}");
+
+    std::fs::write(&model, "input [3, 32, 32]\nconv 32 k=3\nrelu\n").unwrap();
+    let edited = sweep(&[]);
+    assert!(!edited.status.success());
+    assert!(stderr(&edited).contains("contents"), "{}", stderr(&edited));
+    let forced = sweep(&["--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+
+    let fusion = sweep(&["--fusion", "off"]);
+    assert!(stderr(&fusion).contains("engine"), "{}", stderr(&fusion));
+
+    // Another run holding the (only) shard of the directory.
+    let parts = dir.join("s.parts");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(parts.join(".lock-shard-0-of-1"))
+        .unwrap();
+    held.lock().unwrap();
+    let busy = sweep(&[]);
+    assert!(!busy.status.success());
+    assert!(stderr(&busy).contains("in use"), "{}", stderr(&busy));
+    drop(held);
+    let free = sweep(&[]);
+    assert!(free.status.success(), "{}", stderr(&free));
+}
+
 #[test]
 fn killed_sweep_resumes_to_the_same_table() {
     let dir = scratch("resume");

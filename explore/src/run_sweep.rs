@@ -31,6 +31,76 @@ pub struct Manifest {
     /// another version, whose models may differ) are never mixed in.
     #[serde(default)]
     pub engine: String,
+    /// Digest of each model's trace as costed: its file's contents, batch, sequence lengths, phase
+    /// and precision all change it.
+    #[serde(default)]
+    pub trace_digests: Vec<String>,
+}
+
+impl Manifest {
+    /// The fields in which `other` differs from `self`, in words, for the error that refuses to
+    /// mix two sweeps' parts.
+    pub fn differences(&self, other: &Manifest) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.models != other.models {
+            d.push("the models");
+        }
+        if self.trace_digests != other.trace_digests {
+            d.push("the models' traces (a model file's contents, --batch, --seq, --context, --phase or --precision)");
+        }
+        if self.hardware != other.hardware || self.base_yaml_digest != other.base_yaml_digest {
+            d.push("the base hardware (--hw or its file's contents)");
+        }
+        if self.keys != other.keys {
+            d.push("the swept keys (--set)");
+        }
+        if self.points != other.points || self.sampling != other.sampling || self.seed != other.seed
+        {
+            d.push("the points (--sample or --seed)");
+        }
+        if self.engine != other.engine {
+            d.push("the engine (vchip version, --compat or --fusion)");
+        }
+        d
+    }
+}
+
+/// Exclusive ownership of one shard of a parts directory for the length of a run (the whole
+/// directory when there is one shard): a second sweep on the same slice is refused instead of
+/// mixing rows or deleting the first one's temporary files. Shards of one sweep run side by side.
+pub struct PartsLock {
+    _file: fs::File,
+}
+
+fn lock_file(dir: &Path, name: &str) -> Result<fs::File, ExploreError> {
+    let path = dir.join(name);
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))
+}
+
+/// Takes `name` in `dir` without waiting; `None` when another process holds it.
+fn try_lock(dir: &Path, name: &str) -> Result<Option<fs::File>, ExploreError> {
+    let file = lock_file(dir, name)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(io(&dir.join(name))(e)),
+    }
+}
+
+fn shard_lock_name(shard: Shard) -> String {
+    format!(".lock-shard-{}-of-{}", shard.index, shard.count)
+}
+
+fn in_use(dir: &Path) -> ExploreError {
+    ExploreError::Sweep(format!(
+        "{} is in use by another vchip sweep; wait for it to finish or pass another --parts/-o",
+        dir.display()
+    ))
 }
 
 pub struct SweepJob<'a> {
@@ -80,34 +150,71 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
     r.map_err(io(path))
 }
 
-/// Prepares the parts directory: creates it with the manifest, or checks an existing one matches.
-pub fn open_parts(dir: &Path, manifest: &Manifest) -> Result<(), ExploreError> {
+/// Prepares the parts directory and locks this shard of it for the run: creates it with the
+/// manifest, or checks that an existing one belongs to the same sweep (naming what differs
+/// otherwise); with `force` the parts of another sweep are discarded (when no shard of it is
+/// running) and the sweep starts afresh. Keep the returned lock until the run ends.
+pub fn open_parts(
+    dir: &Path,
+    manifest: &Manifest,
+    force: bool,
+    shard: Shard,
+) -> Result<PartsLock, ExploreError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    // The directory lock is held only while the manifest is checked or written, so that two
+    // sweeps starting together cannot both write theirs.
+    let dir_lock = lock_file(dir, ".lock")?;
+    dir_lock.lock().map_err(io(&dir.join(".lock")))?;
+    let mine = try_lock(dir, &shard_lock_name(shard))?.ok_or_else(|| in_use(dir))?;
     let mpath = dir.join("sweep.json");
     if mpath.exists() {
-        // A killed run can leave a temporary file behind; it never became a part, so drop it.
-        for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
-            if e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with('.') && n.contains(".tmp-"))
-            {
-                let _ = fs::remove_file(e.path());
-            }
-        }
         let text = fs::read_to_string(&mpath).map_err(io(&mpath))?;
-        let old: Manifest = serde_json::from_str(&text)
-            .map_err(|e| ExploreError::Sweep(format!("{}: {e}", mpath.display())))?;
-        if &old != manifest {
+        let differs = match serde_json::from_str::<Manifest>(&text) {
+            Ok(old) => old.differences(manifest),
+            Err(_) => vec!["an unreadable record (sweep.json)"],
+        };
+        if !differs.is_empty() && !force {
             return Err(ExploreError::Sweep(format!(
-                "{} holds parts of a different sweep; remove the directory or pass another --parts",
-                dir.display()
+                "{} holds parts of a different sweep: {} differ. Pass --force to discard them and start afresh, or another --parts/-o",
+                dir.display(),
+                differs.join(", ")
             )));
         }
-        return Ok(());
+        if !differs.is_empty() {
+            // Discard only when no other shard is running.
+            let mut held = Vec::new();
+            for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".lock-shard-") && name != shard_lock_name(shard) {
+                    held.push(try_lock(dir, &name)?.ok_or_else(|| in_use(dir))?);
+                }
+            }
+            for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("part-") || name == "sweep.json" || name.contains(".tmp-") {
+                    fs::remove_file(e.path()).map_err(io(&e.path()))?;
+                }
+            }
+        } else {
+            // Holding this shard's lock, a temporary file of one of its chunks was left by a run
+            // that died: it never became a part, so drop it.
+            for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let chunk = name
+                    .strip_prefix(".part-")
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|n| n.parse::<usize>().ok());
+                if chunk.is_some_and(|c| shard.owns(c)) && name.contains(".tmp-") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+            return Ok(PartsLock { _file: mine });
+        }
     }
-    fs::create_dir_all(dir).map_err(io(dir))?;
     let json =
         serde_json::to_string_pretty(manifest).map_err(|e| ExploreError::Sweep(e.to_string()))?;
-    write_atomic(&mpath, json.as_bytes())
+    write_atomic(&mpath, json.as_bytes())?;
+    Ok(PartsLock { _file: mine })
 }
 
 fn part_path(dir: &Path, chunk: usize) -> PathBuf {

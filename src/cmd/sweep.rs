@@ -42,6 +42,9 @@ pub struct SweepArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Discard the parts of a different earlier sweep in the parts directory and start afresh.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
@@ -58,6 +61,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         parts,
         output,
         engine,
+        force,
     } = a;
     use vchip_explore::{run_sweep, sweep};
     // Everything is checked before any work starts.
@@ -95,8 +99,12 @@ pub fn run(a: SweepArgs) -> Result<()> {
             engine.opts().compat,
             engine.opts().fusion
         ),
+        trace_digests: traces
+            .iter()
+            .map(|t| run_sweep::digest(&serde_json::to_string(t).unwrap_or_default()))
+            .collect(),
     };
-    run_sweep::open_parts(&parts, &manifest)?;
+    let _lock = run_sweep::open_parts(&parts, &manifest, force, shard)?;
     let graphs = traces
         .iter()
         .map(|t| vchip_sim::prepare(t, &engine.opts()))
