@@ -461,6 +461,75 @@ fn a_sweep_never_reuses_the_parts_of_a_different_one() {
     assert!(free.status.success(), "{}", stderr(&free));
 }
 
+/// `merge` joins only a whole, verified sweep: a missing shard, a corrupt or empty part and a
+/// duplicated part are errors naming the file (`--allow-partial` writes what is there, marked);
+/// a resumed sweep evaluates a corrupt part again instead of failing.
+#[test]
+fn merge_verifies_the_parts_it_joins() {
+    let dir = scratch("merge-verify");
+    let model = dir.join("m.vnet");
+    std::fs::write(&model, "input [3, 16, 16]\nconv 8 k=3\n").unwrap();
+    let m = model.to_string_lossy().into_owned();
+    let parts = dir.join("p");
+    let p = parts.to_string_lossy().into_owned();
+    let out = dir.join("t.parquet").to_string_lossy().into_owned();
+    let shard = |s: &str| {
+        let o = vchip(&[
+            "sweep",
+            &m,
+            "--hw",
+            "scalesim-32x32",
+            "--set",
+            "systolic.rows=1..2500",
+            "--shard",
+            s,
+            "--parts",
+            &p,
+            "-o",
+            &out,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    shard("0/2");
+    let merged = vchip(&["merge", &p, "-o", &out]);
+    assert!(!merged.status.success());
+    let e = stderr(&merged);
+    assert!(
+        e.contains("1 of 3 part files are missing") && e.contains("part-00000001.parquet"),
+        "{e}"
+    );
+    let partial = vchip(&["merge", &p, "-o", &out, "--allow-partial"]);
+    assert!(partial.status.success(), "{}", stderr(&partial));
+    assert!(stderr(&partial).contains("PARTIAL"));
+
+    shard("1/2");
+    let part0 = parts.join("part-00000000.parquet");
+    let good = std::fs::read(&part0).unwrap();
+    std::fs::write(&part0, b"").unwrap();
+    let corrupt = vchip(&["merge", &p, "-o", &out]);
+    assert!(!corrupt.status.success());
+    assert!(
+        stderr(&corrupt).contains("part-00000000.parquet") && stderr(&corrupt).contains("checksum")
+    );
+    // Resuming evaluates the damaged chunk again.
+    shard("0/2");
+    assert_eq!(std::fs::read(&part0).unwrap(), good);
+    let whole = vchip(&["merge", &p, "-o", &out]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    assert!(stderr(&whole).contains("wrote 2500 rows"));
+
+    // A part copied over another chunk's name duplicates its points.
+    std::fs::copy(&part0, parts.join("part-00000002.parquet")).unwrap();
+    std::fs::copy(
+        parts.join("part-00000000.parquet.sum"),
+        parts.join("part-00000002.parquet.sum"),
+    )
+    .unwrap();
+    let dup = vchip(&["merge", &p, "-o", &out]);
+    assert!(!dup.status.success());
+    assert!(stderr(&dup).contains("appears twice"), "{}", stderr(&dup));
+}
+
 #[test]
 fn killed_sweep_resumes_to_the_same_table() {
     let dir = scratch("resume");

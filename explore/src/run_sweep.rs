@@ -123,14 +123,9 @@ fn pl(e: PolarsError) -> ExploreError {
     ExploreError::Io(format!("table: {e}"))
 }
 
-/// Stable FNV-1a digest of the base description (to recognise a sweep's parts).
+/// Stable FNV-1a digest of a text (to recognise a sweep's parts and inputs).
 pub fn digest(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    digest_bytes(text.as_bytes())
 }
 
 /// Writes bytes to `path` via a temporary file in the same directory and a rename.
@@ -221,6 +216,34 @@ fn part_path(dir: &Path, chunk: usize) -> PathBuf {
     dir.join(format!("part-{chunk:08}.parquet"))
 }
 
+/// The checksum written beside a part.
+fn sum_path(part: &Path) -> PathBuf {
+    part.with_extension("parquet.sum")
+}
+
+fn digest_bytes(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A part's bytes when its checksum file is there and matches them; else what is wrong.
+fn verify_part(part: &Path) -> Result<Vec<u8>, String> {
+    let bytes = fs::read(part).map_err(|e| format!("cannot read it ({e})"))?;
+    let sum = fs::read_to_string(sum_path(part))
+        .map_err(|_| "its checksum file is missing (written by a run that died?)".to_string())?;
+    if sum.trim() != digest_bytes(&bytes) {
+        return Err(format!(
+            "its contents do not match its checksum ({} bytes)",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Evaluates every chunk this shard owns that has no part file yet. `progress` is called with the
 /// number of points finished so far (including those found on disk).
 pub fn run(
@@ -235,7 +258,9 @@ pub fn run(
     for c in (0..chunks).filter(|c| shard.owns(*c)) {
         let range = c * CHUNK..((c + 1) * CHUNK).min(job.points.len());
         let path = part_path(dir, c);
-        if path.exists() {
+        // A part counts only when its checksum matches (a part cut short, or written without
+        // its checksum by a run that died between the two, is evaluated again).
+        if verify_part(&path).is_ok() {
             done.fetch_add(range.len() as u64, Ordering::Relaxed);
             progress(done.load(Ordering::Relaxed));
             continue;
@@ -253,6 +278,7 @@ pub fn run(
         let mut buf = Vec::new();
         ParquetWriter::new(&mut buf).finish(&mut df).map_err(pl)?;
         write_atomic(&path, &buf)?;
+        write_atomic(&sum_path(&path), digest_bytes(&buf).as_bytes())?;
         written += 1;
     }
     Ok(written)
@@ -328,30 +354,52 @@ fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
     DataFrame::new(rows.len(), cols).map_err(pl)
 }
 
-/// Joins every part file in `dir`, sorted by point and model, with a `pareto` column marking the
-/// front of each model over `objectives` (all `false` when none are given).
-pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, ExploreError> {
-    let mut parts: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("part-") && n.ends_with(".parquet"))
+/// Joins the part files of the sweep recorded in `dir`, sorted by point and model, with a
+/// `pareto` column marking the front of each model over `objectives` (all `false` when none are
+/// given). It verifies what it joins: every part's checksum, every chunk of the recorded sweep
+/// present, and every (point, model) exactly once; a missing or corrupt part is named. With
+/// `allow_partial` the parts that are there are joined (the caller says so), and the returned
+/// flag is true when some were missing.
+pub fn merge(
+    dir: &Path,
+    objectives: &[String],
+    allow_partial: bool,
+) -> Result<(DataFrame, bool), ExploreError> {
+    let mpath = dir.join("sweep.json");
+    let manifest: Manifest = fs::read_to_string(&mpath)
+        .map_err(|e| {
+            ExploreError::Sweep(format!(
+                "{}: {e} (not a sweep's parts directory?)",
+                mpath.display()
+            ))
         })
-        .collect();
-    parts.sort();
-    if parts.is_empty() {
-        return Err(ExploreError::Sweep(format!(
-            "{}: no part files to merge",
-            dir.display()
-        )));
-    }
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| ExploreError::Sweep(format!("{}: {e}", mpath.display())))
+        })?;
+    let chunks = manifest.points.div_ceil(CHUNK);
+    let mut missing = Vec::new();
     let mut df: Option<DataFrame> = None;
-    for p in &parts {
-        let part = ParquetReader::new(fs::File::open(p).map_err(io(p))?)
+    for c in 0..chunks {
+        let p = part_path(dir, c);
+        if !p.exists() {
+            missing.push(
+                p.file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            );
+            continue;
+        }
+        let bytes = verify_part(&p).map_err(|why| {
+            ExploreError::Sweep(format!(
+                "{}: {why}; delete it and re-run its shard (`vchip sweep ... --shard {c}/N` evaluates chunk {c} when c mod N matches)",
+                p.display()
+            ))
+        })?;
+        let part = ParquetReader::new(std::io::Cursor::new(bytes))
             .finish()
-            .map_err(pl)?;
+            .map_err(|e| {
+                ExploreError::Sweep(format!("{}: not a readable part ({e})", p.display()))
+            })?;
         match df.as_mut() {
             None => df = Some(part),
             Some(d) => {
@@ -359,13 +407,60 @@ pub fn merge(dir: &Path, objectives: &[String]) -> Result<DataFrame, ExploreErro
             }
         }
     }
+    if !missing.is_empty() && !allow_partial {
+        let shown: Vec<&str> = missing.iter().take(8).map(String::as_str).collect();
+        return Err(ExploreError::Sweep(format!(
+            "{}: {} of {chunks} part files are missing ({}{}); run the shards that own them, or pass --allow-partial to write the rest",
+            dir.display(),
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > shown.len() { ", ..." } else { "" }
+        )));
+    }
+    let Some(df) = df else {
+        return Err(ExploreError::Sweep(format!(
+            "{}: no part files to merge",
+            dir.display()
+        )));
+    };
     let mut df = df
-        .unwrap_or_default()
         .sort(["point", "model"], SortMultipleOptions::default())
         .map_err(pl)?;
     df.rechunk_mut();
+    check_rows(&df, &manifest, dir)?;
     mark_pareto(&mut df, objectives)?;
-    Ok(df)
+    let partial = !missing.is_empty();
+    if partial {
+        let n = df.height();
+        df.with_column(Column::new("partial".into(), vec![true; n]))
+            .map_err(pl)?;
+    }
+    Ok((df, partial))
+}
+
+/// Every (point, model) at most once, and only points of the recorded sweep.
+fn check_rows(df: &DataFrame, manifest: &Manifest, dir: &Path) -> Result<(), ExploreError> {
+    let points = df.column("point").map_err(pl)?.u64().map_err(pl)?;
+    let models = df.column("model").map_err(pl)?.str().map_err(pl)?;
+    let mut last: Option<(u64, &str)> = None;
+    for (p, m) in points.iter().zip(models.iter()) {
+        let (p, m) = (p.unwrap_or(u64::MAX), m.unwrap_or(""));
+        if p >= manifest.points as u64 {
+            return Err(ExploreError::Sweep(format!(
+                "{}: point {p} is beyond the {} points of the recorded sweep; the parts are not all of one sweep",
+                dir.display(),
+                manifest.points
+            )));
+        }
+        if last == Some((p, m)) {
+            return Err(ExploreError::Sweep(format!(
+                "{}: point {p} of {m} appears twice; the parts are not all of one sweep",
+                dir.display()
+            )));
+        }
+        last = Some((p, m));
+    }
+    Ok(())
 }
 
 fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), ExploreError> {

@@ -18,6 +18,10 @@ pub struct MergeArgs {
     pub plot: Option<PathBuf>,
     #[arg(short = 'o', long = "output", default_value = "sweep.parquet")]
     pub output: PathBuf,
+    /// Write the parts that are there when some are missing; the table gets a `partial` column
+    /// (true on every row) so nobody mistakes it for the whole sweep.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 pub fn run(a: MergeArgs) -> Result<()> {
@@ -25,5 +29,11 @@ pub fn run(a: MergeArgs) -> Result<()> {
     if a.plot.is_some() && objectives.len() < 2 {
         bail!("--plot needs at least two --pareto objectives");
     }
-    finish_table(&a.parts, &objectives, a.plot.as_deref(), &a.output)
+    finish_table(
+        &a.parts,
+        &objectives,
+        a.plot.as_deref(),
+        &a.output,
+        a.allow_partial,
+    )
 }

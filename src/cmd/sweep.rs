@@ -148,7 +148,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
         return Ok(());
     }
-    finish_table(&parts, &objectives, plot.as_deref(), &output)
+    finish_table(&parts, &objectives, plot.as_deref(), &output, false)
 }
 
 /// Joins a sweep's parts into its table (and plot): the end of `sweep` and all of `merge`.
@@ -157,10 +157,20 @@ pub fn finish_table(
     objectives: &[String],
     plot: Option<&std::path::Path>,
     output: &std::path::Path,
+    allow_partial: bool,
 ) -> Result<()> {
-    let mut df = vchip_explore::run_sweep::merge(parts, objectives)?;
+    let (mut df, partial) = vchip_explore::run_sweep::merge(parts, objectives, allow_partial)?;
     vchip_explore::run_sweep::write_table(&mut df, output)?;
-    eprintln!("wrote {} rows to {}", df.height(), output.display());
+    eprintln!(
+        "wrote {} rows to {}{}",
+        df.height(),
+        output.display(),
+        if partial {
+            " (PARTIAL: some part files were missing; the table lacks their points)"
+        } else {
+            ""
+        }
+    );
     if let Some(p) = plot {
         let pts = vchip_explore::run_sweep::scatter(&df, &objectives[0], &objectives[1])?;
         vchip::plot::pareto_svg(p, &pts, &objectives[0], &objectives[1])?;
