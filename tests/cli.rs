@@ -214,6 +214,68 @@ fn simulate_reports_steps_memory_and_the_roofline() {
     assert!(v["passes"].as_array().unwrap().is_empty());
 }
 
+/// `-o` behaves like a careful Unix tool: `-` is standard output, devices are written through (not
+/// replaced by a regular file), a symlink's target is replaced and the link kept, a directory is
+/// refused; a reader that stops early is not an error.
+#[test]
+fn output_paths_are_written_the_way_unix_tools_write_them() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("outputs");
+    let dash = vchip(&["trace", "resnet18", "--format", "json", "-o", "-"]);
+    assert!(dash.status.success());
+    assert!(stdout(&dash).contains("\"ops\""));
+    assert!(!Path::new("-").exists());
+
+    let null = vchip(&["trace", "resnet18", "-o", "/dev/null"]);
+    assert!(null.status.success(), "{}", stderr(&null));
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    let target = dir.join("target.json");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.join("link.json");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = vchip(&[
+        "trace",
+        "resnet18",
+        "--format",
+        "json",
+        "-o",
+        link.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .contains("\"ops\""));
+
+    let d = vchip(&["trace", "resnet18", "-o", dir.to_str().unwrap()]);
+    assert!(!d.status.success());
+    assert!(stderr(&d).contains("is a directory"), "{}", stderr(&d));
+
+    // A closed pipe: the reader took what it wanted.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args(["trace", "llama-2-70b"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
 #[test]
 fn hw_show_round_trips_through_a_file() {
     let yaml = stdout(&vchip(&["hw", "show", "tpu-v1"]));

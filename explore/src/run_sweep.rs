@@ -128,17 +128,54 @@ pub fn digest(text: &str) -> String {
     digest_bytes(text.as_bytes())
 }
 
-/// Writes bytes to `path` via a temporary file in the same directory and a rename.
+/// Writes bytes to `path` the way a careful Unix tool does: `-` is standard output; a character
+/// device, FIFO or socket (`/dev/null`, `/dev/stdout`, a pipe) is written through; a directory is
+/// refused; a regular file is replaced atomically (a temporary file in the same directory, then a
+/// rename), through a symlink to its target, so readers never see half a file and the link stays.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
-    let dir = path
+    use std::io::Write as _;
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(bytes)
+            .and_then(|_| out.flush())
+            .map_err(io(path));
+    }
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.is_dir() {
+            return Err(ExploreError::Io(format!(
+                "{}: is a directory; name a file to write",
+                path.display()
+            )));
+        }
+        if !meta.is_file() {
+            return fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(bytes))
+                .map_err(io(path));
+        }
+    }
+    // Replace a symlink's target, not the link (a dangling link names the file to create).
+    let target = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+            Ok(t) => t,
+            Err(_) => {
+                let link = fs::read_link(path).map_err(io(path))?;
+                path.parent().unwrap_or(Path::new(".")).join(link)
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    let name = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let r = fs::write(&tmp, bytes)
         .and_then(|_| fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| fs::rename(&tmp, path));
+        .and_then(|_| fs::rename(&tmp, &target));
     if r.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -122,8 +122,13 @@ impl OutArgs {
             Some(path) => report::write_atomic(path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display())),
             None => {
-                print!("{text}");
-                Ok(())
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                    // A reader that stopped early (`| head`) is not an error of ours.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    r => r.context("cannot write to standard output"),
+                }
             }
         }
     }
