@@ -25,9 +25,10 @@ pub struct TableArgs {
     /// Input resolutions (comma-separated).
     #[arg(long, default_value = DEFAULT_RESOLUTIONS)]
     resolutions: String,
-    /// Also simulate N random whole subnets for a DyNAS-T-style CSV.
-    #[arg(long, default_value_t = 0)]
-    subnets: usize,
+    /// Also simulate N random whole subnets for a DyNAS-T-style CSV (at most 1,000,000: about a
+    /// millisecond each, so the largest table takes minutes, not a day).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    subnets: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Precision policy (default: the hardware's own).
@@ -214,7 +215,7 @@ pub fn run(a: TableArgs) -> Result<()> {
                 output.display()
             );
             if subnets > 0 {
-                let costed = nas_table::random_subnets(subnets, seed, &res)
+                let costed = nas_table::random_subnets(subnets as usize, seed, &res)
                     .into_iter()
                     .map(|n| {
                         let (t, trace) = nas_table::subnet_latency_ms(

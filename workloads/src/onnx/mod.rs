@@ -331,3 +331,129 @@ impl Importer<'_> {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod malformed_tests {
+    use super::*;
+
+    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TypeProtoTensor {
+                    elem_type: 1,
+                    shape: Some(TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|&d| Dimension {
+                                dim_value: Some(d),
+                                dim_param: None,
+                            })
+                            .collect(),
+                    }),
+                }),
+            }),
+        }
+    }
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            ints: v.to_vec(),
+            r#type: 7,
+            ..Default::default()
+        }
+    }
+
+    fn int(name: &str, v: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            i: v,
+            r#type: 2,
+            ..Default::default()
+        }
+    }
+
+    /// One node on inputs of the given shapes; extra initializers for constant operands.
+    fn model(op: &str, inputs: &[(&str, &[i64])], attrs: Vec<AttributeProto>) -> Vec<u8> {
+        let graph = GraphProto {
+            node: vec![NodeProto {
+                input: inputs.iter().map(|(n, _)| n.to_string()).collect(),
+                output: vec!["y".into()],
+                name: format!("{op}_0"),
+                op_type: op.into(),
+                attribute: attrs,
+                domain: String::new(),
+            }],
+            name: "g".into(),
+            input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
+            output: vec![ValueInfoProto {
+                name: "y".into(),
+                r#type: None,
+            }],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            graph: Some(graph),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// Rank-0 tensors where an axis is needed, and a Slice whose lists disagree in length: each
+    /// a located error naming the node, never a panic (issue 20; they indexed out of bounds).
+    #[test]
+    fn rank_0_inputs_and_mismatched_slices_are_located_errors() {
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "Gather",
+                model("Gather", &[("x", &[]), ("i", &[2])], vec![]),
+            ),
+            (
+                "Concat",
+                model("Concat", &[("x", &[]), ("z", &[])], vec![int("axis", 0)]),
+            ),
+            ("Split", model("Split", &[("x", &[])], vec![int("axis", 0)])),
+            (
+                "Slice",
+                model(
+                    "Slice",
+                    &[("x", &[])],
+                    vec![ints("starts", &[0]), ints("ends", &[1])],
+                ),
+            ),
+            (
+                "Transpose",
+                model("Transpose", &[("x", &[])], vec![ints("perm", &[0])]),
+            ),
+            (
+                "Slice",
+                model(
+                    "Slice",
+                    &[("x", &[4, 4])],
+                    vec![
+                        ints("starts", &[0, 0]),
+                        ints("ends", &[1]),
+                        ints("axes", &[0, 1]),
+                    ],
+                ),
+            ),
+        ];
+        for (op, bytes) in cases {
+            let r = std::panic::catch_unwind(|| {
+                load_onnx("bad.onnx", &bytes, &TraceOptions::default())
+            });
+            let r = r.unwrap_or_else(|_| panic!("{op} panicked"));
+            let e = r
+                .err()
+                .unwrap_or_else(|| panic!("{op} was accepted"))
+                .to_string();
+            assert!(e.contains("bad.onnx") && e.contains(op), "{op}: {e}");
+        }
+    }
+}

@@ -51,10 +51,12 @@ fn attr_s(n: &NodeProto, name: &str) -> String {
 }
 
 /// Normalises a possibly negative axis against `rank`.
+/// An axis of a tensor of rank `rank` (negative counts from the end); `None` when out of range,
+/// which includes every axis of a rank-0 tensor (a scalar has no axis to gather, split or slice).
 fn axis(a: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
-    (0..r.max(1)).contains(&v).then_some(v as usize)
+    (0..r).contains(&v).then_some(v as usize)
 }
 
 fn numel(s: &[u64]) -> u64 {
@@ -1378,6 +1380,19 @@ impl Importer<'_> {
         };
         let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(self.err(
+                n,
+                idx,
+                format!(
+                    "Slice needs as many ends, axes and steps as starts (starts {}, ends {}, axes {}, steps {})",
+                    starts.len(),
+                    ends.len(),
+                    axes.len(),
+                    steps.len()
+                ),
+            ));
+        }
         let mut out = x.clone();
         let mut ranges: Vec<(usize, i64, i64, i64)> = Vec::new();
         for i in 0..starts.len() {
