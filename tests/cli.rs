@@ -400,7 +400,17 @@ fn malformed_inputs_fail_cleanly() {
 #[test]
 fn malformed_hardware_yaml_fails_cleanly() {
     let base = stdout(&vchip(&["hw", "show", "scalesim-32x32"]));
-    let cases: [(&str, String, &[&str]); 4] = [
+    let cases: [(&str, String, &[&str]); 6] = [
+        (
+            "hugeclock",
+            base.replace("clock_mhz: 1000 ", "clock_mhz: 1e308 "),
+            &["clock_mhz", "out of range"],
+        ),
+        (
+            "hugebw",
+            base.replace("bandwidth_gb_s: 10", "bandwidth_gb_s: 1e30"),
+            &["dram.bandwidth_gb_s", "out of range"],
+        ),
         (
             "typo",
             base.replace("clock_mhz:", "clock_mhzz:"),

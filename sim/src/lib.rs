@@ -21,6 +21,13 @@ pub enum SimError {
     Hw(#[from] HwError),
     #[error(transparent)]
     Workload(#[from] WorkloadError),
+    /// A total does not fit 64 bits: printing a saturated figure would be wrong.
+    #[error("{what} of `{model}` on `{hw}` overflows 64 bits; the model is too large to cost as one run (split it, or lower --batch/--seq)")]
+    Overflow {
+        what: &'static str,
+        model: String,
+        hw: String,
+    },
     /// A model reported traffic at a level it does not declare: totals would drop it.
     #[error("hardware model `{hw}` reports traffic at level `{level}`, which it does not declare (declared: {declared}); this is a bug in the model")]
     UndeclaredLevel {
@@ -245,9 +252,24 @@ pub fn simulate_graph(
             .iter()
             .map(|&o| g.op(o).flops)
             .fold(0u64, u64::saturating_add);
-        t.macs = t.macs.saturating_add(macs);
+        let overflow = |what| SimError::Overflow {
+            what,
+            model: g.trace.name.clone(),
+            hw: spec.name.clone(),
+        };
+        // A step whose own count saturated, or a total that would: an error, never a wrong figure.
+        if cost.cycles == u64::MAX || macs == u64::MAX {
+            return Err(overflow("a step's cycle or MAC count"));
+        }
+        t.macs = t
+            .macs
+            .checked_add(macs)
+            .ok_or_else(|| overflow("the MAC count"))?;
         mapped_macs = mapped_macs.saturating_add(cost.mapped_macs);
-        t.cycles = t.cycles.saturating_add(cost.cycles);
+        t.cycles = t
+            .cycles
+            .checked_add(cost.cycles)
+            .ok_or_else(|| overflow("the cycle count"))?;
         t.compute_cycles = t.compute_cycles.saturating_add(cost.compute_cycles);
         t.stall_cycles = t.stall_cycles.saturating_add(cost.stall_cycles);
         t.energy_pj.add(&cost.energy);
@@ -297,6 +319,13 @@ pub fn simulate_graph(
     }
     t.latency_s = t.cycles as f64 / clock;
     t.energy_j = t.energy_pj.total() * 1e-12;
+    if !t.energy_j.is_finite() || !t.latency_s.is_finite() {
+        return Err(SimError::Overflow {
+            what: "the energy or latency",
+            model: g.trace.name.clone(),
+            hw: spec.name.clone(),
+        });
+    }
     if t.latency_s > 0.0 {
         t.average_power_w = t.energy_j / t.latency_s;
     }

@@ -197,6 +197,66 @@ impl HardwareSpec {
             key: key.to_string(),
             msg,
         };
+        // Physical ranges: a value outside them is a typo or a unit mix-up, and would print numbers
+        // that mean nothing (a 1e308 MHz clock makes every network take 0 s).
+        let ranges: [(&str, f64, f64, &str); 6] = [
+            (
+                "clock_mhz",
+                self.clock_mhz.0,
+                100_000.0,
+                "MHz (100 GHz at most)",
+            ),
+            (
+                "dram.bandwidth_gb_s",
+                self.dram.bandwidth_gb_s.0,
+                1e6,
+                "GB/s (1 PB/s at most)",
+            ),
+            (
+                "dram.capacity_gib",
+                self.dram.capacity_gib.0,
+                1e9,
+                "GiB (an exbibyte at most)",
+            ),
+            (
+                "technology_nm",
+                self.technology_nm.map_or(45.0, |v| v.0),
+                1e4,
+                "nm (10 um at most)",
+            ),
+            (
+                "voltage_v",
+                self.voltage_v.map_or(1.0, |v| v.0),
+                100.0,
+                "V (100 V at most)",
+            ),
+            (
+                "energy.static_power_w",
+                self.energy.static_power_w.0,
+                1e6,
+                "W (a megawatt at most)",
+            ),
+        ];
+        for (key, v, max, unit) in ranges {
+            if v > max {
+                return Err(invalid(key, format!("{v} is out of range: give {unit}")));
+            }
+        }
+        if let Some(b) = &self.buffers {
+            for (name, buf) in [
+                ("ifmap", &b.ifmap),
+                ("filter", &b.filter),
+                ("ofmap", &b.ofmap),
+                ("shared", &b.shared),
+            ] {
+                if buf.as_ref().is_some_and(|x| x.capacity_kib.0 > 1e9) {
+                    return Err(invalid(
+                        &format!("buffers.{name}.capacity_kib"),
+                        "is out of range: give KiB (a tebibyte at most)".into(),
+                    ));
+                }
+            }
+        }
         match self.kind {
             HwKind::Systolic => {
                 if self.systolic.is_none() {
