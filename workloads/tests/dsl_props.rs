@@ -105,3 +105,20 @@ fn absurd_dimensions_are_refused() {
         "{err}"
     );
 }
+
+/// A flat 100,000-term expression once overflowed the stack (evaluating and dropping a tree as deep
+/// as the chain); now it is a located error, and a long but reasonable one still works.
+#[test]
+fn a_huge_flat_expression_is_an_error_not_a_stack_overflow() {
+    let src = format!("let x = {}1\ninput [3]\nrelu\n", "1 + ".repeat(100_000));
+    let err = parse_dsl("flat.vnet", &src, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("flat.vnet:1:") && err.contains("operators"),
+        "{err}"
+    );
+    let ok = format!("let c = {}1\ninput [c]\nrelu\n", "1 + ".repeat(999));
+    let t = parse_dsl("ok.vnet", &ok, Default::default()).unwrap();
+    assert_eq!(t.tensors[0].shape, vec![1, 1000]);
+}

@@ -26,6 +26,10 @@ use nom::{
 /// Maximum nesting of braces and parentheses, so hostile input cannot overflow the stack.
 pub const MAX_NESTING: usize = 64;
 
+/// Most `+ - * / %` operators in one expression: a flat chain builds a tree as deep as it is long,
+/// and evaluating or dropping a 100,000-term one overflows the stack.
+pub const MAX_OPERATORS: usize = 1000;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
     Int(i64),
@@ -170,9 +174,17 @@ impl<'s> Ctx<'s> {
 
     fn sum<'a>(&self, i: &'a str, depth: usize) -> Res<'a, Expr> {
         let (mut i, mut lhs) = self.term(i, depth)?;
+        let mut operators = 0usize;
         loop {
             match tok(one_of("+-")).parse(i) {
                 Ok((r, op)) => {
+                    operators += 1;
+                    if operators > MAX_OPERATORS {
+                        return Err(nom::Err::Failure(nom::error::Error::new(
+                            i,
+                            nom::error::ErrorKind::Many1Count,
+                        )));
+                    }
                     let (r, rhs) = self.term(r, depth)?;
                     lhs = Expr::Bin(Box::new(lhs), op, Box::new(rhs));
                     i = r;
@@ -184,9 +196,17 @@ impl<'s> Ctx<'s> {
 
     fn term<'a>(&self, i: &'a str, depth: usize) -> Res<'a, Expr> {
         let (mut i, mut lhs) = self.atom(i, depth)?;
+        let mut operators = 0usize;
         loop {
             match tok(one_of("*/%")).parse(i) {
                 Ok((r, op)) => {
+                    operators += 1;
+                    if operators > MAX_OPERATORS {
+                        return Err(nom::Err::Failure(nom::error::Error::new(
+                            i,
+                            nom::error::ErrorKind::Many1Count,
+                        )));
+                    }
                     let (r, rhs) = self.atom(r, depth)?;
                     lhs = Expr::Bin(Box::new(lhs), op, Box::new(rhs));
                     i = r;
@@ -428,6 +448,9 @@ pub fn parse_program(src: &str) -> Result<Vec<Stmt>, (usize, String)> {
                     format!("nesting deeper than {MAX_NESTING} levels")
                 }
                 nom::error::ErrorKind::Digit => "integer literal out of range".to_string(),
+                nom::error::ErrorKind::Many1Count => {
+                    format!("more than {MAX_OPERATORS} operators in one expression; use `let` to name parts of it")
+                }
                 _ if e.input.is_empty() => {
                     "unexpected end of input (unclosed `{`, `(` or `[`?)".to_string()
                 }
