@@ -602,6 +602,45 @@ fn merge_verifies_the_parts_it_joins() {
     assert!(stderr(&dup).contains("appears twice"), "{}", stderr(&dup));
 }
 
+/// The host-CPU kind models no energy or area: a front over them is refused, not won by zeros.
+#[test]
+fn pareto_objectives_a_kind_does_not_model_are_refused() {
+    let host = repo("hwmodels/tests/fixtures/round-host.yaml");
+    let dir = scratch("pareto-kind");
+    let out = dir.join("s.parquet").to_string_lossy().into_owned();
+    let o = vchip(&[
+        "sweep",
+        "resnet18",
+        "--hw",
+        &host,
+        "--set",
+        "cpu.threads=1,2",
+        "--pareto",
+        "latency,energy",
+        "-o",
+        &out,
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not model energy") && e.contains("Cpu"),
+        "{e}"
+    );
+    let ok = vchip(&[
+        "sweep",
+        "resnet18",
+        "--hw",
+        &host,
+        "--set",
+        "cpu.threads=1,2",
+        "--pareto",
+        "latency",
+        "-o",
+        &out,
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
 #[test]
 fn killed_sweep_resumes_to_the_same_table() {
     let dir = scratch("resume");

@@ -325,6 +325,17 @@ pub trait HardwareModel: Send + Sync {
 
     /// Estimated silicon area; components named in the YAML's `area_mm2` override the estimate.
     fn area(&self) -> crate::area::Area;
+
+    /// Whether costs carry energy (a kind that does not model it reports zeros, which must never
+    /// win a Pareto front on energy).
+    fn models_energy(&self) -> bool {
+        true
+    }
+
+    /// Whether `area()` is an estimate (false: it reports zeros).
+    fn models_area(&self) -> bool {
+        true
+    }
 }
 
 /// A step's ops one after another, each costed alone: the default step cost, and what kinds with

@@ -82,6 +82,21 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if plot.is_some() && objectives.len() < 2 {
         bail!("--plot needs at least two --pareto objectives");
     }
+    // A kind that does not model energy or area reports zeros: they would win every front.
+    for o in &objectives {
+        let (needs, modelled) = match o.as_str() {
+            "energy_j" | "edp" | "power_w" => ("energy", loaded.model.models_energy()),
+            "area_mm2" => ("area", loaded.model.models_area()),
+            _ => ("", true),
+        };
+        if !modelled {
+            bail!(
+                "--pareto {o}: hardware kind `{:?}` of `{}` does not model {needs}; use latency (and the other objectives it models)",
+                base.kind,
+                base.name
+            );
+        }
+    }
     let points = sweep::points(&axes, sampling, seed)?;
     let traces = loaded.traces;
     let parts = parts.unwrap_or_else(|| output.with_extension("parts"));

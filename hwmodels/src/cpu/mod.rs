@@ -700,6 +700,14 @@ impl HardwareModel for CpuModel {
         v
     }
 
+    fn models_energy(&self) -> bool {
+        false
+    }
+
+    fn models_area(&self) -> bool {
+        false
+    }
+
     fn area(&self) -> Area {
         Area::default()
     }
