@@ -891,6 +891,29 @@ fn validate_rejects_unknown_devices() {
     assert!(stderr(&o).contains("use cpu or gpu"));
 }
 
+/// An output directory that cannot be written fails at once, before any kernel is timed (it used
+/// to time everything and then fail, losing the measurements).
+#[test]
+fn validate_checks_its_output_directory_before_timing() {
+    let dir = scratch("validate-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let start = std::time::Instant::now();
+    let o = vchip(&[
+        "validate",
+        "--device",
+        "cpu",
+        "--quick",
+        "-o",
+        file.join("report").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("cannot create the report directory"), "{e}");
+    // Nothing but the error: no timing progress was printed before it.
+    assert_eq!(e.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{e}");
+}
+
 #[test]
 fn gpu_validation_checks_kernels_or_says_why_not() {
     let dir = scratch("gpu");

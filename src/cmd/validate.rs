@@ -30,6 +30,9 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         output,
         from,
     } = a;
+    if device == "cpu" || device == "gpu" {
+        writable_dir(&output)?;
+    }
     match device.as_str() {
         "cpu" => {
             let progress = |line: &str| eprintln!("{line}");
@@ -95,4 +98,16 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         }
         other => bail!("--device `{other}`: use cpu or gpu"),
     }
+}
+
+/// Checks, before minutes of timing, that the report directory can be created and written: a run
+/// that timed every kernel and then could not write lost its measurements.
+fn writable_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+    let probe = dir.join(format!(".vchip-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("cannot write into the report directory {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
