@@ -898,7 +898,6 @@ fn validate_checks_its_output_directory_before_timing() {
     let dir = scratch("validate-out");
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let start = std::time::Instant::now();
     let o = vchip(&[
         "validate",
         "--device",
