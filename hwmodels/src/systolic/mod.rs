@@ -421,45 +421,42 @@ impl SystolicModel {
         {
             return OpCost::zero();
         }
-        let mut cost = OpCost::zero();
-        cost.engine = Engine::Vector;
-        let rd = match op.kind {
-            // A gather reads only the rows it selects, not the whole table.
-            OpKind::Embedding { rows, dim } => {
-                let w_bits = op
-                    .weights
-                    .first()
-                    .map_or(16, |&t| trace.tensor(t).dtype.bits());
-                (rows.saturating_mul(dim).saturating_mul(w_bits))
-                    .div_ceil(8)
-                    .saturating_add(trace.op_activation_bytes_read(op))
+        // Layer by layer: every operand comes from, and the result goes to, off-chip memory.
+        let extra = Extra {
+            vector_flops: op.flops,
+            dram_read: trace
+                .op_activation_bytes_read(op)
+                .saturating_add(weight_bytes_read(trace, op, 0, |_| false)),
+            dram_write: trace.op_bytes_written(op),
+            ..Extra::default()
+        };
+        self.cost_vector_step(op, &extra)
+    }
+}
+
+/// Bytes of `op`'s parameters after the first `skip` read from off chip (those `cached` does not
+/// hold). A gather reads only the rows it selects, not the whole table.
+fn weight_bytes_read(
+    trace: &Trace,
+    op: &Op,
+    skip: usize,
+    cached: impl Fn(vchip_workloads::TensorId) -> bool,
+) -> u64 {
+    match op.kind {
+        OpKind::Embedding { rows, dim } => match op.weights.first() {
+            Some(&w) if cached(w) => 0,
+            first => {
+                let bits = first.map_or(16, |&w| trace.tensor(w).dtype.bits());
+                rows.saturating_mul(dim).saturating_mul(bits).div_ceil(8)
             }
-            _ => trace.op_bytes_read(op),
-        };
-        let wr = trace.op_bytes_written(op);
-        let flops = op.flops;
-        cost.compute_cycles = flops.div_ceil(self.vector.lanes.0);
-        let dram_cycles = self.dram_cycles(rd.saturating_add(wr));
-        cost.memory_cycles = dram_cycles;
-        cost.cycles = cost.compute_cycles.max(dram_cycles);
-        cost.stall_cycles = cost.cycles - cost.compute_cycles;
-        cost.bound = if dram_cycles > cost.compute_cycles {
-            Bound::Memory(self.offchip.clone())
-        } else {
-            Bound::Compute
-        };
-        cost.traffic = vec![LevelTraffic {
-            level: self.offchip.clone(),
-            read_bytes: rd,
-            write_bytes: wr,
-        }];
-        cost.energy = Energy {
-            vector_pj: flops as f64 * self.vector_pj(op.dtype),
-            dram_pj: rd.saturating_add(wr) as f64 * 8.0 * self.dram_pj_per_bit,
-            static_pj: cost.cycles as f64 * self.static_pj_per_cycle,
-            ..Energy::default()
-        };
-        cost
+        },
+        _ => op
+            .weights
+            .iter()
+            .skip(skip)
+            .filter(|&&w| !cached(w))
+            .map(|&w| trace.tensor(w).bytes())
+            .fold(0, u64::saturating_add),
     }
 }
 

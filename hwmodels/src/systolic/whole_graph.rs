@@ -7,7 +7,7 @@
 use vchip_workloads::graph::Graph;
 use vchip_workloads::{NormKind, Op, OpKind, TensorId, TensorRole};
 
-use super::SystolicModel;
+use super::{weight_bytes_read, SystolicModel};
 use crate::model::*;
 use crate::plan::fuse::{fuse_epilogues, FusionRules};
 use crate::plan::place::{activation_buffers, place_by_capacity};
@@ -226,13 +226,7 @@ impl SystolicModel {
             if matrix && i == 0 {
                 seen.extend(op.inputs.iter().map(|t| g.storage[t.0 as usize]));
                 // The GEMM model streams the first weight (the matrix); a bias comes beside it.
-                let bias: u64 = op
-                    .weights
-                    .iter()
-                    .skip(1)
-                    .filter(|&&w| !on_chip(w))
-                    .map(|&w| g.trace.tensor(w).bytes())
-                    .sum();
+                let bias = weight_bytes_read(&g.trace, op, 1, on_chip);
                 extra.dram_read = extra.dram_read.saturating_add(bias);
                 continue;
             }
@@ -253,20 +247,7 @@ impl SystolicModel {
                     extra.dram_read = extra.dram_read.saturating_add(b);
                 }
             }
-            let weights = match op.kind {
-                // A gather reads only the rows it selects, not the whole table.
-                OpKind::Embedding { rows, dim } => op.weights.first().map_or(0, |&w| {
-                    rows.saturating_mul(dim)
-                        .saturating_mul(g.trace.tensor(w).dtype.bits())
-                        .div_ceil(8)
-                }),
-                _ => op
-                    .weights
-                    .iter()
-                    .filter(|&&w| !on_chip(w))
-                    .map(|&w| g.trace.tensor(w).bytes())
-                    .fold(0, u64::saturating_add),
-            };
+            let weights = weight_bytes_read(&g.trace, op, 0, on_chip);
             extra.dram_read = extra.dram_read.saturating_add(weights);
             for &t in &op.outputs {
                 let b = g.trace.tensor(t).bytes();
@@ -303,7 +284,7 @@ impl SystolicModel {
 
     /// A step of vector ops: the vector unit computes while operands move between the buffer and
     /// off-chip memory.
-    fn cost_vector_step(&self, anchor: &Op, e: &Extra) -> OpCost {
+    pub(super) fn cost_vector_step(&self, anchor: &Op, e: &Extra) -> OpCost {
         let mut cost = OpCost::zero();
         cost.engine = Engine::Vector;
         cost.compute_cycles = e.vector_flops.div_ceil(self.vector.lanes.0);
