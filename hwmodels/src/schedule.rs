@@ -75,7 +75,7 @@ impl Schedule {
     /// Today's default: every op its own step, every tensor in the outermost level (layers exchange
     /// activations through off-chip memory).
     pub fn layer_by_layer(g: &Graph, levels: &[Level]) -> Schedule {
-        let steps = g
+        let steps: Vec<Step> = g
             .order
             .iter()
             .map(|&o| Step {
@@ -87,14 +87,11 @@ impl Schedule {
                 },
             })
             .collect();
-        Self::with_outer_homes(g, levels, steps)
-    }
-
-    /// `steps` with every materialised tensor in the outermost level.
-    pub fn with_outer_homes(g: &Graph, levels: &[Level], steps: Vec<Step>) -> Schedule {
         let outer = levels.len().saturating_sub(1);
-        let mat = materialised(g, &steps);
-        let home = mat.iter().map(|&m| m.then_some(outer)).collect();
+        let home = materialised(g, &steps)
+            .iter()
+            .map(|&m| m.then_some(outer))
+            .collect();
         let mut s = Schedule {
             steps,
             home,
@@ -269,9 +266,4 @@ pub fn level_peaks(
             }
         })
         .collect()
-}
-
-/// The op a step's cost is attributed to (its anchor).
-pub fn anchor(step: &Step) -> OpId {
-    step.ops[0]
 }

@@ -134,11 +134,6 @@ impl Graph {
     pub fn is_output(&self, t: TensorId) -> bool {
         self.producer[t.0 as usize].is_some() && self.consumers[t.0 as usize].is_empty()
     }
-
-    /// Tensors that hold data of their own (not views), produced by an op or fed in as inputs.
-    pub fn is_storage_root(&self, t: TensorId) -> bool {
-        self.storage[t.0 as usize] == t
-    }
 }
 
 fn analyse(trace: Trace) -> Result<Graph, WorkloadError> {

@@ -61,30 +61,30 @@ pub fn plan_arena(buffers: &[Buffer]) -> ArenaPlan {
     ArenaPlan { offsets, size }
 }
 
-/// The largest sum of sizes of buffers alive at one step: a lower bound on any arena.
-pub fn peak_live(buffers: &[Buffer]) -> u64 {
-    let mut events: Vec<(usize, bool, u64)> = Vec::with_capacity(2 * buffers.len());
-    for b in buffers {
-        events.push((b.first, true, b.size));
-        events.push((b.last.saturating_add(1), false, b.size));
-    }
-    // Frees at a step come before allocations at it.
-    events.sort_by_key(|&(t, alloc, _)| (t, alloc));
-    let (mut live, mut peak) = (0u64, 0u64);
-    for (_, alloc, s) in events {
-        if alloc {
-            live = live.saturating_add(s);
-            peak = peak.max(live);
-        } else {
-            live = live.saturating_sub(s);
-        }
-    }
-    peak
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The largest sum of sizes of buffers alive at one step: a lower bound on any arena.
+    fn peak_live(buffers: &[Buffer]) -> u64 {
+        let mut events: Vec<(usize, bool, u64)> = Vec::with_capacity(2 * buffers.len());
+        for b in buffers {
+            events.push((b.first, true, b.size));
+            events.push((b.last.saturating_add(1), false, b.size));
+        }
+        // Frees at a step come before allocations at it.
+        events.sort_by_key(|&(t, alloc, _)| (t, alloc));
+        let (mut live, mut peak) = (0u64, 0u64);
+        for (_, alloc, s) in events {
+            if alloc {
+                live = live.saturating_add(s);
+                peak = peak.max(live);
+            } else {
+                live = live.saturating_sub(s);
+            }
+        }
+        peak
+    }
 
     fn b(size: u64, first: usize, last: usize) -> Buffer {
         Buffer { size, first, last }
