@@ -106,22 +106,12 @@ impl SystolicModel {
         ]
     }
 
-    /// Bytes of the buffer activations live in: the activation (ifmap) buffer, TPU v1's Unified
-    /// Buffer, or the activations' third of a shared buffer.
-    fn activation_capacity(&self) -> u64 {
-        let b = &self.buffer_specs;
-        match (&b.ifmap, &b.shared) {
-            (Some(i), _) => i.capacity_bytes(),
-            (None, Some(s)) => s.capacity_bytes() / 3,
-            (None, None) => 0,
-        }
-    }
-
-    /// Bytes of the parameter cache: the filter buffer, or the filters' third of a shared one.
-    fn weight_cache_capacity(&self) -> u64 {
-        let b = &self.buffer_specs;
-        match (&b.filter, &b.shared) {
-            (Some(f), _) => f.capacity_bytes(),
+    /// Whole bytes of one operand's buffer, or its third of a shared one (the split the
+    /// layer-by-layer model uses too): the activation (ifmap) buffer is where activations live
+    /// (TPU v1's Unified Buffer), the filter buffer is the parameter cache.
+    fn operand_capacity(&self, own: &Option<crate::spec::BufferSpec>) -> u64 {
+        match (own, &self.buffer_specs.shared) {
+            (Some(b), _) => b.capacity_bytes(),
             (None, Some(s)) => s.capacity_bytes() / 3,
             (None, None) => 0,
         }
@@ -164,7 +154,7 @@ impl SystolicModel {
         let bufs: Vec<_> = candidates.iter().map(|c| c.1).collect();
         let placed = place_by_capacity(
             &bufs,
-            &[Some(self.activation_capacity()), None],
+            &[Some(self.operand_capacity(&self.buffer_specs.ifmap)), None],
             steps.len(),
         );
         let mat = crate::schedule::materialised(g, &steps);
@@ -177,7 +167,7 @@ impl SystolicModel {
         let mut cached = 0u64;
         if self.buffer_specs.weight_cache {
             // Parameters in the order ops first read them, while the cache has room.
-            let mut room = self.weight_cache_capacity();
+            let mut room = self.operand_capacity(&self.buffer_specs.filter);
             for &o in &g.order {
                 for &w in &g.op(o).weights {
                     let bytes = g.trace.tensor(w).bytes();
