@@ -429,6 +429,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bias_add_after_a_linear_layer_becomes_its_bias() {
+        // ONNX's MatMul + Add(bias) form of a linear layer without bias.
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("x", vec![1, 16], DType::F32).unwrap();
+        let y = b.linear("fc", x, 8, false).unwrap();
+        let z = b.eltwise_param("fc_bias", EltOp::Add, y, vec![8]).unwrap();
+        // A following scale is not a bias: it stays.
+        b.eltwise_param("scale", EltOp::Mul, z, vec![1, 8]).unwrap();
+        let g = Graph::with_passes(b.finish(), &Pass::ALL).unwrap();
+        assert_eq!(g.passes.len(), 1);
+        assert_eq!(g.passes[0].pass, "fold-bias-add");
+        assert_eq!(g.trace.ops.len(), 2);
+        assert_eq!(g.trace.ops[0].weights.len(), 2);
+        assert_eq!(g.trace.ops[0].outputs, vec![z]);
+        assert!(!g.folded_away[g.trace.ops[0].weights[1].0 as usize]);
+    }
+
+    #[test]
     fn batchnorm_after_a_shared_tensor_is_kept() {
         let mut b = TraceBuilder::new("t");
         let x = b.input("x", vec![1, 3, 8, 8], DType::F32).unwrap();
