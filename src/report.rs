@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
+use vchip_hwmodels::mcu::McuReport;
 use vchip_sim::SimResult;
 use vchip_workloads::{TensorRole, Trace};
 
@@ -291,6 +292,147 @@ fn fused_names(ops: &[String]) -> String {
 /// Columns of the step table that only array chips fill: map eff %, ifmap/filter/ofmap SRAM.
 const ARRAY_COLUMNS: [usize; 4] = [10, 12, 13, 14];
 
+fn kib(b: u64) -> String {
+    format!("{:.1}", b as f64 / 1024.0)
+}
+
+/// One row in the ST model-zoo benchmark layout (KiB, ms), with vchip's additions.
+fn mcu_csv(model: &str, m: &McuReport) -> String {
+    let header = [
+        "model",
+        "board",
+        "library",
+        "clock_mhz",
+        "activation_ram_kib",
+        "runtime_ram_kib",
+        "weights_flash_kib",
+        "code_flash_kib",
+        "total_ram_kib",
+        "total_flash_kib",
+        "inference_time_ms",
+        "energy_uj",
+        "fits",
+        "tool_version",
+    ];
+    let row = vec![
+        model.to_string(),
+        m.board.clone(),
+        m.library.to_string(),
+        m.clock_mhz.to_string(),
+        kib(m.activation_ram_bytes),
+        kib(m.persistent_ram_bytes.saturating_add(m.runtime_ram_bytes)),
+        kib(m.weights_flash_bytes),
+        kib(m.code_flash_bytes.saturating_add(m.model_flash_bytes)),
+        kib(m.peak_sram_bytes),
+        kib(m.flash_bytes),
+        format!("{:.3}", m.latency_s * 1e3),
+        format!("{:.1}", m.energy_uj),
+        m.fits.to_string(),
+        format!("vchip {}", env!("CARGO_PKG_VERSION")),
+    ];
+    csv(&header, &[row])
+}
+
+fn mcu_block(m: &McuReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "energy:  {:.1} uJ   (board power {:.1} mW x latency)",
+        m.energy_uj,
+        if m.latency_s > 0.0 {
+            m.energy_uj * 1e-3 / m.latency_s
+        } else {
+            0.0
+        }
+    );
+    let _ = writeln!(
+        out,
+        "mcu:     {} ({}), library {}, planner {:?}{}",
+        m.board,
+        m.core,
+        m.library,
+        m.planner,
+        m.npu
+            .as_ref()
+            .map_or(String::new(), |n| format!(", layers on {n}"))
+    );
+    let _ = writeln!(
+        out,
+        "sram:    {} KiB peak = arena {} KiB (scratch {} KiB at the peak) + persistent {} KiB + runtime {} KiB; the board has {} KiB, the arena goes in {} ({} KiB): {}",
+        kib(m.peak_sram_bytes),
+        kib(m.activation_ram_bytes),
+        kib(m.scratch_bytes_at_peak),
+        kib(m.persistent_ram_bytes),
+        kib(m.runtime_ram_bytes),
+        kib(m.sram_bytes),
+        m.largest_region,
+        kib(m.largest_region_bytes),
+        if m.sram_fits { "fits" } else { "DOES NOT FIT" }
+    );
+    let _ = writeln!(
+        out,
+        "flash:   {} KiB = weights {} KiB + model {} KiB + code {} KiB ({}) of {} KiB: {}",
+        kib(m.flash_bytes),
+        kib(m.weights_flash_bytes),
+        kib(m.model_flash_bytes),
+        kib(m.code_flash_bytes),
+        m.kernels.join(", "),
+        kib(m.flash_capacity_bytes),
+        if m.flash_fits { "fits" } else { "DOES NOT FIT" }
+    );
+    let _ = writeln!(
+        out,
+        "arena peak at step {}: {}",
+        m.peak_step,
+        m.live_at_peak.join(", ")
+    );
+    out
+}
+
+/// The error for a network that does not fit a microcontroller: by how much, and what is live.
+pub fn mcu_no_fit(model: &str, m: &McuReport) -> String {
+    let mut parts = Vec::new();
+    if !m.sram_fits {
+        let arena = m
+            .activation_ram_bytes
+            .saturating_add(m.persistent_ram_bytes);
+        let over_region = arena.saturating_sub(m.largest_region_bytes);
+        let over_total = m.peak_sram_bytes.saturating_sub(m.sram_bytes);
+        parts.push(format!(
+            "SRAM: the arena needs {} KiB (activations {} KiB + persistent {} KiB) in one region, {} KiB more than the largest ({} {} KiB){}; live at the peak (step {}): {}",
+            kib(arena),
+            kib(m.activation_ram_bytes),
+            kib(m.persistent_ram_bytes),
+            kib(over_region.max(1)),
+            m.largest_region,
+            kib(m.largest_region_bytes),
+            if over_total > 0 {
+                format!(", and {} KiB more than all SRAM with the runtime", kib(over_total))
+            } else {
+                String::new()
+            },
+            m.peak_step,
+            m.live_at_peak.join(", ")
+        ));
+    }
+    if !m.flash_fits {
+        parts.push(format!(
+            "flash: {} KiB (weights {} KiB + model {} KiB + code {} KiB), {} KiB more than the {} KiB there is",
+            kib(m.flash_bytes),
+            kib(m.weights_flash_bytes),
+            kib(m.model_flash_bytes),
+            kib(m.code_flash_bytes),
+            kib(m.flash_bytes.saturating_sub(m.flash_capacity_bytes)),
+            kib(m.flash_capacity_bytes)
+        ));
+    }
+    format!(
+        "`{model}` does not fit `{}`: {}. Fix: a smaller model or input, a board with more memory, or --allow-no-fit to report it anyway",
+        m.board,
+        parts.join("; ")
+    )
+}
+
 pub fn render_sim(r: &SimResult, f: Format) -> String {
     if f == Format::Json {
         return json(r);
@@ -364,6 +506,9 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
         }
     };
     if raw {
+        if let Some(m) = &r.mcu {
+            return mcu_csv(&r.model, m);
+        }
         drop_array(&mut header, &mut rows);
         return csv(&header, &rows);
     }
@@ -423,7 +568,9 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             seconds(t.cycles_decode as f64 / r.clock_hz)
         );
     }
-    if e.total() > 0.0 {
+    if let Some(m) = &r.mcu {
+        out.push_str(&mcu_block(m));
+    } else if e.total() > 0.0 {
         let _ = writeln!(
             out,
             "energy:  {}   (MAC {:.1}%, vector {:.1}%, SRAM {:.1}%, DRAM {:.1}%, static {:.1}%)",

@@ -31,6 +31,28 @@ pub struct OpRow {
     pub act_out_bytes: u64,
     pub w_bits: u64,
     pub a_bits: u64,
+    /// Microcontrollers: the op's SRAM (its arena with scratch, plus persistent state) and the
+    /// flash of its parameters.
+    pub mcu_memory: McuMemory,
+}
+
+/// (SRAM, flash) bytes on a microcontroller.
+pub type McuMemory = Option<(u64, u64)>;
+
+/// (SRAM, flash) bytes of an MCU run: an op's or network's arena with persistent state, and its
+/// parameters' flash (a whole network: `peak_sram_bytes` and `flash_bytes` with runtime and code).
+fn mcu_memory(r: &vchip_sim::SimResult, whole_network: bool) -> McuMemory {
+    r.mcu.as_ref().map(|m| {
+        if whole_network {
+            (m.peak_sram_bytes, m.flash_bytes)
+        } else {
+            (
+                m.activation_ram_bytes
+                    .saturating_add(m.persistent_ram_bytes),
+                m.weights_flash_bytes,
+            )
+        }
+    })
 }
 
 /// Applies the hardware's (or the user's) precision and simulates.
@@ -40,19 +62,20 @@ fn cost(
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
     boundary: Boundary,
-) -> Result<(SimTotals, String), ExploreError> {
+) -> Result<(SimTotals, String, McuMemory), ExploreError> {
     if let Some(p) = precision {
         p.apply(trace);
     }
     let opts = &CostOptions { boundary, ..*opts };
     let r = simulate(trace, hw, opts)?;
+    let memory = mcu_memory(&r, boundary == Boundary::Network);
     // The op's bound is the bound of its longest layer.
     let bound = r
         .layers
         .iter()
         .max_by_key(|l| l.cost.cycles)
         .map_or("-".to_string(), |l| l.cost.bound.label().to_string());
-    Ok((r.totals, bound))
+    Ok((r.totals, bound, memory))
 }
 
 /// Costs every distinct op of `ofa-mbv3` at each resolution.
@@ -78,7 +101,7 @@ pub fn ofa_mbv3(
             // The stem reads the image from off chip and the logits leave it; every other op finds
             // its input and leaves its output on chip, as in the whole network.
             let boundary = Boundary::of_op(op.reads_network_input(), op.writes_network_output());
-            let (totals, bound) = cost(&mut t, hw, precision, opts, boundary)?;
+            let (totals, bound, mcu_memory) = cost(&mut t, hw, precision, opts, boundary)?;
             let tt = t.totals();
             let input = t
                 .tensors
@@ -106,23 +129,36 @@ pub fn ofa_mbv3(
                 act_out_bytes: last,
                 w_bits,
                 a_bits,
+                mcu_memory,
             })
         })
         .collect()
 }
 
-/// Whole-network latency of a subnet in ms, simulated as one trace.
+/// A subnet simulated as one trace: its totals, its trace, and on microcontrollers its peak SRAM
+/// and flash.
+pub struct CostedSubnet {
+    pub totals: SimTotals,
+    pub trace: Trace,
+    pub mcu_memory: McuMemory,
+}
+
+/// Whole-network cost of a subnet, simulated as one trace.
 pub fn subnet_latency_ms(
     net: &OfaSubnet,
     hw: &dyn HardwareModel,
     precision: Option<&PrecisionPolicy>,
     opts: &CostOptions,
-) -> Result<(SimTotals, Trace), ExploreError> {
+) -> Result<CostedSubnet, ExploreError> {
     let mut t = net
         .trace(1)
         .map_err(|e| ExploreError::Sweep(e.to_string()))?;
-    let (totals, _) = cost(&mut t, hw, precision, opts, Boundary::Network)?;
-    Ok((totals, t))
+    let (totals, _, mcu_memory) = cost(&mut t, hw, precision, opts, Boundary::Network)?;
+    Ok(CostedSubnet {
+        totals,
+        trace: t,
+        mcu_memory,
+    })
 }
 
 /// Writes `{r}_lookup_table.yaml` files as OFA's `LatencyTable` reads them, from
@@ -225,10 +261,10 @@ pub fn rich_frame(
         Column::new(
             "mem_config".into(),
             vec![
-                format!(
-                    "{} {} GB/s",
-                    spec.dram.technology, spec.dram.bandwidth_gb_s.0
-                );
+                match &spec.dram {
+                    Some(d) => format!("{} {} GB/s", d.technology, d.bandwidth_gb_s.0),
+                    None => "on-chip SRAM and flash".to_string(),
+                };
                 n
             ],
         ),
@@ -287,19 +323,41 @@ pub fn rich_frame(
             vec![env!("CARGO_PKG_VERSION").to_string(); n],
         ),
     ];
+    let mut cols = cols;
+    if rows.iter().any(|r| r.mcu_memory.is_some()) {
+        cols.push(Column::new(
+            "peak_sram_bytes".into(),
+            rows.iter()
+                .map(|r| r.mcu_memory.map(|m| m.0))
+                .collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            "flash_bytes".into(),
+            rows.iter()
+                .map(|r| r.mcu_memory.map(|m| m.1))
+                .collect::<Vec<_>>(),
+        ));
+    }
     DataFrame::new(n, cols).map_err(pl)
 }
 
 /// DyNAS-T-style CSV for whole subnets. Accuracy is not something a simulator knows: the
 /// `Top-1 Acc (%)` column is left empty for the user's own measurements or predictor.
+/// On microcontrollers two more columns give each subnet's peak SRAM and flash in bytes, for
+/// MCUNet-style searches that filter by memory.
 pub fn write_dynast_csv(
-    nets: &[(OfaSubnet, SimTotals, u64)],
+    nets: &[(OfaSubnet, SimTotals, u64, McuMemory)],
     path: &Path,
 ) -> Result<(), ExploreError> {
+    let mcu = nets.iter().any(|n| n.3.is_some());
     let mut text =
-        String::from("Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)\n");
-    for (net, t, params) in nets {
-        let _ = writeln!(
+        String::from("Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)");
+    if mcu {
+        text.push_str(",Peak SRAM (B),Flash (B)");
+    }
+    text.push('\n');
+    for (net, t, params, memory) in nets {
+        let _ = write!(
             text,
             "\"{}\",simulated,{},{},{},",
             net.arch_dict(),
@@ -307,6 +365,10 @@ pub fn write_dynast_csv(
             t.latency_s * 1e3,
             t.macs
         );
+        if let Some((sram, flash)) = memory {
+            let _ = write!(text, ",{sram},{flash}");
+        }
+        text.push('\n');
     }
     write_atomic(path, text.as_bytes())
 }

@@ -28,8 +28,9 @@ fn ofa_table_sums_to_the_whole_subnet_latency() {
     assert_eq!(lut.len(), rows.len(), "keys are unique");
     for net in nas_table::random_subnets(10, 7, &[176]) {
         let summed: f64 = net.ops().iter().map(|op| lut[&op.ofa_key()]).sum();
-        let (whole, _) =
-            nas_table::subnet_latency_ms(&net, hw.as_ref(), Some(&policy), &opts).unwrap();
+        let whole = nas_table::subnet_latency_ms(&net, hw.as_ref(), Some(&policy), &opts)
+            .unwrap()
+            .totals;
         assert!(
             (summed - whole.latency_s).abs() <= 0.01 * whole.latency_s,
             "{}: {summed} vs {}",

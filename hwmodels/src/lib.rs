@@ -8,6 +8,8 @@ pub mod area;
 pub mod cpu;
 pub mod energy;
 pub mod error;
+pub mod mcu;
+pub mod mcu_report;
 pub mod model;
 pub mod plan;
 pub mod presets;
@@ -47,6 +49,7 @@ pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError
     match spec.kind {
         crate::spec::HwKind::Systolic => Ok(Box::new(crate::systolic::SystolicModel::new(spec)?)),
         crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
+        crate::spec::HwKind::Mcu => Ok(Box::new(crate::mcu::McuModel::new(spec)?)),
         other => Err(HwError::Invalid {
             file: spec.name.clone(),
             key: "kind".into(),

@@ -336,6 +336,11 @@ pub trait HardwareModel: Send + Sync {
     fn models_area(&self) -> bool {
         true
     }
+
+    /// Microcontrollers' memory report (arena, flash, fits); `None` for other kinds.
+    fn mcu_report(&self, _g: &Graph, _s: &Schedule) -> Option<crate::mcu_report::McuReport> {
+        None
+    }
 }
 
 /// A step's ops one after another, each costed alone: the default step cost, and what kinds with

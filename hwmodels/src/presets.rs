@@ -20,6 +20,13 @@ pub static PRESETS: &[Preset] = &[
     preset!("tpu-v1"),
     preset!("edge-tpu-like"),
     preset!("systolic"),
+    preset!("nucleo-l4r5zi"),
+    preset!("nucleo-h7a3zi-q"),
+    preset!("nucleo-u575zi-q"),
+    preset!("disco-f746ng"),
+    preset!("stm32h743"),
+    preset!("nrf5340-dk"),
+    preset!("corstone-300-u55"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Preset> {

@@ -144,6 +144,9 @@ pub struct SimResult {
     pub memory: Vec<LevelPeak>,
     pub layers: Vec<LayerResult>,
     pub totals: SimTotals,
+    /// Microcontrollers: latency, energy, peak SRAM, flash and whether the network fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcu: Option<vchip_hwmodels::mcu::McuReport>,
 }
 
 /// The rewrites an engine run applies: all of them on the whole-graph path, none layer by layer
@@ -331,6 +334,11 @@ pub fn simulate_graph(
     if t.cycles > 0 {
         t.utilization = mapped_macs as f64 / (t.cycles as f64 * hw.peak_macs_per_cycle() as f64);
     }
+    let mcu = hw.mcu_report(g, &schedule).map(|mut r| {
+        r.latency_s = t.latency_s;
+        r.energy_uj = t.energy_j * 1e6;
+        r
+    });
     // The schedule was checked above: every op was filled in exactly once.
     let layers: Vec<LayerResult> = layers.into_iter().flatten().collect();
     Ok(SimResult {
@@ -351,6 +359,7 @@ pub fn simulate_graph(
         memory: schedule.memory,
         layers,
         totals: t,
+        mcu,
     })
 }
 

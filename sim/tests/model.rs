@@ -37,7 +37,14 @@ fn doubling_dram_energy_per_bit_raises_only_the_dram_share() {
     let t = int8(zoo::load_by_name("resnet18", &TraceOptions::default()).unwrap());
     let spec = load_hardware("edge-tpu-like").unwrap();
     let mut doubled = spec.clone();
-    doubled.dram.energy_pj_per_bit.as_mut().unwrap().0 *= 2.0;
+    doubled
+        .dram
+        .as_mut()
+        .unwrap()
+        .energy_pj_per_bit
+        .as_mut()
+        .unwrap()
+        .0 *= 2.0;
     let (a, b) = (run(&t, &spec).totals, run(&t, &doubled).totals);
     assert_eq!(b.energy_pj.dram_pj, 2.0 * a.energy_pj.dram_pj);
     assert_eq!(
@@ -94,9 +101,9 @@ fn halving_bandwidth_doubles_memory_time_of_a_memory_bound_layer() {
     let mut spec = load_hardware("scalesim-32x32").unwrap();
     spec.systolic.as_mut().unwrap().dataflow = vchip_hwmodels::spec::Dataflow::Os;
     // 16 then 8 B/cycle at 1 GHz; the traffic (4,096 + 16,777,216 + 4,096 B) divides both exactly.
-    spec.dram.bandwidth_gb_s.0 = 16.0;
+    spec.dram.as_mut().unwrap().bandwidth_gb_s.0 = 16.0;
     let full = run(&t, &spec).layers[0].cost.clone();
-    spec.dram.bandwidth_gb_s.0 = 8.0;
+    spec.dram.as_mut().unwrap().bandwidth_gb_s.0 = 8.0;
     let half = run(&t, &spec).layers[0].cost.clone();
     assert!(
         full.memory_cycles > full.compute_cycles,
@@ -114,7 +121,7 @@ fn halving_bandwidth_doubles_memory_time_of_a_memory_bound_layer() {
 fn sram_bandwidth_limit_makes_that_buffer_the_wall() {
     let t = dsl(GEMM);
     let mut spec = load_hardware("scalesim-32x32").unwrap(); // os, 64 KiB per operand
-    spec.dram.bandwidth_gb_s.0 = 1e6; // take DRAM out of the picture
+    spec.dram.as_mut().unwrap().bandwidth_gb_s.0 = 1e6; // take DRAM out of the picture
     spec.buffers
         .as_mut()
         .unwrap()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use vchip::report::{self, Format};
+use vchip_hwmodels::spec::mcu::Library;
 use vchip_hwmodels::{Compat, CostOptions, Fusion, HardwareModel, HardwareSpec};
 use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, Trace, TraceOptions};
 
@@ -18,6 +19,44 @@ pub enum CompatArg {
 pub enum FusionArg {
     On,
     Off,
+}
+
+/// Options of microcontroller hardware (`kind: mcu`).
+#[derive(Args, Clone, Default)]
+pub struct McuArgs {
+    /// Kernel library of an MCU board: `tflm` (reference kernels), `cmsis-nn`, or `vendor` (the
+    /// vendor's optimised runtime, e.g. ST X-CUBE-AI); default: the board's `mcu.library`.
+    #[arg(long, value_name = "LIB")]
+    pub lib: Option<String>,
+    /// Run on the board's Ethos-U NPU (`on`, the default where there is one) or on the core.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub npu: Option<FusionArg>,
+}
+
+impl McuArgs {
+    /// Applies the options to `spec`; an error if they do not apply to it.
+    pub fn apply(&self, spec: &mut HardwareSpec) -> Result<()> {
+        if self.lib.is_none() && self.npu.is_none() {
+            return Ok(());
+        }
+        let name = spec.name.clone();
+        let Some(m) = spec.mcu.as_mut() else {
+            bail!("--lib and --npu apply to microcontroller hardware (`kind: mcu`); `{name}` is not one (see `vchip hw list`)");
+        };
+        if let Some(l) = &self.lib {
+            m.library = Library::parse(l).with_context(|| {
+                format!("--lib `{l}`: unknown kernel library; use tflm, cmsis-nn or vendor")
+            })?;
+        }
+        match self.npu {
+            Some(FusionArg::On) if m.npu.is_none() => {
+                bail!("--npu on: `{name}` has no NPU (boards with one: corstone-300-u55); drop --npu or pick such a board")
+            }
+            Some(v) => m.use_npu = matches!(v, FusionArg::On),
+            None => {}
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args)]
@@ -187,8 +226,9 @@ pub struct Loaded {
     pub traces: Vec<Trace>,
 }
 
-pub fn load(hw: &str, models: &[String], trace: &TraceArgs) -> Result<Loaded> {
-    let spec = vchip_hwmodels::load_hardware(hw)?;
+pub fn load(hw: &str, models: &[String], trace: &TraceArgs, mcu: &McuArgs) -> Result<Loaded> {
+    let mut spec = vchip_hwmodels::load_hardware(hw)?;
+    mcu.apply(&mut spec)?;
     let traces = models
         .iter()
         .map(|m| trace.load(m, spec.precision.as_deref()))

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use vchip::report;
 
-use super::args::{load, EngineArgs, ModelArgs, OutArgs};
+use super::args::{load, EngineArgs, McuArgs, ModelArgs, OutArgs};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -17,6 +17,12 @@ pub struct SimulateArgs {
     pub hw: String,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub mcu: McuArgs,
+    /// A microcontroller network that does not fit the board's SRAM or flash is an error; with
+    /// this flag it is reported (`mcu.fits: false`) instead.
+    #[arg(long)]
+    pub allow_no_fit: bool,
     /// Draw a roofline (one point per step against each off-chip level and the compute peak)
     /// as SVG.
     #[arg(long, value_name = "SVG")]
@@ -30,13 +36,18 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         model,
         hw,
         engine,
+        mcu,
+        allow_no_fit,
         plot,
         out,
     } = a;
-    let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace)?;
+    let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;
     let trace = &loaded.traces[0];
     let result = vchip_sim::simulate(trace, hwm.as_ref(), &engine.opts())?;
+    if let Some(m) = result.mcu.as_ref().filter(|m| !m.fits && !allow_no_fit) {
+        anyhow::bail!("{}", report::mcu_no_fit(&result.model, m));
+    }
     out.emit(&report::render_sim(&result, out.format))?;
     if let Some(path) = &plot {
         let peak_flops = 2.0 * hwm.peak_macs_per_cycle() as f64 * result.clock_hz;

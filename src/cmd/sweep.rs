@@ -65,7 +65,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     } = a;
     use vchip_explore::{run_sweep, sweep};
     // Everything is checked before any work starts.
-    let loaded = load(&hw, &models, &trace)?;
+    let loaded = load(&hw, &models, &trace, &Default::default())?;
     let base = loaded.spec;
     let axes = set
         .iter()

@@ -8,7 +8,7 @@ use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
 use vchip_workloads::precision::PrecisionPolicy;
 use vchip_workloads::Trace;
 
-use super::args::{load, parse_resolutions, TraceArgs, DEFAULT_RESOLUTIONS};
+use super::args::{load, parse_resolutions, McuArgs, TraceArgs, DEFAULT_RESOLUTIONS};
 
 #[derive(clap::Args)]
 pub struct TableArgs {
@@ -34,6 +34,8 @@ pub struct TableArgs {
     /// Precision policy (default: the hardware's own).
     #[arg(long)]
     precision: Option<String>,
+    #[command(flatten)]
+    mcu: McuArgs,
 }
 
 /// The chip a table is built for: its name, clock, model and precision policy.
@@ -45,7 +47,12 @@ struct Device {
 }
 
 /// The chip, and the listed models traced for it, through the loader every command uses.
-fn device(hw: &str, precision: Option<&str>, models: &[String]) -> Result<(Device, Vec<Trace>)> {
+fn device(
+    hw: &str,
+    precision: Option<&str>,
+    models: &[String],
+    mcu: &McuArgs,
+) -> Result<(Device, Vec<Trace>)> {
     let args = TraceArgs {
         batch: 1,
         seq: None,
@@ -54,7 +61,7 @@ fn device(hw: &str, precision: Option<&str>, models: &[String]) -> Result<(Devic
         precision: precision.map(str::to_string),
         allow_unknown: false,
     };
-    let loaded = load(hw, models, &args)?;
+    let loaded = load(hw, models, &args, mcu)?;
     let policy = precision
         .or(loaded.spec.precision.as_deref())
         .map(PrecisionPolicy::parse)
@@ -133,12 +140,13 @@ pub fn run(a: TableArgs) -> Result<()> {
         subnets,
         seed,
         precision,
+        mcu,
     } = a;
     match space.as_str() {
         "models" => {
             let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;
             let names: Vec<String> = list.split(',').map(|m| m.trim().to_string()).collect();
-            let (dev, traces) = device(&hw, precision.as_deref(), &names)?;
+            let (dev, traces) = device(&hw, precision.as_deref(), &names, &mcu)?;
             let ops =
                 nas_table::distinct_ops(&traces, dev.model.as_ref(), &CostOptions::default())?;
             std::fs::create_dir_all(&output)
@@ -156,7 +164,7 @@ pub fn run(a: TableArgs) -> Result<()> {
         }
         "ofa-resnet50" => {
             use vchip_workloads::nas::ofa_resnet50;
-            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[], &mcu)?;
             let mut ops = Vec::new();
             for r in parse_resolutions(&resolutions)? {
                 for op in ofa_resnet50::space_ops(r) {
@@ -167,7 +175,7 @@ pub fn run(a: TableArgs) -> Result<()> {
             keyed_space(&dev, "ofa-resnet50", ops, &output, "hwnasbench.json", true)
         }
         "fbnet" => {
-            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[], &mcu)?;
             // HW-NAS-Bench's FBNet keys are for one resolution; 224 unless asked otherwise.
             let res = if resolutions == DEFAULT_RESOLUTIONS {
                 vec![224]
@@ -189,7 +197,7 @@ pub fn run(a: TableArgs) -> Result<()> {
         }
         "ofa-mbv3" => {
             let res = parse_resolutions(&resolutions)?;
-            let (dev, _) = device(&hw, precision.as_deref(), &[])?;
+            let (dev, _) = device(&hw, precision.as_deref(), &[], &mcu)?;
             let opts = CostOptions::default();
             let rows = nas_table::ofa_mbv3(dev.model.as_ref(), &res, dev.policy.as_ref(), &opts)?;
             std::fs::create_dir_all(&output)
@@ -218,14 +226,14 @@ pub fn run(a: TableArgs) -> Result<()> {
                 let costed = nas_table::random_subnets(subnets as usize, seed, &res)
                     .into_iter()
                     .map(|n| {
-                        let (t, trace) = nas_table::subnet_latency_ms(
+                        let c = nas_table::subnet_latency_ms(
                             &n,
                             dev.model.as_ref(),
                             dev.policy.as_ref(),
                             &opts,
                         )?;
-                        let params = trace.totals().params;
-                        Ok((n, t, params))
+                        let params = c.trace.totals().params;
+                        Ok((n, c.totals, params, c.mcu_memory))
                     })
                     .collect::<Result<Vec<_>, vchip_explore::ExploreError>>()?;
                 nas_table::write_dynast_csv(&costed, &output.join("dynast.csv"))?;

@@ -73,14 +73,15 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
         precision: Some("f32".into()),
         systolic: None,
         cpu: Some(cpu),
+        mcu: None,
         buffers: None,
-        dram: DramSpec {
+        dram: Some(DramSpec {
             technology: "host".into(),
             capacity_gib: Positive(host.memory_gib.max(1e-3)),
             bandwidth_gb_s: Positive(dram_gb_s),
             energy_pj_per_bit: None,
             host_link: false,
-        },
+        }),
         vector: None,
         energy: Default::default(),
         area_mm2: Default::default(),

@@ -693,7 +693,11 @@ impl HardwareModel for CpuModel {
         };
         v.push(Level {
             name: "dram".into(),
-            capacity_bytes: Some((self.spec.dram.capacity_gib.0 * (1u64 << 30) as f64) as u64),
+            capacity_bytes: self
+                .spec
+                .dram
+                .as_ref()
+                .map(|d| (d.capacity_gib.0 * (1u64 << 30) as f64) as u64),
             bytes_per_s: dram_bw * 1e9,
             on_chip: false,
         });

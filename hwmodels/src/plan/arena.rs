@@ -35,10 +35,26 @@ pub fn plan_arena(buffers: &[Buffer]) -> ArenaPlan {
             .then(x.first.cmp(&y.first))
             .then(a.cmp(&b))
     });
+    place_in_order(buffers, &order)
+}
+
+/// Plans `buffers` exactly as TFLM's `GreedyMemoryPlanner::CalculateOffsetsIfNeeded` does
+/// (tflite-micro, greedy_memory_planner.cc): the buffers are listed from the last added to the
+/// first, then stable-sorted by size, descending, so equal sizes go latest-added first; each takes
+/// the first gap, in offset order, among the placed buffers alive at the same time (first and last
+/// use inclusive), else the end of the highest of them. `buffers` is in the order the interpreter
+/// adds them (tensors by index, then scratch buffers).
+pub fn plan_arena_tflm(buffers: &[Buffer]) -> ArenaPlan {
+    let mut order: Vec<usize> = (0..buffers.len()).rev().collect();
+    order.sort_by(|&a, &b| buffers[b].size.cmp(&buffers[a].size));
+    place_in_order(buffers, &order)
+}
+
+fn place_in_order(buffers: &[Buffer], order: &[usize]) -> ArenaPlan {
     let mut offsets = vec![0u64; buffers.len()];
     let mut placed: Vec<usize> = Vec::with_capacity(buffers.len());
     let mut size = 0u64;
-    for &i in &order {
+    for &i in order {
         let b = &buffers[i];
         // Intervals taken by placed buffers alive at the same time, by offset.
         let mut taken: Vec<(u64, u64)> = placed
@@ -123,6 +139,54 @@ mod tests {
         check_no_overlap(&bufs, &plan);
         assert_eq!(peak_live(&bufs), 140);
         assert_eq!(plan.size, 140);
+    }
+
+    #[test]
+    fn tflm_ties_go_latest_added_first() {
+        // Two equal buffers alive together: TFLM lists them last-added first, so buffer 1 takes
+        // offset 0 and buffer 0 goes above it (vchip's own order would do the opposite).
+        let bufs = [b(16, 0, 1), b(16, 0, 1)];
+        assert_eq!(plan_arena_tflm(&bufs).offsets, vec![16, 0]);
+        assert_eq!(plan_arena(&bufs).offsets, vec![0, 16]);
+    }
+
+    #[test]
+    fn tflm_first_gap_among_simultaneous_buffers() {
+        // Hand-built lifetimes (sizes 40, 30, 20, 20, 10, 0):
+        //   A 40 [0,1]  B 30 [1,2]  C 20 [2,3]  D 20 [0,0]  E 10 [3,4]  F 0 [2,2]
+        // Order: A, B, then the 20s latest-added first (D, C), E, F.
+        // A→0; B overlaps A → 40; D overlaps A only → 40 (gap above A, B not alive at 0);
+        // C overlaps B (40..70) → gap below B is [0,40) → 0; E overlaps C (0..20) → 20;
+        // F (size 0) overlaps B and C → 0 (a zero gap fits anywhere, TFLM's `gap >= 0`).
+        let bufs = [
+            b(40, 0, 1),
+            b(30, 1, 2),
+            b(20, 2, 3),
+            b(20, 0, 0),
+            b(10, 3, 4),
+            b(0, 2, 2),
+        ];
+        let plan = plan_arena_tflm(&bufs);
+        check_no_overlap(&bufs, &plan);
+        assert_eq!(plan.offsets, vec![0, 40, 0, 40, 20, 0]);
+        assert_eq!(plan.size, 70);
+    }
+
+    #[test]
+    fn tflm_appends_after_the_highest_end_when_no_gap_fits() {
+        // A 50 [0,3] → 0; B 30 [0,0] → 50; C 25 [1,1] overlaps A only → 50 (B is dead at 1);
+        // D 20 [0,1] meets A [0,50), B [50,80), C [50,75) in offset order: no gap, and it goes
+        // after the highest end seen (80), not after the last entry's end (75).
+        let bufs = [b(50, 0, 3), b(30, 0, 0), b(25, 1, 1), b(20, 0, 1)];
+        let plan = plan_arena_tflm(&bufs);
+        check_no_overlap(&bufs, &plan);
+        assert_eq!(plan.offsets, vec![0, 50, 50, 80]);
+        assert_eq!(plan.size, 100);
+        // Nothing alive together: everything at 0.
+        let apart = [b(50, 0, 0), b(10, 1, 1), b(20, 2, 2)];
+        assert_eq!(plan_arena_tflm(&apart).offsets, vec![0, 0, 0]);
+        assert_eq!(plan_arena_tflm(&apart).size, 50);
+        assert_eq!(plan_arena_tflm(&[]).size, 0);
     }
 
     #[test]

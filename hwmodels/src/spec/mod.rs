@@ -1,8 +1,8 @@
 //! The hardware description schema: one YAML format for every hardware kind.
 //!
 //! Common sections (clock, technology, memories, vector unit, energy) are shared by all kinds; each
-//! kind adds its own compute section (`systolic:` today; `gpu:`, `dataflow:`, `mcu:` are reserved
-//! for the models that follow). Unknown keys are rejected, sizes must be positive, and every error
+//! kind adds its own section (`systolic:`, `cpu:`, `mcu:`; `gpu:` and `dataflow:` are reserved for
+//! the models that follow). Unknown keys are rejected, sizes must be positive, and every error
 //! carries the line and column (serde-saphyr renders a source snippet).
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::HwError;
 
 pub mod cpu;
+pub mod mcu;
 pub mod systolic;
 
 pub use systolic::{BufferSpec, Buffers, SystolicSpec, VectorSpec};
@@ -132,10 +133,15 @@ pub struct HardwareSpec {
     /// The host CPU (`kind: cpu`), measured and calibrated by `vchip validate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<cpu::CpuSpec>,
+    /// A microcontroller board (`kind: mcu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcu: Option<mcu::McuSpec>,
     /// On-chip buffers of accelerators (required for `kind: systolic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffers: Option<Buffers>,
-    pub dram: DramSpec,
+    /// Off-chip memory (required by every kind but `mcu`, whose memories are its SRAM and flash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dram: Option<DramSpec>,
     /// The vector unit of accelerators (required for `kind: systolic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<VectorSpec>,
@@ -208,13 +214,13 @@ impl HardwareSpec {
             ),
             (
                 "dram.bandwidth_gb_s",
-                self.dram.bandwidth_gb_s.0,
+                self.dram.as_ref().map_or(1.0, |d| d.bandwidth_gb_s.0),
                 1e6,
                 "GB/s (1 PB/s at most)",
             ),
             (
                 "dram.capacity_gib",
-                self.dram.capacity_gib.0,
+                self.dram.as_ref().map_or(1.0, |d| d.capacity_gib.0),
                 1e9,
                 "GiB (an exbibyte at most)",
             ),
@@ -257,6 +263,13 @@ impl HardwareSpec {
                 }
             }
         }
+        if self.kind != HwKind::Mcu && self.dram.is_none() {
+            return Err(invalid(
+                "dram",
+                "this kind needs a `dram:` section (technology, capacity_gib, bandwidth_gb_s)"
+                    .into(),
+            ));
+        }
         match self.kind {
             HwKind::Systolic => {
                 if self.systolic.is_none() {
@@ -265,7 +278,7 @@ impl HardwareSpec {
                 if self.buffers.is_none() || self.vector.is_none() {
                     return Err(invalid("buffers", "`kind: systolic` needs `buffers:` and `vector:` sections".into()));
                 }
-                if self.dram.energy_pj_per_bit.is_none() {
+                if self.dram.as_ref().is_some_and(|d| d.energy_pj_per_bit.is_none()) {
                     return Err(invalid("dram.energy_pj_per_bit", "`kind: systolic` reports energy and needs the DRAM energy per bit".into()));
                 }
             }
@@ -274,10 +287,11 @@ impl HardwareSpec {
                     return Err(invalid("cpu", "`kind: cpu` needs a `cpu:` section (run `vchip validate --device cpu` to measure one)".into()));
                 }
             }
+            HwKind::Mcu => self.validate_mcu(file)?,
             other => {
                 return Err(invalid(
                     "kind",
-                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu"),
+                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu, mcu"),
                 ))
             }
         }
@@ -318,9 +332,82 @@ impl HardwareSpec {
         self.clock_mhz.0 * 1e6
     }
 
-    /// DRAM bytes per clock cycle.
+    /// DRAM bytes per clock cycle (0 without DRAM).
     pub fn dram_bytes_per_cycle(&self) -> f64 {
-        self.dram.bandwidth_gb_s.0 * 1e9 / self.clock_hz()
+        self.dram
+            .as_ref()
+            .map_or(0.0, |d| d.bandwidth_gb_s.0 * 1e9 / self.clock_hz())
+    }
+
+    /// The DRAM section, for kinds whose validation requires one.
+    pub fn dram_or_err(&self) -> Result<&DramSpec, HwError> {
+        self.dram.as_ref().ok_or_else(|| HwError::Invalid {
+            file: self.name.clone(),
+            key: "dram".into(),
+            msg: "this kind needs a `dram:` section".into(),
+        })
+    }
+
+    fn validate_mcu(&self, file: &str) -> Result<(), HwError> {
+        let invalid = |key: &str, msg: String| HwError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            msg,
+        };
+        let Some(m) = &self.mcu else {
+            return Err(invalid(
+                "mcu",
+                "`kind: mcu` needs an `mcu:` section (core, library, sram, flash, board_power_mw)"
+                    .into(),
+            ));
+        };
+        if m.sram.is_empty() {
+            return Err(invalid(
+                "mcu.sram",
+                "list at least one SRAM region (`- { name: sram1, size_kib: 256 }`)".into(),
+            ));
+        }
+        if self.clock_mhz.0 > 2000.0 {
+            return Err(invalid(
+                "clock_mhz",
+                format!(
+                    "{} MHz is not a microcontroller clock (2 GHz at most)",
+                    self.clock_mhz.0
+                ),
+            ));
+        }
+        for (i, r) in m.sram.iter().enumerate() {
+            if r.size_kib.0 > 1e6 || r.wait_states.0 > 64.0 {
+                return Err(invalid(
+                    &format!("mcu.sram[{i}]"),
+                    "is out of range: size_kib up to a GiB (1e6), wait_states up to 64".into(),
+                ));
+            }
+        }
+        if m.flash.size_kib.0 > 1e6 || m.flash.wait_states.0 > 64.0 || m.flash.line_bytes.0 > 1024 {
+            return Err(invalid(
+                "mcu.flash",
+                "is out of range: size_kib up to a GiB (1e6), wait_states up to 64, line_bytes up to 1024".into(),
+            ));
+        }
+        if m.board_power_mw.0 > 1e5 {
+            return Err(invalid(
+                "mcu.board_power_mw",
+                "is out of range: give mW (100 W at most)".into(),
+            ));
+        }
+        if let Some(n) = &m.npu {
+            if ![32, 64, 128, 256, 512].contains(&n.macs_per_cycle.0) {
+                return Err(invalid(
+                    "mcu.npu.macs_per_cycle",
+                    format!(
+                        "{} is not an Ethos-U configuration (32, 64, 128, 256; 512 for U65)",
+                        n.macs_per_cycle.0
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn to_yaml(&self) -> String {

@@ -71,8 +71,8 @@ impl SystolicModel {
             .vector
             .clone()
             .ok_or_else(|| missing_section("vector"))?;
-        let dram_pj_per_bit = spec
-            .dram
+        let dram = spec.dram_or_err()?.clone();
+        let dram_pj_per_bit = dram
             .energy_pj_per_bit
             .ok_or_else(|| missing_section("dram.energy_pj_per_bit"))?
             .0;
@@ -129,7 +129,7 @@ impl SystolicModel {
             dram_pj_per_bit,
             node_scale,
             static_pj_per_cycle,
-            offchip: if spec.dram.host_link {
+            offchip: if dram.host_link {
                 LEVEL_HOST_LINK
             } else {
                 LEVEL_DRAM

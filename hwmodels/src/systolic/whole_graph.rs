@@ -96,11 +96,12 @@ impl SystolicModel {
             },
             Level {
                 name: self.offchip.clone(),
-                capacity_bytes: Some(
-                    (self.spec.dram.capacity_gib.0 * (1u64 << 30) as f64).min(u64::MAX as f64)
-                        as u64,
-                ),
-                bytes_per_s: self.spec.dram.bandwidth_gb_s.0 * 1e9,
+                capacity_bytes: self
+                    .spec
+                    .dram
+                    .as_ref()
+                    .map(|d| (d.capacity_gib.0 * (1u64 << 30) as f64).min(u64::MAX as f64) as u64),
+                bytes_per_s: self.spec.dram_bytes_per_cycle() * clock,
                 on_chip: false,
             },
         ]
