@@ -996,3 +996,150 @@ fn validate_from_a_file_that_is_not_measurements_fails_cleanly() {
         &["not the measurements.json"],
     );
 }
+
+#[test]
+fn simulate_on_an_mcu_reports_latency_energy_sram_flash_and_fit() {
+    let o = vchip(&[
+        "simulate",
+        "resnet8",
+        "--hw",
+        "nucleo-l4r5zi",
+        "--lib",
+        "cmsis-nn",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let m = &v["mcu"];
+    for key in ["latency_s", "energy_uj", "peak_sram_bytes", "flash_bytes"] {
+        assert!(m[key].as_f64().unwrap() > 0.0, "{key}: {m}");
+    }
+    assert_eq!(m["fits"], true);
+    assert_eq!(m["library"], "cmsis-nn");
+    // The same run in the ST model-zoo layout.
+    let o = vchip(&[
+        "simulate",
+        "resnet8",
+        "--hw",
+        "nucleo-l4r5zi",
+        "--lib",
+        "cmsis-nn",
+        "--format",
+        "csv",
+    ]);
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "model,board,library,clock_mhz,activation_ram_kib,runtime_ram_kib,weights_flash_kib,code_flash_kib,total_ram_kib,total_flash_kib,inference_time_ms,energy_uj,fits,tool_version"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let ms: f64 = row[10].parse().unwrap();
+    assert!((ms - m["latency_s"].as_f64().unwrap() * 1e3).abs() < 1e-3);
+    // The text report names the library and the memories.
+    let o = vchip(&[
+        "simulate",
+        "ds_cnn_kws",
+        "--hw",
+        "nucleo-l4r5zi",
+        "--lib",
+        "tflm",
+    ]);
+    let text = stdout(&o);
+    assert!(text.contains("library tflm") && text.contains("sram:") && text.contains("flash:"));
+}
+
+#[test]
+fn mcu_errors_are_clear() {
+    // A network that does not fit: by how much, and what is live at the peak.
+    let o = vchip(&["simulate", "resnet50", "--hw", "nucleo-l4r5zi"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not fit `nucleo-l4r5zi`")
+            && e.contains("more than")
+            && e.contains("live at the peak"),
+        "{e}"
+    );
+    assert!(stdout(&o).is_empty());
+    // Reported instead when asked.
+    let o = vchip(&[
+        "simulate",
+        "resnet50",
+        "--hw",
+        "nucleo-l4r5zi",
+        "--allow-no-fit",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["mcu"]["fits"], false);
+    // An NPU the board does not have, an unknown library, MCU options on other hardware.
+    for (args, expect) in [
+        (
+            vec![
+                "simulate",
+                "resnet8",
+                "--hw",
+                "nucleo-l4r5zi",
+                "--npu",
+                "on",
+            ],
+            "has no NPU",
+        ),
+        (
+            vec![
+                "simulate",
+                "resnet8",
+                "--hw",
+                "nucleo-l4r5zi",
+                "--lib",
+                "tvm",
+            ],
+            "unknown kernel library",
+        ),
+        (
+            vec!["simulate", "resnet8", "--hw", "tpu-v1", "--lib", "tflm"],
+            "apply to microcontroller hardware",
+        ),
+    ] {
+        let o = vchip(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}
+
+#[test]
+fn an_mcu_nas_table_has_sram_and_flash_per_candidate() {
+    let dir = scratch("mcu-table");
+    let out = dir.to_string_lossy().into_owned();
+    let o = vchip(&[
+        "table",
+        "ofa-mbv3",
+        "--hw",
+        "nucleo-h7a3zi-q",
+        "--resolutions",
+        "160",
+        "--subnets",
+        "3",
+        "-o",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.join("dynast.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .ends_with("Top-1 Acc (%),Peak SRAM (B),Flash (B)"));
+    for l in lines {
+        let f: Vec<&str> = l.rsplitn(3, ',').collect();
+        let sram: u64 = f[1].parse().unwrap();
+        let flash: u64 = f[0].parse().unwrap();
+        assert!(sram > 10_000 && flash > 100_000, "{l}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
