@@ -92,12 +92,24 @@ impl Schedule {
             .iter()
             .map(|&m| m.then_some(outer))
             .collect();
+        Schedule::with_peaks(g, steps, home, levels, &[])
+    }
+
+    /// A schedule with its per-level peaks computed (`arenas`: a planned arena size per level
+    /// where the model planned one).
+    pub fn with_peaks(
+        g: &Graph,
+        steps: Vec<Step>,
+        home: Vec<Option<LevelId>>,
+        levels: &[Level],
+        arenas: &[Option<u64>],
+    ) -> Schedule {
         let mut s = Schedule {
             steps,
             home,
             memory: Vec::new(),
         };
-        s.memory = level_peaks(g, &s, levels, &[]);
+        s.memory = level_peaks(g, &s, levels, arenas);
         s
     }
 

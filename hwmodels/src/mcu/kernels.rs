@@ -261,22 +261,8 @@ impl Kernel {
             OpKind::Elementwise { elems, .. } | OpKind::Norm { elems, .. } => {
                 Kernel::Eltwise { elems }
             }
-            OpKind::Pool {
-                batch,
-                channels,
-                h_out,
-                w_out,
-                kh,
-                kw,
-                ..
-            } => Kernel::Pool {
-                reads: batch
-                    .saturating_mul(channels)
-                    .saturating_mul(h_out)
-                    .saturating_mul(w_out)
-                    .saturating_mul(kh)
-                    .saturating_mul(kw),
-            },
+            // A pool's FLOPs are its window reads (batch × channels × output × window).
+            OpKind::Pool { .. } => Kernel::Pool { reads: op.flops },
             OpKind::Softmax { rows, cols } => Kernel::Softmax {
                 elems: rows.saturating_mul(cols),
             },

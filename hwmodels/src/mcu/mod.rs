@@ -15,7 +15,7 @@ use crate::error::HwError;
 pub use crate::mcu_report::McuReport;
 use crate::model::*;
 use crate::plan::fuse::{fuse_epilogues, FusionRules};
-use crate::schedule::{level_peaks, materialised, Level, Schedule, Step};
+use crate::schedule::{materialised, Level, Schedule, Step};
 use crate::spec::mcu::McuSpec;
 use crate::spec::HardwareSpec;
 use kernels::{core_speed, Kernel, LibProfile, HELIUM_MAC_SPEEDUP};
@@ -190,25 +190,16 @@ impl HardwareModel for McuModel {
             })
             .collect();
         let report = self.report(g, &steps);
-        let mut s = Schedule {
+        let arena = report
+            .activation_ram_bytes
+            .saturating_add(report.persistent_ram_bytes);
+        Ok(Schedule::with_peaks(
+            g,
             steps,
             home,
-            memory: Vec::new(),
-        };
-        s.memory = level_peaks(
-            g,
-            &s,
             &self.levels(),
-            &[
-                Some(
-                    report
-                        .activation_ram_bytes
-                        .saturating_add(report.persistent_ram_bytes),
-                ),
-                Some(report.flash_bytes),
-            ],
-        );
-        Ok(s)
+            &[Some(arena), Some(report.flash_bytes)],
+        ))
     }
 
     fn cost_step(

@@ -11,7 +11,7 @@ use super::{weight_bytes_read, SystolicModel};
 use crate::model::*;
 use crate::plan::fuse::{fuse_epilogues, FusionRules};
 use crate::plan::place::{activation_buffers, place_by_capacity};
-use crate::schedule::{level_peaks, Level, LevelId, Schedule, Step, StepKind};
+use crate::schedule::{Level, LevelId, Schedule, Step, StepKind};
 
 /// Which operands of a matrix op are already on chip.
 #[derive(Clone, Copy, Debug, Default)]
@@ -181,19 +181,14 @@ impl SystolicModel {
                 }
             }
         }
-        let mut s = Schedule {
+        // The buffer holds the activation arena and, beside it, the cached weights.
+        Schedule::with_peaks(
+            g,
             steps,
             home,
-            memory: Vec::new(),
-        };
-        // The buffer holds the activation arena and, beside it, the cached weights.
-        s.memory = level_peaks(
-            g,
-            &s,
             &levels,
             &[Some(placed.arena[0].saturating_add(cached)), None],
-        );
-        s
+        )
     }
 
     pub(super) fn cost_step_native(
