@@ -221,8 +221,9 @@ fn l4r5zi_board_power_is_the_mean_of_its_rows() {
         .unwrap()
         .mcu
         .unwrap()
-        .board_power_mw
-        .0;
+        .power_mw_per_mhz
+        .0
+        * 120.0;
     assert!((preset - mean).abs() < 0.05, "{preset} vs {mean:.2}");
 }
 

@@ -71,7 +71,8 @@ impl McuModel {
     pub fn with_profile(spec: HardwareSpec, profile: LibProfile) -> Result<Self, HwError> {
         let mcu = spec.mcu.clone().ok_or_else(|| missing(&spec))?;
         let speed = core_speed(mcu.core);
-        let pj_per_cycle = mcu.board_power_mw.0 * 1e-3 / spec.clock_hz() * 1e12;
+        // mW/MHz is nJ per cycle: 1e3 pJ.
+        let pj_per_cycle = mcu.power_mw_per_mhz.0 * 1e3;
         Ok(McuModel {
             spec,
             mcu,

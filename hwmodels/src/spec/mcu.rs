@@ -121,8 +121,9 @@ pub struct McuSpec {
     /// SRAM regions; the arena goes into the largest.
     pub sram: Vec<SramRegion>,
     pub flash: FlashSpec,
-    /// Board power while running inference at `clock_mhz`, in mW (energy = power × time).
-    pub board_power_mw: Positive,
+    /// Board power while running inference, per MHz of clock (mW/MHz; power = this × clock,
+    /// energy = power × time, so a clock sweep keeps the energy per cycle).
+    pub power_mw_per_mhz: Positive,
     /// Run the network's layers on this NPU (`--npu` chooses it when the board has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub npu: Option<NpuSpec>,

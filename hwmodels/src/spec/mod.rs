@@ -357,7 +357,7 @@ impl HardwareSpec {
         let Some(m) = &self.mcu else {
             return Err(invalid(
                 "mcu",
-                "`kind: mcu` needs an `mcu:` section (core, library, sram, flash, board_power_mw)"
+                "`kind: mcu` needs an `mcu:` section (core, library, sram, flash, power_mw_per_mhz)"
                     .into(),
             ));
         };
@@ -390,10 +390,10 @@ impl HardwareSpec {
                 "is out of range: size_kib up to a GiB (1e6), wait_states up to 64, line_bytes up to 1024".into(),
             ));
         }
-        if m.board_power_mw.0 > 1e5 {
+        if m.power_mw_per_mhz.0 * self.clock_mhz.0 > 1e5 {
             return Err(invalid(
-                "mcu.board_power_mw",
-                "is out of range: give mW (100 W at most)".into(),
+                "mcu.power_mw_per_mhz",
+                "is out of range: give mW per MHz (100 W at the clock at most)".into(),
             ));
         }
         if let Some(n) = &m.npu {
