@@ -568,6 +568,30 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
             seconds(t.cycles_decode as f64 / r.clock_hz)
         );
     }
+    if let Some(sv) = &r.serving {
+        let _ = writeln!(
+            out,
+            "serving: batch {} x ({} prompt + {} generated), tp {}: TTFT {}, TPOT {} ({:.1} tok/s per user, {:.1} tok/s in all), end to end {}",
+            sv.batch,
+            sv.prompt,
+            sv.gen,
+            sv.tp,
+            seconds(sv.ttft_s),
+            seconds(sv.tpot_s),
+            sv.decode_tokens_per_s_per_user,
+            sv.tokens_per_s,
+            seconds(sv.e2e_s)
+        );
+        let _ = writeln!(
+            out,
+            "         per GPU: weights {:.2} GB + KV cache {:.2} GB, {:.2} GB needed of {:.2} GB: {}",
+            sv.weight_bytes_per_gpu as f64 / 1e9,
+            sv.kv_cache_bytes as f64 / 1e9,
+            sv.hbm_needed_bytes as f64 / 1e9,
+            sv.hbm_capacity_bytes.unwrap_or(0) as f64 / 1e9,
+            if sv.fits { "fits" } else { "DOES NOT FIT" }
+        );
+    }
     if let Some(m) = &r.mcu {
         out.push_str(&mcu_block(m));
     } else if e.total() > 0.0 {

@@ -8,6 +8,7 @@ pub mod area;
 pub mod cpu;
 pub mod energy;
 pub mod error;
+pub mod gpu;
 pub mod mcu;
 pub mod mcu_report;
 pub mod model;
@@ -50,6 +51,7 @@ pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError
         crate::spec::HwKind::Systolic => Ok(Box::new(crate::systolic::SystolicModel::new(spec)?)),
         crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
         crate::spec::HwKind::Mcu => Ok(Box::new(crate::mcu::McuModel::new(spec)?)),
+        crate::spec::HwKind::Gpu => Ok(Box::new(crate::gpu::GpuModel::new(spec)?)),
         other => Err(HwError::Invalid {
             file: spec.name.clone(),
             key: "kind".into(),

@@ -27,6 +27,13 @@ pub static PRESETS: &[Preset] = &[
     preset!("stm32h743"),
     preset!("nrf5340-dk"),
     preset!("corstone-300-u55"),
+    preset!("a100-sxm-80gb"),
+    preset!("h100-sxm"),
+    preset!("h200"),
+    preset!("rtx-4090"),
+    preset!("mi300x"),
+    preset!("dgx-a100"),
+    preset!("dgx-h100"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Preset> {

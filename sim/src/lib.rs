@@ -7,6 +7,8 @@
 //! Not for: parsing networks or describing hardware; those live upstream in `workloads` and
 //! `hwmodels`.
 
+pub mod serving;
+
 use rayon::prelude::*;
 use serde::Serialize;
 use vchip_hwmodels::{
@@ -147,6 +149,9 @@ pub struct SimResult {
     /// Microcontrollers: latency, energy, peak SRAM, flash and whether the network fits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcu: Option<vchip_hwmodels::mcu::McuReport>,
+    /// LLM serving figures (`simulate --gen`): TTFT, TPOT, throughput, KV cache, fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<serving::Serving>,
 }
 
 /// The rewrites an engine run applies: all of them on the whole-graph path, none layer by layer
@@ -360,6 +365,7 @@ pub fn simulate_graph(
         layers,
         totals: t,
         mcu,
+        serving: None,
     })
 }
 

@@ -21,9 +21,9 @@ pub enum FusionArg {
     Off,
 }
 
-/// Options of microcontroller hardware (`kind: mcu`).
+/// Options of particular hardware kinds (microcontrollers, GPUs).
 #[derive(Args, Clone, Default)]
-pub struct McuArgs {
+pub struct HwArgs {
     /// Kernel library of an MCU board: `tflm` (reference kernels), `cmsis-nn`, or `vendor` (the
     /// vendor's optimised runtime, e.g. ST X-CUBE-AI); default: the board's `mcu.library`.
     #[arg(long, value_name = "LIB")]
@@ -31,15 +31,25 @@ pub struct McuArgs {
     /// Run on the board's Ethos-U NPU (`on`, the default where there is one) or on the core.
     #[arg(long, value_enum, value_name = "on|off")]
     pub npu: Option<FusionArg>,
+    /// GPUs: launch kernels from a captured CUDA graph (`on`) or one by one from the host (`off`,
+    /// the default of the presets).
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub cuda_graphs: Option<FusionArg>,
 }
 
-impl McuArgs {
+impl HwArgs {
     /// Applies the options to `spec`; an error if they do not apply to it.
     pub fn apply(&self, spec: &mut HardwareSpec) -> Result<()> {
+        let name = spec.name.clone();
+        if let Some(v) = self.cuda_graphs {
+            let Some(g) = spec.gpu.as_mut() else {
+                bail!("--cuda-graphs applies to GPUs (`kind: gpu`); `{name}` is not one (see `vchip hw list`)");
+            };
+            g.cuda_graphs = matches!(v, FusionArg::On);
+        }
         if self.lib.is_none() && self.npu.is_none() {
             return Ok(());
         }
-        let name = spec.name.clone();
         let Some(m) = spec.mcu.as_mut() else {
             bail!("--lib and --npu apply to microcontroller hardware (`kind: mcu`); `{name}` is not one (see `vchip hw list`)");
         };
@@ -97,7 +107,7 @@ pub struct TraceArgs {
     #[arg(long, default_value_t = 1)]
     pub batch: u64,
     /// Sequence length (encoders) or prompt length (LLM prefill).
-    #[arg(long)]
+    #[arg(long, alias = "prompt")]
     pub seq: Option<u64>,
     /// Tokens already cached for an LLM decode step (default: --seq).
     #[arg(long)]
@@ -111,6 +121,10 @@ pub struct TraceArgs {
     /// Cost ONNX ops vchip does not know at zero (with a warning) instead of failing.
     #[arg(long)]
     pub allow_unknown: bool,
+    /// Tensor parallelism for LLMs: the trace is one GPU's Megatron share, with an all-reduce
+    /// after attention and after the MLP.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub tp: u64,
 }
 
 #[derive(Args)]
@@ -146,6 +160,7 @@ impl TraceArgs {
             context: self.context,
             llm_phase: phase,
             allow_unknown: self.allow_unknown,
+            tp: self.tp,
         };
         let mut trace = vchip_workloads::load_model(model, &opts)?;
         if let Some(p) = self.precision.as_deref().or(hw_precision) {
@@ -226,7 +241,7 @@ pub struct Loaded {
     pub traces: Vec<Trace>,
 }
 
-pub fn load(hw: &str, models: &[String], trace: &TraceArgs, mcu: &McuArgs) -> Result<Loaded> {
+pub fn load(hw: &str, models: &[String], trace: &TraceArgs, mcu: &HwArgs) -> Result<Loaded> {
     let mut spec = vchip_hwmodels::load_hardware(hw)?;
     mcu.apply(&mut spec)?;
     let traces = models

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use vchip::report;
 
-use super::args::{load, EngineArgs, McuArgs, ModelArgs, OutArgs};
+use super::args::{load, EngineArgs, HwArgs, ModelArgs, OutArgs};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -18,11 +18,15 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
-    pub mcu: McuArgs,
-    /// A microcontroller network that does not fit the board's SRAM or flash is an error; with
-    /// this flag it is reported (`mcu.fits: false`) instead.
+    pub mcu: HwArgs,
+    /// A network that does not fit the hardware's memory (an MCU's SRAM or flash, a GPU's HBM)
+    /// is an error; with this flag it is reported (`fits: false`) instead.
     #[arg(long)]
     pub allow_no_fit: bool,
+    /// LLM serving: generate this many tokens after the --prompt (--seq) tokens and report time
+    /// to first token, time per output token, throughput, KV cache and fit (JSON `serving`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub gen: Option<u64>,
     /// Draw a roofline (one point per step against each off-chip level and the compute peak)
     /// as SVG.
     #[arg(long, value_name = "SVG")]
@@ -38,15 +42,62 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         engine,
         mcu,
         allow_no_fit,
+        gen,
         plot,
         out,
     } = a;
     let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;
     let trace = &loaded.traces[0];
-    let result = vchip_sim::simulate(trace, hwm.as_ref(), &engine.opts())?;
+    let mut result = vchip_sim::simulate(trace, hwm.as_ref(), &engine.opts())?;
     if let Some(m) = result.mcu.as_ref().filter(|m| !m.fits && !allow_no_fit) {
         anyhow::bail!("{}", report::mcu_no_fit(&result.model, m));
+    }
+    if let Some(g) = gen {
+        let (name, cfg) = vchip_workloads::llm_config(&model.model).with_context(|| {
+            format!(
+                "--gen applies to LLMs (a zoo LLM or a Hugging Face config.json); `{}` is not one",
+                model.model
+            )
+        })??;
+        let cfg = cfg.tensor_parallel(model.trace.tp)?;
+        let policy = model
+            .trace
+            .precision
+            .as_deref()
+            .or(loaded.spec.precision.as_deref())
+            .map(vchip_workloads::precision::PrecisionPolicy::parse)
+            .transpose()?;
+        let prompt = model.trace.seq.unwrap_or(512);
+        let s = vchip_sim::serving::serve(
+            &name,
+            &cfg,
+            model.trace.batch,
+            prompt,
+            g,
+            policy.as_ref(),
+            hwm.as_ref(),
+            &engine.opts(),
+        )?;
+        if !s.fits && !allow_no_fit {
+            anyhow::bail!(
+                "{}",
+                vchip_sim::serving::no_fit_message(&name, &loaded.spec.name, &s)
+            );
+        }
+        result.serving = Some(s);
+    } else if loaded.spec.gpu.is_some() && !allow_no_fit {
+        if let Some(m) = result.memory.iter().find(|m| !m.on_chip && !m.fits) {
+            anyhow::bail!(
+                "`{}` does not fit `{}`: {} needs {:.1} GB of {:.1} GB (live at the peak: {}). Fix: --tp N on a node preset, a narrower --precision, a smaller --batch/--seq, or --allow-no-fit",
+                result.model,
+                loaded.spec.name,
+                m.level,
+                m.peak_bytes as f64 / 1e9,
+                m.capacity_bytes.unwrap_or(0) as f64 / 1e9,
+                m.live_at_peak.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
     }
     out.emit(&report::render_sim(&result, out.format))?;
     if let Some(path) = &plot {

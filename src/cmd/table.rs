@@ -8,7 +8,7 @@ use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
 use vchip_workloads::precision::PrecisionPolicy;
 use vchip_workloads::Trace;
 
-use super::args::{load, parse_resolutions, McuArgs, TraceArgs, DEFAULT_RESOLUTIONS};
+use super::args::{load, parse_resolutions, HwArgs, TraceArgs, DEFAULT_RESOLUTIONS};
 
 #[derive(clap::Args)]
 pub struct TableArgs {
@@ -35,7 +35,7 @@ pub struct TableArgs {
     #[arg(long)]
     precision: Option<String>,
     #[command(flatten)]
-    mcu: McuArgs,
+    mcu: HwArgs,
 }
 
 /// The chip a table is built for: its name, clock, model and precision policy.
@@ -51,7 +51,7 @@ fn device(
     hw: &str,
     precision: Option<&str>,
     models: &[String],
-    mcu: &McuArgs,
+    mcu: &HwArgs,
 ) -> Result<(Device, Vec<Trace>)> {
     let args = TraceArgs {
         batch: 1,
@@ -60,6 +60,7 @@ fn device(
         phase: "both".into(),
         precision: precision.map(str::to_string),
         allow_unknown: false,
+        tp: 1,
     };
     let loaded = load(hw, models, &args, mcu)?;
     let policy = precision

@@ -74,6 +74,7 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
         systolic: None,
         cpu: Some(cpu),
         mcu: None,
+        gpu: None,
         buffers: None,
         dram: Some(DramSpec {
             technology: "host".into(),

@@ -67,6 +67,8 @@ pub struct HfConfig {
     pub experts: u64,
     pub experts_per_token: u64,
     pub dtype: DType,
+    /// Tensor-parallel degree this config describes one GPU of (1: the whole model).
+    pub tp: u64,
 }
 
 /// Upper bound on a config's layer count: real models have < 200; this catches corrupt files early.
@@ -216,6 +218,53 @@ impl HfConfig {
             experts,
             experts_per_token,
             dtype,
+            tp: 1,
+        })
+    }
+
+    /// One GPU's share under Megatron tensor parallelism over `tp` GPUs: attention heads, the
+    /// MLP's intermediate width and the vocabulary split `tp` ways (column-parallel Q/K/V, gate/up
+    /// and head; row-parallel O and down, each followed by an all-reduce of the hidden state). KV
+    /// heads split too, or are replicated when there are fewer of them than GPUs (`tp` a multiple
+    /// of them), as Megatron and vLLM do.
+    pub fn tensor_parallel(&self, tp: u64) -> Result<HfConfig> {
+        if tp <= 1 {
+            return Ok(self.clone());
+        }
+        let bad = |what: String| {
+            WorkloadError::Option(format!(
+                "--tp {tp}: {what}; use a tensor-parallel degree that divides it"
+            ))
+        };
+        if self.heads % tp != 0 {
+            return Err(bad(format!(
+                "{} attention heads do not split over {tp} GPUs",
+                self.heads
+            )));
+        }
+        if self.intermediate % tp != 0 {
+            return Err(bad(format!(
+                "the MLP width {} does not split over {tp} GPUs",
+                self.intermediate
+            )));
+        }
+        let kv_heads = if self.kv_heads % tp == 0 {
+            self.kv_heads / tp
+        } else if tp % self.kv_heads == 0 {
+            1
+        } else {
+            return Err(bad(format!(
+                "{} KV heads neither split over nor replicate onto {tp} GPUs",
+                self.kv_heads
+            )));
+        };
+        Ok(HfConfig {
+            heads: self.heads / tp,
+            kv_heads,
+            intermediate: self.intermediate / tp,
+            vocab: self.vocab.div_ceil(tp),
+            tp,
+            ..self.clone()
         })
     }
 
@@ -415,12 +464,22 @@ impl HfConfig {
                 (kc, vc)
             };
             let a = b.attention("self_attn.attn", q, kc, vc, self.heads, self.kv_heads, true)?;
-            let o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
+            let mut o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
+            if self.tp > 1 {
+                let shape = b.shape(o).to_vec();
+                o = b.movement("self_attn.all_reduce", MoveKind::AllReduce { group: self.tp }, &[o], shape)?;
+            }
             x = b.eltwise("residual_attn", EltOp::Add, &[x, o])?;
             let h2 = norm_op(b, "post_attention_layernorm", x, &lw.ln2, norm_kind)?;
             let m = match &lw.router {
                 None => mlp_op(b, "mlp", h2, &lw.experts[0])?,
                 Some(router) => self.moe(b, h2, router, &lw.experts, batch * new)?,
+            };
+            let m = if self.tp > 1 {
+                let shape = b.shape(m).to_vec();
+                b.movement("mlp.all_reduce", MoveKind::AllReduce { group: self.tp }, &[m], shape)?
+            } else {
+                m
             };
             x = b.eltwise("residual_mlp", EltOp::Add, &[x, m])?;
             b.pop_scope();

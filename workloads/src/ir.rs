@@ -200,6 +200,9 @@ pub enum MoveKind {
     Expand,
     Copy,
     KvCacheWrite,
+    /// Sums a tensor across the `group` GPUs of a tensor-parallel group (Megatron's all-reduce
+    /// after the attention and MLP blocks); moved over the interconnect.
+    AllReduce { group: u64 },
 }
 
 /// A 2-D convolution in NCHW. Output size uses standard semantics:
@@ -429,6 +432,10 @@ impl OpKind {
             OpKind::Elementwise { op, .. } => format!("{op:?}").to_lowercase(),
             OpKind::Pool { kind, kh, kw, .. } => format!("{kind:?} {kh}x{kw}").to_lowercase(),
             OpKind::Norm { kind, .. } => format!("{kind:?}").to_lowercase(),
+            OpKind::DataMovement {
+                kind: MoveKind::AllReduce { group },
+                ..
+            } => format!("all-reduce x{group}"),
             OpKind::DataMovement { kind, .. } => format!("{kind:?}").to_lowercase(),
             _ => String::new(),
         }

@@ -27,6 +27,11 @@ use std::path::Path;
 /// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
 pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     let path = Path::new(spec);
+    if opts.tp > 1 && !is_llm_config(spec) {
+        return Err(WorkloadError::Option(format!(
+            "--tp applies to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
+        )));
+    }
     if spec.starts_with("ofa-mbv3") && !path.exists() {
         return nas::OfaSubnet::parse(spec)?.trace(opts.batch);
     }
@@ -66,8 +71,47 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
             } else {
                 stem
             };
-            hf::HfConfig::from_json(spec, &text()?)?.trace(name, &opts.llm_shape())
+            hf::HfConfig::from_json(spec, &text()?)?
+                .tensor_parallel(opts.tp)?
+                .trace(name, &opts.llm_shape())
         }
         _ => dsl::parse_dsl(spec, &text()?, opts.dsl_vars()),
     }
+}
+
+/// Whether `spec` names an LLM config: a `.json` file or a zoo entry built from one.
+fn is_llm_config(spec: &str) -> bool {
+    spec.to_ascii_lowercase().ends_with(".json")
+        || zoo::find(spec).is_some_and(|e| matches!(e.source, zoo::Source::HfConfig(_)))
+}
+
+/// The Hugging Face config behind `spec` (a zoo LLM or a `.json` file), with its display name;
+/// `None` when `spec` is not an LLM config.
+pub fn llm_config(spec: &str) -> Option<Result<(String, hf::HfConfig)>> {
+    if let Some(e) = zoo::find(spec) {
+        if let zoo::Source::HfConfig(json) = e.source {
+            let file = format!("zoo:{}", e.name);
+            return Some(hf::HfConfig::from_json(&file, json).map(|c| (e.name.to_string(), c)));
+        }
+        return None;
+    }
+    if !spec.to_ascii_lowercase().ends_with(".json") {
+        return None;
+    }
+    let path = Path::new(spec);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(source) => {
+            return Some(Err(WorkloadError::Io {
+                path: path.to_path_buf(),
+                source,
+            }))
+        }
+    };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("llm")
+        .to_string();
+    Some(hf::HfConfig::from_json(spec, &text).map(|c| (name, c)))
 }

@@ -118,6 +118,8 @@ pub struct TraceOptions {
     pub llm_phase: crate::hf::LlmPhase,
     /// ONNX: cost unknown ops at zero instead of failing.
     pub allow_unknown: bool,
+    /// LLM configs: tensor-parallel degree (the trace is one GPU's share, with all-reduces).
+    pub tp: u64,
 }
 
 impl Default for TraceOptions {
@@ -128,6 +130,7 @@ impl Default for TraceOptions {
             context: None,
             llm_phase: crate::hf::LlmPhase::Both,
             allow_unknown: false,
+            tp: 1,
         }
     }
 }
@@ -162,7 +165,7 @@ pub fn load(entry: &ZooEntry, opts: &TraceOptions) -> Result<Trace> {
             Ok(t)
         }
         Source::HfConfig(json) => {
-            let cfg = HfConfig::from_json(&file, json)?;
+            let cfg = HfConfig::from_json(&file, json)?.tensor_parallel(opts.tp)?;
             cfg.trace(entry.name, &opts.llm_shape())
         }
     }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::HwError;
 
 pub mod cpu;
+pub mod gpu;
 pub mod mcu;
 pub mod systolic;
 
@@ -133,6 +134,9 @@ pub struct HardwareSpec {
     /// The host CPU (`kind: cpu`), measured and calibrated by `vchip validate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<cpu::CpuSpec>,
+    /// A GPU or a node of GPUs (`kind: gpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<gpu::GpuSpec>,
     /// A microcontroller board (`kind: mcu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcu: Option<mcu::McuSpec>,
@@ -288,10 +292,37 @@ impl HardwareSpec {
                 }
             }
             HwKind::Mcu => self.validate_mcu(file)?,
+            HwKind::Gpu => {
+                let Some(g) = &self.gpu else {
+                    return Err(invalid("gpu", "`kind: gpu` needs a `gpu:` section (sms, tensor_tflops, fp32_tflops, l2_mib, ...)".into()));
+                };
+                for (k, v) in &g.tensor_tflops {
+                    if !["bf16", "f16", "tf32", "fp8", "int8", "int4"].contains(&k.as_str()) {
+                        return Err(invalid(
+                            &format!("gpu.tensor_tflops.{k}"),
+                            "not a tensor-core dtype; use bf16, f16, tf32, fp8, int8, int4".into(),
+                        ));
+                    }
+                    if v.0 > 1e6 {
+                        return Err(invalid(&format!("gpu.tensor_tflops.{k}"), "is out of range: give TFLOP/s (1e6 at most)".into()));
+                    }
+                }
+                for (key, v) in [
+                    ("gpu.hbm_efficiency", g.hbm_efficiency.0),
+                    ("gpu.mma_efficiency", g.mma_efficiency.0),
+                ] {
+                    if v > 1.0 {
+                        return Err(invalid(key, format!("{v} is a share of the peak: give 0 to 1")));
+                    }
+                }
+                if g.sms.0 > 100_000 || g.count.0 > 100_000 {
+                    return Err(invalid("gpu", "sms and count are out of range (100,000 at most)".into()));
+                }
+            }
             other => {
                 return Err(invalid(
                     "kind",
-                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu, mcu"),
+                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu, mcu, gpu"),
                 ))
             }
         }

@@ -1,0 +1,430 @@
+//! The GPU kind (`kind: gpu`): kernels on the whole-graph schedule. Element-wise work that
+//! follows a GEMM rides its epilogue (bias, activation, RoPE, residual add), as inference
+//! engines fuse it; each remaining step is one kernel, costed from its shape (`kernels.rs`) plus a
+//! per-kernel launch cost: with eager launches the GPU waits for the host whenever a kernel is
+//! shorter than a launch, with CUDA graphs only the GPU-side gap remains. Tensor-parallel
+//! all-reduces cross the interconnect as a ring.
+
+pub mod kernels;
+
+use vchip_workloads::graph::{is_view, Graph};
+use vchip_workloads::{MoveKind, NormKind, Op, OpKind, Trace};
+
+use crate::area::Area;
+use crate::error::HwError;
+use crate::model::*;
+use crate::plan::fuse::{fuse_epilogues, FusionRules};
+use crate::schedule::{materialised, Level, Schedule, Step, StepKind};
+use crate::spec::gpu::GpuSpec;
+use crate::spec::HardwareSpec;
+use kernels::{Gpu, KernelTime};
+
+pub const LEVEL_L2: &str = "l2";
+pub const LEVEL_HBM: &str = "hbm";
+pub const LEVEL_LINK: &str = "interconnect";
+/// Steps whose time is the kernel launch, not the kernel.
+pub const LAUNCH: &str = "launch";
+
+pub struct GpuModel {
+    spec: HardwareSpec,
+    gpu: GpuSpec,
+    hbm_bytes_per_s: f64,
+    hbm_capacity: u64,
+    clock: f64,
+}
+
+fn is_matrix(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. }
+    )
+}
+
+/// What a GEMM epilogue applies on the way out: element-wise functions, per-channel affine norms.
+fn is_epilogue(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Elementwise { .. }
+            | OpKind::Norm {
+                kind: NormKind::Batch,
+                ..
+            }
+    )
+}
+
+const FUSION: FusionRules = FusionRules {
+    anchor: is_matrix,
+    epilogue: is_epilogue,
+};
+
+impl GpuModel {
+    pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
+        let gpu = spec.gpu.clone().ok_or_else(|| HwError::Invalid {
+            file: spec.name.clone(),
+            key: "gpu".into(),
+            msg: "`kind: gpu` needs a `gpu:` section".into(),
+        })?;
+        let dram = spec.dram_or_err()?;
+        let hbm_bytes_per_s = dram.bandwidth_gb_s.0 * 1e9;
+        let hbm_capacity = (dram.capacity_gib.0 * (1u64 << 30) as f64).min(u64::MAX as f64) as u64;
+        let clock = spec.clock_hz();
+        Ok(GpuModel {
+            spec,
+            gpu,
+            hbm_bytes_per_s,
+            hbm_capacity,
+            clock,
+        })
+    }
+
+    fn kernels(&self) -> Gpu<'_> {
+        Gpu {
+            g: &self.gpu,
+            hbm_bytes_per_s: self.hbm_bytes_per_s,
+        }
+    }
+
+    /// Peak FLOP/s for an op's compute dtype: tensor cores where the GPU has a path for it, CUDA
+    /// cores for f32; anything else is an error naming what the GPU supports.
+    fn peak(&self, op: &Op) -> Result<f64, HwError> {
+        let name = op.dtype.name();
+        if let Some(f) = self.gpu.tensor_flops(name) {
+            return Ok(f);
+        }
+        if name == "f32" {
+            return Ok(self.gpu.fp32_tflops.0 * 1e12);
+        }
+        Err(HwError::Op {
+            op: op.name.clone(),
+            msg: format!(
+                "`{}` has no tensor-core path for {name} (it lists: {}); choose a --precision it supports",
+                self.spec.name,
+                self.gpu
+                    .tensor_tflops
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+
+    fn launch_s(&self) -> f64 {
+        if self.gpu.cuda_graphs {
+            self.gpu.graph_launch_us.0 * 1e-6
+        } else {
+            self.gpu.launch_us.0 * 1e-6
+        }
+    }
+
+    /// One kernel's time and traffic; `hot`: its activation input was just written (in L2).
+    fn kernel(&self, trace: &Trace, op: &Op) -> Result<(KernelTime, Option<&'static str>), HwError> {
+        let k = self.kernels();
+        let elem = op.dtype.bits() as f64 / 8.0;
+        let weight_elem = op
+            .weights
+            .iter()
+            .map(|&w| trace.tensor(w))
+            .max_by_key(|t| t.numel())
+            .map_or(elem, |t| t.dtype.bits() as f64 / 8.0);
+        Ok(match op.kind {
+            OpKind::MatMul(g) => {
+                let b_elem = if op.weights.is_empty() { elem } else { weight_elem };
+                (
+                    k.gemm(g.batch, g.m, g.n, g.k, elem, b_elem, elem, self.peak(op)?, true),
+                    None,
+                )
+            }
+            OpKind::Conv2d(c) => {
+                let cin_g = c.c_in / c.groups.max(1);
+                let cout_g = c.c_out / c.groups.max(1);
+                if cin_g == 1 && cout_g == 1 {
+                    // Depthwise: a CUDA-core stencil, bound by its activations.
+                    let bytes = trace
+                        .op_activation_bytes_read(op)
+                        .saturating_add(trace.op_bytes_written(op));
+                    let mut t = k.stream(bytes, true);
+                    let compute = 2.0 * op.macs as f64 / (self.gpu.fp32_tflops.0 * 1e12);
+                    t.compute_s = compute;
+                    t.seconds = t.seconds.max(compute);
+                    (t, None)
+                } else {
+                    // Implicit GEMM: M = output pixels, N = output channels, K = Cin·kh·kw.
+                    let m = c.batch * c.h_out * c.w_out;
+                    let t = k.gemm(
+                        c.groups,
+                        m,
+                        cout_g,
+                        cin_g * c.kh * c.kw,
+                        elem,
+                        weight_elem,
+                        elem,
+                        self.peak(op)?,
+                        true,
+                    );
+                    (t, None)
+                }
+            }
+            OpKind::Attention {
+                batch,
+                heads,
+                kv_heads,
+                q_len,
+                kv_len,
+                head_dim,
+                causal,
+            } => {
+                if q_len <= 1 {
+                    let kv = 2 * batch * kv_heads * kv_len * head_dim;
+                    let qo = 2 * batch * heads * head_dim;
+                    (
+                        k.decode_attention(
+                            (kv as f64 * elem) as u64,
+                            (qo as f64 * elem) as u64,
+                        ),
+                        None,
+                    )
+                } else {
+                    (
+                        k.flash_attention(
+                            batch,
+                            heads,
+                            kv_heads,
+                            q_len,
+                            kv_len,
+                            head_dim,
+                            causal,
+                            elem,
+                            self.peak(op)?,
+                        ),
+                        None,
+                    )
+                }
+            }
+            OpKind::DataMovement {
+                kind: MoveKind::AllReduce { group },
+                ..
+            } => {
+                if group > self.gpu.count.0 {
+                    return Err(HwError::Op {
+                        op: op.name.clone(),
+                        msg: format!(
+                            "tensor parallelism over {group} GPUs, but `{}` has {} (gpu.count); use a node preset such as dgx-a100 or dgx-h100, or a smaller --tp",
+                            self.spec.name, self.gpu.count.0
+                        ),
+                    });
+                }
+                let bytes = trace.op_bytes_written(op);
+                (self.all_reduce(bytes, group), Some(LEVEL_LINK))
+            }
+            _ => {
+                let bytes = trace
+                    .op_activation_bytes_read(op)
+                    .saturating_add(trace.op_weight_bytes(op))
+                    .saturating_add(trace.op_bytes_written(op));
+                (k.stream(bytes, true), None)
+            }
+        })
+    }
+
+    /// Ring all-reduce over `group` GPUs: 2(N−1) steps, each moving 1/N of the data per GPU and
+    /// paying the link latency (NCCL's ring algorithm).
+    fn all_reduce(&self, bytes: u64, group: u64) -> KernelTime {
+        let n = group.max(1) as f64;
+        if group <= 1 {
+            return KernelTime::default();
+        }
+        let (bw, lat) = self
+            .gpu
+            .interconnect
+            .as_ref()
+            .map_or((f64::INFINITY, 0.0), |l| (l.gb_s.0 * 1e9, l.latency_us.0 * 1e-6));
+        let moved = 2.0 * (n - 1.0) / n * bytes as f64;
+        KernelTime {
+            seconds: moved / bw + 2.0 * (n - 1.0) * lat,
+            compute_s: 0.0,
+            hbm_bytes: 0,
+            l2_bytes: 0,
+            tile: None,
+        }
+    }
+
+    fn cost_kernel_ops(&self, trace: &Trace, ops: &[&Op]) -> Result<OpCost, HwError> {
+        let Some(anchor) = ops.first() else {
+            return Ok(OpCost::zero());
+        };
+        if is_view(anchor) {
+            return Ok(OpCost::zero());
+        }
+        let (mut t, link) = self.kernel(trace, anchor)?;
+        // Fused epilogue ops read their other operands (a residual) on the way out.
+        for op in &ops[1..] {
+            let extra: u64 = op
+                .inputs
+                .iter()
+                .filter(|i| !anchor.outputs.contains(i))
+                .map(|&i| trace.tensor(i).bytes())
+                .sum();
+            let s = self.kernels().stream(extra, true);
+            t.seconds += s.seconds;
+            t.hbm_bytes = t.hbm_bytes.saturating_add(s.hbm_bytes);
+            t.l2_bytes = t.l2_bytes.saturating_add(s.l2_bytes);
+        }
+        let launch = self.launch_s();
+        // Eager launches overlap with the previous kernel; the GPU waits when kernels are shorter.
+        // With CUDA graphs the gap adds to every kernel.
+        let (seconds, launch_bound) = if self.gpu.cuda_graphs {
+            (t.seconds + launch, false)
+        } else {
+            (t.seconds.max(launch), launch > t.seconds)
+        };
+        let cycles = (seconds * self.clock).round() as u64;
+        let compute_cycles = ((t.compute_s * self.clock).round() as u64).min(cycles);
+        let macs: u64 = ops.iter().map(|o| o.macs).sum();
+        let (hbm_traffic, link_traffic) = if link.is_some() {
+            (0, trace.op_bytes_written(anchor))
+        } else {
+            (t.hbm_bytes, 0)
+        };
+        let bound = if launch_bound {
+            Bound::Memory(LAUNCH.into())
+        } else if link.is_some() {
+            Bound::Memory(LEVEL_LINK.into())
+        } else if t.compute_s >= t.seconds * 0.999 {
+            Bound::Compute
+        } else if t.hbm_bytes as f64 / (self.hbm_bytes_per_s * self.gpu.hbm_efficiency.0)
+            >= t.l2_bytes as f64 / (self.gpu.l2_gb_s.0 * 1e9)
+        {
+            Bound::Memory(LEVEL_HBM.into())
+        } else {
+            Bound::Memory(LEVEL_L2.into())
+        };
+        let mut traffic = vec![
+            LevelTraffic {
+                level: LEVEL_L2.into(),
+                read_bytes: t.l2_bytes,
+                write_bytes: 0,
+            },
+            LevelTraffic {
+                level: LEVEL_HBM.into(),
+                read_bytes: hbm_traffic,
+                write_bytes: 0,
+            },
+        ];
+        if link_traffic > 0 {
+            traffic.push(LevelTraffic {
+                level: LEVEL_LINK.into(),
+                read_bytes: 0,
+                write_bytes: link_traffic,
+            });
+        }
+        Ok(OpCost {
+            engine: if macs > 0 {
+                Engine::Matrix
+            } else {
+                Engine::Vector
+            },
+            compute_cycles,
+            stall_cycles: cycles - compute_cycles,
+            cycles,
+            memory_cycles: cycles - compute_cycles,
+            mapped_macs: macs,
+            utilization: if cycles > 0 {
+                macs as f64 / (cycles as f64 * self.peak_macs_per_cycle() as f64)
+            } else {
+                0.0
+            },
+            array: None,
+            traffic,
+            energy: Energy::default(),
+            bound,
+        })
+    }
+
+    /// HBM the weights and the KV cache of a trace need on one GPU.
+    pub fn hbm_capacity(&self) -> u64 {
+        self.hbm_capacity
+    }
+}
+
+impl HardwareModel for GpuModel {
+    fn spec(&self) -> &HardwareSpec {
+        &self.spec
+    }
+
+    fn cost_op(&self, trace: &Trace, op: &Op, _opts: &CostOptions) -> Result<OpCost, HwError> {
+        self.cost_kernel_ops(trace, &[op])
+    }
+
+    /// bf16 tensor-core MACs per cycle (the headline peak).
+    fn peak_macs_per_cycle(&self) -> u64 {
+        let f = self
+            .gpu
+            .tensor_flops("bf16")
+            .unwrap_or(self.gpu.fp32_tflops.0 * 1e12);
+        (f / 2.0 / self.clock).round().max(1.0) as u64
+    }
+
+    fn levels(&self) -> Vec<Level> {
+        let mut v = vec![
+            Level {
+                name: LEVEL_L2.into(),
+                capacity_bytes: Some((self.gpu.l2_mib.0 * 1024.0 * 1024.0) as u64),
+                bytes_per_s: self.gpu.l2_gb_s.0 * 1e9,
+                on_chip: true,
+            },
+            Level {
+                name: LEVEL_HBM.into(),
+                capacity_bytes: Some(self.hbm_capacity),
+                bytes_per_s: self.hbm_bytes_per_s,
+                on_chip: false,
+            },
+        ];
+        if let Some(l) = &self.gpu.interconnect {
+            v.push(Level {
+                name: LEVEL_LINK.into(),
+                capacity_bytes: None,
+                bytes_per_s: l.gb_s.0 * 1e9,
+                on_chip: false,
+            });
+        }
+        v
+    }
+
+    fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
+        if opts.fusion == Fusion::Off {
+            return Ok(Schedule::layer_by_layer(g, &self.levels()));
+        }
+        let steps = fuse_epilogues(g, &FUSION);
+        let mat = materialised(g, &steps);
+        // Everything lives in HBM; L2 is a cache, not a home.
+        let home = mat.iter().map(|&m| m.then_some(1)).collect();
+        Ok(Schedule::with_peaks(g, steps, home, &self.levels(), &[]))
+    }
+
+    fn cost_step(
+        &self,
+        g: &Graph,
+        _s: &Schedule,
+        step: &Step,
+        _opts: &CostOptions,
+    ) -> Result<OpCost, HwError> {
+        if step.kind == StepKind::View {
+            return Ok(OpCost::zero());
+        }
+        let ops: Vec<&Op> = step.ops.iter().map(|&o| g.op(o)).collect();
+        self.cost_kernel_ops(&g.trace, &ops)
+    }
+
+    fn area(&self) -> Area {
+        Area::default()
+    }
+
+    fn models_energy(&self) -> bool {
+        false
+    }
+
+    fn models_area(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,75 @@
+//! The `gpu:` section of the hardware schema (`kind: gpu`): a GPU (or a node of identical GPUs on
+//! one interconnect) as the kernel model needs it. HBM is the `dram:` section.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Count, NonNegative, Positive};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSpec {
+    /// Streaming multiprocessors (compute units on AMD).
+    pub sms: Count,
+    /// Dense tensor-core TFLOP/s (TOP/s for integers) by dtype at the boost clock: `bf16`, `f16`,
+    /// `tf32`, `fp8`, `int8`, `int4`. A dtype missing here has no tensor-core path on this GPU.
+    pub tensor_tflops: BTreeMap<String, Positive>,
+    /// CUDA-core (vector) FP32 TFLOP/s.
+    pub fp32_tflops: Positive,
+    pub smem_kib_per_sm: Positive,
+    pub regs_kib_per_sm: Positive,
+    pub l2_mib: Positive,
+    /// L2 bandwidth, GB/s.
+    pub l2_gb_s: Positive,
+    /// Share of the HBM bandwidth streaming kernels reach (80-85 % in practice).
+    pub hbm_efficiency: Positive,
+    /// Share of the tensor-core peak the best GEMM main loop sustains on a full tile (the rest is
+    /// the pipeline's prologue, address arithmetic and issue limits).
+    pub mma_efficiency: Positive,
+    /// Host-side launch cost per kernel without CUDA graphs, µs.
+    pub launch_us: Positive,
+    /// Per-kernel cost that remains with CUDA graphs (the GPU's own start and drain), µs.
+    pub graph_launch_us: Positive,
+    /// Launch kernels from a captured CUDA graph (`--cuda-graphs on`): only the GPU-side gap
+    /// between kernels remains.
+    #[serde(default)]
+    pub cuda_graphs: bool,
+    /// GPUs in the node (tensor parallelism splits over at most this many).
+    #[serde(default = "one")]
+    pub count: Count,
+    /// The link between GPUs of the node (NVLink, Infinity Fabric, PCIe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interconnect: Option<Interconnect>,
+}
+
+fn one() -> Count {
+    Count(1)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interconnect {
+    pub name: String,
+    /// Bandwidth per GPU per direction, GB/s.
+    pub gb_s: Positive,
+    /// Latency of one step of a collective, µs.
+    pub latency_us: NonNegative,
+}
+
+impl GpuSpec {
+    /// Tensor-core FLOP/s for a compute dtype (`DType::name`), if the GPU has a tensor-core path
+    /// for it. f16 and bf16 share one rate on every GPU here; f32 GEMMs run on CUDA cores
+    /// (frameworks do not use TF32 unless told to).
+    pub fn tensor_flops(&self, dtype: &str) -> Option<f64> {
+        let key = match dtype {
+            "f16" | "bf16" => ["bf16", "f16"]
+                .into_iter()
+                .find(|k| self.tensor_tflops.contains_key(*k))?,
+            "fp8-e4m3" | "fp8-e5m2" | "fp8" => "fp8",
+            "f32" => return None,
+            other => other,
+        };
+        self.tensor_tflops.get(key).map(|t| t.0 * 1e12)
+    }
+}

@@ -1,0 +1,143 @@
+//! LLM serving predictions: time to first token, time per output token over a growing context,
+//! throughput, and whether weights and KV cache fit, from a handful of engine runs.
+//!
+//! A decode step's cost is affine in the context length (the KV-cache read and the attention
+//! FLOPs grow linearly, everything else is fixed), so the mean over contexts P..P+G-1 is the mean
+//! of its two ends: two decode simulations stand for all G steps.
+
+use serde::Serialize;
+use vchip_hwmodels::{CostOptions, HardwareModel};
+use vchip_workloads::hf::{HfConfig, LlmPhase, LlmShape};
+use vchip_workloads::precision::PrecisionPolicy;
+use vchip_workloads::TensorRole;
+
+use crate::{simulate, SimError};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Serving {
+    pub batch: u64,
+    pub prompt: u64,
+    pub gen: u64,
+    pub tp: u64,
+    /// Prefill of the prompt, which yields the first token.
+    pub ttft_s: f64,
+    /// Mean time per output token over the decode steps.
+    pub tpot_s: f64,
+    pub decode_tokens_per_s_per_user: f64,
+    /// All users together.
+    pub tokens_per_s: f64,
+    /// First token, then `gen - 1` decode steps.
+    pub e2e_s: f64,
+    /// KV cache per GPU at the full context (prompt + generated), all sequences.
+    pub kv_cache_bytes: u64,
+    pub weight_bytes_per_gpu: u64,
+    /// Weights + KV cache + the largest live activations, per GPU.
+    pub hbm_needed_bytes: u64,
+    pub hbm_capacity_bytes: Option<u64>,
+    pub fits: bool,
+}
+
+/// A run that does not fit: the numbers, for the error message.
+pub fn no_fit_message(model: &str, hw: &str, s: &Serving) -> String {
+    let gb = |b: u64| b as f64 / 1e9;
+    format!(
+        "`{model}` does not fit `{hw}` at batch {} and {} tokens: it needs {:.1} GB per GPU (weights {:.1} GB + KV cache {:.1} GB + activations) of {:.1} GB. Fix: --tp N on a node preset (dgx-a100, dgx-h100), a narrower --precision (int8, w4a16), or a smaller --batch/--prompt/--gen",
+        s.batch,
+        s.prompt + s.gen,
+        gb(s.hbm_needed_bytes),
+        gb(s.weight_bytes_per_gpu),
+        gb(s.kv_cache_bytes),
+        gb(s.hbm_capacity_bytes.unwrap_or(0)),
+    )
+}
+
+/// Serving figures of `cfg` (one GPU's tensor-parallel share already applied) on `hw`.
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    name: &str,
+    cfg: &HfConfig,
+    batch: u64,
+    prompt: u64,
+    gen: u64,
+    precision: Option<&PrecisionPolicy>,
+    hw: &dyn HardwareModel,
+    opts: &CostOptions,
+) -> Result<Serving, SimError> {
+    if batch == 0 || prompt == 0 || gen == 0 {
+        return Err(SimError::Workload(vchip_workloads::WorkloadError::Option(
+            "--batch, --prompt and --gen must be at least 1".into(),
+        )));
+    }
+    let run = |phase: LlmPhase, context: u64| -> Result<crate::SimResult, SimError> {
+        let mut t = cfg.trace(
+            name,
+            &LlmShape {
+                batch,
+                prompt,
+                context,
+                phase,
+            },
+        )?;
+        if let Some(p) = precision {
+            p.apply(&mut t);
+        }
+        simulate(&t, hw, opts)
+    };
+    let prefill = run(LlmPhase::Prefill, 0)?;
+    let first = run(LlmPhase::Decode, prompt)?;
+    let last_ctx = prompt.saturating_add(gen - 1);
+    let last = if gen > 1 {
+        run(LlmPhase::Decode, last_ctx)?
+    } else {
+        first.clone()
+    };
+    let ttft = prefill.totals.latency_s;
+    let tpot = (first.totals.latency_s + last.totals.latency_s) / 2.0;
+    // Weights once; the KV cache at the full context from the decode trace's cache tensors.
+    let mut full = cfg.trace(
+        name,
+        &LlmShape {
+            batch,
+            prompt,
+            context: prompt.saturating_add(gen),
+            phase: LlmPhase::Decode,
+        },
+    )?;
+    if let Some(p) = precision {
+        p.apply(&mut full);
+    }
+    let weights = full.totals().weight_bytes;
+    let kv: u64 = full
+        .tensors
+        .iter()
+        .filter(|t| t.role == TensorRole::KvCache)
+        .map(|t| t.bytes())
+        .sum();
+    let hbm = hw.levels().into_iter().find(|l| !l.on_chip);
+    let capacity = hbm.as_ref().and_then(|l| l.capacity_bytes);
+    // The largest activation set alive in prefill, beside weights and cache.
+    let act_peak = prefill
+        .memory
+        .iter()
+        .filter(|m| !m.on_chip)
+        .map(|m| m.peak_bytes.saturating_sub(weights))
+        .max()
+        .unwrap_or(0);
+    let needed = weights.saturating_add(kv).saturating_add(act_peak);
+    Ok(Serving {
+        batch,
+        prompt,
+        gen,
+        tp: cfg.tp,
+        ttft_s: ttft,
+        tpot_s: tpot,
+        decode_tokens_per_s_per_user: if tpot > 0.0 { 1.0 / tpot } else { 0.0 },
+        tokens_per_s: if tpot > 0.0 { batch as f64 / tpot } else { 0.0 },
+        e2e_s: ttft + (gen - 1) as f64 * tpot,
+        kv_cache_bytes: kv,
+        weight_bytes_per_gpu: weights,
+        hbm_needed_bytes: needed,
+        hbm_capacity_bytes: capacity,
+        fits: capacity.is_none_or(|c| needed <= c),
+    })
+}
