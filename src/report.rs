@@ -338,27 +338,22 @@ fn mcu_block(m: &McuReport) -> String {
     let _ = writeln!(
         out,
         "energy:  {:.1} uJ   (board power {:.1} mW x latency)",
-        m.energy_uj,
-        if m.latency_s > 0.0 {
-            m.energy_uj * 1e-3 / m.latency_s
-        } else {
-            0.0
-        }
+        m.energy_uj, m.power_mw
     );
     let _ = writeln!(
         out,
-        "mcu:     {} ({}), library {}, planner {:?}{}",
+        "mcu:     {} ({}), library {}, planner {}{}",
         m.board,
         m.core,
         m.library,
-        m.planner,
+        m.planner.name(),
         m.npu
             .as_ref()
             .map_or(String::new(), |n| format!(", layers on {n}"))
     );
     let _ = writeln!(
         out,
-        "sram:    {} KiB peak = arena {} KiB (scratch {} KiB at the peak) + persistent {} KiB + runtime {} KiB; the board has {} KiB, the arena goes in {} ({} KiB): {}",
+        "sram:    {} KiB peak = arena {} KiB (scratch {} KiB at the peak) + persistent {} KiB + runtime {} KiB; the board has {} KiB, all of it goes in {} ({} KiB): {}",
         kib(m.peak_sram_bytes),
         kib(m.activation_ram_bytes),
         kib(m.scratch_bytes_at_peak),
@@ -393,24 +388,15 @@ fn mcu_block(m: &McuReport) -> String {
 pub fn mcu_no_fit(model: &str, m: &McuReport) -> String {
     let mut parts = Vec::new();
     if !m.sram_fits {
-        let arena = m
-            .activation_ram_bytes
-            .saturating_add(m.persistent_ram_bytes);
-        let over_region = arena.saturating_sub(m.largest_region_bytes);
-        let over_total = m.peak_sram_bytes.saturating_sub(m.sram_bytes);
         parts.push(format!(
-            "SRAM: the arena needs {} KiB (activations {} KiB + persistent {} KiB) in one region, {} KiB more than the largest ({} {} KiB){}; live at the peak (step {}): {}",
-            kib(arena),
+            "SRAM: {} KiB (arena {} KiB + persistent {} KiB + runtime {} KiB) in one region, {} KiB more than the largest ({} {} KiB); live at the arena's peak (step {}): {}",
+            kib(m.peak_sram_bytes),
             kib(m.activation_ram_bytes),
             kib(m.persistent_ram_bytes),
-            kib(over_region.max(1)),
+            kib(m.runtime_ram_bytes),
+            kib(m.peak_sram_bytes.saturating_sub(m.largest_region_bytes)),
             m.largest_region,
             kib(m.largest_region_bytes),
-            if over_total > 0 {
-                format!(", and {} KiB more than all SRAM with the runtime", kib(over_total))
-            } else {
-                String::new()
-            },
             m.peak_step,
             m.live_at_peak.join(", ")
         ));

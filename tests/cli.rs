@@ -1058,8 +1058,8 @@ fn mcu_errors_are_clear() {
     let e = stderr(&o);
     assert!(
         e.contains("does not fit `nucleo-l4r5zi`")
-            && e.contains("more than")
-            && e.contains("live at the peak"),
+            && e.contains("more than the largest")
+            && e.contains("live at the arena's peak"),
         "{e}"
     );
     assert!(stdout(&o).is_empty());
@@ -1104,6 +1104,28 @@ fn mcu_errors_are_clear() {
             vec!["simulate", "resnet8", "--hw", "tpu-v1", "--lib", "tflm"],
             "apply to microcontroller hardware",
         ),
+        (
+            vec![
+                "simulate",
+                "resnet8",
+                "--hw",
+                "nucleo-l4r5zi",
+                "--precision",
+                "f32",
+            ],
+            "MCU kernel libraries run int8 networks",
+        ),
+        (
+            vec![
+                "simulate",
+                "resnet8",
+                "--hw",
+                "nucleo-l4r5zi",
+                "--compat",
+                "scalesim",
+            ],
+            "does not apply to microcontrollers",
+        ),
     ] {
         let o = vchip(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
@@ -1142,4 +1164,47 @@ fn an_mcu_nas_table_has_sram_and_flash_per_candidate() {
         assert!(sram > 10_000 && flash > 100_000, "{l}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn mcu_descriptions_are_checked() {
+    let board = std::fs::read_to_string(repo("hwmodels/presets/nucleo-l4r5zi.yaml")).unwrap();
+    let cases: [(&str, String, &[&str]); 5] = [
+        (
+            "mcu-stray-section",
+            format!("{board}systolic: {{ rows: 8, cols: 8, dataflow: os }}\n"),
+            &["key `systolic`", "remove the section"],
+        ),
+        (
+            "mcu-precision",
+            board.replace("precision: int8", "precision: f32"),
+            &["key `precision`", "int8"],
+        ),
+        (
+            "mcu-empty-sram",
+            board
+                .replace("    - { name: sram1-3, size_kib: 640 }\n", "    []\n")
+                .replace("  sram:\n    []", "  sram: []"),
+            &["mcu.sram", "at least one SRAM region"],
+        ),
+        (
+            "mcu-clock",
+            board.replace("clock_mhz: 120 ", "clock_mhz: 5000 "),
+            &["key `clock_mhz`", "not a microcontroller clock"],
+        ),
+        (
+            "mcu-energy",
+            format!("{board}energy: {{ static_power_w: 1 }}\n"),
+            &["key `energy`", "power_mw_per_mhz"],
+        ),
+    ];
+    for (test, yaml, expect) in cases {
+        fails_cleanly(
+            test,
+            "board.yaml",
+            yaml.as_bytes(),
+            &["simulate", "resnet8", "--hw", "FILE"],
+            expect,
+        );
+    }
 }

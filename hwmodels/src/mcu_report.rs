@@ -15,6 +15,8 @@ pub struct McuReport {
     /// The NPU the layers ran on, if any.
     pub npu: Option<String>,
     pub clock_mhz: f64,
+    /// Board power while running (mW).
+    pub power_mw: f64,
     pub latency_s: f64,
     pub energy_uj: f64,
     /// The planned tensor arena: activations and kernel scratch (TFLM's "head").

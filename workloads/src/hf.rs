@@ -236,21 +236,21 @@ impl HfConfig {
                 "--tp {tp}: {what}; use a tensor-parallel degree that divides it"
             ))
         };
-        if self.heads % tp != 0 {
+        if !self.heads.is_multiple_of(tp) {
             return Err(bad(format!(
                 "{} attention heads do not split over {tp} GPUs",
                 self.heads
             )));
         }
-        if self.intermediate % tp != 0 {
+        if !self.intermediate.is_multiple_of(tp) {
             return Err(bad(format!(
                 "the MLP width {} does not split over {tp} GPUs",
                 self.intermediate
             )));
         }
-        let kv_heads = if self.kv_heads % tp == 0 {
+        let kv_heads = if self.kv_heads.is_multiple_of(tp) {
             self.kv_heads / tp
-        } else if tp % self.kv_heads == 0 {
+        } else if tp.is_multiple_of(self.kv_heads) {
             1
         } else {
             return Err(bad(format!(
@@ -467,7 +467,12 @@ impl HfConfig {
             let mut o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
             if self.tp > 1 {
                 let shape = b.shape(o).to_vec();
-                o = b.movement("self_attn.all_reduce", MoveKind::AllReduce { group: self.tp }, &[o], shape)?;
+                o = b.movement(
+                    "self_attn.all_reduce",
+                    MoveKind::AllReduce { group: self.tp },
+                    &[o],
+                    shape,
+                )?;
             }
             x = b.eltwise("residual_attn", EltOp::Add, &[x, o])?;
             let h2 = norm_op(b, "post_attention_layernorm", x, &lw.ln2, norm_kind)?;
@@ -477,7 +482,12 @@ impl HfConfig {
             };
             let m = if self.tp > 1 {
                 let shape = b.shape(m).to_vec();
-                b.movement("mlp.all_reduce", MoveKind::AllReduce { group: self.tp }, &[m], shape)?
+                b.movement(
+                    "mlp.all_reduce",
+                    MoveKind::AllReduce { group: self.tp },
+                    &[m],
+                    shape,
+                )?
             } else {
                 m
             };

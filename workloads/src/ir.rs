@@ -202,7 +202,9 @@ pub enum MoveKind {
     KvCacheWrite,
     /// Sums a tensor across the `group` GPUs of a tensor-parallel group (Megatron's all-reduce
     /// after the attention and MLP blocks); moved over the interconnect.
-    AllReduce { group: u64 },
+    AllReduce {
+        group: u64,
+    },
 }
 
 /// A 2-D convolution in NCHW. Output size uses standard semantics:

@@ -139,9 +139,7 @@ impl Gpu<'_> {
                 } else {
                     0.0
                 };
-                let t = compute
-                    .max(base / self.hbm_rate())
-                    .max(l2 / self.l2_rate())
+                let t = compute.max(base / self.hbm_rate()).max(l2 / self.l2_rate())
                     + partials / self.hbm_rate();
                 let hbm = base + partials;
                 if t < best.seconds {

@@ -118,7 +118,11 @@ impl GpuModel {
     }
 
     /// One kernel's time and traffic; `hot`: its activation input was just written (in L2).
-    fn kernel(&self, trace: &Trace, op: &Op) -> Result<(KernelTime, Option<&'static str>), HwError> {
+    fn kernel(
+        &self,
+        trace: &Trace,
+        op: &Op,
+    ) -> Result<(KernelTime, Option<&'static str>), HwError> {
         let k = self.kernels();
         let elem = op.dtype.bits() as f64 / 8.0;
         let weight_elem = op
@@ -129,9 +133,23 @@ impl GpuModel {
             .map_or(elem, |t| t.dtype.bits() as f64 / 8.0);
         Ok(match op.kind {
             OpKind::MatMul(g) => {
-                let b_elem = if op.weights.is_empty() { elem } else { weight_elem };
+                let b_elem = if op.weights.is_empty() {
+                    elem
+                } else {
+                    weight_elem
+                };
                 (
-                    k.gemm(g.batch, g.m, g.n, g.k, elem, b_elem, elem, self.peak(op)?, true),
+                    k.gemm(
+                        g.batch,
+                        g.m,
+                        g.n,
+                        g.k,
+                        elem,
+                        b_elem,
+                        elem,
+                        self.peak(op)?,
+                        true,
+                    ),
                     None,
                 )
             }
@@ -178,10 +196,7 @@ impl GpuModel {
                     let kv = 2 * batch * kv_heads * kv_len * head_dim;
                     let qo = 2 * batch * heads * head_dim;
                     (
-                        k.decode_attention(
-                            (kv as f64 * elem) as u64,
-                            (qo as f64 * elem) as u64,
-                        ),
+                        k.decode_attention((kv as f64 * elem) as u64, (qo as f64 * elem) as u64),
                         None,
                     )
                 } else {
@@ -238,7 +253,9 @@ impl GpuModel {
             .gpu
             .interconnect
             .as_ref()
-            .map_or((f64::INFINITY, 0.0), |l| (l.gb_s.0 * 1e9, l.latency_us.0 * 1e-6));
+            .map_or((f64::INFINITY, 0.0), |l| {
+                (l.gb_s.0 * 1e9, l.latency_us.0 * 1e-6)
+            });
         let moved = 2.0 * (n - 1.0) / n * bytes as f64;
         KernelTime {
             seconds: moved / bw + 2.0 * (n - 1.0) * lat,

@@ -14,7 +14,11 @@ use crate::plan::place::activation_buffers;
 use crate::schedule::{Step, StepKind};
 use crate::spec::mcu::{McuSpec, Planner};
 
-/// Output channels of a MAC op (its bias and scales are per channel).
+/// TFLM rounds every planned buffer up to `MicroArenaBufferAlignment()`, 16 bytes
+/// (tflite-micro, micro_allocation_info.cc / micro_arena_constants.h).
+const ARENA_ALIGNMENT: u64 = 16;
+
+/// Output channels of a MAC op (its bias is per channel).
 fn out_channels(op: &Op) -> u64 {
     match op.kind {
         OpKind::Conv2d(c) => c.c_out,
@@ -23,22 +27,52 @@ fn out_channels(op: &Op) -> u64 {
     }
 }
 
-/// Flash bytes of an op's parameters: MAC kernels store their matrix at its dtype plus an int32
-/// bias and an int32 scale per output channel (TinyEngine's count: weights + 4·Cout + 4·Cout),
-/// whatever bias tensors the trace carries; other ops their constants as stored.
-pub fn param_flash_bytes(g: &Graph, op: &Op) -> u64 {
-    let live: Vec<u64> = op
-        .weights
-        .iter()
-        .filter(|w| !g.folded_away.get(w.0 as usize).copied().unwrap_or(false))
-        .map(|&w| g.trace.tensor(w).bytes())
-        .collect();
-    if op.macs > 0 && out_channels(op) > 0 {
-        let matrix = live.iter().copied().max().unwrap_or(0);
-        matrix.saturating_add(8u64.saturating_mul(out_channels(op)))
-    } else {
-        live.iter().copied().fold(0, u64::saturating_add)
+/// Requantisation scales of a MAC op: per output channel for convolutions (TFLite int8's
+/// per-axis quantisation), one per tensor for fully connected layers (TFLM's int8
+/// FULLY_CONNECTED uses a single multiplier).
+fn scale_count(op: &Op) -> u64 {
+    match op.kind {
+        OpKind::Conv2d(c) => c.c_out,
+        OpKind::MatMul(_) => 1,
+        _ => 0,
     }
+}
+
+/// Flash bytes of the network's parameters, each tensor once however many ops read it: a MAC
+/// op's matrix at its dtype plus an int32 bias per output channel and an int32 scale per
+/// quantisation channel (TinyEngine's count), whatever bias tensors the trace carries; other
+/// parameters as stored.
+pub fn params_flash_bytes(g: &Graph, steps: &[Step]) -> u64 {
+    let mut seen = vec![false; g.trace.tensors.len()];
+    let mut total = 0u64;
+    for op in steps.iter().flat_map(|s| s.ops.iter()).map(|&o| g.op(o)) {
+        let live: Vec<usize> = op
+            .weights
+            .iter()
+            .map(|w| w.0 as usize)
+            .filter(|&w| !g.folded_away.get(w).copied().unwrap_or(false))
+            .collect();
+        let bytes = |w: usize| g.trace.tensors[w].bytes();
+        let matrix = live.iter().copied().max_by_key(|&w| (bytes(w), w));
+        let mac = op.macs > 0 && out_channels(op) > 0;
+        for &w in &live {
+            if seen[w] {
+                continue;
+            }
+            seen[w] = true;
+            // A MAC op's other parameters (bias, folded norms) become its int32 bias and scales.
+            if !mac || Some(w) == matrix {
+                total = total.saturating_add(bytes(w));
+            }
+            if mac && Some(w) == matrix {
+                let extra = 4u64
+                    .saturating_mul(out_channels(op))
+                    .saturating_add(4u64.saturating_mul(scale_count(op)));
+                total = total.saturating_add(extra);
+            }
+        }
+    }
+    total
 }
 
 /// The largest parameter tensor an op reads (the matrix), for flash read counts. `folded` marks
@@ -55,7 +89,13 @@ pub fn matrix_bytes(trace: &vchip_workloads::Trace, folded: &[bool], op: &Op) ->
 /// Plans memory for `steps` of `g` on `mcu` with library `p`.
 pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &str) -> McuReport {
     let acts = activation_buffers(g, steps);
-    let mut buffers: Vec<Buffer> = acts.iter().map(|(_, b)| *b).collect();
+    let mut buffers: Vec<Buffer> = acts
+        .iter()
+        .map(|(_, b)| Buffer {
+            size: b.size.div_ceil(ARENA_ALIGNMENT) * ARENA_ALIGNMENT,
+            ..*b
+        })
+        .collect();
     let mut names: Vec<String> = acts
         .iter()
         .map(|(t, _)| g.trace.tensors[t.0 as usize].name.clone())
@@ -67,7 +107,7 @@ pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &st
     // Scratch buffers follow the tensors, as TFLM adds them.
     for (i, st) in steps.iter().enumerate() {
         let anchor = g.op(st.ops[0]);
-        let s = Kernel::scratch_bytes(anchor, p);
+        let s = Kernel::scratch_bytes(anchor, p).div_ceil(ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
         if s > 0 {
             buffers.push(Buffer {
                 size: s,
@@ -117,7 +157,7 @@ pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &st
     let requant: u64 = if p.requant_params_in_ram {
         mac_ops
             .iter()
-            .map(|op| 8u64.saturating_mul(out_channels(op)))
+            .map(|op| 8u64.saturating_mul(scale_count(op)))
             .fold(0, u64::saturating_add)
     } else {
         0
@@ -132,11 +172,7 @@ pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &st
         .saturating_add(persistent)
         .saturating_add(p.runtime_ram);
 
-    let weights_flash: u64 = steps
-        .iter()
-        .flat_map(|s| s.ops.iter())
-        .map(|&o| param_flash_bytes(g, g.op(o)))
-        .fold(0, u64::saturating_add);
+    let weights_flash = params_flash_bytes(g, steps);
     let kernels: BTreeSet<&'static str> = steps
         .iter()
         .map(|s| Kernel::of(g.op(s.ops[0])).name())
@@ -154,9 +190,9 @@ pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &st
         .largest_region()
         .map(|r| (r.name.clone(), (r.size_kib.0 * 1024.0) as u64))
         .unwrap_or_default();
-    // The arena and its persistent tail are one array in one region; the stack may sit elsewhere.
-    let sram_fits =
-        activation.saturating_add(persistent) <= region_bytes && peak_sram <= mcu.sram_bytes();
+    // The arena, its persistent tail and the runtime's RAM share the largest region (one linker
+    // section on the boards here).
+    let sram_fits = peak_sram <= region_bytes;
     let flash_fits = flash <= mcu.flash_bytes();
     McuReport {
         board: board.to_string(),
@@ -165,6 +201,7 @@ pub fn plan(g: &Graph, steps: &[Step], mcu: &McuSpec, p: &LibProfile, board: &st
         planner: mcu.planner,
         npu: None,
         clock_mhz: 0.0,
+        power_mw: 0.0,
         latency_s: 0.0,
         energy_uj: 0.0,
         activation_ram_bytes: activation,
@@ -211,7 +248,9 @@ fn in_place_depthwise(
             continue;
         }
         let anchor = g.op(st.ops[0]);
-        if !matches!(anchor.kind, OpKind::Conv2d(c) if c.groups > 1 && c.groups == c.c_in) {
+        // In place only at channel multiplier 1: the output is exactly the input's size.
+        if !matches!(anchor.kind, OpKind::Conv2d(c) if c.groups > 1 && c.groups == c.c_in && c.c_out == c.c_in)
+        {
             continue;
         }
         let last_op = g.op(*st.ops.last().unwrap_or(&st.ops[0]));

@@ -8,7 +8,7 @@ pub mod memory;
 pub mod npu;
 
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{NormKind, Op, OpKind, Trace};
+use vchip_workloads::{DType, NormKind, Op, OpKind, Trace};
 
 use crate::area::Area;
 use crate::error::HwError;
@@ -140,7 +140,9 @@ impl HardwareModel for McuModel {
 
     fn peak_macs_per_cycle(&self) -> u64 {
         if let Some(n) = self.npu() {
-            return n.macs_per_cycle.0;
+            // In board-clock cycles: an NPU clocked apart does its MACs at its own rate.
+            let ratio = n.clock_mhz.map_or(1.0, |c| c.0 / self.spec.clock_mhz.0);
+            return ((n.macs_per_cycle.0 as f64 * ratio).round() as u64).max(1);
         }
         // SMLAD: two 16-bit MACs per cycle; Helium about eight int8 MACs.
         if self.profile.helium && self.mcu.core == crate::spec::mcu::Core::CortexM55 {
@@ -175,6 +177,29 @@ impl HardwareModel for McuModel {
     }
 
     fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
+        if opts.compat == Compat::Scalesim {
+            return Err(HwError::Invalid {
+                file: self.spec.name.clone(),
+                key: "kind".into(),
+                msg: "--compat scalesim reproduces SCALE-Sim's systolic arrays; it does not apply to microcontrollers (drop it)".into(),
+            });
+        }
+        // Kernel libraries run int8 networks: another precision would size memory for a network
+        // the board cannot run.
+        if let Some(op) = g
+            .trace
+            .ops
+            .iter()
+            .find(|o| o.macs > 0 && o.dtype != DType::Int8)
+        {
+            return Err(HwError::Op {
+                op: op.name.clone(),
+                msg: format!(
+                    "runs at {}, but MCU kernel libraries run int8 networks; use --precision int8 (the default of `kind: mcu`)",
+                    op.dtype
+                ),
+            });
+        }
         let steps = self.steps(g, opts);
         let mat = materialised(g, &steps);
         let home = g
@@ -191,9 +216,7 @@ impl HardwareModel for McuModel {
             })
             .collect();
         let report = self.report(g, &steps);
-        let arena = report
-            .activation_ram_bytes
-            .saturating_add(report.persistent_ram_bytes);
+        let arena = report.peak_sram_bytes;
         Ok(Schedule::with_peaks(
             g,
             steps,
@@ -239,6 +262,7 @@ impl McuModel {
     pub fn report(&self, g: &Graph, steps: &[Step]) -> McuReport {
         let mut r = memory::plan(g, steps, &self.mcu, &self.profile, &self.spec.name);
         r.clock_mhz = self.spec.clock_mhz.0;
+        r.power_mw = self.mcu.power_mw_per_mhz.0 * self.spec.clock_mhz.0;
         r.npu = self.npu().map(|n| n.name.clone());
         r
     }

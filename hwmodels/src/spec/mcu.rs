@@ -149,6 +149,15 @@ pub enum Planner {
     Tinyengine,
 }
 
+impl Planner {
+    pub fn name(self) -> &'static str {
+        match self {
+            Planner::Tflm => "tflm",
+            Planner::Tinyengine => "tinyengine",
+        }
+    }
+}
+
 impl McuSpec {
     pub fn largest_region(&self) -> Option<&SramRegion> {
         self.sram

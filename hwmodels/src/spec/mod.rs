@@ -197,6 +197,11 @@ impl HardwareSpec {
                 .replace("<input>", file),
         })?;
         spec.validate(file)?;
+        let mut spec = spec;
+        // MCU kernel libraries run int8 networks: that is the board's number format.
+        if spec.kind == HwKind::Mcu && spec.precision.is_none() {
+            spec.precision = Some("int8".into());
+        }
         Ok(spec)
     }
 
@@ -263,6 +268,43 @@ impl HardwareSpec {
                     return Err(invalid(
                         &format!("buffers.{name}.capacity_kib"),
                         "is out of range: give KiB (a tebibyte at most)".into(),
+                    ));
+                }
+            }
+        }
+        // A section of another kind would be silently ignored: name it instead.
+        let sections: [(&str, bool, &[HwKind]); 6] = [
+            ("systolic", self.systolic.is_some(), &[HwKind::Systolic]),
+            ("buffers", self.buffers.is_some(), &[HwKind::Systolic]),
+            ("vector", self.vector.is_some(), &[HwKind::Systolic]),
+            ("cpu", self.cpu.is_some(), &[HwKind::Cpu]),
+            ("mcu", self.mcu.is_some(), &[HwKind::Mcu]),
+            ("gpu", self.gpu.is_some(), &[HwKind::Gpu]),
+        ];
+        for (key, present, kinds) in sections {
+            if present && !kinds.contains(&self.kind) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "`{key}:` describes `kind: {}` hardware, not `kind: {}`; remove the section or change the kind",
+                        format!("{:?}", kinds[0]).to_lowercase(),
+                        format!("{:?}", self.kind).to_lowercase()
+                    ),
+                ));
+            }
+        }
+        if self.kind == HwKind::Mcu {
+            for (key, present) in [
+                ("dram", self.dram.is_some()),
+                ("technology_nm", self.technology_nm.is_some()),
+                ("voltage_v", self.voltage_v.is_some()),
+                ("energy", self.energy != EnergySpec::default()),
+                ("area_mm2", !self.area_mm2.is_empty()),
+            ] {
+                if present {
+                    return Err(invalid(
+                        key,
+                        "is not used by `kind: mcu` (its memories are `mcu.sram` and `mcu.flash`, its energy `mcu.power_mw_per_mhz`); remove it".into(),
                     ));
                 }
             }
@@ -398,27 +440,41 @@ impl HardwareSpec {
                 "list at least one SRAM region (`- { name: sram1, size_kib: 256 }`)".into(),
             ));
         }
-        if self.clock_mhz.0 > 2000.0 {
+        if !(0.032..=2000.0).contains(&self.clock_mhz.0) {
             return Err(invalid(
                 "clock_mhz",
                 format!(
-                    "{} MHz is not a microcontroller clock (2 GHz at most)",
+                    "{} MHz is not a microcontroller clock (32 kHz to 2 GHz)",
                     self.clock_mhz.0
                 ),
             ));
         }
-        for (i, r) in m.sram.iter().enumerate() {
-            if r.size_kib.0 > 1e6 || r.wait_states.0 > 64.0 {
+        if let Some(p) = &self.precision {
+            if vchip_workloads::DType::parse(p) != Some(vchip_workloads::DType::Int8) {
                 return Err(invalid(
-                    &format!("mcu.sram[{i}]"),
-                    "is out of range: size_kib up to a GiB (1e6), wait_states up to 64".into(),
+                    "precision",
+                    format!(
+                        "`{p}`: MCU kernel libraries run int8 networks; use int8 or leave it out"
+                    ),
                 ));
             }
         }
-        if m.flash.size_kib.0 > 1e6 || m.flash.wait_states.0 > 64.0 || m.flash.line_bytes.0 > 1024 {
+        for (i, r) in m.sram.iter().enumerate() {
+            if !(1.0..=1e6).contains(&r.size_kib.0) || r.wait_states.0 > 64.0 {
+                return Err(invalid(
+                    &format!("mcu.sram[{i}]"),
+                    "is out of range: size_kib from 1 to 1e6 (a GiB), wait_states up to 64".into(),
+                ));
+            }
+        }
+        if !(1.0..=1e6).contains(&m.flash.size_kib.0)
+            || m.flash.wait_states.0 > 64.0
+            || m.flash.line_bytes.0 > 1024
+            || m.flash.data_cache_kib.0 > 1e4
+        {
             return Err(invalid(
                 "mcu.flash",
-                "is out of range: size_kib up to a GiB (1e6), wait_states up to 64, line_bytes up to 1024".into(),
+                "is out of range: size_kib from 1 to 1e6, wait_states up to 64, line_bytes up to 1024, data_cache_kib up to 1e4".into(),
             ));
         }
         if m.power_mw_per_mhz.0 * self.clock_mhz.0 > 1e5 {
@@ -428,13 +484,33 @@ impl HardwareSpec {
             ));
         }
         if let Some(n) = &m.npu {
-            if ![32, 64, 128, 256, 512].contains(&n.macs_per_cycle.0) {
+            let allowed: &[u64] = match n.name.as_str() {
+                "ethos-u55" => &[32, 64, 128, 256],
+                "ethos-u65" => &[256, 512],
+                other => {
+                    return Err(invalid(
+                        "mcu.npu.name",
+                        format!("`{other}`: vchip models ethos-u55 and ethos-u65"),
+                    ))
+                }
+            };
+            if !allowed.contains(&n.macs_per_cycle.0) {
                 return Err(invalid(
                     "mcu.npu.macs_per_cycle",
                     format!(
-                        "{} is not an Ethos-U configuration (32, 64, 128, 256; 512 for U65)",
-                        n.macs_per_cycle.0
+                        "{} is not an {} configuration ({allowed:?})",
+                        n.macs_per_cycle.0, n.name
                     ),
+                ));
+            }
+            let clock = n.clock_mhz.map_or(self.clock_mhz.0, |c| c.0);
+            if !(1.0..=10_000.0).contains(&clock)
+                || !(1e-3..=1e4).contains(&n.sram_gb_s.0)
+                || !(1e-3..=1e4).contains(&n.flash_gb_s.0)
+            {
+                return Err(invalid(
+                    "mcu.npu",
+                    "is out of range: clock_mhz from 1 to 10,000, sram_gb_s and flash_gb_s from 0.001 to 10,000".into(),
                 ));
             }
         }
