@@ -22,6 +22,27 @@ fn benches(c: &mut Criterion) {
     c.bench_function("simulate llama-2-7b prefill+decode on 128x128", |b| {
         b.iter(|| vchip_sim::simulate(&llama, hw.as_ref(), &CostOptions::default()).unwrap())
     });
+
+    // One serving prediction: Llama-2-70B, prefill 2048 + 128 decode steps, TP=8 on a DGX H100
+    // (the GPU issue's acceptance case: under 2 ms).
+    let (name, cfg) = vchip_workloads::llm_config("llama-2-70b").unwrap().unwrap();
+    let cfg = cfg.tensor_parallel(8).unwrap();
+    let dgx = build_model(load_hardware("dgx-h100").unwrap()).unwrap();
+    c.bench_function("serve llama-2-70b 2048+128 tp8 on dgx-h100", |b| {
+        b.iter(|| {
+            vchip_sim::serving::serve(
+                &name,
+                &cfg,
+                1,
+                2048,
+                128,
+                None,
+                dgx.as_ref(),
+                &CostOptions::default(),
+            )
+            .unwrap()
+        })
+    });
 }
 
 criterion_group!(simulate, benches);

@@ -303,6 +303,12 @@ pub trait HardwareModel: Send + Sync {
     /// Peak MACs per cycle of the matrix engine.
     fn peak_macs_per_cycle(&self) -> u64;
 
+    /// Peak MACs per cycle for `g`'s number formats (utilisation's denominator): a GPU's fp8 or
+    /// int8 tensor-core rate for a graph in that format. Default: [`Self::peak_macs_per_cycle`].
+    fn peak_macs_per_cycle_for(&self, _g: &Graph) -> u64 {
+        self.peak_macs_per_cycle()
+    }
+
     /// The memory levels, innermost first. `LevelTraffic::level` names one of them; totals count
     /// off-chip traffic by this declaration.
     fn levels(&self) -> Vec<Level>;

@@ -337,7 +337,8 @@ pub fn simulate_graph(
         t.tops_per_watt = 2.0 * t.macs as f64 / t.energy_j / 1e12;
     }
     if t.cycles > 0 {
-        t.utilization = mapped_macs as f64 / (t.cycles as f64 * hw.peak_macs_per_cycle() as f64);
+        t.utilization =
+            mapped_macs as f64 / (t.cycles as f64 * hw.peak_macs_per_cycle_for(g).max(1) as f64);
     }
     let mcu = hw.mcu_report(g, &schedule).map(|mut r| {
         r.latency_s = t.latency_s;

@@ -3,7 +3,10 @@
 //!
 //! A decode step's cost is affine in the context length (the KV-cache read and the attention
 //! FLOPs grow linearly, everything else is fixed), so the mean over contexts P..P+G-1 is the mean
-//! of its two ends: two decode simulations stand for all G steps.
+//! of its two ends: two decode simulations stand for all G steps. And a decoder's layers are
+//! identical, so every figure is affine in the layer count too: each run costs the network with
+//! one and with two layers and extends the difference to all of them (exact, since the engine
+//! costs each layer's steps the same wherever the layer sits).
 
 use serde::Serialize;
 use vchip_hwmodels::{CostOptions, HardwareModel};
@@ -68,8 +71,17 @@ pub fn serve(
             "--batch, --prompt and --gen must be at least 1".into(),
         )));
     }
-    let run = |phase: LlmPhase, context: u64| -> Result<crate::SimResult, SimError> {
-        let mut t = cfg.trace(
+    let layers = cfg.layers;
+    let with_layers = |n: u64| {
+        let mut c = cfg.clone();
+        c.layers = n.min(layers);
+        c
+    };
+    let (one, two) = (with_layers(1), with_layers(2));
+    // A figure of the whole network from its one- and two-layer values.
+    let extend = |a: f64, b: f64| a + (layers.saturating_sub(1)) as f64 * (b - a);
+    let run = |c: &HfConfig, phase: LlmPhase, context: u64| -> Result<crate::SimResult, SimError> {
+        let mut t = c.trace(
             name,
             &LlmShape {
                 batch,
@@ -83,44 +95,57 @@ pub fn serve(
         }
         simulate(&t, hw, opts)
     };
-    let prefill = run(LlmPhase::Prefill, 0)?;
-    let first = run(LlmPhase::Decode, prompt)?;
-    let last_ctx = prompt.saturating_add(gen - 1);
-    let last = if gen > 1 {
-        run(LlmPhase::Decode, last_ctx)?
-    } else {
-        first.clone()
+    let latency = |phase: LlmPhase, context: u64| -> Result<(f64, crate::SimResult), SimError> {
+        let a = run(&one, phase, context)?;
+        let b = if layers > 1 {
+            run(&two, phase, context)?.totals.latency_s
+        } else {
+            a.totals.latency_s
+        };
+        Ok((extend(a.totals.latency_s, b), a))
     };
-    let ttft = prefill.totals.latency_s;
-    let tpot = (first.totals.latency_s + last.totals.latency_s) / 2.0;
-    // Weights once; the KV cache at the full context from the decode trace's cache tensors.
-    let mut full = cfg.trace(
-        name,
-        &LlmShape {
-            batch,
-            prompt,
-            context: prompt.saturating_add(gen),
-            phase: LlmPhase::Decode,
-        },
-    )?;
-    if let Some(p) = precision {
-        p.apply(&mut full);
-    }
-    let weights = full.totals().weight_bytes;
-    let kv: u64 = full
-        .tensors
-        .iter()
-        .filter(|t| t.role == TensorRole::KvCache)
-        .map(|t| t.bytes())
-        .sum();
+    let (ttft, prefill) = latency(LlmPhase::Prefill, 0)?;
+    let (first, _) = latency(LlmPhase::Decode, prompt)?;
+    let last = if gen > 1 {
+        latency(LlmPhase::Decode, prompt.saturating_add(gen - 1))?.0
+    } else {
+        first
+    };
+    let tpot = (first + last) / 2.0;
+    // Weights once, and the KV cache at the full context, from the decode traces' tensors.
+    let stored = |c: &HfConfig| -> Result<(u64, u64), SimError> {
+        let mut t = c.trace(
+            name,
+            &LlmShape {
+                batch,
+                prompt,
+                context: prompt.saturating_add(gen),
+                phase: LlmPhase::Decode,
+            },
+        )?;
+        if let Some(p) = precision {
+            p.apply(&mut t);
+        }
+        let kv: u64 = t
+            .tensors
+            .iter()
+            .filter(|x| x.role == TensorRole::KvCache)
+            .map(|x| x.bytes())
+            .sum();
+        Ok((t.totals().weight_bytes, kv))
+    };
+    let (w1, kv1) = stored(&one)?;
+    let (w2, kv2) = if layers > 1 { stored(&two)? } else { (w1, kv1) };
+    let weights = extend(w1 as f64, w2 as f64).round() as u64;
+    let kv = extend(kv1 as f64, kv2 as f64).round() as u64;
     let hbm = hw.levels().into_iter().find(|l| !l.on_chip);
     let capacity = hbm.as_ref().and_then(|l| l.capacity_bytes);
-    // The largest activation set alive in prefill, beside weights and cache.
+    // The largest activation set alive in prefill (one layer's worth is the whole network's).
     let act_peak = prefill
         .memory
         .iter()
         .filter(|m| !m.on_chip)
-        .map(|m| m.peak_bytes.saturating_sub(weights))
+        .map(|m| m.peak_bytes.saturating_sub(w1))
         .max()
         .unwrap_or(0);
     let needed = weights.saturating_add(kv).saturating_add(act_peak);

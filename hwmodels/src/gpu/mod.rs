@@ -346,8 +346,10 @@ impl GpuModel {
             cycles,
             memory_cycles: cycles - compute_cycles,
             mapped_macs: macs,
+            // Against the peak of the anchor's own number format.
             utilization: if cycles > 0 {
-                macs as f64 / (cycles as f64 * self.peak_macs_per_cycle() as f64)
+                let peak = self.peak(anchor).unwrap_or(1.0) / 2.0 / self.clock;
+                macs as f64 / (cycles as f64 * peak.max(1.0))
             } else {
                 0.0
             },
@@ -380,6 +382,18 @@ impl HardwareModel for GpuModel {
             .tensor_flops("bf16")
             .unwrap_or(self.gpu.fp32_tflops.0 * 1e12);
         (f / 2.0 / self.clock).round().max(1.0) as u64
+    }
+
+    /// The fastest rate any MAC op of `g` runs at (an fp8 graph against the fp8 peak).
+    fn peak_macs_per_cycle_for(&self, g: &Graph) -> u64 {
+        g.trace
+            .ops
+            .iter()
+            .filter(|o| o.macs > 0)
+            .filter_map(|o| self.peak(o).ok())
+            .map(|f| (f / 2.0 / self.clock).round() as u64)
+            .max()
+            .unwrap_or_else(|| self.peak_macs_per_cycle())
     }
 
     fn levels(&self) -> Vec<Level> {
