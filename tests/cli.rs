@@ -1208,3 +1208,123 @@ fn mcu_descriptions_are_checked() {
         );
     }
 }
+
+#[test]
+fn gpu_serving_reports_and_fails_clearly() {
+    let o = vchip(&[
+        "simulate",
+        "llama-2-7b",
+        "--hw",
+        "a100-sxm-80gb",
+        "--prompt",
+        "128",
+        "--gen",
+        "16",
+        "--phase",
+        "prefill",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let s = &v["serving"];
+    for key in [
+        "ttft_s",
+        "tpot_s",
+        "decode_tokens_per_s_per_user",
+        "tokens_per_s",
+        "e2e_s",
+        "kv_cache_bytes",
+        "weight_bytes_per_gpu",
+    ] {
+        assert!(s[key].as_f64().unwrap() > 0.0, "{key}: {s}");
+    }
+    assert_eq!(s["fits"], true);
+    for (args, expect) in [
+        (
+            vec![
+                "simulate",
+                "llama-2-70b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--prompt",
+                "2048",
+                "--gen",
+                "128",
+            ],
+            "does not fit `a100-sxm-80gb`",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-70b",
+                "--hw",
+                "dgx-a100",
+                "--tp",
+                "3",
+                "--gen",
+                "4",
+            ],
+            "64 attention heads do not split over 3 GPUs",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-7b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--precision",
+                "fp8",
+                "--gen",
+                "4",
+            ],
+            "no tensor-core path for fp8",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-7b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--batch",
+                "0",
+                "--gen",
+                "4",
+            ],
+            "--batch must be at least 1",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-7b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--tp",
+                "8",
+                "--gen",
+                "4",
+            ],
+            "use a node preset",
+        ),
+        (
+            vec![
+                "simulate",
+                "resnet50",
+                "--hw",
+                "a100-sxm-80gb",
+                "--gen",
+                "4",
+            ],
+            "--gen applies to LLMs",
+        ),
+        (
+            vec!["simulate", "resnet50", "--hw", "a100-sxm-80gb", "--tp", "2"],
+            "--tp applies to LLMs",
+        ),
+    ] {
+        let o = vchip(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}

@@ -119,7 +119,8 @@ pub fn serve(
             &LlmShape {
                 batch,
                 prompt,
-                context: prompt.saturating_add(gen),
+                // The last step reads P+G-1 cached tokens and writes one: P+G in the cache.
+                context: prompt.saturating_add(gen - 1),
                 phase: LlmPhase::Decode,
             },
         )?;
