@@ -8,12 +8,12 @@
 pub mod kernels;
 
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{MoveKind, NormKind, Op, OpKind, Trace};
+use vchip_workloads::{MoveKind, Op, OpKind, Trace};
 
 use crate::area::Area;
 use crate::error::HwError;
 use crate::model::*;
-use crate::plan::fuse::{fuse_epilogues, FusionRules};
+use crate::plan::fuse::{fuse_epilogues, MATRIX_EPILOGUES};
 use crate::schedule::{materialised, Level, Schedule, Step, StepKind};
 use crate::spec::gpu::GpuSpec;
 use crate::spec::HardwareSpec;
@@ -32,30 +32,6 @@ pub struct GpuModel {
     hbm_capacity: u64,
     clock: f64,
 }
-
-fn is_matrix(op: &Op) -> bool {
-    matches!(
-        op.kind,
-        OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. }
-    )
-}
-
-/// What a GEMM epilogue applies on the way out: element-wise functions, per-channel affine norms.
-fn is_epilogue(op: &Op) -> bool {
-    matches!(
-        op.kind,
-        OpKind::Elementwise { .. }
-            | OpKind::Norm {
-                kind: NormKind::Batch,
-                ..
-            }
-    )
-}
-
-const FUSION: FusionRules = FusionRules {
-    anchor: is_matrix,
-    epilogue: is_epilogue,
-};
 
 impl GpuModel {
     pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
@@ -426,7 +402,7 @@ impl HardwareModel for GpuModel {
         if opts.fusion == Fusion::Off {
             return Ok(Schedule::layer_by_layer(g, &self.levels()));
         }
-        let steps = fuse_epilogues(g, &FUSION);
+        let steps = fuse_epilogues(g, &MATRIX_EPILOGUES);
         let mat = materialised(g, &steps);
         // Everything lives in HBM; L2 is a cache, not a home.
         let home = mat.iter().map(|&m| m.then_some(1)).collect();

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{Op, OpId, TensorId};
+use vchip_workloads::{NormKind, Op, OpId, OpKind, TensorId};
 
 use crate::schedule::{Step, StepKind};
 
@@ -21,6 +21,35 @@ pub struct FusionRules {
     pub anchor: fn(&Op) -> bool,
     pub epilogue: fn(&Op) -> bool,
 }
+
+/// Matrix kernels: convolutions, products, attention.
+pub fn is_matrix(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. }
+    )
+}
+
+/// What a matrix engine's output path applies on the way from the accumulators to memory:
+/// element-wise functions (bias, activation, residual add, quantize/cast) and per-channel affine
+/// norms (a BatchNorm the fold pass could not merge): the TPU's activation pipeline, a GPU GEMM's
+/// epilogue.
+pub fn is_epilogue(op: &Op) -> bool {
+    matches!(
+        op.kind,
+        OpKind::Elementwise { .. }
+            | OpKind::Norm {
+                kind: NormKind::Batch,
+                ..
+            }
+    )
+}
+
+/// Matrix kernels with their element-wise epilogues (systolic arrays and GPUs).
+pub const MATRIX_EPILOGUES: FusionRules = FusionRules {
+    anchor: is_matrix,
+    epilogue: is_epilogue,
+};
 
 /// Groups the graph's ops into steps, in a valid execution order.
 pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {

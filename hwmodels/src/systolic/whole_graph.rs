@@ -5,11 +5,11 @@
 //! double-buffered. `--fusion off` and `--compat scalesim` keep the layer-by-layer costs.
 
 use vchip_workloads::graph::Graph;
-use vchip_workloads::{NormKind, Op, OpKind, TensorId, TensorRole};
+use vchip_workloads::{Op, OpKind, TensorId, TensorRole};
 
 use super::{weight_bytes_read, SystolicModel};
 use crate::model::*;
-use crate::plan::fuse::{fuse_epilogues, FusionRules};
+use crate::plan::fuse::{fuse_epilogues, MATRIX_EPILOGUES};
 use crate::plan::place::{activation_buffers, place_by_capacity};
 use crate::schedule::{Level, LevelId, Schedule, Step, StepKind};
 
@@ -45,31 +45,7 @@ pub(super) struct Extra {
 const SRAM: LevelId = 0;
 const OFFCHIP: LevelId = 1;
 
-pub(super) fn is_matrix(op: &Op) -> bool {
-    matches!(
-        op.kind,
-        OpKind::Conv2d(_) | OpKind::MatMul(_) | OpKind::Attention { .. }
-    )
-}
-
-/// What the TPU's activation pipeline applies on the way from accumulators to the buffer:
-/// element-wise functions (bias, activation, residual add, quantize/cast) and per-channel affine
-/// norms (a BatchNorm the fold pass could not merge).
-fn is_epilogue(op: &Op) -> bool {
-    matches!(
-        op.kind,
-        OpKind::Elementwise { .. }
-            | OpKind::Norm {
-                kind: NormKind::Batch,
-                ..
-            }
-    )
-}
-
-const FUSION: FusionRules = FusionRules {
-    anchor: is_matrix,
-    epilogue: is_epilogue,
-};
+pub(super) use crate::plan::fuse::is_matrix;
 
 impl SystolicModel {
     pub(super) fn declared_levels(&self) -> Vec<Level> {
@@ -123,7 +99,7 @@ impl SystolicModel {
         if !opts.whole_graph() {
             return Schedule::layer_by_layer(g, &levels);
         }
-        let steps = fuse_epilogues(g, &FUSION);
+        let steps = fuse_epilogues(g, &MATRIX_EPILOGUES);
         let n_t = g.trace.tensors.len();
         // A storage root escapes when any tensor aliasing it is a network output.
         let mut escapes = vec![false; n_t];
