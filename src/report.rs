@@ -557,7 +557,7 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     if let Some(sv) = &r.serving {
         let _ = writeln!(
             out,
-            "serving: batch {} x ({} prompt + {} generated), tp {}: TTFT {}, TPOT {} ({:.1} tok/s per user, {:.1} tok/s in all), end to end {}",
+            "serving: batch {} x ({} prompt + {} generated), tp {}: TTFT {}, TPOT {} ({:.1} tok/s per user, {:.1} decode tok/s in all), end to end {}",
             sv.batch,
             sv.prompt,
             sv.gen,

@@ -137,6 +137,8 @@ pub struct SimResult {
     pub compat: vchip_hwmodels::Compat,
     pub fusion: Fusion,
     pub clock_hz: f64,
+    /// The compute roof: peak MACs per cycle in the graph's own number format.
+    pub peak_macs_per_cycle: u64,
     /// Rewrites applied before scheduling (the trace as imported is what `vchip trace` shows).
     pub passes: Vec<PassRecord>,
     /// The model's memory levels.
@@ -168,6 +170,9 @@ pub fn passes_for(opts: &CostOptions) -> &'static [Pass] {
 pub fn prepare(trace: &Trace, opts: &CostOptions) -> Result<Graph, SimError> {
     Ok(Graph::with_passes(trace.clone(), passes_for(opts))?)
 }
+
+/// Schedules with fewer steps are costed on the calling thread.
+const PARALLEL_STEPS: usize = 64;
 
 /// Runs `trace` on `hw`: [`prepare`], then [`simulate_graph`].
 pub fn simulate(
@@ -214,11 +219,22 @@ pub fn simulate_graph(
         };
         return Err(bad_schedule(spec, &g.trace.ops[i].name, what));
     }
-    let costs: Vec<OpCost> = schedule
-        .steps
-        .par_iter()
-        .map(|st| hw.cost_step(g, &schedule, st, opts))
-        .collect::<Result<_, HwError>>()?;
+    // Small graphs cost faster on one thread than handed out to rayon's pool; either way the
+    // costs are collected in step order.
+    let cost = |st| hw.cost_step(g, &schedule, st, opts);
+    let costs: Vec<OpCost> = if schedule.steps.len() < PARALLEL_STEPS {
+        schedule
+            .steps
+            .iter()
+            .map(cost)
+            .collect::<Result<_, HwError>>()?
+    } else {
+        schedule
+            .steps
+            .par_iter()
+            .map(cost)
+            .collect::<Result<_, HwError>>()?
+    };
     let mut t = SimTotals {
         levels: levels
             .iter()
@@ -359,6 +375,7 @@ pub fn simulate_graph(
             Fusion::Off
         },
         clock_hz: clock,
+        peak_macs_per_cycle: hw.peak_macs_per_cycle_for(g),
         passes: g.passes.clone(),
         levels,
         steps,

@@ -71,16 +71,33 @@ pub fn serve(
             "--batch, --prompt and --gen must be at least 1".into(),
         )));
     }
-    let layers = cfg.layers;
+    if prompt.saturating_add(gen) > cfg.max_positions {
+        return Err(SimError::Workload(vchip_workloads::WorkloadError::Option(format!(
+            "{prompt} prompt + {gen} generated tokens exceed `{name}`'s {} positions (max_position_embeddings); shorten --prompt/--gen",
+            cfg.max_positions
+        ))));
+    }
+    // The layer shortcut needs identical layers: a precision override that may name some of
+    // them costs the whole network instead.
+    let uniform = precision.is_none_or(|p| p.overrides.is_empty());
+    let layers = if uniform { cfg.layers } else { 1 };
     let with_layers = |n: u64| {
         let mut c = cfg.clone();
-        c.layers = n.min(layers);
+        if uniform {
+            c.layers = n.min(cfg.layers);
+        }
         c
     };
     let (one, two) = (with_layers(1), with_layers(2));
     // A figure of the whole network from its one- and two-layer values.
     let extend = |a: f64, b: f64| a + (layers.saturating_sub(1)) as f64 * (b - a);
-    let run = |c: &HfConfig, phase: LlmPhase, context: u64| -> Result<crate::SimResult, SimError> {
+    /// One run: the result, and the weight and KV-cache bytes of its trace.
+    struct Run {
+        result: crate::SimResult,
+        weights: u64,
+        kv: u64,
+    }
+    let run = |c: &HfConfig, phase: LlmPhase, context: u64| -> Result<Run, SimError> {
         let mut t = c.trace(
             name,
             &LlmShape {
@@ -93,56 +110,80 @@ pub fn serve(
         if let Some(p) = precision {
             p.apply(&mut t);
         }
-        simulate(&t, hw, opts)
-    };
-    let latency = |phase: LlmPhase, context: u64| -> Result<(f64, crate::SimResult), SimError> {
-        let a = run(&one, phase, context)?;
-        let b = if layers > 1 {
-            run(&two, phase, context)?.totals.latency_s
-        } else {
-            a.totals.latency_s
-        };
-        Ok((extend(a.totals.latency_s, b), a))
-    };
-    let (ttft, prefill) = latency(LlmPhase::Prefill, 0)?;
-    let (first, _) = latency(LlmPhase::Decode, prompt)?;
-    let last = if gen > 1 {
-        latency(LlmPhase::Decode, prompt.saturating_add(gen - 1))?.0
-    } else {
-        first
-    };
-    let tpot = (first + last) / 2.0;
-    // Weights once, and the KV cache at the full context, from the decode traces' tensors.
-    let stored = |c: &HfConfig| -> Result<(u64, u64), SimError> {
-        let mut t = c.trace(
-            name,
-            &LlmShape {
-                batch,
-                prompt,
-                // The last step reads P+G-1 cached tokens and writes one: P+G in the cache.
-                context: prompt.saturating_add(gen - 1),
-                phase: LlmPhase::Decode,
-            },
-        )?;
-        if let Some(p) = precision {
-            p.apply(&mut t);
-        }
         let kv: u64 = t
             .tensors
             .iter()
             .filter(|x| x.role == TensorRole::KvCache)
             .map(|x| x.bytes())
             .sum();
-        Ok((t.totals().weight_bytes, kv))
+        let weights = t.totals().weight_bytes;
+        Ok(Run {
+            result: simulate(&t, hw, opts)?,
+            weights,
+            kv,
+        })
     };
-    let (w1, kv1) = stored(&one)?;
-    let (w2, kv2) = if layers > 1 { stored(&two)? } else { (w1, kv1) };
-    let weights = extend(w1 as f64, w2 as f64).round() as u64;
-    let kv = extend(kv1 as f64, kv2 as f64).round() as u64;
+    /// The whole network's (latency, weights, KV) at one point, and the one-layer run.
+    type Point = (f64, u64, u64, Run);
+    let point = |phase: LlmPhase, context: u64| -> Result<Point, SimError> {
+        let a = run(&one, phase, context)?;
+        let b = if layers > 1 {
+            let b = run(&two, phase, context)?;
+            (b.result.totals.latency_s, b.weights, b.kv)
+        } else {
+            (a.result.totals.latency_s, a.weights, a.kv)
+        };
+        let ext = |x: u64, y: u64| extend(x as f64, y as f64).round() as u64;
+        Ok((
+            extend(a.result.totals.latency_s, b.0),
+            ext(a.weights, b.1),
+            ext(a.kv, b.2),
+            a,
+        ))
+    };
+    let (ttft, _, _, prefill) = point(LlmPhase::Prefill, 0)?;
+    // G tokens: the first from the prefill, then G-1 decode steps reading P .. P+G-2 cached
+    // tokens. A step is affine in the context between breakpoints (a sliding window caps it), so
+    // each piece's mean is the mean of its ends. (An eager launch floor bends it slightly; the
+    // trapezoid then errs high, by well under 1 %.) With G = 1 the next step stands for TPOT.
+    let (lo, hi) = (prompt, prompt.saturating_add(gen.saturating_sub(2)));
+    let mut points = vec![lo];
+    if let Some(w) = cfg.sliding_window {
+        // Past the window the cache read stops growing: kv_len = min(ctx + 1, w).
+        let knee = w.saturating_sub(1);
+        if lo < knee && knee < hi {
+            points.push(knee);
+        }
+    }
+    if hi > lo {
+        points.push(hi);
+    }
+    let mut at = Vec::with_capacity(points.len());
+    // Weights, and the KV cache after the last step (P+G-1 tokens; with G = 1 the P+1 the next
+    // step would hold), from the last point's traces.
+    let (mut weights, mut kv) = (0, 0);
+    for &c in &points {
+        let (t, w, k, _) = point(LlmPhase::Decode, c)?;
+        at.push(t);
+        (weights, kv) = (w, k);
+    }
+    let tpot = if points.len() == 1 {
+        at[0]
+    } else {
+        let span = (hi - lo) as f64;
+        points
+            .windows(2)
+            .zip(at.windows(2))
+            .map(|(p, t)| (p[1] - p[0]) as f64 * (t[0] + t[1]) / 2.0)
+            .sum::<f64>()
+            / span
+    };
     let hbm = hw.levels().into_iter().find(|l| !l.on_chip);
     let capacity = hbm.as_ref().and_then(|l| l.capacity_bytes);
     // The largest activation set alive in prefill (one layer's worth is the whole network's).
+    let w1 = prefill.weights;
     let act_peak = prefill
+        .result
         .memory
         .iter()
         .filter(|m| !m.on_chip)

@@ -171,6 +171,14 @@ impl TraceArgs {
 }
 
 impl OutArgs {
+    /// Standard output in the default format.
+    pub fn stdout() -> OutArgs {
+        OutArgs {
+            format: Format::Table,
+            output: None,
+        }
+    }
+
     pub fn emit(&self, text: &str) -> Result<()> {
         match &self.output {
             Some(path) => report::write_atomic(path, text.as_bytes())
@@ -244,6 +252,12 @@ pub struct Loaded {
 pub fn load(hw: &str, models: &[String], trace: &TraceArgs, mcu: &HwArgs) -> Result<Loaded> {
     let mut spec = vchip_hwmodels::load_hardware(hw)?;
     mcu.apply(&mut spec)?;
+    if trace.tp > 1 && spec.kind != vchip_hwmodels::spec::HwKind::Gpu {
+        bail!(
+            "--tp splits an LLM over GPUs; `{}` is not a GPU (kind: gpu presets: a100-sxm-80gb, h100-sxm, dgx-a100, dgx-h100, ...)",
+            spec.name
+        );
+    }
     let traces = models
         .iter()
         .map(|m| trace.load(m, spec.precision.as_deref()))

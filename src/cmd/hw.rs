@@ -14,17 +14,17 @@ pub enum HwCmd {
 pub fn run(cmd: HwCmd) -> Result<()> {
     match cmd {
         HwCmd::List => {
+            let mut text = String::new();
             for p in vchip_hwmodels::presets::PRESETS {
                 let spec = vchip_hwmodels::HardwareSpec::from_yaml(p.name, p.yaml)?;
-                println!("{:<16} {}", p.name, spec.description);
+                text.push_str(&format!("{:<18} {}\n", p.name, spec.description));
             }
-            Ok(())
+            super::args::OutArgs::stdout().emit(&text)
         }
         HwCmd::Show { name } => {
             let p = vchip_hwmodels::presets::find(&name)
                 .with_context(|| format!("unknown preset `{name}` (see `vchip hw list`)"))?;
-            print!("{}", p.yaml);
-            Ok(())
+            super::args::OutArgs::stdout().emit(p.yaml)
         }
     }
 }

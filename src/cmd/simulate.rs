@@ -54,6 +54,9 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         anyhow::bail!("{}", report::mcu_no_fit(&result.model, m));
     }
     if let Some(g) = gen {
+        if model.trace.context.is_some() {
+            anyhow::bail!("--context does not apply with --gen: serving runs every context from --prompt to --prompt + --gen");
+        }
         let (name, cfg) = vchip_workloads::llm_config(&model.model).with_context(|| {
             format!(
                 "--gen applies to LLMs (a zoo LLM or a Hugging Face config.json); `{}` is not one",
@@ -101,7 +104,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     }
     out.emit(&report::render_sim(&result, out.format))?;
     if let Some(path) = &plot {
-        let peak_flops = 2.0 * hwm.peak_macs_per_cycle() as f64 * result.clock_hz;
+        let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
         let drawn = vchip::plot::roofline_svg(path, &result, peak_flops)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !drawn {

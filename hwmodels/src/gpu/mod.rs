@@ -33,6 +33,24 @@ pub struct GpuModel {
     clock: f64,
 }
 
+/// MACs a kernel executes: a causal FlashAttention skips the masked blocks above the diagonal
+/// (on average the cached prefix plus half the new tokens are attended).
+fn executed_macs(op: &Op) -> u64 {
+    match op.kind {
+        OpKind::Attention {
+            q_len,
+            kv_len,
+            causal: true,
+            ..
+        } if q_len > 1 && kv_len > 0 => {
+            let q = q_len.min(kv_len) as f64;
+            let seen = (kv_len as f64 - q) + (q + 1.0) / 2.0;
+            (op.macs as f64 * seen / kv_len as f64).round() as u64
+        }
+        _ => op.macs,
+    }
+}
+
 impl GpuModel {
     pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
         let gpu = spec.gpu.clone().ok_or_else(|| HwError::Invalid {
@@ -169,12 +187,21 @@ impl GpuModel {
                 causal,
             } => {
                 if q_len <= 1 {
-                    let kv = 2 * batch * kv_heads * kv_len * head_dim;
+                    // The cache as stored (an fp8 cache reads one byte per element whatever the
+                    // attention math runs in); Q and O at the op's precision.
+                    let kv: u64 = op
+                        .inputs
+                        .iter()
+                        .skip(1)
+                        .map(|&t| trace.tensor(t).bytes())
+                        .sum();
+                    let kv = if kv > 0 {
+                        kv
+                    } else {
+                        (2.0 * (batch * kv_heads * kv_len * head_dim) as f64 * elem) as u64
+                    };
                     let qo = 2 * batch * heads * head_dim;
-                    (
-                        k.decode_attention((kv as f64 * elem) as u64, (qo as f64 * elem) as u64),
-                        None,
-                    )
+                    (k.decode_attention(kv, (qo as f64 * elem) as u64), None)
                 } else {
                     (
                         k.flash_attention(
@@ -207,6 +234,13 @@ impl GpuModel {
                 }
                 let bytes = trace.op_bytes_written(op);
                 (self.all_reduce(bytes, group), Some(LEVEL_LINK))
+            }
+            OpKind::Embedding { .. } => {
+                // A gather reads the rows it looks up, not the whole table.
+                let bytes = trace
+                    .op_activation_bytes_read(op)
+                    .saturating_add(trace.op_bytes_written(op).saturating_mul(2));
+                (k.stream(bytes, false), None)
             }
             _ => {
                 let bytes = trace
@@ -273,7 +307,7 @@ impl GpuModel {
         };
         let cycles = (seconds * self.clock).round() as u64;
         let compute_cycles = ((t.compute_s * self.clock).round() as u64).min(cycles);
-        let macs: u64 = ops.iter().map(|o| o.macs).sum();
+        let macs: u64 = ops.iter().map(|o| executed_macs(o)).sum();
         let (hbm_traffic, link_traffic) = if link.is_some() {
             (0, trace.op_bytes_written(anchor))
         } else {
@@ -399,6 +433,13 @@ impl HardwareModel for GpuModel {
     }
 
     fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
+        if opts.compat == Compat::Scalesim {
+            return Err(HwError::Invalid {
+                file: self.spec.name.clone(),
+                key: "kind".into(),
+                msg: "--compat scalesim reproduces SCALE-Sim's systolic arrays; it does not apply to GPUs (drop it)".into(),
+            });
+        }
         if opts.fusion == Fusion::Off {
             return Ok(Schedule::layer_by_layer(g, &self.levels()));
         }

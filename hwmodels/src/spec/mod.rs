@@ -357,6 +357,12 @@ impl HardwareSpec {
                         return Err(invalid(key, format!("{v} is a share of the peak: give 0 to 1")));
                     }
                 }
+                if g.count.0 > 1 && g.interconnect.is_none() {
+                    return Err(invalid(
+                        "gpu.interconnect",
+                        format!("{} GPUs need the link between them: add `interconnect: {{ name, gb_s, latency_us }}`", g.count.0),
+                    ));
+                }
                 if g.sms.0 > 100_000 || g.count.0 > 100_000 {
                     return Err(invalid("gpu", "sms and count are out of range (100,000 at most)".into()));
                 }
