@@ -538,11 +538,13 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     let share = |v: f64| 100.0 * v / total;
     let _ = writeln!(
         out,
-        "\nlatency: {} cycles = {}   (compute {}, stalls {})",
+        "\nlatency: {} cycles = {}   (compute {}, stalls {}); {:.1} samples/s at batch {}",
         t.cycles,
         seconds(t.latency_s),
         t.compute_cycles,
-        t.stall_cycles
+        t.stall_cycles,
+        t.samples_per_s,
+        t.batch
     );
     if t.cycles_prefill > 0 || t.cycles_decode > 0 {
         let _ = writeln!(

@@ -1319,7 +1319,35 @@ fn gpu_serving_reports_and_fails_clearly() {
         ),
         (
             vec!["simulate", "resnet50", "--hw", "a100-sxm-80gb", "--tp", "2"],
-            "--tp applies to LLMs",
+            "apply to LLMs",
+        ),
+        (
+            vec!["simulate", "llama-2-7b", "--hw", "tpu-v1", "--tp", "2"],
+            "is not a GPU",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-7b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--expert-load",
+                "zipf:1",
+            ],
+            "no routed experts",
+        ),
+        (
+            vec![
+                "simulate",
+                "llama-2-7b",
+                "--hw",
+                "a100-sxm-80gb",
+                "--gen",
+                "4",
+                "--context",
+                "9",
+            ],
+            "--context does not apply with --gen",
         ),
     ] {
         let o = vchip(&args);

@@ -127,6 +127,10 @@ pub struct SimTotals {
     pub levels: Vec<LevelTotal>,
     pub cycles_prefill: u64,
     pub cycles_decode: u64,
+    /// Samples per run: the leading dimension of the network's first input (images, sequences).
+    pub batch: u64,
+    /// `batch / latency_s`: images or sequences per second at this batch.
+    pub samples_per_s: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -342,6 +346,16 @@ pub fn simulate_graph(
         t.dram_write_bytes = t.dram_write_bytes.saturating_add(l.write_bytes);
     }
     t.latency_s = t.cycles as f64 / clock;
+    t.batch = g
+        .trace
+        .tensors
+        .iter()
+        .find(|x| x.role == vchip_workloads::TensorRole::Input)
+        .and_then(|x| x.shape.first().copied())
+        .unwrap_or(1);
+    if t.latency_s > 0.0 {
+        t.samples_per_s = t.batch as f64 / t.latency_s;
+    }
     t.energy_j = t.energy_pj.total() * 1e-12;
     if !t.energy_j.is_finite() || !t.latency_s.is_finite() {
         return Err(overflow("the energy or latency"));

@@ -391,3 +391,52 @@ fn utilisation_never_exceeds_the_peak() {
         }
     }
 }
+
+/// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; all tokens on
+/// one expert reads one expert's weights instead of several.
+#[test]
+fn expert_load_moves_work_between_experts() {
+    let cfg = llama("mixtral-8x7b");
+    let shape = LlmShape {
+        batch: 16,
+        prompt: 64,
+        context: 64,
+        phase: LlmPhase::Decode,
+    };
+    let trace = |c: &HfConfig| c.trace("m", &shape).unwrap();
+    let balanced = trace(&cfg);
+    let zipf = trace(&cfg.clone().with_expert_load("zipf:1.2").unwrap());
+    let one = trace(&cfg.clone().with_expert_load("1,0,0,0,0,0,0,0").unwrap());
+    // 16 tokens x top-2 = 32 assignments per layer (32 layers), whatever the spread.
+    let dispatched = |t: &vchip_workloads::Trace| -> u64 {
+        t.ops
+            .iter()
+            .filter(|o| o.name.contains("dispatch"))
+            .map(|o| t.tensor(o.outputs[0]).shape[0])
+            .sum::<u64>()
+            / 32
+    };
+    assert_eq!(dispatched(&balanced), 32);
+    assert_eq!(dispatched(&zipf), 32);
+    assert_eq!(dispatched(&one), 32);
+    assert_eq!(balanced.totals().macs, one.totals().macs);
+    let experts_run = |t: &vchip_workloads::Trace| {
+        t.ops.iter().filter(|o| o.name.contains("dispatch")).count() / 32
+    };
+    assert_eq!(experts_run(&one), 1);
+    let hw = gpu("h100-sxm", true);
+    let lat = |t: &vchip_workloads::Trace| {
+        simulate(t, hw.as_ref(), &CostOptions::default())
+            .unwrap()
+            .totals
+            .latency_s
+    };
+    assert!(
+        lat(&one) < 0.5 * lat(&balanced),
+        "{} vs {}",
+        lat(&one),
+        lat(&balanced)
+    );
+    assert!(cfg.clone().with_expert_load("1,2").is_err());
+    assert!(llama("llama-2-7b").with_expert_load("zipf:1").is_err());
+}

@@ -125,6 +125,10 @@ pub struct TraceArgs {
     /// after attention and after the MLP.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub tp: u64,
+    /// MoE routing: `balanced` (default), `zipf:S` (expert i gets a share ∝ 1/(i+1)^S), or one
+    /// share per expert (`0.4,0.2,...`).
+    #[arg(long, value_name = "LOAD")]
+    pub expert_load: Option<String>,
 }
 
 #[derive(Args)]
@@ -161,6 +165,7 @@ impl TraceArgs {
             llm_phase: phase,
             allow_unknown: self.allow_unknown,
             tp: self.tp,
+            expert_load: self.expert_load.clone(),
         };
         let mut trace = vchip_workloads::load_model(model, &opts)?;
         if let Some(p) = self.precision.as_deref().or(hw_precision) {

@@ -64,6 +64,10 @@ pub fn run(a: SimulateArgs) -> Result<()> {
             )
         })??;
         let cfg = cfg.tensor_parallel(model.trace.tp)?;
+        let cfg = match &model.trace.expert_load {
+            Some(spec) => cfg.with_expert_load(spec)?,
+            None => cfg,
+        };
         let policy = model
             .trace
             .precision

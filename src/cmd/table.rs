@@ -61,6 +61,7 @@ fn device(
         precision: precision.map(str::to_string),
         allow_unknown: false,
         tp: 1,
+        expert_load: None,
     };
     let loaded = load(hw, models, &args, mcu)?;
     let policy = precision

@@ -69,6 +69,8 @@ pub struct HfConfig {
     pub dtype: DType,
     /// Tensor-parallel degree this config describes one GPU of (1: the whole model).
     pub tp: u64,
+    /// Share of routed tokens each expert receives (MoE); `None`: balanced.
+    pub expert_load: Option<Vec<f64>>,
 }
 
 /// Upper bound on a config's layer count: real models have < 200; this catches corrupt files early.
@@ -219,7 +221,80 @@ impl HfConfig {
             experts_per_token,
             dtype,
             tp: 1,
+            expert_load: None,
         })
+    }
+
+    /// Routes tokens to experts by `spec`: `balanced` (the default), `zipf:S` (expert i gets a
+    /// share proportional to 1/(i+1)^S, the skew routers show in practice), or one share per expert
+    /// (`0.4,0.2,...`, normalised).
+    pub fn with_expert_load(mut self, spec: &str) -> Result<HfConfig> {
+        let bad = |msg: String| WorkloadError::Option(format!("--expert-load `{spec}`: {msg}"));
+        if self.experts <= 1 {
+            return Err(bad(format!(
+                "`{}` has no routed experts; the option applies to MoE models (mixtral-8x7b)",
+                self.model_type
+            )));
+        }
+        let n = self.experts as usize;
+        let shares: Vec<f64> = if spec == "balanced" {
+            vec![1.0; n]
+        } else if let Some(s) = spec.strip_prefix("zipf:") {
+            let a: f64 = s
+                .parse()
+                .ok()
+                .filter(|a: &f64| a.is_finite() && (0.0..=10.0).contains(a))
+                .ok_or_else(|| bad("the Zipf exponent must be a number from 0 to 10".into()))?;
+            (0..n).map(|i| 1.0 / ((i + 1) as f64).powf(a)).collect()
+        } else {
+            let v: Vec<f64> = spec
+                .split(',')
+                .map(|x| x.trim().parse::<f64>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| bad("use balanced, zipf:S, or one share per expert".into()))?;
+            if v.len() != n || v.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                return Err(bad(format!("give {n} non-negative shares, one per expert")));
+            }
+            v
+        };
+        let total: f64 = shares.iter().sum();
+        if total <= 0.0 {
+            return Err(bad("the shares sum to zero".into()));
+        }
+        self.expert_load = Some(shares.iter().map(|x| x / total).collect());
+        Ok(self)
+    }
+
+    /// Tokens each expert processes for `assignments` routed token-expert pairs: largest
+    /// remainders, so the counts add up exactly. Balanced: spread evenly over the experts touched.
+    fn tokens_per_expert(&self, assignments: u64) -> Vec<u64> {
+        let n = self.experts as usize;
+        match &self.expert_load {
+            None => {
+                let touched = assignments.min(self.experts) as usize;
+                let each = assignments.div_ceil(touched.max(1) as u64);
+                (0..n).map(|e| if e < touched { each } else { 0 }).collect()
+            }
+            Some(shares) => {
+                let exact: Vec<f64> = shares.iter().map(|s| s * assignments as f64).collect();
+                let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+                let mut left = assignments.saturating_sub(counts.iter().sum());
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| {
+                    (exact[b] - exact[b].floor())
+                        .total_cmp(&(exact[a] - exact[a].floor()))
+                        .then(a.cmp(&b))
+                });
+                for &e in order.iter().cycle().take(n * 2) {
+                    if left == 0 {
+                        break;
+                    }
+                    counts[e] += 1;
+                    left -= 1;
+                }
+                counts
+            }
+        }
     }
 
     /// One GPU's share under Megatron tensor parallelism over `tp` GPUs: attention heads, the
@@ -517,15 +592,18 @@ impl HfConfig {
         let logits = lin_op(b, "block_sparse_moe.gate", h, router)?;
         b.softmax("block_sparse_moe.routing", logits)?;
         let assignments = tokens.saturating_mul(self.experts_per_token);
-        let touched = assignments.min(self.experts);
-        let per_expert = assignments.div_ceil(touched);
+        let counts = self.tokens_per_expert(assignments);
         let mut outs = Vec::new();
-        for (e, mlp) in experts.iter().take(touched as usize).enumerate() {
+        for (e, mlp) in experts.iter().enumerate() {
+            let n = counts.get(e).copied().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
             let xe = b.movement(
                 &format!("block_sparse_moe.dispatch.{e}"),
                 MoveKind::Gather,
                 &[h],
-                vec![per_expert, d],
+                vec![n, d],
             )?;
             outs.push(mlp_op(
                 b,

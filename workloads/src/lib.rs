@@ -27,9 +27,9 @@ use std::path::Path;
 /// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
 pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     let path = Path::new(spec);
-    if opts.tp > 1 && !is_llm_config(spec) {
+    if (opts.tp > 1 || opts.expert_load.is_some()) && !is_llm_config(spec) {
         return Err(WorkloadError::Option(format!(
-            "--tp applies to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
+            "--tp and --expert-load apply to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
         )));
     }
     if spec.starts_with("ofa-mbv3") && !path.exists() {
@@ -71,8 +71,7 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
             } else {
                 stem
             };
-            hf::HfConfig::from_json(spec, &text()?)?
-                .tensor_parallel(opts.tp)?
+            opts.llm_config(hf::HfConfig::from_json(spec, &text()?)?)?
                 .trace(name, &opts.llm_shape())
         }
         _ => dsl::parse_dsl(spec, &text()?, opts.dsl_vars()),

@@ -120,6 +120,8 @@ pub struct TraceOptions {
     pub allow_unknown: bool,
     /// LLM configs: tensor-parallel degree (the trace is one GPU's share, with all-reduces).
     pub tp: u64,
+    /// MoE configs: how routed tokens spread over the experts (`HfConfig::with_expert_load`).
+    pub expert_load: Option<String>,
 }
 
 impl Default for TraceOptions {
@@ -131,6 +133,7 @@ impl Default for TraceOptions {
             llm_phase: crate::hf::LlmPhase::Both,
             allow_unknown: false,
             tp: 1,
+            expert_load: None,
         }
     }
 }
@@ -143,6 +146,15 @@ impl TraceOptions {
             v.insert("seq".to_string(), s.min(i64::MAX as u64) as i64);
         }
         v
+    }
+
+    /// `cfg` as these options shape it: tensor-parallel share, expert load.
+    pub fn llm_config(&self, cfg: HfConfig) -> Result<HfConfig> {
+        let cfg = cfg.tensor_parallel(self.tp)?;
+        match &self.expert_load {
+            Some(spec) => cfg.with_expert_load(spec),
+            None => Ok(cfg),
+        }
     }
 
     pub fn llm_shape(&self) -> LlmShape {
@@ -165,7 +177,7 @@ pub fn load(entry: &ZooEntry, opts: &TraceOptions) -> Result<Trace> {
             Ok(t)
         }
         Source::HfConfig(json) => {
-            let cfg = HfConfig::from_json(&file, json)?.tensor_parallel(opts.tp)?;
+            let cfg = opts.llm_config(HfConfig::from_json(&file, json)?)?;
             cfg.trace(entry.name, &opts.llm_shape())
         }
     }
