@@ -183,3 +183,47 @@ fn the_engine_crate_does_not_pull_in_polars() {
         "sim is the engine only; tables live in explore"
     );
 }
+
+/// Every field of every struct the hardware schema deserialises (`hwmodels/src/spec/*.rs`) is a
+/// YAML key; each must be documented in docs/hardware-yaml.md (regenerate it with
+/// `scripts/gen_hardware_yaml_doc.py`), with a meaning.
+#[test]
+fn every_hardware_schema_key_is_documented() {
+    let doc = std::fs::read_to_string(root().join("docs/hardware-yaml.md")).unwrap();
+    let mut missing = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&root().join("hwmodels/src/spec"), &mut files);
+    files.sort();
+    let mut checked = 0;
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut in_schema_struct = false;
+        let mut deserialize = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with("#[derive(") {
+                deserialize = t.contains("Deserialize");
+            } else if t.starts_with("pub struct ") && t.ends_with('{') {
+                in_schema_struct = deserialize;
+            } else if t == "}" {
+                in_schema_struct = false;
+            } else if in_schema_struct && line.starts_with("    pub ") {
+                let key = t["pub ".len()..].split(':').next().unwrap();
+                checked += 1;
+                let row = doc.lines().find(|l| l.starts_with(&format!("| `{key}` |")));
+                match row {
+                    Some(r) if !r.trim_end().ends_with("|  |") => {}
+                    _ => missing.push(format!("{}: {key}", f.display())),
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 80,
+        "only {checked} keys found: the parser lost its way"
+    );
+    assert!(
+        missing.is_empty(),
+        "undocumented hardware keys (run scripts/gen_hardware_yaml_doc.py and add a doc comment): {missing:?}"
+    );
+}

@@ -8,11 +8,14 @@ use super::{Count, NonNegative, Positive};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuSpec {
+    /// CPU model name, as /proc/cpuinfo reports it.
     #[serde(default)]
     pub model: String,
+    /// Physical cores available.
     pub cores: Count,
     /// Threads a kernel uses.
     pub threads: Count,
+    /// SIMD register width in bits (256 for AVX2, 512 for AVX-512).
     pub simd_bits: Count,
     /// L1d, L2 (per core) and L3 (shared) capacities in KiB.
     pub caches_kib: Vec<Positive>,

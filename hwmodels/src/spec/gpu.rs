@@ -17,8 +17,11 @@ pub struct GpuSpec {
     pub tensor_tflops: BTreeMap<String, Positive>,
     /// CUDA-core (vector) FP32 TFLOP/s.
     pub fp32_tflops: Positive,
+    /// Shared memory per SM, KiB.
     pub smem_kib_per_sm: Positive,
+    /// Register file per SM, KiB.
     pub regs_kib_per_sm: Positive,
+    /// L2 cache (Infinity Cache on AMD), MiB.
     pub l2_mib: Positive,
     /// L2 bandwidth, GB/s.
     pub l2_gb_s: Positive,
@@ -50,6 +53,7 @@ fn one() -> Count {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interconnect {
+    /// Link name (nvlink3, nvlink4, pcie4, ...), informational.
     pub name: String,
     /// Bandwidth per GPU per direction, GB/s.
     pub gb_s: Positive,

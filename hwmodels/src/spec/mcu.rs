@@ -73,7 +73,9 @@ impl Library {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SramRegion {
+    /// Region name (dtcm, axi-sram, ...), shown in reports.
     pub name: String,
+    /// Capacity in KiB.
     pub size_kib: Positive,
     /// Wait states per access from the core (0 for SRAM on the core's bus at full speed).
     #[serde(default)]
@@ -84,6 +86,7 @@ pub struct SramRegion {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlashSpec {
+    /// Capacity in KiB.
     pub size_kib: Positive,
     /// Wait states at this board's clock (reference manual's table for the voltage range).
     pub wait_states: NonNegative,
@@ -115,11 +118,13 @@ pub struct NpuSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McuSpec {
+    /// `cortex-m4f`, `cortex-m7`, `cortex-m33` or `cortex-m55`.
     pub core: Core,
     /// The library used when `--lib` does not name one.
     pub library: Library,
     /// SRAM regions; the arena goes into the largest.
     pub sram: Vec<SramRegion>,
+    /// The on-chip flash (size, wait states, word width, data cache).
     pub flash: FlashSpec,
     /// Board power while running inference, per MHz of clock (mW/MHz; power = this × clock,
     /// energy = power × time, so a clock sweep keeps the energy per cycle).

@@ -113,10 +113,14 @@ impl Dataflow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HardwareSpec {
+    /// Name shown in reports and `hw list`.
     pub name: String,
+    /// Which model costs it: `systolic`, `cpu`, `mcu` or `gpu`.
     pub kind: HwKind,
+    /// One line for `hw list`.
     #[serde(default)]
     pub description: String,
+    /// Core clock in MHz; cycles convert to seconds at this rate.
     pub clock_mhz: Positive,
     /// Process node in nm; energy and area defaults are scaled to it (45 nm, Horowitz's node, when
     /// absent).
@@ -129,6 +133,7 @@ pub struct HardwareSpec {
     /// number format the chip computes in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// The array (`kind: systolic`): rows, cols, dataflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systolic: Option<SystolicSpec>,
     /// The host CPU (`kind: cpu`), measured and calibrated by `vchip validate`.
@@ -149,6 +154,7 @@ pub struct HardwareSpec {
     /// The vector unit of accelerators (required for `kind: systolic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<VectorSpec>,
+    /// MAC energies and static power (systolic kinds).
     #[serde(default)]
     pub energy: EnergySpec,
     /// Component areas in mm², for reporting and area-aware sweeps.
@@ -162,6 +168,7 @@ pub struct DramSpec {
     /// Technology name, informational (lpddr4, ddr3, hbm2, ...).
     #[serde(default)]
     pub technology: String,
+    /// Capacity in GiB; the memory report checks peaks against it.
     pub capacity_gib: Positive,
     /// Sustained bandwidth in GB/s (10^9 bytes per second).
     pub bandwidth_gb_s: Positive,

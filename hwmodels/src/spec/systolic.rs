@@ -8,8 +8,11 @@ use super::{Count, Dataflow, Positive};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystolicSpec {
+    /// Processing-element rows.
     pub rows: Count,
+    /// Processing-element columns.
     pub cols: Count,
+    /// `os` (output stationary), `ws` (weight stationary) or `is` (input stationary).
     pub dataflow: Dataflow,
 }
 
@@ -18,12 +21,16 @@ pub struct SystolicSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Buffers {
+    /// Input-activation buffer (with `filter` and `ofmap`, or one `shared`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifmap: Option<BufferSpec>,
+    /// Weight buffer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<BufferSpec>,
+    /// Output (accumulator) buffer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ofmap: Option<BufferSpec>,
+    /// One buffer split equally between the three operands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<BufferSpec>,
     /// Half of each buffer computes while the other half fills (SCALE-Sim's model too).
@@ -43,9 +50,12 @@ fn yes() -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferSpec {
+    /// Capacity in KiB.
     pub capacity_kib: Positive,
+    /// SRAM banks (area and energy estimates).
     #[serde(default)]
     pub banks: Option<Count>,
+    /// Ports per bank (area and energy estimates).
     #[serde(default)]
     pub ports: Option<Count>,
     /// Bytes the buffer can read or write per cycle (all ports together); unlimited if absent.
@@ -54,6 +64,7 @@ pub struct BufferSpec {
     /// Energy per byte read; default from Horowitz (see `energy::sram_pj_per_byte`).
     #[serde(default)]
     pub read_pj_per_byte: Option<Positive>,
+    /// Write energy per byte; default from the capacity (CACTI-style fit) at the node.
     #[serde(default)]
     pub write_pj_per_byte: Option<Positive>,
 }
