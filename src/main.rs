@@ -24,7 +24,13 @@ enum Cmd {
     /// Print a network's operator trace: shapes, dtypes, MACs, parameters, bytes.
     Trace(cmd::trace::TraceCmdArgs),
     /// List the built-in models.
-    Zoo,
+    ///
+    /// Examples: `vchip zoo`, `vchip zoo --format json`
+    Zoo {
+        /// `table` (default) or `json`: an array of {name, description}.
+        #[arg(long, value_enum, default_value = "table")]
+        format: vchip::report::Format,
+    },
     /// Simulate a network on a hardware model: per-layer cycles, stalls, traffic, energy.
     Simulate(cmd::simulate::SimulateArgs),
     /// Sweep hardware parameters over one or more models, in parallel; resumable and shardable.
@@ -46,7 +52,7 @@ enum Cmd {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Trace(a) => cmd::trace::run(a),
-        Cmd::Zoo => cmd::trace::zoo(),
+        Cmd::Zoo { format } => cmd::trace::zoo(format),
         Cmd::Simulate(a) => cmd::simulate::run(a),
         Cmd::Sweep(a) => cmd::sweep::run(a),
         Cmd::Table(a) => cmd::table::run(a),

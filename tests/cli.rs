@@ -1356,3 +1356,72 @@ fn gpu_serving_reports_and_fails_clearly() {
         assert!(!stderr(&o).contains("panicked"));
     }
 }
+
+#[test]
+fn misspellings_get_suggestions_and_lists_have_json() {
+    let o = vchip(&["simulate", "resnt50", "--hw", "tpu-v1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Did you mean `resnet50`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vchip(&["simulate", "resnet50", "--hw", "tpuv1"]);
+    assert!(
+        stderr(&o).contains("Did you mean `tpu-v1`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vchip(&["hw", "show", "h10-sxm"]);
+    assert!(
+        stderr(&o).contains("did you mean `h100-sxm`?"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing close: no guess.
+    let o = vchip(&["trace", "xyzzy"]);
+    assert!(!stderr(&o).contains("Did you mean"), "{}", stderr(&o));
+    for args in [
+        vec!["zoo", "--format", "json"],
+        vec!["hw", "list", "--format", "json"],
+    ] {
+        let o = vchip(&args);
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let list = v.as_array().unwrap();
+        assert!(
+            list.len() > 10 && list.iter().all(|x| x["name"].is_string()),
+            "{args:?}"
+        );
+    }
+    // `hw show` reads a file as --hw reads it.
+    let cfg = repo("tests/fixtures/scalesim/inputs/configs/sa32_os.cfg");
+    let o = vchip(&["hw", "show", &cfg]);
+    assert!(
+        o.status.success() && stdout(&o).contains("kind: systolic"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn options_a_model_has_no_use_for_are_warned_about() {
+    let o = vchip(&["trace", "resnet50", "--seq", "128", "--phase", "decode"]);
+    assert!(o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: --seq/--prompt, --phase") && e.contains("`resnet50`"),
+        "{e}"
+    );
+    for args in [
+        vec!["trace", "bert-base", "--seq", "128"],
+        vec!["trace", "llama-2-7b", "--seq", "16", "--phase", "prefill"],
+    ] {
+        let o = vchip(&args);
+        assert!(
+            o.status.success() && stderr(&o).is_empty(),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

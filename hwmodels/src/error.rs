@@ -23,8 +23,8 @@ pub enum HwError {
         #[source]
         source: std::io::Error,
     },
-    #[error("unknown hardware `{0}`: not a preset (see `vchip hw list`) and not an existing .yaml/.cfg file")]
-    UnknownHardware(String),
+    #[error("unknown hardware `{0}`: not a preset (see `vchip hw list`) and not an existing .yaml/.cfg file{1}")]
+    UnknownHardware(String, String),
     #[error("op `{op}`: {msg}")]
     Op { op: String, msg: String },
 }

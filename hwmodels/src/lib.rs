@@ -33,7 +33,9 @@ pub fn load_hardware(spec: &str) -> Result<HardwareSpec, HwError> {
     }
     let path = Path::new(spec);
     if !path.exists() {
-        return Err(HwError::UnknownHardware(spec.to_string()));
+        let hint = vchip_workloads::suggest(spec, presets::PRESETS.iter().map(|p| p.name))
+            .map_or(String::new(), |s| format!(". Did you mean `{s}`?"));
+        return Err(HwError::UnknownHardware(spec.to_string(), hint));
     }
     let text = std::fs::read_to_string(path).map_err(|source| HwError::Io {
         path: spec.to_string(),

@@ -112,9 +112,9 @@ pub struct TraceArgs {
     /// Tokens already cached for an LLM decode step (default: --seq).
     #[arg(long)]
     pub context: Option<u64>,
-    /// LLM phase to trace: prefill, decode or both.
-    #[arg(long, default_value = "both")]
-    pub phase: String,
+    /// LLM phase to trace: prefill, decode or both (default).
+    #[arg(long)]
+    pub phase: Option<String>,
     /// Precision policy, e.g. `int8`, `bf16`, `w4a8`, or `int8;*fc*=f32` (per-layer overrides).
     #[arg(long)]
     pub precision: Option<String>,
@@ -156,8 +156,10 @@ impl TraceArgs {
         if self.seq == Some(0) || self.context == Some(0) {
             bail!("--seq and --context must be at least 1");
         }
-        let phase = LlmPhase::parse(&self.phase)
-            .with_context(|| format!("--phase `{}`: use prefill, decode or both", self.phase))?;
+        let phase_name = self.phase.as_deref().unwrap_or("both");
+        let phase = LlmPhase::parse(phase_name)
+            .with_context(|| format!("--phase `{phase_name}`: use prefill, decode or both"))?;
+        self.warn_inapplicable(model);
         let opts = TraceOptions {
             batch: self.batch,
             seq: self.seq,
@@ -172,6 +174,52 @@ impl TraceArgs {
             PrecisionPolicy::parse(p)?.apply(&mut trace);
         }
         Ok(trace)
+    }
+}
+
+/// Whether `model` has a sequence length (`--seq` applies) and is an LLM (`--context`, `--phase`
+/// apply): LLM configs; DSL models that use `seq`; ONNX files (their dynamic dimensions).
+fn model_dims(model: &str) -> (bool, bool) {
+    use vchip_workloads::zoo::{self, Source};
+    if let Some(e) = zoo::find(model) {
+        return match e.source {
+            Source::HfConfig(_) => (true, true),
+            Source::Dsl(src) => (src.contains("seq"), false),
+        };
+    }
+    let lower = model.to_ascii_lowercase();
+    if lower.ends_with(".json") {
+        (true, true)
+    } else if lower.ends_with(".onnx") {
+        (true, false)
+    } else if lower.ends_with(".csv") || lower.starts_with("ofa-") {
+        (false, false)
+    } else {
+        let seq = std::fs::read_to_string(model).is_ok_and(|t| t.contains("seq"));
+        (seq, false)
+    }
+}
+
+impl TraceArgs {
+    /// Warns about options the model has no use for (they would pass silently otherwise).
+    fn warn_inapplicable(&self, model: &str) {
+        let (has_seq, llm) = model_dims(model);
+        let mut unused = Vec::new();
+        if self.seq.is_some() && !has_seq {
+            unused.push("--seq/--prompt");
+        }
+        if self.context.is_some() && !llm {
+            unused.push("--context");
+        }
+        if self.phase.is_some() && !llm {
+            unused.push("--phase");
+        }
+        if !unused.is_empty() {
+            eprintln!(
+                "warning: {} do(es) not apply to `{model}` (it has no sequence or LLM phases); ignored",
+                unused.join(", ")
+            );
+        }
     }
 }
 

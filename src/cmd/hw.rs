@@ -2,29 +2,74 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use vchip::report::Format;
+
+use super::args::OutArgs;
 
 #[derive(Subcommand)]
 pub enum HwCmd {
     /// List the embedded presets.
-    List,
-    /// Print a preset as YAML (with its sources), ready to edit and pass back with --hw FILE.
+    ///
+    /// Examples: `vchip hw list`, `vchip hw list --format json | jq '.[].name'`
+    List {
+        /// `table` (default) or `json`: an array of {name, kind, description}.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Print a hardware description as YAML, ready to edit and pass back with --hw FILE: a preset
+    /// verbatim (with its sources), or a YAML / SCALE-Sim .cfg file as vchip reads it.
+    ///
+    /// Examples: `vchip hw show tpu-v1 > my.yaml`, `vchip hw show scale.cfg`
     Show { name: String },
 }
 
 pub fn run(cmd: HwCmd) -> Result<()> {
     match cmd {
-        HwCmd::List => {
-            let mut text = String::new();
+        HwCmd::List { format } => {
+            let mut rows = Vec::new();
             for p in vchip_hwmodels::presets::PRESETS {
                 let spec = vchip_hwmodels::HardwareSpec::from_yaml(p.name, p.yaml)?;
-                text.push_str(&format!("{:<18} {}\n", p.name, spec.description));
+                rows.push((
+                    p.name,
+                    format!("{:?}", spec.kind).to_lowercase(),
+                    spec.description,
+                ));
             }
-            super::args::OutArgs::stdout().emit(&text)
+            let text = match format {
+                Format::Json => {
+                    let v: Vec<serde_json::Value> = rows
+                        .iter()
+                        .map(
+                            |(n, k, d)| serde_json::json!({"name": n, "kind": k, "description": d}),
+                        )
+                        .collect();
+                    serde_json::to_string_pretty(&v)? + "\n"
+                }
+                _ => rows
+                    .iter()
+                    .map(|(n, k, d)| format!("{n:<18} {k:<9} {d}\n"))
+                    .collect(),
+            };
+            OutArgs::stdout().emit(&text)
         }
         HwCmd::Show { name } => {
-            let p = vchip_hwmodels::presets::find(&name)
-                .with_context(|| format!("unknown preset `{name}` (see `vchip hw list`)"))?;
-            super::args::OutArgs::stdout().emit(p.yaml)
+            if let Some(p) = vchip_hwmodels::presets::find(&name) {
+                return OutArgs::stdout().emit(p.yaml);
+            }
+            if std::path::Path::new(&name).exists() {
+                // Checked as --hw would check it, then printed as vchip resolved it.
+                let spec = vchip_hwmodels::load_hardware(&name)?;
+                return OutArgs::stdout().emit(&spec.to_yaml());
+            }
+            let hint = vchip_workloads::suggest(
+                &name,
+                vchip_hwmodels::presets::PRESETS.iter().map(|p| p.name),
+            )
+            .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+            Err(anyhow::anyhow!(
+                "unknown preset `{name}` (see `vchip hw list`){hint}"
+            ))
+            .context("hw show: give a preset name or a .yaml/.cfg file")
         }
     }
 }

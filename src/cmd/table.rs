@@ -57,7 +57,7 @@ fn device(
         batch: 1,
         seq: None,
         context: None,
-        phase: "both".into(),
+        phase: None,
         precision: precision.map(str::to_string),
         allow_unknown: false,
         tp: 1,

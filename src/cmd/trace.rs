@@ -20,9 +20,19 @@ pub fn run(a: TraceCmdArgs) -> Result<()> {
     a.out.emit(&report::render_trace(&trace, a.out.format))
 }
 
-pub fn zoo() -> Result<()> {
-    for e in zoo::ZOO {
-        println!("{:<22} {}", e.name, e.description);
-    }
-    Ok(())
+pub fn zoo(format: vchip::report::Format) -> Result<()> {
+    let text = match format {
+        vchip::report::Format::Json => {
+            let v: Vec<serde_json::Value> = zoo::ZOO
+                .iter()
+                .map(|e| serde_json::json!({"name": e.name, "description": e.description}))
+                .collect();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        _ => zoo::ZOO
+            .iter()
+            .map(|e| format!("{:<22} {}\n", e.name, e.description))
+            .collect(),
+    };
+    super::args::OutArgs::stdout().emit(&text)
 }

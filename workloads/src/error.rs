@@ -32,8 +32,8 @@ pub enum WorkloadError {
     Shape { op: String, msg: String },
     #[error("{what} overflows 64 bits; the model is too large to cost (check its dimensions)")]
     Overflow { what: String },
-    #[error("unknown model `{0}`: not a zoo name (see `vchip zoo`) and not an existing file (.onnx, .vnet/.txt DSL, .csv topology, config.json)")]
-    UnknownModel(String),
+    #[error("unknown model `{0}`: not a zoo name (see `vchip zoo`) and not an existing file (.onnx, .vnet/.txt DSL, .csv topology, config.json){1}")]
+    UnknownModel(String, String),
     #[error("{file}: cannot cost {} node(s): {list}. Pass --allow-unknown to cost them at zero", .count)]
     UnsupportedOps {
         file: String,

@@ -114,3 +114,22 @@ pub fn llm_config(spec: &str) -> Option<Result<(String, hf::HfConfig)>> {
         .to_string();
     Some(hf::HfConfig::from_json(spec, &text).map(|c| (name, c)))
 }
+
+/// The candidate closest to `name` when it is close enough to be a misspelling (`resnt50` →
+/// `resnet50`, `tpuv1` → `tpu-v1`): separators and case ignored, Damerau-Levenshtein similarity
+/// of at least 0.6.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let n = norm(name);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::normalized_damerau_levenshtein(&n, &norm(c)), c))
+        .filter(|(s, _)| *s >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

@@ -184,6 +184,10 @@ pub fn load(entry: &ZooEntry, opts: &TraceOptions) -> Result<Trace> {
 }
 
 pub fn load_by_name(name: &str, opts: &TraceOptions) -> Result<Trace> {
-    let entry = find(name).ok_or_else(|| WorkloadError::UnknownModel(name.to_string()))?;
+    let entry = find(name).ok_or_else(|| {
+        let hint = crate::suggest(name, ZOO.iter().map(|e| e.name))
+            .map_or(String::new(), |s| format!(". Did you mean `{s}`?"));
+        WorkloadError::UnknownModel(name.to_string(), hint)
+    })?;
     load(entry, opts)
 }
