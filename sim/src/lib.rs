@@ -158,6 +158,19 @@ pub struct SimResult {
     /// LLM serving figures (`simulate --gen`): TTFT, TPOT, throughput, KV cache, fit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<serving::Serving>,
+    /// How the result was made: the command line and the hardware as resolved (the front-end
+    /// fills it; a library caller may leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The inputs a result came from, for reproducing it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Provenance {
+    /// Arguments after the program name, as given.
+    pub command: Vec<String>,
+    /// The hardware description after presets, files and overrides were applied.
+    pub hardware: vchip_hwmodels::HardwareSpec,
 }
 
 /// The rewrites an engine run applies: all of them on the whole-graph path, none layer by layer
@@ -398,6 +411,7 @@ pub fn simulate_graph(
         totals: t,
         mcu,
         serving: None,
+        provenance: None,
     })
 }
 

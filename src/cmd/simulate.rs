@@ -106,6 +106,22 @@ pub fn run(a: SimulateArgs) -> Result<()> {
             );
         }
     }
+    // The inputs, not where the output goes: the same run written elsewhere is the same result.
+    let mut command = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-o" | "--output" | "--plot" => {
+                args.next();
+            }
+            _ if a.starts_with("--output=") || a.starts_with("--plot=") => {}
+            _ => command.push(a),
+        }
+    }
+    result.provenance = Some(vchip_sim::Provenance {
+        command,
+        hardware: loaded.spec.clone(),
+    });
     out.emit(&report::render_sim(&result, out.format))?;
     if let Some(path) = &plot {
         let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
