@@ -43,7 +43,7 @@ vc = list(csv.DictReader(open(os.path.join(out, "vchip.csv"))))
 assert len(vc) == len(ss_c), f"layer count: vchip {len(vc)}, SCALE-Sim {len(ss_c)}"
 bad = 0
 for i, (v, c, a) in enumerate(zip(vc, ss_c, ss_a)):
-    ours = (int(v["cycles"]), int(v["ifmap SRAM rd"]), int(v["filter SRAM rd"]), int(v["ofmap SRAM wr"]))
+    ours = (int(v["cycles"]), int(v["ifmap_sram_reads"]), int(v["filter_sram_reads"]), int(v["ofmap_sram_writes"]))
     theirs = (int(float(c[2])), int(float(a[3])), int(float(a[6])), int(float(a[9])))
     if ours != theirs:
         bad += 1

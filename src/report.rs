@@ -99,7 +99,28 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A table column's name in CSV: one snake_case style, units spelled out.
+fn csv_column(h: &str) -> String {
+    match h {
+        "#" => "index".into(),
+        "util %" => "utilization_pct".into(),
+        "map eff %" => "mapping_efficiency_pct".into(),
+        "ifmap SRAM rd" => "ifmap_sram_reads".into(),
+        "filter SRAM rd" => "filter_sram_reads".into(),
+        "ofmap SRAM wr" => "ofmap_sram_writes".into(),
+        "off-chip rd B" => "offchip_read_bytes".into(),
+        "off-chip wr B" => "offchip_write_bytes".into(),
+        "read B" => "read_bytes".into(),
+        "written B" => "written_bytes".into(),
+        "output" => "output_shape".into(),
+        "compute" => "compute_cycles".into(),
+        "stall" => "stall_cycles".into(),
+        other => other.to_ascii_lowercase().replace([' ', '-'], "_"),
+    }
+}
+
 fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    let header: Vec<String> = header.iter().map(|h| csv_column(h)).collect();
     let mut out = header.join(",");
     out.push('\n');
     for r in rows {
@@ -156,6 +177,11 @@ fn shape_str(s: &[u64]) -> String {
 }
 
 pub fn render_trace(t: &Trace, f: Format) -> String {
+    render_trace_with(t, f, false)
+}
+
+/// `totals`: a CSV ends with a `total` row (the table always has one).
+pub fn render_trace_with(t: &Trace, f: Format, totals_row: bool) -> String {
     let totals = t.totals();
     if f == Format::Json {
         let tj = |ids: &[vchip_workloads::TensorId]| {
@@ -236,6 +262,21 @@ pub fn render_trace(t: &Trace, f: Format) -> String {
         })
         .collect();
     if raw {
+        if totals_row {
+            rows.push(vec![
+                "total".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                totals.macs.to_string(),
+                totals.params.to_string(),
+                totals.bytes_read.to_string(),
+                totals.bytes_written.to_string(),
+            ]);
+        }
         return csv(&header, &rows);
     }
     rows.push(vec![
@@ -420,6 +461,11 @@ pub fn mcu_no_fit(model: &str, m: &McuReport) -> String {
 }
 
 pub fn render_sim(r: &SimResult, f: Format) -> String {
+    render_sim_with(r, f, false)
+}
+
+/// `totals_row`: a CSV ends with a `total` row (the table always has one).
+pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     if f == Format::Json {
         return json(r);
     }
@@ -494,6 +540,21 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
     if raw {
         if let Some(m) = &r.mcu {
             return mcu_csv(&r.model, m);
+        }
+        if totals_row {
+            let t = &r.totals;
+            let (rd, wr) = (t.dram_read_bytes, t.dram_write_bytes);
+            let mut row = vec![String::new(); header.len()];
+            row[0] = "total".into();
+            row[6] = t.cycles.to_string();
+            row[7] = t.compute_cycles.to_string();
+            row[8] = t.stall_cycles.to_string();
+            row[9] = format!("{:.2}", t.utilization * 100.0);
+            row[11] = t.macs.to_string();
+            row[15] = rd.to_string();
+            row[16] = wr.to_string();
+            row[17] = format!("{:.1}", t.energy_pj.total());
+            rows.push(row);
         }
         drop_array(&mut header, &mut rows);
         return csv(&header, &rows);

@@ -1425,3 +1425,43 @@ fn options_a_model_has_no_use_for_are_warned_about() {
         );
     }
 }
+
+#[test]
+fn csv_columns_are_snake_case_with_an_optional_totals_row() {
+    let o = vchip(&[
+        "simulate", "resnet18", "--hw", "tpu-v1", "--format", "csv", "--totals",
+    ]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    let header = text.lines().next().unwrap();
+    for col in header.split(',') {
+        assert!(
+            col.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "column `{col}` is not snake_case"
+        );
+    }
+    let cols: Vec<&str> = header.split(',').collect();
+    let total: Vec<&str> = text.lines().last().unwrap().split(',').collect();
+    assert_eq!(total[0], "total");
+    // The totals row's cycles and MACs are the sums of the step rows.
+    let sum = |name: &str| -> u64 {
+        let i = cols.iter().position(|c| *c == name).unwrap();
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("total"))
+            .map(|l| l.split(',').nth(i).unwrap().parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    let at = |name: &str| {
+        total[cols.iter().position(|c| *c == name).unwrap()]
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(at("cycles"), sum("cycles"));
+    assert_eq!(at("macs"), sum("macs"));
+    // Without --totals, no totals row.
+    let o = vchip(&["trace", "resnet18", "--format", "csv"]);
+    assert!(!stdout(&o).lines().any(|l| l.starts_with("total")));
+    assert!(stdout(&o).starts_with("index,name,type,detail,phase,dtype,output_shape,macs,"));
+}

@@ -135,9 +135,12 @@ pub struct TraceArgs {
 pub struct OutArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Write to FILE (atomically) instead of standard output.
+    /// Write to FILE (atomically) instead of standard output; `-` is standard output.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// With `--format csv`: end with a `total` row.
+    #[arg(long)]
+    pub totals: bool,
 }
 
 impl ModelArgs {
@@ -229,6 +232,7 @@ impl OutArgs {
         OutArgs {
             format: Format::Table,
             output: None,
+            totals: false,
         }
     }
 

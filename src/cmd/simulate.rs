@@ -122,7 +122,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         command,
         hardware: loaded.spec.clone(),
     });
-    out.emit(&report::render_sim(&result, out.format))?;
+    out.emit(&report::render_sim_with(&result, out.format, out.totals))?;
     if let Some(path) = &plot {
         let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
         let drawn = vchip::plot::roofline_svg(path, &result, peak_flops)

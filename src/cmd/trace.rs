@@ -17,7 +17,11 @@ pub struct TraceCmdArgs {
 
 pub fn run(a: TraceCmdArgs) -> Result<()> {
     let trace = a.model.load(None)?;
-    a.out.emit(&report::render_trace(&trace, a.out.format))
+    a.out.emit(&report::render_trace_with(
+        &trace,
+        a.out.format,
+        a.out.totals,
+    ))
 }
 
 pub fn zoo(format: vchip::report::Format) -> Result<()> {
