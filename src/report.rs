@@ -617,6 +617,13 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
             seconds(t.cycles_decode as f64 / r.clock_hz)
         );
     }
+    if let Some(a) = &r.area {
+        let _ = writeln!(
+            out,
+            "area:    {:.1} mm² (compute {:.1}, SRAM {:.1}, vector {:.1}, rest of the die {:.1})",
+            a.total_mm2, a.compute_mm2, a.sram_mm2, a.vector_mm2, a.other_mm2
+        );
+    }
     if let Some(sv) = &r.serving {
         let _ = writeln!(
             out,

@@ -1465,3 +1465,28 @@ fn csv_columns_are_snake_case_with_an_optional_totals_row() {
     assert!(!stdout(&o).lines().any(|l| l.starts_with("total")));
     assert!(stdout(&o).starts_with("index,name,type,detail,phase,dtype,output_shape,macs,"));
 }
+
+#[test]
+fn area_overrides_are_honoured_and_unknown_components_refused() {
+    let o = vchip(&["simulate", "resnet18", "--hw", "tpu-v1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // TPU v1's preset gives the die (331 mm²): the total, with the rest beside the components.
+    assert_eq!(v["area"]["total_mm2"].as_f64().unwrap(), 331.0);
+    assert!(v["area"]["other_mm2"].as_f64().unwrap() > 0.0);
+    let tpu = std::fs::read_to_string(repo("hwmodels/presets/tpu-v1.yaml")).unwrap();
+    fails_cleanly(
+        "area-unknown",
+        "chip.yaml",
+        tpu.replace("  chip: 331", "  whatever: 3").as_bytes(),
+        &["simulate", "resnet18", "--hw", "FILE"],
+        &["area_mm2.whatever", "compute, sram, vector, chip"],
+    );
+    let gpu = std::fs::read_to_string(repo("hwmodels/presets/h100-sxm.yaml")).unwrap();
+    fails_cleanly(
+        "area-gpu",
+        "gpu.yaml",
+        format!("{gpu}area_mm2: {{ chip: 814 }}\n").as_bytes(),
+        &["simulate", "resnet18", "--hw", "FILE"],
+        &["area is modelled for `kind: systolic` only"],
+    );
+}

@@ -39,5 +39,13 @@ pub struct Area {
     pub compute_mm2: f64,
     pub sram_mm2: f64,
     pub vector_mm2: f64,
+    /// The rest of the die when `area_mm2.chip` gives the whole (I/O, control, memory
+    /// interfaces): the chip less the estimated components.
+    pub other_mm2: f64,
     pub total_mm2: f64,
 }
+
+/// Components an `area_mm2:` section may name (systolic kinds): each overrides its estimate;
+/// `chip` gives the whole die, the difference reported as `other_mm2` (a die is never smaller
+/// than its components: growing one past it grows the die).
+pub const AREA_KEYS: [&str; 4] = ["compute", "sram", "vector", "chip"];

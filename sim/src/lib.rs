@@ -152,6 +152,9 @@ pub struct SimResult {
     pub memory: Vec<LevelPeak>,
     pub layers: Vec<LayerResult>,
     pub totals: SimTotals,
+    /// Silicon area by component, for kinds that estimate it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area: Option<vchip_hwmodels::area::Area>,
     /// Microcontrollers: latency, energy, peak SRAM, flash and whether the network fits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcu: Option<vchip_hwmodels::mcu::McuReport>,
@@ -409,6 +412,7 @@ pub fn simulate_graph(
         memory: schedule.memory,
         layers,
         totals: t,
+        area: hw.models_area().then(|| hw.area()),
         mcu,
         serving: None,
         provenance: None,

@@ -157,7 +157,8 @@ pub struct HardwareSpec {
     /// MAC energies and static power (systolic kinds).
     #[serde(default)]
     pub energy: EnergySpec,
-    /// Component areas in mm², for reporting and area-aware sweeps.
+    /// Areas in mm² overriding the estimates (systolic kinds): `compute`, `sram`, `vector`, and
+    /// `chip` (the whole die; what the components leave is reported as the rest of the die).
     #[serde(default)]
     pub area_mm2: BTreeMap<String, NonNegative>,
 }
@@ -379,6 +380,26 @@ impl HardwareSpec {
                     "kind",
                     format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu, mcu, gpu"),
                 ))
+            }
+        }
+        if !self.area_mm2.is_empty() && self.kind != HwKind::Systolic {
+            return Err(invalid(
+                "area_mm2",
+                format!(
+                    "area is modelled for `kind: systolic` only; remove `area_mm2` from this `{}` description",
+                    format!("{:?}", self.kind).to_lowercase()
+                ),
+            ));
+        }
+        for k in self.area_mm2.keys() {
+            if !crate::area::AREA_KEYS.contains(&k.as_str()) {
+                return Err(invalid(
+                    &format!("area_mm2.{k}"),
+                    format!(
+                        "`{k}` is not an area component; use {}",
+                        crate::area::AREA_KEYS.join(", ")
+                    ),
+                ));
             }
         }
         let Some(b) = &self.buffers else {

@@ -531,11 +531,16 @@ impl HardwareModel for SystolicModel {
             over("sram").unwrap_or(sram_kib / 1024.0 * area::SRAM_MM2_PER_MIB_28NM * node);
         // A vector lane is costed like one PE of the same dtype.
         let vector_mm2 = over("vector").unwrap_or(self.vector.lanes.0 as f64 * pe_mm2);
+        let parts = compute_mm2 + sram_mm2 + vector_mm2;
+        // A die size given whole is the total; whatever the components leave is the rest of the
+        // die (a chip smaller than its parts is refused when the model is built).
+        let total_mm2 = over("chip").unwrap_or(parts).max(parts);
         Area {
             compute_mm2,
             sram_mm2,
             vector_mm2,
-            total_mm2: compute_mm2 + sram_mm2 + vector_mm2,
+            other_mm2: total_mm2 - parts,
+            total_mm2,
         }
     }
 }
