@@ -1490,3 +1490,17 @@ fn area_overrides_are_honoured_and_unknown_components_refused() {
         &["area is modelled for `kind: systolic` only"],
     );
 }
+
+#[test]
+fn every_subcommand_help_has_examples() {
+    for sub in [
+        "trace", "zoo", "simulate", "sweep", "table", "merge", "validate", "hw",
+    ] {
+        let o = vchip(&[sub, "--help"]);
+        assert!(o.status.success(), "{sub}");
+        assert!(
+            stdout(&o).contains("Examples:") || stdout(&o).contains("Examples: "),
+            "{sub} --help has no examples"
+        );
+    }
+}
