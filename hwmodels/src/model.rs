@@ -349,6 +349,20 @@ pub trait HardwareModel: Send + Sync {
     }
 }
 
+/// Refuses SCALE-Sim conventions on a kind they do not describe (`what`: "GPUs", ...).
+pub fn refuse_scalesim(spec: &HardwareSpec, opts: &CostOptions, what: &str) -> Result<(), HwError> {
+    if opts.compat == Compat::Scalesim {
+        return Err(HwError::Invalid {
+            file: spec.name.clone(),
+            key: "kind".into(),
+            msg: format!(
+                "--compat scalesim reproduces SCALE-Sim's systolic arrays; it does not apply to {what} (drop it)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A step's ops one after another, each costed alone: the default step cost, and what kinds with
 /// their own step costs fall back to layer by layer.
 pub fn cost_in_sequence<M: HardwareModel + ?Sized>(

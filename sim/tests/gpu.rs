@@ -29,6 +29,27 @@ fn latency(cfg: &HfConfig, shape: LlmShape, precision: &str, hw: &dyn HardwareMo
         .latency_s
 }
 
+/// Brute force: the mean of the G - 1 decode steps after the prefill (P .. P+G-2 cached tokens),
+/// each simulated on its own.
+fn mean_decode_step(
+    cfg: &HfConfig,
+    batch: u64,
+    prompt: u64,
+    gen: u64,
+    hw: &dyn HardwareModel,
+) -> f64 {
+    let step = |ctx: u64| {
+        let shape = LlmShape {
+            batch,
+            prompt,
+            context: ctx,
+            phase: LlmPhase::Decode,
+        };
+        latency(cfg, shape, "f16", hw)
+    };
+    (prompt..prompt + gen - 1).map(step).sum::<f64>() / (gen - 1) as f64
+}
+
 fn prefill(prompt: u64) -> LlmShape {
     LlmShape {
         batch: 1,
@@ -144,21 +165,7 @@ fn serving_shortcuts_equal_brute_force() {
         &CostOptions::default(),
     )
     .unwrap();
-    let step = |ctx: u64| {
-        latency(
-            &cfg,
-            LlmShape {
-                batch: 2,
-                prompt,
-                context: ctx,
-                phase: LlmPhase::Decode,
-            },
-            "f16",
-            hw.as_ref(),
-        )
-    };
-    // G tokens: the prefill's, then G - 1 decode steps over P .. P+G-2 cached tokens.
-    let brute: f64 = (prompt..prompt + gen - 1).map(step).sum::<f64>() / (gen - 1) as f64;
+    let brute = mean_decode_step(&cfg, 2, prompt, gen, hw.as_ref());
     assert!(
         (s.tpot_s - brute).abs() <= 1e-3 * brute,
         "{} vs {brute}",
@@ -297,20 +304,7 @@ fn a_sliding_window_bends_the_decode_cost_and_serving_follows_it() {
         &CostOptions::default(),
     )
     .unwrap();
-    let step = |ctx: u64| {
-        latency(
-            &cfg,
-            LlmShape {
-                batch: 8,
-                prompt,
-                context: ctx,
-                phase: LlmPhase::Decode,
-            },
-            "f16",
-            hw.as_ref(),
-        )
-    };
-    let brute: f64 = (prompt..prompt + gen - 1).map(step).sum::<f64>() / (gen - 1) as f64;
+    let brute = mean_decode_step(&cfg, 8, prompt, gen, hw.as_ref());
     assert!(
         (s.tpot_s - brute).abs() <= 5e-3 * brute,
         "{} vs {brute}",

@@ -433,13 +433,7 @@ impl HardwareModel for GpuModel {
     }
 
     fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
-        if opts.compat == Compat::Scalesim {
-            return Err(HwError::Invalid {
-                file: self.spec.name.clone(),
-                key: "kind".into(),
-                msg: "--compat scalesim reproduces SCALE-Sim's systolic arrays; it does not apply to GPUs (drop it)".into(),
-            });
-        }
+        refuse_scalesim(&self.spec, opts, "GPUs")?;
         if opts.fusion == Fusion::Off {
             return Ok(Schedule::layer_by_layer(g, &self.levels()));
         }

@@ -177,13 +177,7 @@ impl HardwareModel for McuModel {
     }
 
     fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
-        if opts.compat == Compat::Scalesim {
-            return Err(HwError::Invalid {
-                file: self.spec.name.clone(),
-                key: "kind".into(),
-                msg: "--compat scalesim reproduces SCALE-Sim's systolic arrays; it does not apply to microcontrollers (drop it)".into(),
-            });
-        }
+        refuse_scalesim(&self.spec, opts, "microcontrollers")?;
         // Kernel libraries run int8 networks: another precision would size memory for a network
         // the board cannot run.
         if let Some(op) = g
