@@ -301,7 +301,8 @@ impl GpuModel {
         // Eager launches overlap with the previous kernel; the GPU waits when kernels are shorter.
         // With CUDA graphs the gap adds to every kernel.
         let (seconds, launch_bound) = if self.gpu.cuda_graphs {
-            (t.seconds + launch, false)
+            // The gap is the step's larger share when the kernel is shorter than it.
+            (t.seconds + launch, launch > t.seconds)
         } else {
             (t.seconds.max(launch), launch > t.seconds)
         };
@@ -326,6 +327,11 @@ impl GpuModel {
         } else {
             Bound::Memory(LEVEL_L2.into())
         };
+        // Of the HBM bytes, the step's result as written (kernel times count both directions).
+        let hbm_written = ops
+            .last()
+            .map_or(0, |o| trace.op_bytes_written(o))
+            .min(hbm_traffic);
         let mut traffic = vec![
             LevelTraffic {
                 level: LEVEL_L2.into(),
@@ -334,8 +340,8 @@ impl GpuModel {
             },
             LevelTraffic {
                 level: LEVEL_HBM.into(),
-                read_bytes: hbm_traffic,
-                write_bytes: 0,
+                read_bytes: hbm_traffic - hbm_written,
+                write_bytes: hbm_written,
             },
         ];
         if link_traffic > 0 {
