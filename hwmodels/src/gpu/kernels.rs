@@ -33,8 +33,6 @@ pub struct KernelTime {
     pub compute_s: f64,
     pub hbm_bytes: u64,
     pub l2_bytes: u64,
-    /// The best tile and split-K, for GEMMs.
-    pub tile: Option<(u64, u64, u64)>,
 }
 
 pub struct Gpu<'a> {
@@ -60,7 +58,8 @@ impl Gpu<'_> {
     /// just written (`hot`).
     pub fn stream(&self, bytes: u64, hot: bool) -> KernelTime {
         let b = bytes as f64;
-        let rate = if hot && b <= self.l2_bytes_cap() / 2.0 {
+        let in_l2 = hot && b <= self.l2_bytes_cap() / 2.0;
+        let rate = if in_l2 {
             self.l2_rate()
         } else {
             self.hbm_rate()
@@ -68,13 +67,8 @@ impl Gpu<'_> {
         KernelTime {
             seconds: b / rate,
             compute_s: 0.0,
-            hbm_bytes: if hot && b <= self.l2_bytes_cap() / 2.0 {
-                0
-            } else {
-                bytes
-            },
+            hbm_bytes: if in_l2 { 0 } else { bytes },
             l2_bytes: bytes,
-            tile: None,
         }
     }
 
@@ -148,7 +142,6 @@ impl Gpu<'_> {
                         compute_s: compute,
                         hbm_bytes: hbm as u64,
                         l2_bytes: l2 as u64,
-                        tile: Some((tm, tn, sk)),
                     };
                 }
             }
@@ -196,7 +189,6 @@ impl Gpu<'_> {
             compute_s: compute,
             hbm_bytes: hbm as u64,
             l2_bytes: l2 as u64,
-            tile: None,
         }
     }
 
@@ -209,7 +201,6 @@ impl Gpu<'_> {
             compute_s: 0.0,
             hbm_bytes: bytes,
             l2_bytes: bytes,
-            tile: None,
         }
     }
 }

@@ -272,7 +272,6 @@ impl GpuModel {
             compute_s: 0.0,
             hbm_bytes: 0,
             l2_bytes: 0,
-            tile: None,
         }
     }
 
@@ -374,11 +373,6 @@ impl GpuModel {
             energy: Energy::default(),
             bound,
         })
-    }
-
-    /// HBM the weights and the KV cache of a trace need on one GPU.
-    pub fn hbm_capacity(&self) -> u64 {
-        self.hbm_capacity
     }
 }
 

@@ -82,8 +82,9 @@ impl McuModel {
         })
     }
 
-    pub fn profile(&self) -> &LibProfile {
-        &self.profile
+    /// MAC loops run on Helium: a Cortex-M55 with a library that has MVE kernels.
+    fn helium(&self) -> bool {
+        self.profile.helium && self.mcu.core == crate::spec::mcu::Core::CortexM55
     }
 
     fn npu(&self) -> Option<&crate::spec::mcu::NpuSpec> {
@@ -105,7 +106,7 @@ impl McuModel {
         }
         let p = &self.profile;
         let (mut mac_units, other_units) = k.units(p);
-        if p.helium && self.mcu.core == crate::spec::mcu::Core::CortexM55 {
+        if self.helium() {
             mac_units /= HELIUM_MAC_SPEEDUP;
         }
         let compute = ((mac_units + other_units) * p.scale + p.per_op) / self.speed;
@@ -145,7 +146,7 @@ impl HardwareModel for McuModel {
             return ((n.macs_per_cycle.0 as f64 * ratio).round() as u64).max(1);
         }
         // SMLAD: two 16-bit MACs per cycle; Helium about eight int8 MACs.
-        if self.profile.helium && self.mcu.core == crate::spec::mcu::Core::CortexM55 {
+        if self.helium() {
             8
         } else {
             2
