@@ -31,6 +31,14 @@ pub fn summary(r: &CpuReport) -> String {
         "{}",
         acc_line("synthetic GEMM grid (never seen by calibration)", &r.grid)
     );
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{} kernels of this vchip's set are not in these measurements (recorded with an older set) and were skipped: {}.",
+            r.skipped.len(),
+            r.skipped.join(", ")
+        );
+    }
     s
 }
 
@@ -58,12 +66,14 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
     let _ = writeln!(md, "# vchip CPU validation\n");
     let _ = writeln!(
         md,
-        "Host: {} ({} logical CPUs, {}-bit SIMD, FMA: {}, caches {:?} KiB). Run took {:.1} s.\n",
+        "Host: {} ({} logical CPUs at {:.0} MHz, {}-bit SIMD, FMA: {}, caches {:?} KiB, {:.1} GiB of memory). Run took {:.1} s.\n",
         r.host.model,
         r.host.logical_cpus,
+        r.host.mhz,
         r.host.simd_bits,
         r.host.fma,
         r.host.caches_kib,
+        r.host.memory_gib,
         r.duration_s
     );
     md.push_str(&summary(r));
@@ -75,7 +85,7 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
     if let Some(c) = &r.hardware.cpu {
         let _ = writeln!(
             md,
-            "- GEMM microkernel {:.1} GFLOP/s per core on {}×{} tiles, passes over A/B/C {}/{}/{} (A within L2: {}), GEMV streams at {:.2} of copy bandwidth, im2col {} ns/element + {} ns/row, direct convolution {} ns/MAC, fixed overhead {} us, parallel overhead {} us, threaded-GEMM wake-up {} us, threaded-GEMM C handoff {} ns/element, cross-core reads {} GB/s, parallel efficiency {:.2}",
+            "- the model's terms for this machine: GEMM microkernel {:.1} GFLOP/s per core on {}×{} tiles, passes over A/B/C {}/{}/{} (A within L2: {}), GEMV streams at {:.2} of copy bandwidth, im2col {} ns/element + {} ns/row, direct convolution {} ns/MAC, fixed overhead {} us, parallel overhead {} us, threaded-GEMM wake-up {} us, threaded-GEMM C handoff {} ns/element, cross-core reads {} GB/s, parallel efficiency {:.2}",
             c.gemm_gflops.0,
             c.gemm_tile_rows.0,
             c.gemm_tile_cols.0,

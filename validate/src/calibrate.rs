@@ -40,6 +40,9 @@ pub struct CpuReport {
     pub calibration: Accuracy,
     /// Synthetic GEMM shapes, never used by calibration (a second, off-network test set).
     pub grid: Accuracy,
+    /// Kernels of this vchip's set that the measurements lack (an older recording): not
+    /// predicted, not counted in any part.
+    pub skipped: Vec<String>,
     pub duration_s: f64,
 }
 
@@ -120,23 +123,64 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     let start = std::time::Instant::now();
     let host = m.host.clone();
     let plan = Plan::new(&host, m.quick);
-    let same = plan.items.len() == m.items.len()
-        && plan
-            .items
-            .iter()
-            .zip(&m.items)
-            .all(|((k, t), item)| *k == item.kernel && *t == item.threads);
-    if !same {
+    // Items are matched by kernel and thread count, so a recording made with an older kernel set
+    // still loads: the kernels it lacks are skipped (and counted), but calibration needs every
+    // microbenchmark anchor.
+    // A kernel the plan times more than once (a copy that anchors two levels) pairs its n-th
+    // occurrence with the recording's n-th.
+    let found: Vec<Option<&Measurement>> = plan
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, (k, t))| {
+            let nth = plan.items[..i]
+                .iter()
+                .filter(|p| p.0 == *k && p.1 == *t)
+                .count();
+            m.items
+                .iter()
+                .filter(|item| item.kernel == *k && item.threads == *t)
+                .nth(nth)
+                .map(|item| &item.measured)
+        })
+        .collect();
+    let optional: std::collections::BTreeSet<usize> = plan
+        .grid
+        .iter()
+        .chain(&plan.calib_gemms)
+        .map(|g| g.2)
+        .collect();
+    if let Some(i) = (0..plan.n_micro).find(|i| found[*i].is_none() && !optional.contains(i)) {
         return Err(ValidateError::Unavailable(format!(
-            "these measurements ({} items, vchip {}) are not the kernel set this vchip ({}) times for that host{}: time them again with `vchip validate --device cpu{}`",
+            "these measurements ({} items, vchip {}) lack the microbenchmark {} on {} thread(s) that this vchip ({}) calibrates with{}: time them again with `vchip validate --device cpu{}`",
             m.items.len(),
             m.vchip_version,
+            dims(&plan.items[i].0),
+            plan.items[i].1,
             env!("CARGO_PKG_VERSION"),
-            if m.quick { " with --quick" } else { "" },
+            if m.quick { " (a --quick run)" } else { "" },
             if m.quick { " --quick" } else { "" },
         )));
     }
-    let all: Vec<Measurement> = m.items.iter().map(|i| i.measured.clone()).collect();
+    let skipped: Vec<String> = plan
+        .suite
+        .iter()
+        .zip(&found[plan.n_micro..])
+        .filter(|(_, f)| f.is_none())
+        .map(|(c, _)| c.name.clone())
+        .chain(
+            optional
+                .iter()
+                .filter(|&&i| found[i].is_none())
+                .map(|&i| format!("gemm {}", dims(&plan.items[i].0))),
+        )
+        .collect();
+    // A missing optional item's placeholder is never read: `present` guards every use.
+    let present: Vec<bool> = found.iter().map(Option::is_some).collect();
+    let all: Vec<Measurement> = found
+        .iter()
+        .map(|f| f.cloned().unwrap_or_else(Measurement::missing))
+        .collect();
     let (micro_m, measured) = all.split_at(plan.n_micro);
     let Plan {
         ref caches,
@@ -206,14 +250,19 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     // Its (working set, copy bandwidth, store-only bandwidth).
     let mut l3 = (caches[1] * 2, dram1, fill_dram);
     let mut threshold = f64::INFINITY;
+    // The copy bandwidth at each candidate up to the effective L3: the model's curve inside it.
+    let mut llc_curve: Vec<(f64, f64)> = Vec::new();
+    let mut curve = Vec::new();
     for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
         let v = copy_bw(&micro_m[i], mib << 20);
         micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
+        curve.push((*mib as f64 * 1024.0, v));
         if j == 0 {
             threshold = dram1 + 0.5 * (v - dram1);
         }
         if v > dram1 && v >= threshold {
             l3 = (*mib as u64 * 1024, v, fill_bw(plan.i_fill_l3[j], mib << 20));
+            llc_curve = curve.clone();
         }
     }
     let levels: Vec<u64> = vec![caches[0], caches[1], l3.0];
@@ -291,6 +340,8 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 caches_kib: levels.iter().map(|&c| Positive(c as f64)).collect(),
                 bandwidth_gb_s: bw.iter().map(|&b| Positive(b)).collect(),
                 write_bandwidth_gb_s: write_bw.iter().map(|&b| Positive(b)).collect(),
+                llc_working_set_kib: llc_curve.iter().map(|p| Positive(p.0)).collect(),
+                llc_bandwidth_gb_s: llc_curve.iter().map(|p| Positive(p.1)).collect(),
                 dram_all_cores_gb_s: Positive(dram_all),
                 gemm_gflops: Positive(gflops),
                 gemm_tile_rows: Count(tile_rows as u64),
@@ -370,6 +421,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     // Every calibration item as (trace, threads, measured seconds).
     let calib_items: Vec<(vchip_workloads::Trace, usize, f64)> = calib
         .iter()
+        .filter(|&&i| present[plan.n_micro + i])
         .map(|&i| {
             (
                 suite[i].kernel.trace(),
@@ -380,6 +432,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         .chain(
             plan.calib_gemms
                 .iter()
+                .filter(|(_, _, i)| present[*i])
                 .map(|(k, t, i)| (k.trace(), *t, all[*i].median_s)),
         )
         .chain((threads_max > 1).then(|| (par_anchor.trace(), threads_max, t_par)))
@@ -506,6 +559,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
     let mut results = Vec::new();
     for (i, c) in suite.iter().enumerate() {
+        if !present[plan.n_micro + i] {
+            continue;
+        }
         let part = if is_calibration(i) {
             "calibration"
         } else {
@@ -527,6 +583,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         .map(|item| (item, "calibration"))
         .chain(plan.grid.iter().map(|item| (item, "grid")));
     for ((k, threads, i), part) in synthetic {
+        if !present[*i] {
+            continue;
+        }
         results.push(result(
             format!("gemm {}", dims(k)),
             "synthetic".into(),
@@ -554,6 +613,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         calibration: accuracy(&cp, &cm),
         grid: accuracy(&gp, &gm),
         kernels: results,
+        skipped,
         duration_s: m.duration_s + start.elapsed().as_secs_f64(),
     })
 }

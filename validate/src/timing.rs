@@ -46,6 +46,21 @@ pub struct Measurement {
     pub max_s: f64,
 }
 
+impl Measurement {
+    /// A stand-in for a kernel a recording lacks (every figure NaN), never reported.
+    pub(crate) fn missing() -> Measurement {
+        Measurement {
+            median_s: f64::NAN,
+            ci_low_s: f64::NAN,
+            ci_high_s: f64::NAN,
+            samples: 0,
+            outliers: 0,
+            min_s: f64::NAN,
+            max_s: f64::NAN,
+        }
+    }
+}
+
 /// Distribution-free 95 % CI of the median from order statistics: the ranks (j, k) with
 /// P(j ≤ X < k) ≥ 0.95 under Binomial(n, 1/2).
 fn median_ci(sorted: &[f64]) -> (f64, f64) {

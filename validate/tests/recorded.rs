@@ -9,12 +9,22 @@
 //! November 2026, run by `scripts/validate-gpu.sh`. It keeps the model honest beyond the machine
 //! it was tuned on; it cannot be re-recorded without such a machine, so a kernel-set change that
 //! invalidates it must say so in docs/validation.md.
+//!
+//! A third (`fixtures/amd-epyc-zen4-2vcpu-full.json`, its `lscpu` beside it) comes from an AMD
+//! EPYC (Zen 4, 2 vCPUs under KVM, 1 MiB L2 per core as the guest sees it, 32 MiB L3), a
+//! microarchitecture the model was never developed on.
 
 use vchip_validate::calibrate::calibrate;
+use vchip_validate::kernels::Kernel;
 use vchip_validate::run::CpuMeasurements;
 
 fn recorded() -> CpuMeasurements {
     serde_json::from_str(include_str!("fixtures/xeon-2vcpu-full.json"))
+        .expect("the recorded measurements parse")
+}
+
+fn recorded_on_amd() -> CpuMeasurements {
+    serde_json::from_str(include_str!("fixtures/amd-epyc-zen4-2vcpu-full.json"))
         .expect("the recorded measurements parse")
 }
 
@@ -46,10 +56,20 @@ fn assert_test_part(m: &CpuMeasurements, within_10: f64, within_20: f64, mape_be
 fn a_recording_from_another_machine_keeps_its_accuracy() {
     let m = recorded_on_another_machine();
     assert_eq!(m.host.logical_cpus, 16);
-    // With the current model: 80 % (36 of 45) within ±10 %, 93 % (42 of 45) within ±20 %, MAPE
-    // 6.7 %, Spearman 0.998. One kernel of slack on each; ±10 % is below the bar on this machine
+    // With the current model: 82 % (37 of 45) within ±10 %, 93 % (42 of 45) within ±20 %, MAPE
+    // 6.4 %, Spearman 0.998. One kernel of slack on each; ±10 % is below the bar on this machine
     // (docs/validation.md says why), so it is pinned near its current level.
-    assert_test_part(&m, 77.0, 91.0, 7.0);
+    assert_test_part(&m, 80.0, 91.0, 6.6);
+}
+
+#[test]
+fn a_recording_from_an_amd_zen4_meets_the_accuracy_bar() {
+    let m = recorded_on_amd();
+    assert_eq!(m.host.model, "AMD EPYC");
+    // The bar: 90 % within ±10 % and a MAPE of at most 6 %. With the current model: 41 of
+    // 45 (91.1 %), MAPE 4.5 % (84 % and 6.0 % before the last cache's bandwidth curve and the
+    // GEMV's dot-product bound).
+    assert_test_part(&m, 90.0, 91.0, 6.0);
 }
 
 #[test]
@@ -74,12 +94,35 @@ fn calibration_from_a_recording_is_deterministic() {
 }
 
 #[test]
-fn measurements_of_another_kernel_set_are_refused() {
+fn an_older_kernel_set_loads_with_the_missing_kernels_skipped_and_counted() {
+    let full = calibrate(&recorded(), &|_| {}).expect("calibrates");
+    assert!(full.skipped.is_empty());
+    // The last item is a test kernel (Llama-2-7B's prefill projection on 2 threads); an older
+    // recording without it still calibrates, and that kernel is named as skipped.
     let mut m = recorded();
     m.items.pop();
-    let e = calibrate(&m, &|_| {}).expect_err("a shorter recording must not calibrate");
-    assert!(e.to_string().contains("time them again"), "{e}");
+    let r = calibrate(&m, &|_| {}).expect("a recording that lacks a test kernel calibrates");
+    assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
+    assert!(r.skipped[0].contains("prefill_qproj"), "{:?}", r.skipped);
+    assert_eq!(r.test.kernels, full.test.kernels - 1);
+    // Items are matched by kernel, not position: a reordered recording gives the same model (a
+    // stable sort keeps a kernel timed twice in its order).
     let mut m = recorded();
-    m.quick = true;
-    assert!(calibrate(&m, &|_| {}).is_err());
+    m.items.sort_by_key(|i| format!("{:?}", i.kernel));
+    let r = calibrate(&m, &|_| {}).expect("calibrates");
+    assert_eq!(r.hardware, full.hardware);
+}
+
+#[test]
+fn a_recording_without_a_microbenchmark_anchor_is_refused() {
+    let mut m = recorded();
+    let gemv = Kernel::Gemm {
+        m: 1,
+        n: 8192,
+        k: 4096,
+    };
+    m.items.retain(|i| i.kernel != gemv);
+    let e = calibrate(&m, &|_| {}).expect_err("the GEMV anchor is missing");
+    assert!(e.to_string().contains("1x8192x4096"), "{e}");
+    assert!(e.to_string().contains("time them again"), "{e}");
 }

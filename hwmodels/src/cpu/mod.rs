@@ -27,7 +27,7 @@ use crate::error::HwError;
 use crate::model::*;
 use crate::schedule::Level;
 pub use crate::spec::cpu::CpuSpec;
-use crate::spec::HardwareSpec;
+use crate::spec::{HardwareSpec, Positive};
 
 /// Most task placements (tasks × threads) a threaded GEMM's K block is scheduled one by one; beyond
 /// it the model takes the list-scheduling bound, so a huge GEMM costs microseconds to predict.
@@ -43,6 +43,18 @@ fn list_schedule(costs: impl IntoIterator<Item = f64>, threads: usize) -> f64 {
         }
     }
     load.into_iter().fold(0.0, f64::max)
+}
+
+/// The value at `x` of the curve through (`xs`, `ys`), `xs` increasing: interpolated on log `x`
+/// between two points, the end value beyond either end.
+fn log_interpolate(xs: &[Positive], ys: &[Positive], x: f64) -> f64 {
+    let upper = xs.iter().position(|w| w.0 > x).unwrap_or(xs.len());
+    if upper == 0 || upper == xs.len() {
+        return ys[upper.saturating_sub(1)].0;
+    }
+    let (lo, hi) = (upper - 1, upper);
+    let frac = (x / xs[lo].0).ln() / (xs[hi].0 / xs[lo].0).ln();
+    ys[lo].0 + frac * (ys[hi].0 - ys[lo].0)
 }
 
 /// A matrix-vector product's two rates (see `CpuModel::gemv`).
@@ -112,6 +124,16 @@ impl CpuModel {
                 ),
             ));
         }
+        let (lw, lb) = (&cpu.llc_working_set_kib, &cpu.llc_bandwidth_gb_s);
+        if lw.len() != lb.len() || lw.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(invalid(
+                "cpu.llc_working_set_kib",
+                format!(
+                    "needs increasing working sets, one per `llc_bandwidth_gb_s` value ({} values), or leave both out",
+                    lb.len()
+                ),
+            ));
+        }
         if cpu.gemm_panel_efficiency.is_empty() {
             return Err(invalid(
                 "cpu.gemm_panel_efficiency",
@@ -147,7 +169,7 @@ impl CpuModel {
         let i = self.level_of(footprint, threads);
         if i < caches.len() {
             return (
-                self.cpu.bandwidth_gb_s[i].0 * 1e9 * t,
+                self.copy_gb_s(i, footprint) * 1e9 * t,
                 format!("l{}", i + 1),
             );
         }
@@ -157,6 +179,43 @@ impl CpuModel {
             self.cpu.bandwidth_gb_s[caches.len()].0
         };
         (bw * 1e9, "dram".into())
+    }
+
+    /// Single-thread copy bandwidth, GB/s, of cache level `i` (0 = L1) for a working set of
+    /// `footprint` bytes: the measured curve inside the last cache, else the level's one figure.
+    fn copy_gb_s(&self, i: usize, footprint: f64) -> f64 {
+        let c = &self.cpu;
+        if i + 1 == c.caches_kib.len() && !c.llc_working_set_kib.is_empty() {
+            return log_interpolate(
+                &c.llc_working_set_kib,
+                &c.llc_bandwidth_gb_s,
+                footprint / 1024.0,
+            );
+        }
+        c.bandwidth_gb_s[i].0
+    }
+
+    /// One thread's copy and store-only bandwidths, bytes/s, into the level that holds a working
+    /// set of `footprint` bytes.
+    fn copy_and_store(&self, footprint: f64) -> (f64, f64) {
+        let c = &self.cpu;
+        let level = self.level_of(footprint, 1);
+        let copy = if level < c.caches_kib.len() {
+            self.copy_gb_s(level, footprint) * 1e9
+        } else {
+            c.bandwidth_gb_s
+                .get(level)
+                .or(c.bandwidth_gb_s.last())
+                .map_or(f64::INFINITY, |b| b.0 * 1e9)
+        };
+        let store = c
+            .write_bandwidth_gb_s
+            .get(level)
+            .map_or(copy, |w| w.0 * 1e9);
+        // A store stream runs at least at a copy's write half: the fill microbenchmark is a plain
+        // loop, which on some hosts is bound by its own stores' latency rather than the cache
+        // (8 GB/s into L3 on a 16-core Xeon whose copy moved 23 GB/s).
+        (copy, store.max(copy / 2.0))
     }
 
     /// Seconds a thread spends on its `elems` of the C of a GEMM (the whole C being `c_total`
@@ -176,20 +235,7 @@ impl CpuModel {
         others: f64,
     ) -> f64 {
         let c = &self.cpu;
-        let level = self.level_of(elem * c_total + others, 1);
-        let copy = c
-            .bandwidth_gb_s
-            .get(level)
-            .or(c.bandwidth_gb_s.last())
-            .map_or(f64::INFINITY, |b| b.0 * 1e9);
-        let store = c
-            .write_bandwidth_gb_s
-            .get(level)
-            .map_or(copy, |w| w.0 * 1e9);
-        // A store stream runs at least at a copy's write half: the fill microbenchmark is a plain
-        // loop, which on some hosts is bound by its own stores' latency rather than the cache
-        // (8 GB/s into L3 on a 16-core Xeon whose copy moved 23 GB/s).
-        let store = store.max(copy / 2.0);
+        let (copy, store) = self.copy_and_store(elem * c_total + others);
         let bytes = elem * elems;
         let again = (blocks - if first { 1.0 } else { 0.0 }).max(0.0);
         let first_store = if first { bytes / store } else { 0.0 };
@@ -231,13 +277,7 @@ impl CpuModel {
         let ws = &self.cpu.reduce_working_set_kib;
         if ws.len() == r.len() && !ws.is_empty() {
             let kib = footprint / self.cpu.threads.0.max(1) as f64 / 1024.0;
-            let upper = ws.iter().position(|w| w.0 > kib).unwrap_or(ws.len());
-            if upper == 0 || upper == ws.len() {
-                return r[upper.saturating_sub(1)].0;
-            }
-            let (lo, hi) = (upper - 1, upper);
-            let frac = (kib / ws[lo].0).ln() / (ws[hi].0 / ws[lo].0).ln();
-            return r[lo].0 + frac * (r[hi].0 - r[lo].0);
+            return log_interpolate(ws, r, kib);
         }
         let i = self.level_of(footprint, self.cpu.threads.0);
         r.get(i).or(r.last()).map_or(0.0, |v| v.0)
@@ -267,9 +307,23 @@ impl CpuModel {
         let (bw, level) = self.bandwidth(matrix);
         Some(Gemv {
             stream_s: matrix / (bw * c.gemv_stream_fraction.0),
-            dots_s: m * n * k * self.reduce_ns(0.0) * 1e-9 / (t * eff),
+            dots_s: m * n * k * self.gemv_dot_ns() * 1e-9 / (t * eff),
             level,
         })
+    }
+
+    /// ns per multiply-add of a matrix-vector product's dot products: a reduction's rate in L1,
+    /// but never slower than the calibration's GEMV anchor ran in all (an f32 matrix streamed from
+    /// DRAM at `gemv_stream_fraction` of the copy bandwidth, its time taken as the stream's): the
+    /// library's dot products keep several accumulators, a row sum one, so on a host whose adds
+    /// are slow (AMD Zen 4 here: 0.63 ns per element) the row sum's rate would make the model miss
+    /// its own anchor by a quarter.
+    fn gemv_dot_ns(&self) -> f64 {
+        let c = &self.cpu;
+        let anchor_ns = c.bandwidth_gb_s.last().map_or(f64::INFINITY, |dram| {
+            4.0 / (dram.0 * c.gemv_stream_fraction.0)
+        });
+        self.reduce_ns(0.0).min(anchor_ns)
     }
 
     /// Seconds for one GEMM (M×K by K×N) of `elem` bytes per element, packing included.

@@ -82,6 +82,53 @@ fn gemv_streams_its_matrix_at_the_calibrated_share_of_bandwidth() {
 }
 
 #[test]
+fn gemv_dot_products_are_never_slower_than_the_anchor_gemv_ran() {
+    let mut h = host(1);
+    // A row sum at 2 ns per element would make the dot products (33.6 ms) slower than the
+    // stream; the anchor GEMV streamed from DRAM at 10 GB/s × 0.5, 0.8 ns per f32 MAC in all, so
+    // the dots run at most at that and the stream (13.4 ms) sets the time.
+    h.cpu.reduce_ns = vec![Positive(2.0)];
+    let stream = 4.0 * 4096.0 * 4096.0 / (10e9 * 0.5);
+    assert!(close(gemm_s(&h, 1, 4096, 4096), stream));
+    // In L1 the stream is short and the dots bound the time, at the anchor's 0.8 ns.
+    let t = gemm_s(&h, 1, 64, 64);
+    assert!(close(t, 64.0 * 64.0 * 0.8e-9), "{t}");
+}
+
+#[test]
+fn the_last_cache_streams_at_its_measured_curve() {
+    let add_s = |model: &CpuModel, n: u64| {
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("x", vec![n], DType::F32).expect("input");
+        let y = b.input("y", vec![n], DType::F32).expect("input");
+        b.eltwise("add", vchip_workloads::EltOp::Add, &[x, y])
+            .expect("add");
+        let t = b.finish();
+        model.predict_s(&t, &t.ops[0]).0
+    };
+    let mut h = host(1);
+    let n = 262_144; // 3 MiB moved: in the 8 MiB L3, at its one figure (40 GB/s) by default
+    let bytes = 12.0 * n as f64;
+    assert!(close(add_s(&h, n), bytes / 40e9));
+    // Measured 60 GB/s at 2 MiB and 30 at 8 MiB: 3 MiB sits log(1.5)/log(4) of the way.
+    h.cpu.llc_working_set_kib = vec![Positive(2048.0), Positive(8192.0)];
+    h.cpu.llc_bandwidth_gb_s = vec![Positive(60.0), Positive(30.0)];
+    let gb_s = 60.0 - 30.0 * 1.5f64.ln() / 4.0f64.ln();
+    assert!(close(add_s(&h, n), bytes / (gb_s * 1e9)));
+    // Below the first point: the first figure (1.5 MiB moved, beyond the 1 MiB L2).
+    assert!(close(add_s(&h, n / 2), bytes / 2.0 / 60e9));
+    // L2 and DRAM keep their own figures.
+    assert!(close(add_s(&h, 8192), 12.0 * 8192.0 / 100e9));
+    let mut spec = h.spec.clone();
+    h.cpu.llc_bandwidth_gb_s.pop();
+    spec.cpu = Some(h.cpu.clone());
+    let e = CpuModel::new(spec)
+        .err()
+        .expect("one figure per working set");
+    assert!(e.to_string().contains("llc_working_set_kib"), "{e}");
+}
+
+#[test]
 fn threads_share_blocks_of_c_and_pay_a_dispatch_per_k_block() {
     let (one, two) = (host(1), host(2));
     // 128×256×1024: one block of rows (2 panels of 96 ≥ 128), 8 blocks of 32 columns, 4 per

@@ -27,6 +27,17 @@ pub struct CpuSpec {
     /// absent, the copy bandwidth.
     #[serde(default)]
     pub write_bandwidth_gb_s: Vec<Positive>,
+    /// Working sets, KiB, at which the single-thread copy bandwidth inside the last cache was
+    /// measured, increasing; `llc_bandwidth_gb_s` holds the figures. A working set that the last
+    /// cache holds streams at the figure interpolated on log size between the points, clamped to
+    /// the end ones (a large L3 loses hits gradually as the working set grows: an AMD EPYC VM
+    /// copied 96 GB/s at 4 and 8 MiB and 74 at 16 MiB of its 32 MiB L3). Absent: the level's one
+    /// figure in `bandwidth_gb_s`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llc_working_set_kib: Vec<Positive>,
+    /// Copy bandwidth, GB/s, at each of `llc_working_set_kib` (calibrated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llc_bandwidth_gb_s: Vec<Positive>,
     /// DRAM bandwidth with all cores streaming, GB/s (calibrated).
     pub dram_all_cores_gb_s: Positive,
     /// f32 GFLOP/s per core of the GEMM microkernel, packing excluded (calibrated on a compute-bound
