@@ -517,7 +517,10 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
                 num(array.sram.ofmap_writes),
                 num(rd),
                 num(wr),
-                if raw {
+                // Empty, never 0, for a kind that does not model energy.
+                if r.totals.energy_pj.is_none() {
+                    String::new()
+                } else if raw {
                     format!("{:.1}", s.cost.energy.total())
                 } else {
                     si(s.cost.energy.total())
@@ -553,7 +556,9 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
             row[11] = t.macs.to_string();
             row[15] = rd.to_string();
             row[16] = wr.to_string();
-            row[17] = format!("{:.1}", t.energy_pj.total());
+            row[17] = t
+                .energy_pj
+                .map_or(String::new(), |e| format!("{:.1}", e.total()));
             rows.push(row);
         }
         drop_array(&mut header, &mut rows);
@@ -578,7 +583,7 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
         String::new(),
         si(t.dram_read_bytes as f64),
         si(t.dram_write_bytes as f64),
-        si(t.energy_pj.total()),
+        t.energy_pj.map_or(String::new(), |e| si(e.total())),
         String::new(),
     ]);
     let mut out = format!(
@@ -594,7 +599,7 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     }
     drop_array(&mut header, &mut rows);
     out.push_str(&table(&header, &rows, 6));
-    let e = &t.energy_pj;
+    let e = t.energy_pj.unwrap_or_default();
     let total = e.total().max(f64::MIN_POSITIVE);
     let share = |v: f64| 100.0 * v / total;
     let _ = writeln!(
@@ -654,7 +659,7 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
         let _ = writeln!(
             out,
             "energy:  {}   (MAC {:.1}%, vector {:.1}%, SRAM {:.1}%, DRAM {:.1}%, static {:.1}%)",
-            joules(t.energy_j),
+            joules(t.energy_j.unwrap_or(0.0)),
             share(e.mac_pj),
             share(e.vector_pj),
             share(e.sram_pj),
@@ -664,8 +669,8 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
         let _ = writeln!(
             out,
             "power:   {:.3} W average   efficiency: {:.3} TOPS/W   utilization: {:.2}%",
-            t.average_power_w,
-            t.tops_per_watt,
+            t.average_power_w.unwrap_or(0.0),
+            t.tops_per_watt.unwrap_or(0.0),
             t.utilization * 100.0
         );
     } else {

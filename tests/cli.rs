@@ -1504,3 +1504,48 @@ fn every_subcommand_help_has_examples() {
         );
     }
 }
+
+#[test]
+fn kinds_without_energy_or_area_print_null_never_zero() {
+    // JSON: null for every energy figure of a GPU (its kind models neither energy nor area).
+    let o = vchip(&[
+        "simulate", "resnet18", "--hw", "h100-sxm", "--format", "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["energy_pj", "energy_j", "average_power_w", "tops_per_watt"] {
+        assert!(r["totals"][key].is_null(), "{key}: {}", r["totals"][key]);
+    }
+    assert!(r["area"].is_null());
+    assert!(
+        stdout(&vchip(&["simulate", "resnet18", "--hw", "h100-sxm"]))
+            .contains("energy:  not modelled")
+    );
+    // A sweep's table leaves the energy, EDP, power and area cells empty (CSV) / null.
+    let dir = scratch("null-energy");
+    let out = dir.join("t.csv");
+    let o = vchip(&[
+        "sweep",
+        "resnet18",
+        "--hw",
+        "h100-sxm",
+        "--set",
+        "gpu.hbm_efficiency=0.7,0.8",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for line in rows {
+        let cells: Vec<&str> = line.split(',').collect();
+        for name in ["energy_j", "edp", "power_w", "tops_per_watt", "area_mm2"] {
+            assert_eq!(cells[col(name)], "", "{name} in {line}");
+        }
+        assert!(cells[col("latency_s")].parse::<f64>().unwrap() > 0.0);
+    }
+}

@@ -200,10 +200,17 @@ pub fn write_hwnasbench_json<'a>(
     let mut en = serde_json::Map::new();
     for (key, t) in rows {
         lat.insert(key.clone(), serde_json::json!(t.latency_s * 1e3));
-        en.insert(key, serde_json::json!(t.energy_j * 1e3));
+        if let Some(j) = t.energy_j {
+            en.insert(key, serde_json::json!(j * 1e3));
+        }
     }
-    let doc =
-        serde_json::json!({ format!("{device}_latency"): lat, format!("{device}_energy"): en });
+    // A kind that does not model energy has no `_energy` table (never one of zeros).
+    let mut doc = serde_json::Map::new();
+    doc.insert(format!("{device}_latency"), lat.into());
+    if !en.is_empty() {
+        doc.insert(format!("{device}_energy"), en.into());
+    }
+    let doc = serde_json::Value::Object(doc);
     write_atomic(
         path,
         serde_json::to_string_pretty(&doc)
@@ -304,7 +311,12 @@ pub fn rich_frame(
         Column::new("latency_ms_std".into(), vec![0.0f64; n]),
         Column::new("n_samples".into(), vec![1u64; n]),
         Column::new("cycles".into(), u(&|r| r.totals.cycles)),
-        Column::new("energy_mj_mean".into(), fl(&|r| r.totals.energy_j * 1e3)),
+        Column::new(
+            "energy_mj_mean".into(),
+            rows.iter()
+                .map(|r| r.totals.energy_j.map(|j| j * 1e3))
+                .collect::<Vec<Option<f64>>>(),
+        ),
         Column::new("energy_mj_std".into(), vec![0.0f64; n]),
         Column::new("macs".into(), u(&|r| r.totals.macs)),
         Column::new("params".into(), u(&|r| r.params)),
@@ -571,7 +583,7 @@ pub fn keyed_ops(
             let mut layer = heaviest.clone();
             layer.macs = r.totals.macs;
             layer.cost.cycles = r.totals.cycles;
-            layer.cost.energy = r.totals.energy_pj;
+            layer.cost.energy = r.totals.energy_pj.unwrap_or_default();
             layer.cost.traffic = r
                 .totals
                 .levels

@@ -327,19 +327,20 @@ struct Row {
     values: Vec<f64>,
     latency_s: f64,
     cycles: u64,
-    energy_j: f64,
-    power_w: f64,
-    tops_per_watt: f64,
+    energy_j: Option<f64>,
+    power_w: Option<f64>,
+    tops_per_watt: Option<f64>,
     utilization: f64,
     dram_bytes: u64,
-    area_mm2: f64,
+    area_mm2: Option<f64>,
     macs: u64,
 }
 
 fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
     let spec = apply(job.base, job.axes, &job.points[i])?;
     let model = build_model(spec)?;
-    let area = model.area().total_mm2;
+    // Kinds that do not model area or energy leave those columns null, never 0.
+    let area = model.models_area().then(|| model.area().total_mm2);
     job.models
         .iter()
         .map(|t| {
@@ -366,6 +367,7 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
 fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
     let f = |g: &dyn Fn(&Row) -> f64| rows.iter().map(g).collect::<Vec<f64>>();
     let u = |g: &dyn Fn(&Row) -> u64| rows.iter().map(g).collect::<Vec<u64>>();
+    let opt = |g: &dyn Fn(&Row) -> Option<f64>| rows.iter().map(g).collect::<Vec<Option<f64>>>();
     let mut cols = vec![
         Column::new("point".into(), u(&|r| r.point)),
         Column::new(
@@ -379,13 +381,13 @@ fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
     cols.extend([
         Column::new("latency_s".into(), f(&|r| r.latency_s)),
         Column::new("cycles".into(), u(&|r| r.cycles)),
-        Column::new("energy_j".into(), f(&|r| r.energy_j)),
-        Column::new("edp".into(), f(&|r| r.energy_j * r.latency_s)),
-        Column::new("power_w".into(), f(&|r| r.power_w)),
-        Column::new("tops_per_watt".into(), f(&|r| r.tops_per_watt)),
+        Column::new("energy_j".into(), opt(&|r| r.energy_j)),
+        Column::new("edp".into(), opt(&|r| r.energy_j.map(|e| e * r.latency_s))),
+        Column::new("power_w".into(), opt(&|r| r.power_w)),
+        Column::new("tops_per_watt".into(), opt(&|r| r.tops_per_watt)),
         Column::new("utilization".into(), f(&|r| r.utilization)),
         Column::new("dram_bytes".into(), u(&|r| r.dram_bytes)),
-        Column::new("area_mm2".into(), f(&|r| r.area_mm2)),
+        Column::new("area_mm2".into(), opt(&|r| r.area_mm2)),
         Column::new("macs".into(), u(&|r| r.macs)),
     ]);
     DataFrame::new(rows.len(), cols).map_err(pl)

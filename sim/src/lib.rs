@@ -111,11 +111,13 @@ pub struct SimTotals {
     pub compute_cycles: u64,
     pub stall_cycles: u64,
     pub latency_s: f64,
-    pub energy_pj: Energy,
-    pub energy_j: f64,
-    pub average_power_w: f64,
+    /// Energy by component; `None` (JSON `null`) for a kind that does not model energy (CPU,
+    /// GPU), never a 0 that would win a comparison.
+    pub energy_pj: Option<Energy>,
+    pub energy_j: Option<f64>,
+    pub average_power_w: Option<f64>,
     /// Useful ops (2 per MAC) per joule, in tera-ops per watt.
-    pub tops_per_watt: f64,
+    pub tops_per_watt: Option<f64>,
     /// Useful MACs / (cycles × peak MACs per cycle).
     pub utilization: f64,
     /// Bytes read from off-chip levels (every level the model declares off chip: DRAM, HBM, a
@@ -255,6 +257,7 @@ pub fn simulate_graph(
             .map(cost)
             .collect::<Result<_, HwError>>()?
     };
+    let mut energy = Energy::default();
     let mut t = SimTotals {
         levels: levels
             .iter()
@@ -316,7 +319,7 @@ pub fn simulate_graph(
             .ok_or_else(|| overflow("the cycle count"))?;
         t.compute_cycles = t.compute_cycles.saturating_add(cost.compute_cycles);
         t.stall_cycles = t.stall_cycles.saturating_add(cost.stall_cycles);
-        t.energy_pj.add(&cost.energy);
+        energy.add(&cost.energy);
         match anchor.phase {
             Phase::Prefill => t.cycles_prefill = t.cycles_prefill.saturating_add(cost.cycles),
             Phase::Decode => t.cycles_decode = t.cycles_decode.saturating_add(cost.cycles),
@@ -372,15 +375,19 @@ pub fn simulate_graph(
     if t.latency_s > 0.0 {
         t.samples_per_s = t.batch as f64 / t.latency_s;
     }
-    t.energy_j = t.energy_pj.total() * 1e-12;
-    if !t.energy_j.is_finite() || !t.latency_s.is_finite() {
+    let energy_j = energy.total() * 1e-12;
+    if !energy_j.is_finite() || !t.latency_s.is_finite() {
         return Err(overflow("the energy or latency"));
     }
-    if t.latency_s > 0.0 {
-        t.average_power_w = t.energy_j / t.latency_s;
-    }
-    if t.energy_j > 0.0 {
-        t.tops_per_watt = 2.0 * t.macs as f64 / t.energy_j / 1e12;
+    if hw.models_energy() {
+        t.energy_pj = Some(energy);
+        t.energy_j = Some(energy_j);
+        t.average_power_w = Some(if t.latency_s > 0.0 {
+            energy_j / t.latency_s
+        } else {
+            0.0
+        });
+        t.tops_per_watt = (energy_j > 0.0).then(|| 2.0 * t.macs as f64 / energy_j / 1e12);
     }
     if t.cycles > 0 {
         t.utilization =
@@ -388,7 +395,7 @@ pub fn simulate_graph(
     }
     let mcu = hw.mcu_report(g, &schedule).map(|mut r| {
         r.latency_s = t.latency_s;
-        r.energy_uj = t.energy_j * 1e6;
+        r.energy_uj = energy_j * 1e6;
         r
     });
     // The schedule was checked above: every op was filled in exactly once.

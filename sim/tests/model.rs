@@ -24,9 +24,10 @@ fn dsl(src: &str) -> Trace {
 fn energy_breakdown_sums_to_the_total() {
     let t = int8(zoo::load_by_name("resnet50", &TraceOptions::default()).unwrap());
     let r = run(&t, &load_hardware("tpu-v1").unwrap());
-    let e = r.totals.energy_pj;
+    let e = r.totals.energy_pj.expect("the systolic kind models energy");
+    let energy_j = r.totals.energy_j.expect("in joules too");
     let parts = e.mac_pj + e.vector_pj + e.sram_pj + e.dram_pj + e.static_pj;
-    assert!((r.totals.energy_j - parts * 1e-12).abs() <= 1e-12 * r.totals.energy_j);
+    assert!((energy_j - parts * 1e-12).abs() <= 1e-12 * energy_j);
     let per_layer: f64 = r.layers.iter().map(|l| l.cost.energy.total()).sum();
     assert!((per_layer - parts).abs() <= 1e-9 * parts);
     assert!(e.mac_pj > 0.0 && e.sram_pj > 0.0 && e.dram_pj > 0.0 && e.static_pj > 0.0);
@@ -46,22 +47,39 @@ fn doubling_dram_energy_per_bit_raises_only_the_dram_share() {
         .unwrap()
         .0 *= 2.0;
     let (a, b) = (run(&t, &spec).totals, run(&t, &doubled).totals);
-    assert_eq!(b.energy_pj.dram_pj, 2.0 * a.energy_pj.dram_pj);
+    let (ea, eb) = (
+        a.energy_pj.expect("modelled"),
+        b.energy_pj.expect("modelled"),
+    );
+    assert_eq!(eb.dram_pj, 2.0 * ea.dram_pj);
     assert_eq!(
-        (
-            a.energy_pj.mac_pj,
-            a.energy_pj.sram_pj,
-            a.energy_pj.static_pj,
-            a.energy_pj.vector_pj
-        ),
-        (
-            b.energy_pj.mac_pj,
-            b.energy_pj.sram_pj,
-            b.energy_pj.static_pj,
-            b.energy_pj.vector_pj
-        )
+        (ea.mac_pj, ea.sram_pj, ea.static_pj, ea.vector_pj),
+        (eb.mac_pj, eb.sram_pj, eb.static_pj, eb.vector_pj)
     );
     assert_eq!(a.cycles, b.cycles);
+}
+
+#[test]
+fn kinds_without_an_energy_model_report_none_never_zero() {
+    let t = zoo::load_by_name("resnet18", &TraceOptions::default()).unwrap();
+    let cpu = HardwareSpec::from_yaml(
+        "round-host.yaml",
+        include_str!("../../hwmodels/tests/fixtures/round-host.yaml"),
+    )
+    .unwrap();
+    for (hw, spec) in [
+        ("h100-sxm", load_hardware("h100-sxm").unwrap()),
+        ("cpu", cpu),
+    ] {
+        let r = run(&t, &spec);
+        assert!(r.totals.energy_pj.is_none(), "{hw}");
+        assert!(r.totals.energy_j.is_none(), "{hw}");
+        assert!(r.totals.average_power_w.is_none(), "{hw}");
+        assert!(r.totals.tops_per_watt.is_none(), "{hw}");
+        let json = serde_json::to_value(&r.totals).unwrap();
+        assert!(json["energy_j"].is_null(), "{json}");
+        assert!(r.area.is_none(), "{hw}");
+    }
 }
 
 #[test]
