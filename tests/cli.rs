@@ -1549,3 +1549,22 @@ fn kinds_without_energy_or_area_print_null_never_zero() {
         assert!(cells[col("latency_s")].parse::<f64>().unwrap() > 0.0);
     }
 }
+
+#[test]
+fn configs_and_graphs_beyond_the_op_cap_are_refused_before_they_are_built() {
+    // 10,000 layers and 4,096 experts are each within their own limit; together they would be
+    // 328 million ops (this exhausted memory before).
+    fails_cleanly(
+        "hf-op-cap",
+        "config.json",
+        br#"{"model_type": "mixtral", "hidden_size": 64, "num_attention_heads": 4,
+            "num_hidden_layers": 10000, "vocab_size": 100, "intermediate_size": 128,
+            "num_local_experts": 4096, "num_experts_per_tok": 2}"#,
+        &["trace", "FILE"],
+        &[
+            "num_hidden_layers",
+            "num_local_experts",
+            "more than the 1000000",
+        ],
+    );
+}

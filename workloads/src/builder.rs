@@ -192,6 +192,13 @@ impl TraceBuilder {
         weights: Vec<TensorId>,
         out_shapes: Vec<Vec<u64>>,
     ) -> Result<Vec<TensorId>> {
+        // The DSL checks this per statement with its position; this is the backstop for all.
+        if self.trace.ops.len() > MAX_OPS {
+            return Err(WorkloadError::Shape {
+                op: name,
+                msg: format!("the model has more than {MAX_OPS} ops, beyond any real network"),
+            });
+        }
         let macs = kind.macs().map_err(|e| shape_err(&name, e))?;
         let flops = kind.flops().map_err(|e| shape_err(&name, e))?;
         let mut outputs = Vec::with_capacity(out_shapes.len());

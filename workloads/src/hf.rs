@@ -198,6 +198,21 @@ impl HfConfig {
                 &format!("use at most {MAX_EXPERTS}"),
             ));
         }
+        // Each layer is about 16 ops plus 4 per expert (router, gate/up, act, down), in each of
+        // the two phases: refuse before building what would exhaust memory (10,000 layers of
+        // 4,096 experts each are both within their own limits).
+        let ops = layers.saturating_mul(16 + 4 * experts).saturating_mul(2);
+        if ops > crate::ir::MAX_OPS as u64 {
+            return Err(invalid(
+                file,
+                "fields `num_hidden_layers` and `num_local_experts`",
+                &format!(
+                    "{layers} layers of {experts} experts make about {ops} ops, more than the {} vchip costs",
+                    crate::ir::MAX_OPS
+                ),
+                "check the values",
+            ));
+        }
         let experts_per_token = num(&["num_experts_per_tok"], Some(1))?.min(experts);
         let dtype = get(&["torch_dtype", "dtype"])
             .and_then(Value::as_str)

@@ -105,6 +105,12 @@ pub struct Tensor {
 /// enough below `u64::MAX` that bytes and MACs derived from it cannot overflow in practice.
 pub const MAX_ELEMENTS: u64 = 1 << 48;
 
+/// Most ops one trace may hold, whatever the front-end: real networks have thousands (a
+/// DeepSeek-V3-sized MoE about 130,000 with both phases); beyond this a corrupt count or a typo'd
+/// `repeat` would exhaust memory. Front-ends check it before they allocate, the builder as a
+/// last resort.
+pub const MAX_OPS: usize = 1_000_000;
+
 impl Tensor {
     pub fn numel(&self) -> u64 {
         // Shapes are validated on insertion, so this product cannot overflow.

@@ -31,6 +31,15 @@ pub fn parse_topology(file: &str, text: &str, batch: u64) -> Result<Trace> {
     let head: Vec<String> = fields(header).map(|f| f.to_ascii_uppercase()).collect();
     let gemm = head.len() >= 4 && head[1] == "M" && head[2] == "N" && head[3] == "K";
     let mut n_layers = 0;
+    if text.lines().count() > MAX_OPS {
+        return Err(perr(
+            file,
+            MAX_OPS + 1,
+            1,
+            format!("more than {MAX_OPS} layer rows, beyond any real network"),
+            "the file is corrupt or not a topology",
+        ));
+    }
     for (idx, line) in lines {
         let lineno = idx + 1;
         let cols: Vec<&str> = fields(line).collect();

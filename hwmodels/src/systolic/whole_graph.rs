@@ -177,12 +177,15 @@ impl SystolicModel {
         if step.kind == StepKind::View {
             return OpCost::zero();
         }
-        let in_step = |t: TensorId| g.producer[t.0 as usize].is_some_and(|p| step.ops.contains(&p));
+        // Sets, not scans: a fused chain can hold many thousand ops (a 100k-op chain of element-wise
+        // ops took seconds with linear lookups).
+        let members: std::collections::HashSet<_> = step.ops.iter().copied().collect();
+        let in_step = |t: TensorId| g.producer[t.0 as usize].is_some_and(|p| members.contains(&p));
         let on_chip = |t: TensorId| s.home_of(g, t) == Some(SRAM);
         let anchor = g.op(step.ops[0]);
         let matrix = is_matrix(anchor);
         let mut extra = Extra::default();
-        let mut seen: Vec<TensorId> = Vec::new();
+        let mut seen: std::collections::HashSet<TensorId> = std::collections::HashSet::new();
         for (i, &o) in step.ops.iter().enumerate() {
             let op = g.op(o);
             if matrix && i == 0 {
@@ -198,10 +201,9 @@ impl SystolicModel {
                 .max(op.flops.div_ceil(self.vector.lanes.0));
             for &t in &op.inputs {
                 let root = g.storage[t.0 as usize];
-                if in_step(t) || seen.contains(&root) {
+                if in_step(t) || !seen.insert(root) {
                     continue;
                 }
-                seen.push(root);
                 let b = g.trace.tensor(t).bytes();
                 if on_chip(t) {
                     extra.sram_read = extra.sram_read.saturating_add(b);

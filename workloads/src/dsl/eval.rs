@@ -8,8 +8,7 @@ use crate::builder::{ConvSpec, PoolWindow, TraceBuilder};
 use crate::error::{Result, WorkloadError};
 use crate::ir::*;
 
-/// Most ops one program may create; beyond this a typo'd `repeat` would exhaust memory.
-pub const MAX_OPS: usize = 1_000_000;
+pub use crate::ir::MAX_OPS;
 /// Deepest block-call nesting (blocks may call blocks, but never unboundedly).
 pub const MAX_CALL_DEPTH: usize = 64;
 

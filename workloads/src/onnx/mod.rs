@@ -144,6 +144,17 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         msg: "the model has no graph".into(),
         hint: "re-export the model".into(),
     })?;
+    if graph.node.len() > MAX_OPS {
+        return Err(WorkloadError::Invalid {
+            file: file.to_string(),
+            place: "GraphProto.node".into(),
+            msg: format!(
+                "the graph has {} nodes, more than the {MAX_OPS} vchip costs",
+                graph.node.len()
+            ),
+            hint: "the file is corrupt or not a real model".into(),
+        });
+    }
     if graph.node.is_empty() {
         return Err(WorkloadError::Invalid {
             file: file.to_string(),
@@ -241,8 +252,8 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             imp.vals.insert(vi.name.clone(), Val::Act(id));
         }
     }
-    for (i, node) in graph.node.iter().enumerate() {
-        imp.node(i, node)?;
+    for i in node_order(file, &graph)? {
+        imp.node(i, &graph.node[i])?;
     }
     if !imp.unknown.is_empty() {
         let mut kinds: Vec<String> = imp.unknown.clone();
@@ -270,6 +281,96 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         });
     }
     Ok(imp.b.finish())
+}
+
+/// The nodes in an order where every node comes after the nodes whose outputs it reads (the file's
+/// own order when it already is one, as ONNX requires; a graph out of order is sorted, never
+/// silently cut), or a located error for a value two nodes define or a cycle.
+fn node_order(file: &str, graph: &GraphProto) -> Result<Vec<usize>> {
+    let located = |i: usize, msg: String, hint: &str| {
+        let n = &graph.node[i];
+        let name = if n.name.is_empty() {
+            format!("#{i}")
+        } else {
+            format!("`{}`", n.name)
+        };
+        WorkloadError::Invalid {
+            file: file.to_string(),
+            place: format!("node {name} ({})", n.op_type),
+            msg,
+            hint: hint.into(),
+        }
+    };
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            if let Some(first) = producer.insert(o.as_str(), i) {
+                return Err(located(
+                    i,
+                    format!("output `{o}` is already the output of node #{first}"),
+                    "every value must be produced once (re-export the model)",
+                ));
+            }
+        }
+    }
+    // Each node's producers among the nodes; an input nobody defines is an error.
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(graph.node.len());
+    for (i, n) in graph.node.iter().enumerate() {
+        let mut d = Vec::new();
+        for x in n.input.iter().filter(|x| !x.is_empty()) {
+            match producer.get(x.as_str()) {
+                Some(&p) if p == i => {
+                    return Err(located(
+                        i,
+                        format!("reads its own output `{x}`"),
+                        "a graph must be acyclic (re-export the model)",
+                    ))
+                }
+                Some(&p) => d.push(p),
+                // A graph input, an initializer, or a value the file does not carry (exported
+                // without weights and constants): the node reads it as such, and an input it
+                // needs and cannot derive is a located error there.
+                None => {}
+            }
+        }
+        deps.push(d);
+    }
+    // Kahn's algorithm, always taking the lowest-numbered ready node, so a graph already in order
+    // keeps it.
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+    for (i, d) in deps.iter().enumerate() {
+        for &p in d {
+            users[p].push(i);
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = waiting
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == 0)
+        .map(|(i, _)| std::cmp::Reverse(i))
+        .collect();
+    let mut order = Vec::with_capacity(graph.node.len());
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &u in &users[i] {
+            waiting[u] -= 1;
+            if waiting[u] == 0 {
+                ready.push(std::cmp::Reverse(u));
+            }
+        }
+    }
+    if order.len() < graph.node.len() {
+        let stuck = (0..graph.node.len())
+            .find(|i| waiting[*i] > 0)
+            .unwrap_or_default();
+        return Err(located(
+            stuck,
+            "is part of a cycle: its inputs depend on its own output".into(),
+            "a graph must be acyclic (re-export the model)",
+        ));
+    }
+    Ok(order)
 }
 
 /// Parameter names as PyTorch writes them: module paths (`layer1.0.conv1.weight`) or
@@ -454,6 +555,138 @@ mod malformed_tests {
                 .unwrap_or_else(|| panic!("{op} was accepted"))
                 .to_string();
             assert!(e.contains("bad.onnx") && e.contains(op), "{op}: {e}");
+        }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            name: format!("{op}_{output}"),
+            op_type: op.into(),
+            attribute: attrs,
+            domain: String::new(),
+        }
+    }
+
+    fn graph_model(nodes: Vec<NodeProto>, inputs: &[(&str, &[i64])]) -> Vec<u8> {
+        ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "g".into(),
+                input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
+                ..Default::default()
+            }),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn error_of(bytes: &[u8]) -> String {
+        load_onnx("bad.onnx", bytes, &TraceOptions::default())
+            .expect_err("refused")
+            .to_string()
+    }
+
+    /// A graph out of topological order is sorted (it dropped a node before), and costs the same
+    /// as the ordered one.
+    #[test]
+    fn a_graph_out_of_order_is_sorted_not_cut() {
+        let relu = node("Relu", &["x"], "a", vec![]);
+        let sig = node("Sigmoid", &["a"], "b", vec![]);
+        let add = node("Add", &["a", "b"], "y", vec![]);
+        let inputs: &[(&str, &[i64])] = &[("x", &[1, 64])];
+        let ordered = graph_model(vec![relu.clone(), sig.clone(), add.clone()], inputs);
+        let shuffled = graph_model(vec![add, sig, relu], inputs);
+        let opts = TraceOptions::default();
+        let a = load_onnx("a.onnx", &ordered, &opts).unwrap();
+        let b = load_onnx("b.onnx", &shuffled, &opts).unwrap();
+        assert_eq!(a.ops.len(), 3);
+        assert_eq!(b.ops.len(), 3);
+        let names = |t: &Trace| t.ops.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+    }
+
+    #[test]
+    fn cycles_and_values_defined_twice_are_located_errors() {
+        let inputs: &[(&str, &[i64])] = &[("x", &[1, 64])];
+        let cycle = graph_model(
+            vec![
+                node("Add", &["x", "b"], "a", vec![]),
+                node("Relu", &["a"], "b", vec![]),
+            ],
+            inputs,
+        );
+        let e = error_of(&cycle);
+        assert!(e.contains("cycle") && e.contains("node `Add_a`"), "{e}");
+        let own = graph_model(vec![node("Add", &["x", "a"], "a", vec![])], inputs);
+        assert!(error_of(&own).contains("reads its own output `a`"));
+        let twice = graph_model(
+            vec![
+                node("Relu", &["x"], "a", vec![]),
+                node("Sigmoid", &["x"], "a", vec![]),
+            ],
+            inputs,
+        );
+        let e = error_of(&twice);
+        assert!(e.contains("already the output of node #0"), "{e}");
+    }
+
+    #[test]
+    fn conv_group_and_weight_channels_must_agree() {
+        let inputs: &[(&str, &[i64])] = &[("x", &[1, 8, 16, 16]), ("w", &[4, 8, 3, 3])];
+        let conv = |attrs| graph_model(vec![node("Conv", &["x", "w"], "y", attrs)], inputs);
+        assert!(load_onnx("ok.onnx", &conv(vec![]), &TraceOptions::default()).is_ok());
+        let e = error_of(&conv(vec![int("group", 0)]));
+        assert!(e.contains("`group` is 0"), "{e}");
+        let e = error_of(&conv(vec![int("group", 2)]));
+        assert!(e.contains("takes 8 input channels per group"), "{e}");
+        let wrong: &[(&str, &[i64])] = &[("x", &[1, 3, 16, 16]), ("w", &[4, 8, 3, 3])];
+        let e = error_of(&graph_model(
+            vec![node("Conv", &["x", "w"], "y", vec![])],
+            wrong,
+        ));
+        assert!(e.contains("has 3 channels in 1 group"), "{e}");
+    }
+
+    #[test]
+    fn tile_repeats_are_checked_not_clamped() {
+        let tile = |repeats: &[i64]| {
+            let mut bytes_graph = GraphProto {
+                node: vec![node("Tile", &["x", "r"], "y", vec![])],
+                name: "g".into(),
+                input: vec![value("x", &[2, 3])],
+                ..Default::default()
+            };
+            bytes_graph.initializer.push(TensorProto {
+                name: "r".into(),
+                dims: vec![repeats.len() as i64],
+                data_type: 7,
+                int64_data: repeats.to_vec(),
+                ..Default::default()
+            });
+            ModelProto {
+                ir_version: 8,
+                graph: Some(bytes_graph),
+                opset_import: vec![OperatorSetIdProto {
+                    domain: String::new(),
+                    version: 13,
+                }],
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let t = load_onnx("ok.onnx", &tile(&[2, 5]), &TraceOptions::default()).unwrap();
+        let out = t.ops[0].outputs[0];
+        assert_eq!(t.tensor(out).shape, vec![4, 15]);
+        for bad in [&[0i64, 1][..], &[2][..], &[-3, 1][..]] {
+            let e = error_of(&tile(bad));
+            assert!(e.contains("one positive count per axis"), "{bad:?}: {e}");
         }
     }
 }

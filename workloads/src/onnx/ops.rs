@@ -666,10 +666,27 @@ impl Importer<'_> {
                     broadcast(&x, &s)
                         .ok_or_else(|| self.err(n, idx, format!("cannot expand {x:?} to {v:?}")))?
                 } else {
-                    x.iter()
-                        .zip(v.iter().chain(std::iter::repeat(&1)))
-                        .map(|(&d, &r)| d.saturating_mul(r.clamp(1, 1 << 20) as u64))
-                        .collect()
+                    // Repeats are one per axis, each at least 1 (a clamp would cost a different
+                    // model than the file's).
+                    if v.len() != x.len() || v.iter().any(|&r| r < 1) {
+                        return Err(self.err(
+                            n,
+                            idx,
+                            format!("repeats {v:?} must be one positive count per axis of {x:?}"),
+                        ));
+                    }
+                    let out: Option<Vec<u64>> = x
+                        .iter()
+                        .zip(&v)
+                        .map(|(&d, &r)| d.checked_mul(r as u64))
+                        .collect();
+                    out.filter(|s| sane(s)).ok_or_else(|| {
+                        self.err(
+                            n,
+                            idx,
+                            format!("tiling {x:?} by {v:?} is beyond any real tensor"),
+                        )
+                    })?
                 };
                 self.movement(n, idx, MoveKind::Expand, out)?;
             }
@@ -877,7 +894,19 @@ impl Importer<'_> {
                 ))
             }
         };
-        let group = attr_i(n, "group", 1).max(1) as u64;
+        let group = u64::try_from(attr_i(n, "group", 1))
+            .ok()
+            .filter(|g| *g >= 1)
+            .ok_or_else(|| {
+                self.err(
+                    n,
+                    idx,
+                    format!(
+                        "attribute `group` is {}; it must be at least 1",
+                        attr_i(n, "group", 1)
+                    ),
+                )
+            })?;
         let ks = attr_ints(n, "kernel_shape");
         let declared = self.declared_out(n, 0);
         self.ensure_param(
@@ -900,6 +929,18 @@ impl Importer<'_> {
             ));
         }
         let m = w[0];
+        // Each output channel sees in/group input channels: a weight that says otherwise does
+        // not belong to this input.
+        if x4[1].checked_div(group) != Some(w[1]) {
+            return Err(self.err(
+                n,
+                idx,
+                format!(
+                    "weight shape {w:?} takes {} input channels per group, but the input {x:?} has {} channels in {group} group(s)",
+                    w[1], x4[1]
+                ),
+            ));
+        }
         self.ensure_param(n, 2, |_| Some(vec![m]), idx)?;
         let (kh, kw) = if w.len() == 4 {
             (w[2], w[3])
