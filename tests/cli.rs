@@ -1568,3 +1568,120 @@ fn configs_and_graphs_beyond_the_op_cap_are_refused_before_they_are_built() {
         ],
     );
 }
+
+#[test]
+fn table_writes_a_directory_it_owns_whole() {
+    let dir = scratch("table-owned");
+    let out = dir.join("t");
+    let o = out.to_string_lossy().into_owned();
+    let table = || {
+        vchip(&[
+            "table", "models", "--models", "resnet18", "--hw", "tpu-v1", "-o", &o,
+        ])
+    };
+    // A directory holding someone else's files is refused, untouched.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let r = table();
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stderr(&r).contains("not a vchip table"), "{}", stderr(&r));
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // An empty one is filled, with a manifest naming the hardware and options.
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+    let r = table();
+    assert!(r.status.success(), "{}", stderr(&r));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("vchip-table.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["hardware"], "tpu-v1");
+    assert_eq!(m["models"], "resnet18");
+    assert!(out.join("models.parquet").is_file());
+    // Its own table is replaced whole: a stale file of the earlier run does not survive.
+    std::fs::write(out.join("stale.parquet"), "old").unwrap();
+    let r = table();
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(!out.join("stale.parquet").exists());
+    // Nothing is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("t")]);
+}
+
+#[test]
+fn a_killed_write_s_temp_file_is_removed_by_the_next_write() {
+    let dir = scratch("stale-temp");
+    let out = dir.join("trace.json");
+    // A pid no process can have (Linux caps pids at 2^22) and pid 1, which always runs.
+    let dead = dir.join(".trace.json.tmp-999999999");
+    let alive = dir.join(".trace.json.tmp-1");
+    std::fs::write(&dead, "partial").unwrap();
+    std::fs::write(&alive, "in flight").unwrap();
+    let o = vchip(&[
+        "trace",
+        "resnet18",
+        "--format",
+        "json",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.is_file());
+    if cfg!(target_os = "linux") {
+        assert!(!dead.exists(), "the dead writer's temp file is gone");
+    }
+    assert!(alive.exists(), "a live writer's temp file is left alone");
+}
+
+#[test]
+fn a_full_disk_is_a_clean_error() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let o = vchip(&["trace", "resnet18", "-o", "/dev/full"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with("error:") && e.contains("/dev/full"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn two_different_sweeps_started_together_on_one_output_never_mix() {
+    let dir = scratch("sweep-race");
+    let out = dir.join("t.csv").to_string_lossy().into_owned();
+    let start = |rows: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vchip"))
+            .args([
+                "sweep", "resnet18", "--hw", "tpu-v1", "--set", rows, "-o", &out,
+            ])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| start("systolic.rows=8..400"));
+        let b = s.spawn(|| start("systolic.cols=8..400"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert!(ok <= 1, "both sweeps claimed the output");
+    for o in [&a, &b] {
+        if !o.status.success() {
+            let e = stderr(o);
+            assert!(
+                e.contains("different sweep") || e.contains("in use") || e.contains("locked"),
+                "{e}"
+            );
+        }
+    }
+    if let Ok(csv) = std::fs::read_to_string(&out) {
+        let header = csv.lines().next().unwrap_or_default();
+        assert!(
+            header.contains("systolic.rows") != header.contains("systolic.cols"),
+            "{header}"
+        );
+    }
+}

@@ -172,6 +172,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    remove_stale_temps(dir, name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let r = fs::write(&tmp, bytes)
         .and_then(|_| fs::File::open(&tmp)?.sync_all())
@@ -180,6 +181,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
         let _ = fs::remove_file(&tmp);
     }
     r.map_err(io(path))
+}
+
+/// Removes the temp files earlier writes of `name` left in `dir` when they were killed between
+/// writing and renaming, those whose process is gone (a live writer's is left alone).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !process_alive(pid) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Whether process `pid` still runs; where the OS cannot tell us cheaply, assume it does.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
 }
 
 /// Prepares the parts directory and locks this shard of it for the run: creates it with the

@@ -123,16 +123,90 @@ fn keyed_space(
     let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
     let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
     vchip_explore::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
+    eprintln!("{} {space} ops: {}", ops.len(), written.join(", "));
+    Ok(())
+}
+
+/// The file that marks a directory as a table vchip wrote (and may replace).
+const TABLE_MANIFEST: &str = "vchip-table.json";
+
+/// Builds the table in a staging directory beside `-o` and puts it in place whole: `-o` must be
+/// absent, empty, or a table vchip wrote before (its manifest names what it was built for); any
+/// other directory is refused rather than mixed with. A failed build leaves `-o` as it was.
+pub fn run(a: TableArgs) -> Result<()> {
+    let target = a.output.clone();
+    if target.exists() {
+        let owned = target.join(TABLE_MANIFEST).is_file();
+        let empty = std::fs::read_dir(&target)
+            .with_context(|| format!("{} exists and is not a directory", target.display()))?
+            .next()
+            .is_none();
+        if !owned && !empty {
+            bail!(
+                "{} holds files that are not a vchip table (no {TABLE_MANIFEST}): name a fresh or empty directory with -o",
+                target.display()
+            );
+        }
+    }
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("nas-table");
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let manifest = serde_json::json!({
+        "vchip_version": env!("CARGO_PKG_VERSION"),
+        "space": a.space,
+        "models": a.models,
+        "hardware": a.hw,
+        "precision": a.precision,
+        "resolutions": a.resolutions,
+        "subnets": a.subnets,
+        "seed": a.seed,
+        "command": std::env::args().collect::<Vec<_>>(),
+    });
+    let built = build(TableArgs {
+        output: staging.clone(),
+        ..a
+    })
+    .and_then(|()| {
+        std::fs::create_dir_all(&staging)?;
+        std::fs::write(
+            staging.join(TABLE_MANIFEST),
+            serde_json::to_string_pretty(&manifest)?,
+        )?;
+        Ok(())
+    });
+    if let Err(e) = built {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    // Swap: the old table aside, the new one in, the old one gone.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if target.exists() {
+        std::fs::rename(&target, &old)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging, &target) {
+        let _ = std::fs::rename(&old, &target);
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("cannot write {}", target.display()));
+    }
+    let _ = std::fs::remove_dir_all(&old);
     eprintln!(
-        "{} {space} ops: {} in {}",
-        ops.len(),
-        written.join(", "),
-        output.display()
+        "table in {} ({TABLE_MANIFEST} names what it was built for)",
+        target.display()
     );
     Ok(())
 }
 
-pub fn run(a: TableArgs) -> Result<()> {
+fn build(a: TableArgs) -> Result<()> {
     let TableArgs {
         space,
         models,
@@ -157,10 +231,9 @@ pub fn run(a: TableArgs) -> Result<()> {
             let path = output.join("models.parquet");
             vchip_explore::run_sweep::write_table(&mut df, &path)?;
             eprintln!(
-                "{} distinct ops of {} model(s) in {}",
+                "{} distinct ops of {} model(s): models.parquet",
                 ops.len(),
-                traces.len(),
-                path.display()
+                traces.len()
             );
             Ok(())
         }
@@ -218,11 +291,10 @@ pub fn run(a: TableArgs) -> Result<()> {
             let mut df = nas_table::rich_frame(&rows, &dev.name, dev.model.as_ref())?;
             vchip_explore::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
             eprintln!(
-                "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet in {}",
+                "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet",
                 rows.len() / res.len(),
                 res.len(),
-                yamls.len(),
-                output.display()
+                yamls.len()
             );
             if subnets > 0 {
                 let costed = nas_table::random_subnets(subnets as usize, seed, &res)
