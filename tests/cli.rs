@@ -1685,3 +1685,45 @@ fn two_different_sweeps_started_together_on_one_output_never_mix() {
         );
     }
 }
+
+#[test]
+fn cfg_errors_point_at_the_cfg_line_not_the_generated_yaml() {
+    let base = std::fs::read_to_string(repo(
+        "tests/fixtures/scalesim/inputs/configs/sa32_os_userbw10.cfg",
+    ))
+    .unwrap();
+    let line_of = |key: &str| {
+        base.lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .unwrap()
+            + 1
+    };
+    let swap = |key: &str, value: &str| -> String {
+        base.lines()
+            .map(|l| {
+                if l.trim_start().starts_with(key) {
+                    format!("{key} : {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let height = format!("a.cfg:{}:", line_of("ArrayHeight"));
+    fails_cleanly(
+        "cfg-fraction",
+        "a.cfg",
+        swap("ArrayHeight", "1.5").as_bytes(),
+        &["hw", "show", "FILE"],
+        &[&height, "whole number"],
+    );
+    let ifmap = format!("a.cfg:{}:", line_of("IfmapSramSzkB"));
+    fails_cleanly(
+        "cfg-range",
+        "a.cfg",
+        swap("IfmapSramSzkB", "99999999999").as_bytes(),
+        &["hw", "show", "FILE"],
+        &[&ifmap, "`IfmapSramSzkB`", "out of range"],
+    );
+}
