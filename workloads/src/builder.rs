@@ -13,7 +13,17 @@ pub struct TraceBuilder {
     /// Dtype of new weight tensors.
     pub weight_dtype: DType,
     pub phase: Phase,
+    /// Bytes of op and tensor names so far (see `MAX_NAME_BYTES_TOTAL`).
+    name_bytes: usize,
 }
+
+/// Longest op or tensor name: real ones are tens of bytes; a name kilobytes long is a scope or
+/// `name=` gone wrong.
+pub const MAX_NAME_BYTES: usize = 4096;
+/// Most bytes of names one trace may hold: names are what grows when a small file multiplies
+/// ops under long scopes (a 6 KB DSL file of 50,000 ops under one 6,000-character scope took
+/// 1.7 GB, and the op cap allowed twenty times that).
+pub const MAX_NAME_BYTES_TOTAL: usize = 256 << 20;
 
 /// Convolution hyper-parameters beyond the output channel count.
 #[derive(Clone, Copy, Debug)]
@@ -88,7 +98,33 @@ impl TraceBuilder {
             act_dtype: DType::F32,
             weight_dtype: DType::F32,
             phase: Phase::None,
+            name_bytes: 0,
         }
+    }
+
+    /// Counts a new name against the per-name and whole-trace limits.
+    fn charge_name(&mut self, name: &str) -> Result<()> {
+        let short: String = name.chars().take(60).collect();
+        if name.len() > MAX_NAME_BYTES {
+            return Err(WorkloadError::Shape {
+                op: format!("{short}..."),
+                msg: format!(
+                    "the name is {} bytes long, more than {MAX_NAME_BYTES}",
+                    name.len()
+                ),
+            });
+        }
+        self.name_bytes = self.name_bytes.saturating_add(name.len());
+        if self.name_bytes > MAX_NAME_BYTES_TOTAL {
+            return Err(WorkloadError::Shape {
+                op: short,
+                msg: format!(
+                    "the model's op and tensor names add up to more than {} MiB, beyond any real network",
+                    MAX_NAME_BYTES_TOTAL >> 20
+                ),
+            });
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> Trace {
@@ -145,6 +181,7 @@ impl TraceBuilder {
         dtype: DType,
         role: TensorRole,
     ) -> Result<TensorId> {
+        self.charge_name(&name)?;
         if checked_numel(&shape).is_none() {
             return Err(WorkloadError::Shape {
                 op: name,
@@ -199,6 +236,7 @@ impl TraceBuilder {
                 msg: format!("the model has more than {MAX_OPS} ops, beyond any real network"),
             });
         }
+        self.charge_name(&name)?;
         let macs = kind.macs().map_err(|e| shape_err(&name, e))?;
         let flops = kind.flops().map_err(|e| shape_err(&name, e))?;
         let mut outputs = Vec::with_capacity(out_shapes.len());

@@ -161,3 +161,24 @@ fn perr(file: &str, line: usize, col: usize, msg: String, hint: &str) -> Workloa
         hint: hint.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A topology longer than any real network is refused before a single layer is built (it had
+    /// no cap: a few megabytes of rows made millions of ops).
+    #[test]
+    fn a_topology_beyond_the_op_cap_is_refused_before_it_is_built() {
+        let mut text = String::from("Layer, M, N, K,\n");
+        text.push_str(&"l,1,1,1,\n".repeat(MAX_OPS + 1));
+        let e = parse_topology("huge.csv", &text, 1)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("huge.csv") && e.contains("more than 1000000 layer rows"),
+            "{e}"
+        );
+        assert!(parse_topology("ok.csv", "Layer, M, N, K,\nl,1,1,1,\n", 1).is_ok());
+    }
+}

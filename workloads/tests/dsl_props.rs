@@ -122,3 +122,26 @@ fn a_huge_flat_expression_is_an_error_not_a_stack_overflow() {
     let t = parse_dsl("ok.vnet", &ok, Default::default()).unwrap();
     assert_eq!(t.tensors[0].shape, vec![1, 1000]);
 }
+
+/// Names are what a small file multiplies: 50,000 ops under one 6,000-character scope took 1.7 GB
+/// (issue 20's 60 KB file under the op cap exhausted memory). A name beyond 4 KiB is refused at
+/// once, and the names of a whole trace are capped.
+#[test]
+fn long_names_cannot_multiply_into_gigabytes() {
+    let long = format!(
+        "input [4]\nscope {} {{\n repeat 50000 {{ relu }}\n}}\n",
+        "a".repeat(6000)
+    );
+    let err = parse_dsl("names.vnet", &long, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 4096"), "{err}");
+    let many = format!(
+        "input [4]\nscope {} {{\n repeat 200000 {{ relu }}\n}}\n",
+        "a".repeat(2000)
+    );
+    let err = parse_dsl("names.vnet", &many, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 256 MiB"), "{err}");
+}
