@@ -144,17 +144,7 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         msg: "the model has no graph".into(),
         hint: "re-export the model".into(),
     })?;
-    if graph.node.len() > MAX_OPS {
-        return Err(WorkloadError::Invalid {
-            file: file.to_string(),
-            place: "GraphProto.node".into(),
-            msg: format!(
-                "the graph has {} nodes, more than the {MAX_OPS} vchip costs",
-                graph.node.len()
-            ),
-            hint: "the file is corrupt or not a real model".into(),
-        });
-    }
+    check_node_count(file, graph.node.len())?;
     if graph.node.is_empty() {
         return Err(WorkloadError::Invalid {
             file: file.to_string(),
@@ -281,6 +271,19 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         });
     }
     Ok(imp.b.finish())
+}
+
+/// The op cap, checked on the node count before any node is imported.
+fn check_node_count(file: &str, nodes: usize) -> Result<()> {
+    if nodes > MAX_OPS {
+        return Err(WorkloadError::Invalid {
+            file: file.to_string(),
+            place: "GraphProto.node".into(),
+            msg: format!("the graph has {nodes} nodes, more than the {MAX_OPS} vchip costs"),
+            hint: "the file is corrupt or not a real model".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The nodes in an order where every node comes after the nodes whose outputs it reads (the file's
@@ -652,6 +655,18 @@ mod malformed_tests {
             wrong,
         ));
         assert!(e.contains("has 3 channels in 1 group"), "{e}");
+    }
+
+    #[test]
+    fn a_graph_beyond_the_op_cap_is_refused_before_import() {
+        assert!(check_node_count("big.onnx", MAX_OPS).is_ok());
+        let e = check_node_count("big.onnx", MAX_OPS + 1)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("big.onnx") && e.contains("more than the 1000000"),
+            "{e}"
+        );
     }
 
     #[test]
