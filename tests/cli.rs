@@ -1727,3 +1727,35 @@ fn cfg_errors_point_at_the_cfg_line_not_the_generated_yaml() {
         &[&ifmap, "`IfmapSramSzkB`", "out of range"],
     );
 }
+
+#[test]
+fn hw_show_derived_prints_what_the_model_computes_and_still_loads() {
+    let o = vchip(&["hw", "show", "tpu-v1", "--derived"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // TPU v1 (ISCA 2017): 65,536 MACs at 700 MHz = 92 TOPS; 34 GB/s DDR3; ridge at 1,350
+    // MACs (2,700 ops) per byte; a die under 331 mm².
+    for line in [
+        "#   peak_macs_per_cycle: 65536",
+        "#   peak_tops: 91.75",
+        "#   dram.bandwidth_gb_s: 34",
+        "#   ridge_ops_per_dram_byte: 2699",
+        "#   area_mm2.total: 331",
+        "#   energy_pj.mac_int8:",
+        "#   energy_pj.ifmap_read_per_byte:",
+        "#   energy_pj.dram_per_byte:",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    let dir = scratch("derived");
+    let f = dir.join("tpu.yaml");
+    std::fs::write(&f, &text).unwrap();
+    let r = vchip(&["simulate", "resnet18", "--hw", &f.to_string_lossy()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // A kind without energy or area prints neither.
+    let gpu = stdout(&vchip(&["hw", "show", "h100-sxm", "--derived"]));
+    assert!(
+        gpu.contains("#   peak_tops: 989.4") && !gpu.contains("energy_pj"),
+        "{gpu}"
+    );
+}

@@ -343,10 +343,63 @@ pub trait HardwareModel: Send + Sync {
         true
     }
 
+    /// Figures the model derives from its description (`vchip hw show --derived`): name (with its
+    /// unit) and value. Default: [`derived_common`].
+    fn derived(&self) -> Vec<(String, f64)> {
+        derived_common(self)
+    }
+
     /// Microcontrollers' memory report (arena, flash, fits); `None` for other kinds.
     fn mcu_report(&self, _g: &Graph, _s: &Schedule) -> Option<crate::mcu_report::McuReport> {
         None
     }
+}
+
+/// What every kind derives alike: peak compute, each memory level's capacity and bandwidth, the
+/// ridge point against the off-chip level, and the area where the kind estimates one.
+pub fn derived_common<M: HardwareModel + ?Sized>(m: &M) -> Vec<(String, f64)> {
+    let clock = m.spec().clock_hz();
+    let peak = m.peak_macs_per_cycle() as f64;
+    let ops_per_s = 2.0 * peak * clock;
+    let mut v = vec![
+        ("peak_macs_per_cycle".to_string(), peak),
+        ("peak_tops".to_string(), ops_per_s / 1e12),
+    ];
+    let levels = m.levels();
+    for l in &levels {
+        if let Some(c) = l.capacity_bytes {
+            v.push((
+                format!("{}.capacity_mib", l.name),
+                c as f64 / (1u64 << 20) as f64,
+            ));
+        }
+        if l.bytes_per_s.is_finite() {
+            v.push((format!("{}.bandwidth_gb_s", l.name), l.bytes_per_s / 1e9));
+        }
+    }
+    // Operations per byte at which the off-chip level stops being the wall (the roofline's ridge).
+    if let Some(off) = levels
+        .iter()
+        .find(|l| !l.on_chip && l.bytes_per_s.is_finite())
+    {
+        v.push((
+            format!("ridge_ops_per_{}_byte", off.name),
+            ops_per_s / off.bytes_per_s,
+        ));
+    }
+    if m.models_area() {
+        let a = m.area();
+        for (k, x) in [
+            ("compute", a.compute_mm2),
+            ("sram", a.sram_mm2),
+            ("vector", a.vector_mm2),
+            ("other", a.other_mm2),
+            ("total", a.total_mm2),
+        ] {
+            v.push((format!("area_mm2.{k}"), x));
+        }
+    }
+    v
 }
 
 /// Refuses SCALE-Sim conventions on a kind they do not describe (`what`: "GPUs", ...).

@@ -508,6 +508,45 @@ impl HardwareModel for SystolicModel {
         Ok(c)
     }
 
+    /// The common figures, then the per-access energies the cost model charges (pJ; SRAM per byte
+    /// from each buffer's capacity unless the YAML sets it, node-scaled).
+    fn derived(&self) -> Vec<(String, f64)> {
+        let mut v = crate::model::derived_common(self);
+        let dtype = self
+            .spec
+            .precision
+            .as_deref()
+            .and_then(|p| vchip_workloads::precision::PrecisionPolicy::parse(p).ok())
+            .map_or(DType::Int8, |p| {
+                p.default.activations.max(p.default.weights)
+            });
+        v.push((
+            format!("energy_pj.mac_{}", dtype.name()),
+            self.mac_pj(dtype),
+        ));
+        v.push((
+            format!("energy_pj.vector_op_{}", dtype.name()),
+            self.vector_pj(dtype),
+        ));
+        for (name, (read, write)) in [
+            ("ifmap", self.ifmap_pj),
+            ("filter", self.filter_pj),
+            ("ofmap", self.ofmap_pj),
+        ] {
+            v.push((format!("energy_pj.{name}_read_per_byte"), read));
+            v.push((format!("energy_pj.{name}_write_per_byte"), write));
+        }
+        v.push((
+            format!("energy_pj.{}_per_byte", self.offchip),
+            8.0 * self.dram_pj_per_bit,
+        ));
+        v.push((
+            "energy_pj.static_per_cycle".into(),
+            self.static_pj_per_cycle,
+        ));
+        v
+    }
+
     fn area(&self) -> Area {
         let s = &self.spec;
         let node = area::node_area_scale(s.node_nm());
