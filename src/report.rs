@@ -467,7 +467,22 @@ pub fn render_sim(r: &SimResult, f: Format) -> String {
 /// `totals_row`: a CSV ends with a `total` row (the table always has one).
 pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     if f == Format::Json {
-        return json(r);
+        if r.totals.energy_pj.is_some() {
+            return json(r);
+        }
+        // A kind that does not model energy: every step's and layer's energy is null, as the
+        // totals' are, never a breakdown of zeros.
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        for part in ["steps", "layers"] {
+            if let Some(items) = v.get_mut(part).and_then(|x| x.as_array_mut()) {
+                for item in items {
+                    if let Some(e) = item.get_mut("energy") {
+                        *e = serde_json::Value::Null;
+                    }
+                }
+            }
+        }
+        return json(&v);
     }
     let raw = f == Format::Csv;
     let mut header = vec![

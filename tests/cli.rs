@@ -1517,6 +1517,11 @@ fn kinds_without_energy_or_area_print_null_never_zero() {
         assert!(r["totals"][key].is_null(), "{key}: {}", r["totals"][key]);
     }
     assert!(r["area"].is_null());
+    for part in ["steps", "layers"] {
+        for item in r[part].as_array().unwrap() {
+            assert!(item["energy"].is_null(), "{part}: {}", item["energy"]);
+        }
+    }
     assert!(
         stdout(&vchip(&["simulate", "resnet18", "--hw", "h100-sxm"]))
             .contains("energy:  not modelled")
@@ -1579,6 +1584,20 @@ fn table_writes_a_directory_it_owns_whole() {
             "table", "models", "--models", "resnet18", "--hw", "tpu-v1", "-o", &o,
         ])
     };
+    // The directory the process runs in cannot be replaced: refused before anything is built.
+    let here = Command::new(env!("CARGO_BIN_EXE_vchip"))
+        .args([
+            "table", "models", "--models", "resnet18", "--hw", "tpu-v1", "-o", ".",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(here.status.code(), Some(1), "{}", stderr(&here));
+    assert!(
+        stderr(&here).contains("current directory"),
+        "{}",
+        stderr(&here)
+    );
     // A directory holding someone else's files is refused, untouched.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
@@ -1620,8 +1639,27 @@ fn a_killed_write_s_temp_file_is_removed_by_the_next_write() {
     // A pid no process can have (Linux caps pids at 2^22) and pid 1, which always runs.
     let dead = dir.join(".trace.json.tmp-999999999");
     let alive = dir.join(".trace.json.tmp-1");
-    std::fs::write(&dead, "partial").unwrap();
-    std::fs::write(&alive, "in flight").unwrap();
+    // Fresh: its writer may live in another PID namespace sharing this directory.
+    let recent = dir.join(".trace.json.tmp-999999998");
+    // Not a name vchip writes (a PID has no leading zero).
+    let foreign = dir.join(".trace.json.tmp-0999999997");
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for (p, old) in [
+        (&dead, true),
+        (&alive, true),
+        (&recent, false),
+        (&foreign, true),
+    ] {
+        std::fs::write(p, "partial").unwrap();
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
+    }
     let o = vchip(&[
         "trace",
         "resnet18",
@@ -1636,6 +1674,14 @@ fn a_killed_write_s_temp_file_is_removed_by_the_next_write() {
         assert!(!dead.exists(), "the dead writer's temp file is gone");
     }
     assert!(alive.exists(), "a live writer's temp file is left alone");
+    assert!(
+        recent.exists(),
+        "a temp file touched within the hour is left alone"
+    );
+    assert!(
+        foreign.exists(),
+        "a name vchip does not write is left alone"
+    );
 }
 
 #[test]
@@ -1719,6 +1765,18 @@ fn cfg_errors_point_at_the_cfg_line_not_the_generated_yaml() {
         &[&height, "whole number"],
     );
     let ifmap = format!("a.cfg:{}:", line_of("IfmapSramSzkB"));
+    // Any run name loads (a combining accent, a quote, a control character).
+    let named = base.replacen(
+        "run_name = sa32_os_userbw10",
+        "run_name = cafe\u{301} \u{1} it's",
+        1,
+    );
+    let dir = scratch("cfg-name");
+    let f = dir.join("n.cfg");
+    std::fs::write(&f, named).unwrap();
+    let o = vchip(&["hw", "show", &f.to_string_lossy()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("it's"), "{}", stdout(&o));
     fails_cleanly(
         "cfg-range",
         "a.cfg",

@@ -317,7 +317,12 @@ pub fn rich_frame(
                 .map(|r| r.totals.energy_j.map(|j| j * 1e3))
                 .collect::<Vec<Option<f64>>>(),
         ),
-        Column::new("energy_mj_std".into(), vec![0.0f64; n]),
+        Column::new(
+            "energy_mj_std".into(),
+            rows.iter()
+                .map(|r| r.totals.energy_j.map(|_| 0.0))
+                .collect::<Vec<Option<f64>>>(),
+        ),
         Column::new("macs".into(), u(&|r| r.totals.macs)),
         Column::new("params".into(), u(&|r| r.params)),
         Column::new("weight_bytes".into(), u(&|r| r.weight_bytes)),
@@ -489,6 +494,7 @@ pub fn distinct_frame(
     ops: &[DistinctOp],
     device: &str,
     clock_hz: f64,
+    energy_modelled: bool,
 ) -> Result<DataFrame, ExploreError> {
     let pl = |e: PolarsError| ExploreError::Io(format!("table: {e}"));
     let n = ops.len();
@@ -524,9 +530,10 @@ pub fn distinct_frame(
         ),
         Column::new(
             "energy_mj_mean".into(),
+            // Null, never 0, for a kind that does not model energy.
             ops.iter()
-                .map(|d| d.layer.cost.energy.total() * 1e-9)
-                .collect::<Vec<_>>(),
+                .map(|d| energy_modelled.then(|| d.layer.cost.energy.total() * 1e-9))
+                .collect::<Vec<Option<f64>>>(),
         ),
         Column::new(
             "macs".into(),

@@ -172,7 +172,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
-    remove_stale_temps(dir, name);
+    remove_stale(dir, &format!(".{name}.tmp-"));
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let r = fs::write(&tmp, bytes)
         .and_then(|_| fs::File::open(&tmp)?.sync_all())
@@ -183,23 +183,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
     r.map_err(io(path))
 }
 
-/// Removes the temp files earlier writes of `name` left in `dir` when they were killed between
-/// writing and renaming, those whose process is gone (a live writer's is left alone).
-fn remove_stale_temps(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.tmp-");
+/// Removes what earlier runs left in `dir` under `prefix` followed by their PID (a temp file or a
+/// staging directory of a write killed before its rename): only names vchip writes (a PID in
+/// canonical decimal), only when that process is gone, and only when untouched for an hour (a
+/// writer in another PID namespace sharing the volume looks gone but has not been idle that long).
+pub fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
+    let hour = std::time::Duration::from_secs(3600);
     for e in entries.flatten() {
         let file = e.file_name();
         let pid = file
             .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_prefix(prefix))
+            .filter(|p| !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() && !process_alive(pid) {
-                let _ = fs::remove_file(e.path());
-            }
+        let Some(pid) = pid else { continue };
+        let idle = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= hour);
+        if pid != std::process::id() && idle && !process_alive(pid) {
+            let path = e.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
         }
     }
 }

@@ -75,3 +75,28 @@ fn ofa_resnet50_table_sums_to_the_whole_subnet_latency() {
         );
     }
 }
+
+/// A kind that does not model energy gets null energy in the distinct-op table, never 0.
+#[test]
+fn distinct_op_tables_leave_energy_null_for_kinds_without_it() {
+    use vchip_explore::nas_table;
+    let trace = vchip_workloads::zoo::load_by_name("resnet18", &Default::default()).unwrap();
+    for (hw, modelled) in [("h100-sxm", false), ("tpu-v1", true)] {
+        let model = build_model(load_hardware(hw).unwrap()).unwrap();
+        assert_eq!(model.models_energy(), modelled);
+        let ops = nas_table::distinct_ops(
+            std::slice::from_ref(&trace),
+            model.as_ref(),
+            &CostOptions::default(),
+        )
+        .unwrap();
+        let df = nas_table::distinct_frame(&ops, hw, model.spec().clock_hz(), modelled).unwrap();
+        let energy = df.column("energy_mj_mean").unwrap();
+        let nulls = energy.null_count();
+        if modelled {
+            assert_eq!(nulls, 0, "{hw}");
+        } else {
+            assert_eq!(nulls, df.height(), "{hw}");
+        }
+    }
+}

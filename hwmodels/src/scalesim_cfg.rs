@@ -9,6 +9,23 @@ use std::collections::HashMap;
 use crate::error::HwError;
 use crate::spec::HardwareSpec;
 
+/// A YAML single-quoted scalar holding `s`: quotes doubled, and what YAML cannot hold in a scalar
+/// at all (control characters, a byte-order mark) replaced by `?`. Rust's `{:?}` escapes are not
+/// YAML's (a combining accent became `\u{301}`, which YAML rejects).
+fn yaml_quoted(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{feff}' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("'{}'", clean.replace('\'', "''"))
+}
+
 pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
     let mut keys: HashMap<String, (String, usize)> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -60,7 +77,7 @@ pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
     // Array sides are counts: a fraction is an error here, at the .cfg line, not in the YAML.
     let whole = |k: &str| -> Result<u64, HwError> {
         let x = num(k)?;
-        if x.fract() != 0.0 || x > (1u64 << 32) as f64 {
+        if x.fract() != 0.0 || x >= (1u64 << 32) as f64 {
             let (v, line) = get(k)?;
             return Err(HwError::Cfg {
                 file: file.into(),
@@ -101,9 +118,12 @@ pub fn parse_cfg(file: &str, text: &str) -> Result<HardwareSpec, HwError> {
     // One .cfg value per generated line, so that an error the schema finds in the YAML is
     // reported at the .cfg line the value came from (YAML line -> .cfg key).
     let lines: [(&str, String); 13] = [
-        ("", format!("name: {name:?}")),
+        ("", format!("name: {}", yaml_quoted(&name))),
         ("", "kind: systolic".into()),
-        ("", format!("description: from SCALE-Sim config {file:?}")),
+        (
+            "",
+            format!("description: {}", yaml_quoted(&format!("from SCALE-Sim config {file}"))),
+        ),
         ("", "clock_mhz: 1000\ntechnology_nm: 45\nprecision: int8\nsystolic:".into()),
         ("ArrayHeight", format!("  rows: {rows}")),
         ("ArrayWidth", format!("  cols: {cols}")),

@@ -121,7 +121,8 @@ fn keyed_space(
         )?;
     }
     let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
-    let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
+    let mut df =
+        nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz, dev.model.models_energy())?;
     vchip_explore::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
     eprintln!("{} {space} ops: {}", ops.len(), written.join(", "));
     Ok(())
@@ -134,7 +135,20 @@ const TABLE_MANIFEST: &str = "vchip-table.json";
 /// absent, empty, or a table vchip wrote before (its manifest names what it was built for); any
 /// other directory is refused rather than mixed with. A failed build leaves `-o` as it was.
 pub fn run(a: TableArgs) -> Result<()> {
-    let target = a.output.clone();
+    // A symlink names the directory to write: replace the table it points at, not the link.
+    let target = match std::fs::canonicalize(&a.output) {
+        Ok(real) if a.output.exists() => real,
+        _ => a.output.clone(),
+    };
+    // The directory being replaced cannot hold the process (or be `.`).
+    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize) {
+        if cwd.starts_with(&target) {
+            bail!(
+                "{} is the current directory or holds it: name a directory below it with -o",
+                a.output.display()
+            );
+        }
+    }
     if target.exists() {
         let owned = target.join(TABLE_MANIFEST).is_file();
         let empty = std::fs::read_dir(&target)
@@ -158,6 +172,9 @@ pub fn run(a: TableArgs) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("nas-table");
+    // What killed runs left beside it (their process gone, idle for an hour) goes first.
+    vchip_explore::run_sweep::remove_stale(parent, &format!(".{name}.staging-"));
+    vchip_explore::run_sweep::remove_stale(parent, &format!(".{name}.old-"));
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let manifest = serde_json::json!({
@@ -190,8 +207,10 @@ pub fn run(a: TableArgs) -> Result<()> {
     // Swap: the old table aside, the new one in, the old one gone.
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
     if target.exists() {
-        std::fs::rename(&target, &old)
-            .with_context(|| format!("cannot replace {}", target.display()))?;
+        if let Err(e) = std::fs::rename(&target, &old) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e).with_context(|| format!("cannot replace {}", target.display()));
+        }
     }
     if let Err(e) = std::fs::rename(&staging, &target) {
         let _ = std::fs::rename(&old, &target);
@@ -227,7 +246,12 @@ fn build(a: TableArgs) -> Result<()> {
                 nas_table::distinct_ops(&traces, dev.model.as_ref(), &CostOptions::default())?;
             std::fs::create_dir_all(&output)
                 .with_context(|| format!("cannot create {}", output.display()))?;
-            let mut df = nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz)?;
+            let mut df = nas_table::distinct_frame(
+                &ops,
+                &dev.name,
+                dev.clock_hz,
+                dev.model.models_energy(),
+            )?;
             let path = output.join("models.parquet");
             vchip_explore::run_sweep::write_table(&mut df, &path)?;
             eprintln!(

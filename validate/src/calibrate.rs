@@ -144,6 +144,15 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 .map(|item| &item.measured)
         })
         .collect();
+    if let Some((i, t)) = found.iter().enumerate().find_map(|(i, f)| {
+        f.filter(|m| !(m.median_s.is_finite() && m.median_s > 0.0))
+            .map(|m| (i, m.median_s))
+    }) {
+        return Err(ValidateError::Unavailable(format!(
+            "these measurements give {} a median time of {t} s; a time must be positive: the file is damaged, time the kernels again with `vchip validate --device cpu`",
+            dims(&plan.items[i].0)
+        )));
+    }
     let optional: std::collections::BTreeSet<usize> = plan
         .grid
         .iter()
@@ -316,6 +325,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         progress(&format!("  {what}: {v:.2}"));
     }
     for (i, (c, m)) in suite.iter().zip(measured).enumerate() {
+        if !present[plan.n_micro + i] {
+            continue;
+        }
         progress(&format!(
             "  [{}/{}] {} ({} thr): {:.1} us",
             i + 1,

@@ -130,6 +130,15 @@ fn an_older_kernel_set_loads_with_the_missing_kernels_skipped_and_counted() {
 }
 
 #[test]
+fn a_damaged_recording_with_a_non_positive_time_is_refused() {
+    let mut m = recorded();
+    let last = m.items.len() - 1;
+    m.items[last].measured.median_s = -1.0;
+    let e = calibrate(&m, &|_| {}).expect_err("a negative time is refused");
+    assert!(e.to_string().contains("must be positive"), "{e}");
+}
+
+#[test]
 fn a_recording_without_a_microbenchmark_anchor_is_refused() {
     let mut m = recorded();
     let gemv = Kernel::Gemm {

@@ -31,7 +31,8 @@ pub fn parse_topology(file: &str, text: &str, batch: u64) -> Result<Trace> {
     let head: Vec<String> = fields(header).map(|f| f.to_ascii_uppercase()).collect();
     let gemm = head.len() >= 4 && head[1] == "M" && head[2] == "N" && head[3] == "K";
     let mut n_layers = 0;
-    if text.lines().count() > MAX_OPS {
+    // Layer rows: the non-blank lines after the header.
+    if text.lines().filter(|l| !l.trim().is_empty()).count() > MAX_OPS + 1 {
         return Err(perr(
             file,
             MAX_OPS + 1,

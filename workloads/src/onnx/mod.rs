@@ -273,6 +273,18 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
     Ok(imp.b.finish())
 }
 
+/// "node `NAME` (OP)" or "node #INDEX (OP)", the name cut to 80 characters.
+fn node_place(node: &NodeProto, index: usize) -> String {
+    let name = if node.name.is_empty() {
+        format!("#{index}")
+    } else if node.name.chars().count() > 80 {
+        format!("`{}...`", node.name.chars().take(80).collect::<String>())
+    } else {
+        format!("`{}`", node.name)
+    };
+    format!("node {name} ({})", node.op_type)
+}
+
 /// The op cap, checked on the node count before any node is imported.
 fn check_node_count(file: &str, nodes: usize) -> Result<()> {
     if nodes > MAX_OPS {
@@ -290,23 +302,28 @@ fn check_node_count(file: &str, nodes: usize) -> Result<()> {
 /// own order when it already is one, as ONNX requires; a graph out of order is sorted, never
 /// silently cut), or a located error for a value two nodes define or a cycle.
 fn node_order(file: &str, graph: &GraphProto) -> Result<Vec<usize>> {
-    let located = |i: usize, msg: String, hint: &str| {
-        let n = &graph.node[i];
-        let name = if n.name.is_empty() {
-            format!("#{i}")
-        } else {
-            format!("`{}`", n.name)
-        };
-        WorkloadError::Invalid {
-            file: file.to_string(),
-            place: format!("node {name} ({})", n.op_type),
-            msg,
-            hint: hint.into(),
-        }
+    let located = |i: usize, msg: String, hint: &str| WorkloadError::Invalid {
+        file: file.to_string(),
+        place: node_place(&graph.node[i], i),
+        msg,
+        hint: hint.into(),
     };
+    let given: std::collections::HashSet<&str> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(graph.input.iter().map(|v| v.name.as_str()))
+        .collect();
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, n) in graph.node.iter().enumerate() {
         for o in n.output.iter().filter(|o| !o.is_empty()) {
+            if given.contains(o.as_str()) {
+                return Err(located(
+                    i,
+                    format!("output `{o}` has the name of a graph input or initializer"),
+                    "every value must be defined once (re-export the model)",
+                ));
+            }
             if let Some(first) = producer.insert(o.as_str(), i) {
                 return Err(located(
                     i,
@@ -364,9 +381,19 @@ fn node_order(file: &str, graph: &GraphProto) -> Result<Vec<usize>> {
         }
     }
     if order.len() < graph.node.len() {
-        let stuck = (0..graph.node.len())
+        // Walk back from a node that never became ready through producers that never did either:
+        // the first node met twice lies on a cycle (the one to name, not one downstream of it).
+        let mut stuck = (0..graph.node.len())
             .find(|i| waiting[*i] > 0)
             .unwrap_or_default();
+        let mut seen = vec![false; graph.node.len()];
+        while !seen[stuck] {
+            seen[stuck] = true;
+            match deps[stuck].iter().find(|&&p| waiting[p] > 0) {
+                Some(&p) => stuck = p,
+                None => break,
+            }
+        }
         return Err(located(
             stuck,
             "is part of a cycle: its inputs depend on its own output".into(),
@@ -404,14 +431,9 @@ fn declared_shape(vi: &ValueInfoProto) -> Option<Vec<Option<u64>>> {
 
 impl Importer<'_> {
     pub(crate) fn err(&self, node: &NodeProto, index: usize, msg: String) -> WorkloadError {
-        let name = if node.name.is_empty() {
-            format!("#{index}")
-        } else {
-            format!("`{}`", node.name)
-        };
         WorkloadError::Invalid {
             file: self.file.to_string(),
-            place: format!("node {name} ({})", node.op_type),
+            place: node_place(node, index),
             msg,
             hint: "check the exported model (onnx.checker) or report the node to vchip".into(),
         }
