@@ -1817,3 +1817,37 @@ fn hw_show_derived_prints_what_the_model_computes_and_still_loads() {
         "{gpu}"
     );
 }
+
+#[test]
+fn integer_keys_stay_integers_in_sweep_tables() {
+    let dir = scratch("int-axes");
+    let out = dir.join("t.csv");
+    let o = vchip(&[
+        "sweep",
+        "resnet18",
+        "--hw",
+        "tpu-v1",
+        "--set",
+        "systolic.rows=64,128",
+        "--set",
+        "dram.bandwidth_gb_s=17,34",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    // Array rows are a count in the schema, the bandwidth a real number.
+    let mut sides: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    sides.dedup();
+    assert_eq!(sides, ["64", "128"], "{csv}");
+    assert!(
+        rows.iter().all(|r| r[3] == "17.0" || r[3] == "34.0"),
+        "{csv}"
+    );
+}

@@ -355,7 +355,16 @@ pub fn run(
                 r
             })
             .collect::<Result<_, _>>()?;
-        let mut df = to_frame(job.axes, &rows.into_iter().flatten().collect::<Vec<_>>())?;
+        let integer: Vec<bool> = job
+            .axes
+            .iter()
+            .map(|a| crate::sweep::integer_key(job.base, &a.key))
+            .collect();
+        let mut df = to_frame(
+            job.axes,
+            &integer,
+            &rows.into_iter().flatten().collect::<Vec<_>>(),
+        )?;
         let mut buf = Vec::new();
         ParquetWriter::new(&mut buf).finish(&mut df).map_err(pl)?;
         write_atomic(&path, &buf)?;
@@ -408,7 +417,8 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
         .collect()
 }
 
-fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
+/// `integer[j]`: axis j is an integer key of the description (an `Int64` column).
+fn to_frame(axes: &[Axis], integer: &[bool], rows: &[Row]) -> Result<DataFrame, ExploreError> {
     let f = |g: &dyn Fn(&Row) -> f64| rows.iter().map(g).collect::<Vec<f64>>();
     let u = |g: &dyn Fn(&Row) -> u64| rows.iter().map(g).collect::<Vec<u64>>();
     let opt = |g: &dyn Fn(&Row) -> Option<f64>| rows.iter().map(g).collect::<Vec<Option<f64>>>();
@@ -420,7 +430,17 @@ fn to_frame(axes: &[Axis], rows: &[Row]) -> Result<DataFrame, ExploreError> {
         ),
     ];
     for (j, a) in axes.iter().enumerate() {
-        cols.push(Column::new(a.key.as_str().into(), f(&|r| r.values[j])));
+        cols.push(if integer.get(j).copied().unwrap_or(false) {
+            // Sweep values of an integer key are whole numbers (`apply` stores them so).
+            Column::new(
+                a.key.as_str().into(),
+                rows.iter()
+                    .map(|r| r.values[j].round() as i64)
+                    .collect::<Vec<i64>>(),
+            )
+        } else {
+            Column::new(a.key.as_str().into(), f(&|r| r.values[j]))
+        });
     }
     cols.extend([
         Column::new("latency_s".into(), f(&|r| r.latency_s)),
@@ -612,11 +632,14 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), ExploreError> 
 pub type Scatter = Vec<(f64, f64, bool)>;
 
 pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, ExploreError> {
+    // Axes may be integer columns; plot them as numbers like the rest.
     let col = |n: &str| -> Result<Vec<f64>, ExploreError> {
-        Ok(df
+        let c = df
             .column(n)
             .map_err(pl)?
-            .f64()
+            .cast(&DataType::Float64)
+            .map_err(pl)?;
+        Ok(c.f64()
             .map_err(pl)?
             .iter()
             .map(|v| v.unwrap_or(f64::NAN))

@@ -212,6 +212,17 @@ pub fn apply(
     Ok(spec)
 }
 
+/// Whether `key` holds an integer in `base` (array sides, lanes, counts): its sweep column is then
+/// an integer column, as the key is in the description, not a float.
+pub fn integer_key(base: &HardwareSpec, key: &str) -> bool {
+    let Ok(json) = serde_json::to_value(base) else {
+        return false;
+    };
+    key.split('.')
+        .try_fold(&json, |cur, k| cur.get(k))
+        .is_some_and(|v| v.is_u64() || v.is_i64())
+}
+
 /// SplitMix64: a tiny, well-known deterministic generator (Steele et al. 2014), enough for sampling.
 pub struct SplitMix(pub u64);
 
