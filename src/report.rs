@@ -472,7 +472,9 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
         }
         // A kind that does not model energy: every step's and layer's energy is null, as the
         // totals' are, never a breakdown of zeros.
-        let mut v = serde_json::to_value(r).unwrap_or_default();
+        let Ok(mut v) = serde_json::to_value(r) else {
+            return json(r);
+        };
         for part in ["steps", "layers"] {
             if let Some(items) = v.get_mut(part).and_then(|x| x.as_array_mut()) {
                 for item in items {

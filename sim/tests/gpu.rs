@@ -4,7 +4,7 @@
 
 use vchip_hwmodels::gpu::kernels::Gpu;
 use vchip_hwmodels::{build_model, load_hardware, CostOptions, HardwareModel, HardwareSpec};
-use vchip_sim::serving::serve;
+use vchip_sim::serving::{serve, Serving};
 use vchip_sim::simulate;
 use vchip_workloads::hf::{HfConfig, LlmPhase, LlmShape};
 use vchip_workloads::precision::PrecisionPolicy;
@@ -50,6 +50,45 @@ fn mean_decode_step(
     (prompt..prompt + gen - 1).map(step).sum::<f64>() / (gen - 1) as f64
 }
 
+/// Serving on `hw` with the default options.
+fn serve_on(
+    cfg: &HfConfig,
+    batch: u64,
+    prompt: u64,
+    gen: u64,
+    policy: Option<&PrecisionPolicy>,
+    hw: &dyn HardwareModel,
+) -> Result<Serving, vchip_sim::SimError> {
+    serve(
+        "llm",
+        cfg,
+        batch,
+        prompt,
+        gen,
+        policy,
+        hw,
+        &CostOptions::default(),
+    )
+}
+
+/// Serving's TPOT against the brute-force mean decode step, within `tolerance`.
+fn assert_tpot_is_the_mean_step(
+    cfg: &HfConfig,
+    batch: u64,
+    prompt: u64,
+    gen: u64,
+    hw: &dyn HardwareModel,
+    tolerance: f64,
+) {
+    let s = serve_on(cfg, batch, prompt, gen, None, hw).unwrap();
+    let brute = mean_decode_step(cfg, batch, prompt, gen, hw);
+    assert!(
+        (s.tpot_s - brute).abs() <= tolerance * brute,
+        "{} vs {brute}",
+        s.tpot_s
+    );
+}
+
 fn prefill(prompt: u64) -> LlmShape {
     LlmShape {
         batch: 1,
@@ -69,15 +108,13 @@ fn error(predicted: f64, measured: f64) -> f64 {
 #[test]
 fn llama_2_7b_decode_on_a100_against_gpt_fast() {
     let hw = gpu("a100-sxm-80gb", true);
-    let s = serve(
-        "llama-2-7b",
+    let s = serve_on(
         &llama("llama-2-7b"),
         1,
         5,
         128,
         PrecisionPolicy::parse("bf16").ok().as_ref(),
         hw.as_ref(),
-        &CostOptions::default(),
     )
     .unwrap();
     let e = error(s.decode_tokens_per_s_per_user, 104.9);
@@ -154,23 +191,8 @@ fn serving_shortcuts_equal_brute_force() {
     let hw = gpu("h100-sxm", false);
     let cfg = llama("llama-2-7b");
     let (prompt, gen) = (100, 9);
-    let s = serve(
-        "llama-2-7b",
-        &cfg,
-        2,
-        prompt,
-        gen,
-        None,
-        hw.as_ref(),
-        &CostOptions::default(),
-    )
-    .unwrap();
-    let brute = mean_decode_step(&cfg, 2, prompt, gen, hw.as_ref());
-    assert!(
-        (s.tpot_s - brute).abs() <= 1e-3 * brute,
-        "{} vs {brute}",
-        s.tpot_s
-    );
+    assert_tpot_is_the_mean_step(&cfg, 2, prompt, gen, hw.as_ref(), 1e-3);
+    let s = serve_on(&cfg, 2, prompt, gen, None, hw.as_ref()).unwrap();
     let whole = latency(
         &cfg,
         LlmShape {
@@ -268,17 +290,7 @@ fn tensor_parallelism_splits_the_layers_and_all_reduces_over_the_link() {
 #[test]
 fn a_model_that_does_not_fit_one_gpu_says_by_how_much() {
     let hw = gpu("a100-sxm-80gb", false);
-    let s = serve(
-        "llama-2-70b",
-        &llama("llama-2-70b"),
-        1,
-        2048,
-        128,
-        None,
-        hw.as_ref(),
-        &CostOptions::default(),
-    )
-    .unwrap();
+    let s = serve_on(&llama("llama-2-70b"), 1, 2048, 128, None, hw.as_ref()).unwrap();
     assert!(!s.fits);
     assert!(s.weight_bytes_per_gpu > 137_000_000_000 && s.weight_bytes_per_gpu < 139_000_000_000);
     let msg = vchip_sim::serving::no_fit_message("llama-2-70b", "a100-sxm-80gb", &s);
@@ -293,55 +305,20 @@ fn a_sliding_window_bends_the_decode_cost_and_serving_follows_it() {
     cfg.max_positions = 8192;
     let hw = gpu("h100-sxm", true);
     let (prompt, gen) = (100, 401);
-    let s = serve(
-        "w",
-        &cfg,
-        8,
-        prompt,
-        gen,
-        None,
-        hw.as_ref(),
-        &CostOptions::default(),
-    )
-    .unwrap();
-    let brute = mean_decode_step(&cfg, 8, prompt, gen, hw.as_ref());
-    assert!(
-        (s.tpot_s - brute).abs() <= 5e-3 * brute,
-        "{} vs {brute}",
-        s.tpot_s
-    );
+    assert_tpot_is_the_mean_step(&cfg, 8, prompt, gen, hw.as_ref(), 5e-3);
 }
 
 #[test]
 fn prompts_beyond_the_model_positions_and_layer_specific_precisions() {
     let hw = gpu("a100-sxm-80gb", true);
     let cfg = llama("llama-2-7b");
-    let err = serve(
-        "l",
-        &cfg,
-        1,
-        4000,
-        200,
-        None,
-        hw.as_ref(),
-        &CostOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = serve_on(&cfg, 1, 4000, 200, None, hw.as_ref())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("max_position_embeddings"), "{err}");
     // An override naming one layer: the whole network is costed, matching a full simulation.
     let policy = PrecisionPolicy::parse("bf16;*layers.1.*=f32").unwrap();
-    let s = serve(
-        "l",
-        &cfg,
-        1,
-        77,
-        2,
-        Some(&policy),
-        hw.as_ref(),
-        &CostOptions::default(),
-    )
-    .unwrap();
+    let s = serve_on(&cfg, 1, 77, 2, Some(&policy), hw.as_ref()).unwrap();
     let mut t = cfg.trace("l", &prefill(77)).unwrap();
     policy.apply(&mut t);
     let whole = simulate(&t, hw.as_ref(), &CostOptions::default())
