@@ -642,8 +642,8 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     if let Some(a) = &r.area {
         let _ = writeln!(
             out,
-            "area:    {:.1} mm² (compute {:.1}, SRAM {:.1}, vector {:.1}, rest of the die {:.1})",
-            a.total_mm2, a.compute_mm2, a.sram_mm2, a.vector_mm2, a.other_mm2
+            "area:    {:.1} mm² (compute {:.1}, SRAM {:.1}, vector {:.1}, memory interface {:.1}, rest of the die {:.1})",
+            a.total_mm2, a.compute_mm2, a.sram_mm2, a.vector_mm2, a.memory_interface_mm2, a.other_mm2
         );
     }
     if let Some(sv) = &r.serving {

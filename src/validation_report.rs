@@ -49,10 +49,10 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
     let json = serde_json::to_string(m)?;
     crate::report::write_atomic(&dir.join("measurements.json"), json.as_bytes())?;
     crate::report::write_atomic(&dir.join("host-cpu.yaml"), r.hardware.to_yaml().as_bytes())?;
-    let pts: Vec<(f64, f64, &str)> = r
+    let pts: Vec<crate::plot::ValidationPoint> = r
         .kernels
         .iter()
-        .map(|k| (k.measured.median_s, k.predicted_s, k.part))
+        .map(|k| (k.measured.median_s, k.predicted_s, k.part, k.name.as_str()))
         .collect();
     // Test points last, so they are drawn on top.
     let parts = [
@@ -60,7 +60,7 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
         ("calibration", RGBColor(150, 150, 150)),
         ("test", RED),
     ];
-    crate::plot::validation_svg(&dir.join("scatter.svg"), &pts, &parts)?;
+    crate::plot::validation_plot(&dir.join("scatter.svg"), &pts, &parts)?;
 
     let mut md = String::new();
     let _ = writeln!(md, "# vchip CPU validation\n");

@@ -775,13 +775,42 @@ fn bad_sweeps_fail_before_any_work() {
     let dir = scratch("badsweep");
     let o = dir.join("r.parquet").to_string_lossy().into_owned();
     for (args, expect) in [
-        (vec!["--set", "systolic.rowz=1,2"], "no such numeric key"),
+        (
+            vec!["--set", "systolic.rowz=1,2"],
+            "no such key in hardware `scalesim-32x32`. Did you mean `systolic.rows`?",
+        ),
         (vec!["--set", "systolic.rows=8..4"], "empty"),
         (
             vec!["--set", "systolic.rows=1,2", "--shard", "3/2"],
             "--shard `3/2`",
         ),
-        (vec!["--set", "systolic.dataflow=1,2"], "not a number"),
+        (vec!["--set", "systolic.dataflow=1,2"], "holds text"),
+        (
+            vec!["--set", "systolic.rows=32,6x4"],
+            "`6x4` is not a number",
+        ),
+        (
+            vec!["--set", "systolic.dataflow=os,xs"],
+            "unknown variant `xs`",
+        ),
+        (vec!["--set", "name=a,b"], "identifies the description"),
+        (vec!["--set", "systolic=a,b"], "section"),
+        (vec!["--set", "systolic.dataflow=os,os"], "given twice"),
+        (
+            vec!["--set", "precision=int8", "--precision", "bf16"],
+            "keep one",
+        ),
+        (
+            vec![
+                "--set",
+                "systolic.rows=8",
+                "--pareto",
+                "latency,energy",
+                "--plot",
+                "x.pdf",
+            ],
+            ".svg or .png",
+        ),
         (vec!["--set", "systolic.rows=0,2"], "positive"),
     ] {
         let full: Vec<&str> = ["sweep", "resnet18", "--hw", "scalesim-32x32", "-o", &o]
@@ -1479,7 +1508,10 @@ fn area_overrides_are_honoured_and_unknown_components_refused() {
         "chip.yaml",
         tpu.replace("  chip: 331", "  whatever: 3").as_bytes(),
         &["simulate", "resnet18", "--hw", "FILE"],
-        &["area_mm2.whatever", "compute, sram, vector, chip"],
+        &[
+            "area_mm2.whatever",
+            "compute, sram, vector, memory_interface, chip",
+        ],
     );
     let gpu = std::fs::read_to_string(repo("hwmodels/presets/h100-sxm.yaml")).unwrap();
     fails_cleanly(
@@ -1843,11 +1875,277 @@ fn integer_keys_stay_integers_in_sweep_tables() {
         .collect();
     assert_eq!(rows.len(), 4, "{csv}");
     // Array rows are a count in the schema, the bandwidth a real number.
-    let mut sides: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    let mut sides: Vec<&str> = rows.iter().map(|r| r[3]).collect();
     sides.dedup();
     assert_eq!(sides, ["64", "128"], "{csv}");
     assert!(
-        rows.iter().all(|r| r[3] == "17.0" || r[3] == "34.0"),
+        rows.iter().all(|r| r[4] == "17.0" || r[4] == "34.0"),
         "{csv}"
     );
+}
+
+/// Reads a sweep CSV as (header, rows).
+fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+fn col(header: &[String], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}
+
+#[test]
+fn memory_bandwidth_costs_area_so_a_front_holds_several_bandwidths() {
+    let dir = scratch("bwfront");
+    let out = dir.join("s.csv");
+    let o = vchip(&[
+        "sweep",
+        "resnet50",
+        "--hw",
+        "systolic",
+        "--set",
+        "dram.bandwidth_gb_s=64,128,256,512,1024",
+        "--set",
+        "systolic.rows=32,64,128,256",
+        "--set",
+        "systolic.cols=32,64,128,256",
+        "--pareto",
+        "latency,area",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out);
+    let (bw, pareto, area) = (
+        col(&h, "dram.bandwidth_gb_s"),
+        col(&h, "pareto"),
+        col(&h, "area_mm2"),
+    );
+    let mut on_front: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[pareto] == "true")
+        .map(|r| r[bw].as_str())
+        .collect();
+    on_front.sort();
+    on_front.dedup();
+    assert!(on_front.len() >= 3, "front bandwidths {on_front:?}");
+    // Same array, more bandwidth: more interface area (HBM2: 16.2 mm² per 1,024 pins at 2 Gb/s).
+    let area_at = |b: &str| -> f64 {
+        rows.iter()
+            .find(|r| {
+                r[bw] == b
+                    && r[col(&h, "systolic.rows")] == "32"
+                    && r[col(&h, "systolic.cols")] == "32"
+            })
+            .unwrap()[area]
+            .parse()
+            .unwrap()
+    };
+    let per_gb_s = (area_at("512.0") - area_at("256.0")) / 256.0;
+    assert!(
+        (per_gb_s - (10.45 + 5.707) / 256.0).abs() < 1e-6,
+        "{per_gb_s}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn categorical_precision_and_preset_axes_sweep() {
+    let dir = scratch("catsweep");
+    let out = dir.join("s.csv");
+    let o = vchip(&[
+        "sweep",
+        "resnet18",
+        "--hw",
+        "tpu-v1,scalesim-32x32",
+        "--set",
+        "systolic.dataflow=os,ws,is",
+        "--set",
+        "precision=int8,bf16",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 2 * 3 * 2);
+    let (hw, df, prec, lat, macs, dram) = (
+        col(&h, "hardware"),
+        col(&h, "systolic.dataflow"),
+        col(&h, "precision"),
+        col(&h, "latency_s"),
+        col(&h, "macs"),
+        col(&h, "dram_bytes"),
+    );
+    let mut seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r[hw].clone(), r[df].clone(), r[prec].clone()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12, "every combination once: {seen:?}");
+    // Precision changes the bytes moved, not the MACs; dataflow changes the time.
+    let get = |hwv: &str, d: &str, p: &str, c: usize| -> String {
+        rows.iter()
+            .find(|r| r[hw] == hwv && r[df] == d && r[prec] == p)
+            .unwrap()[c]
+            .clone()
+    };
+    assert_eq!(
+        get("tpu-v1", "ws", "int8", macs),
+        get("tpu-v1", "ws", "bf16", macs)
+    );
+    let (d8, d16): (u64, u64) = (
+        get("scalesim-32x32", "ws", "int8", dram).parse().unwrap(),
+        get("scalesim-32x32", "ws", "bf16", dram).parse().unwrap(),
+    );
+    assert!(d16 > d8, "bf16 moves more bytes: {d16} vs {d8}");
+    assert_ne!(
+        get("scalesim-32x32", "os", "int8", lat),
+        get("scalesim-32x32", "ws", "int8", lat)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_model_that_does_not_fit_is_refused_or_kept_off_the_front() {
+    // 25.6 MB of ResNet-50 weights in a 16 MiB DRAM.
+    let o = vchip(&["simulate", "llama-2-7b", "--hw", "scalesim-32x32"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not fit `scalesim-32x32`: dram needs 7.02 GB of 4.29 GB")
+            && e.contains("dram.capacity_gib"),
+        "{e}"
+    );
+    let o = vchip(&[
+        "simulate",
+        "llama-2-7b",
+        "--hw",
+        "scalesim-32x32",
+        "--allow-no-fit",
+        "--phase",
+        "decode",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = scratch("fitsweep");
+    let out = dir.join("s.csv");
+    let o = vchip(&[
+        "sweep",
+        "resnet50",
+        "--hw",
+        "tpu-v1",
+        "--set",
+        "dram.capacity_gib=0.015625,8",
+        "--pareto",
+        "latency,energy",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out);
+    let (fits, pareto, cap) = (
+        col(&h, "fits"),
+        col(&h, "pareto"),
+        col(&h, "dram.capacity_gib"),
+    );
+    for r in &rows {
+        let small = r[cap] == "0.015625";
+        assert_eq!(r[fits], if small { "false" } else { "true" }, "{r:?}");
+        if small {
+            assert_eq!(
+                r[pareto], "false",
+                "a design the model does not fit is no optimum"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The texts of an SVG's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn sweep_plots_draw_one_front_per_model_with_short_ticks_and_tooltips() {
+    let dir = scratch("sweepplot");
+    let out = dir.join("s.csv");
+    let svg = dir.join("front.svg");
+    let png = dir.join("front.png");
+    let out3 = dir.join("s3.csv");
+    for (plot, pareto, out) in [
+        (&svg, "latency,area", &out),
+        (&png, "latency,energy,area", &out3),
+    ] {
+        let o = vchip(&[
+            "sweep",
+            "resnet50",
+            "mobilenet_v2",
+            "--hw",
+            "systolic",
+            "--set",
+            "dram.bandwidth_gb_s=64,128,256,512",
+            "--set",
+            "systolic.rows=16..256:x2",
+            "--set",
+            "buffers.ifmap.capacity_kib=64,1024",
+            "--pareto",
+            pareto,
+            "--plot",
+            &plot.to_string_lossy(),
+            "-o",
+            &out.to_string_lossy(),
+            "--force",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    // Tick labels: numbers of at most 8 characters (no 0.009000000000000001).
+    let ticks: Vec<String> = svg_texts(&text)
+        .into_iter()
+        .filter(|t| t.parse::<f64>().is_ok())
+        .collect();
+    assert!(ticks.len() >= 6, "{ticks:?}");
+    assert!(ticks.iter().all(|t| t.chars().count() <= 8), "{ticks:?}");
+    assert!(text.contains("latency (ms)") && text.contains("area (mm²)"));
+    // One front per model, each with exactly that model's Pareto rows, every row a tooltip.
+    let (h, rows) = read_csv(&out);
+    let (model, pareto) = (col(&h, "model"), col(&h, "pareto"));
+    for m in ["resnet50", "mobilenet_v2"] {
+        let tag = format!("<g class=\"vchip-front\" data-model=\"{m}\"");
+        assert_eq!(text.matches(&tag).count(), 1, "one front for {m}");
+        let g = &text[text.find(&tag).unwrap()..];
+        let g = &g[..g.find("</g>").unwrap()];
+        let want = rows
+            .iter()
+            .filter(|r| r[model] == m && r[pareto] == "true")
+            .count();
+        assert_eq!(g.matches("<title>").count(), want, "{m}");
+        assert!(g.contains(&format!("<title>{m}: dram.bandwidth_gb_s=")));
+    }
+    assert_eq!(text.matches("<title>").count(), rows.len());
+    // PNG: a real image of the figure's size.
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 900);
+    std::fs::remove_dir_all(&dir).ok();
 }

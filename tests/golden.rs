@@ -42,6 +42,8 @@ const CASES: &[(&str, &[&str])] = &[
             "1024",
             "--precision",
             "w4a16",
+            // 23.5 GB of int4 weights in 16 GiB: the golden is about the cost, not the fit.
+            "--allow-no-fit",
         ],
     ),
     (

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vchip_hwmodels::{build_model, CostOptions, HardwareSpec};
 
-use crate::sweep::{apply, pareto_front, Axis, Shard};
+use crate::sweep::{apply_point, pareto_front, Axis, Shard, HW_AXIS};
 use crate::ExploreError;
 
 /// Points per part file: small enough that a kill loses little, large enough to keep files few.
@@ -103,13 +103,32 @@ fn in_use(dir: &Path) -> ExploreError {
     ))
 }
 
+/// The models traced at one precision, analysed once (`vchip_sim::prepare`) and shared by every
+/// point that runs at it.
+pub struct Workload {
+    /// The precision policy the traces carry (`None`: the models' own dtypes).
+    pub precision: Option<String>,
+    pub graphs: Vec<vchip_workloads::graph::Graph>,
+}
+
 pub struct SweepJob<'a> {
-    /// The models, analysed once (`vchip_sim::prepare`) and shared by every point.
-    pub models: &'a [vchip_workloads::graph::Graph],
-    pub base: &'a HardwareSpec,
+    /// One entry per precision a point can run at: the user's --precision, else each
+    /// description's own (presets and a `precision` axis differ).
+    pub workloads: &'a [Workload],
+    /// The user's --precision, which overrides every description's.
+    pub forced_precision: Option<&'a str>,
+    /// The base description, or one per label of the preset axis.
+    pub bases: &'a [HardwareSpec],
     pub axes: &'a [Axis],
     pub points: &'a [Vec<f64>],
     pub opts: CostOptions,
+}
+
+impl SweepJob<'_> {
+    /// The precision a point's description runs the models at.
+    pub fn precision_of<'s>(&'s self, spec: &'s HardwareSpec) -> Option<&'s str> {
+        self.forced_precision.or(spec.precision.as_deref())
+    }
 }
 
 /// The objectives a Pareto front can be taken over (all minimised).
@@ -358,7 +377,7 @@ pub fn run(
         let integer: Vec<bool> = job
             .axes
             .iter()
-            .map(|a| crate::sweep::integer_key(job.base, &a.key))
+            .map(|a| !a.is_categorical() && crate::sweep::integer_key(&job.bases[0], &a.key))
             .collect();
         let mut df = to_frame(
             job.axes,
@@ -377,6 +396,9 @@ pub fn run(
 struct Row {
     point: u64,
     model: String,
+    precision: Option<String>,
+    /// Weights and live tensors fit every memory level that declares a capacity.
+    fits: bool,
     values: Vec<f64>,
     latency_s: f64,
     cycles: u64,
@@ -390,11 +412,22 @@ struct Row {
 }
 
 fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
-    let spec = apply(job.base, job.axes, &job.points[i])?;
+    let spec = apply_point(job.bases, job.axes, &job.points[i])?;
+    let precision = job.precision_of(&spec).map(str::to_string);
+    let workload = job
+        .workloads
+        .iter()
+        .find(|w| w.precision == precision)
+        .ok_or_else(|| {
+            ExploreError::Sweep(format!(
+                "point {i}: no traces at precision {precision:?} (a bug: every precision is traced before the sweep)"
+            ))
+        })?;
     let model = build_model(spec)?;
     // Kinds that do not model area or energy leave those columns null, never 0.
     let area = model.models_area().then(|| model.area().total_mm2);
-    job.models
+    workload
+        .graphs
         .iter()
         .map(|t| {
             let r = vchip_sim::simulate_graph(t, model.as_ref(), &job.opts)?;
@@ -402,6 +435,8 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
             Ok(Row {
                 point: i as u64,
                 model: t.trace.name.clone(),
+                precision: precision.clone(),
+                fits: r.memory.iter().all(|m| m.fits),
                 values: job.points[i].clone(),
                 latency_s: tot.latency_s,
                 cycles: tot.cycles,
@@ -428,9 +463,32 @@ fn to_frame(axes: &[Axis], integer: &[bool], rows: &[Row]) -> Result<DataFrame, 
             "model".into(),
             rows.iter().map(|r| r.model.as_str()).collect::<Vec<_>>(),
         ),
+        Column::new(
+            "precision".into(),
+            rows.iter()
+                .map(|r| r.precision.as_deref())
+                .collect::<Vec<_>>(),
+        ),
     ];
     for (j, a) in axes.iter().enumerate() {
-        cols.push(if integer.get(j).copied().unwrap_or(false) {
+        // A `precision` axis is the `precision` column above: the precision the models ran at.
+        if a.key == "precision" {
+            continue;
+        }
+        cols.push(if a.is_categorical() {
+            // The preset axis is the `hardware` column; other categorical keys keep their name.
+            let name = if a.key == HW_AXIS {
+                "hardware"
+            } else {
+                a.key.as_str()
+            };
+            Column::new(
+                name.into(),
+                rows.iter()
+                    .map(|r| a.label(r.values[j]))
+                    .collect::<Vec<_>>(),
+            )
+        } else if integer.get(j).copied().unwrap_or(false) {
             // Sweep values of an integer key are whole numbers (`apply` stores them so).
             Column::new(
                 a.key.as_str().into(),
@@ -453,6 +511,10 @@ fn to_frame(axes: &[Axis], integer: &[bool], rows: &[Row]) -> Result<DataFrame, 
         Column::new("dram_bytes".into(), u(&|r| r.dram_bytes)),
         Column::new("area_mm2".into(), opt(&|r| r.area_mm2)),
         Column::new("macs".into(), u(&|r| r.macs)),
+        Column::new(
+            "fits".into(),
+            rows.iter().map(|r| r.fits).collect::<Vec<bool>>(),
+        ),
     ]);
     DataFrame::new(rows.len(), cols).map_err(pl)
 }
@@ -575,13 +637,14 @@ fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), ExploreE
             )));
         }
     }
-    let models: Vec<String> = df
-        .column("model")
+    let groups = front_groups(df)?;
+    let fits: Vec<bool> = df
+        .column("fits")
         .map_err(pl)?
-        .str()
+        .bool()
         .map_err(pl)?
         .iter()
-        .map(|s| s.unwrap_or("").to_string())
+        .map(|v| v.unwrap_or(false))
         .collect();
     let cols: Vec<Vec<f64>> = objectives
         .iter()
@@ -596,13 +659,16 @@ fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), ExploreE
                 .collect())
         })
         .collect::<Result<_, ExploreError>>()?;
-    let mut mark = vec![false; models.len()];
+    let mut mark = vec![false; groups.len()];
     if !objectives.is_empty() {
-        let mut names: Vec<&String> = models.iter().collect();
+        let mut names: Vec<&String> = groups.iter().collect();
         names.sort();
         names.dedup();
         for m in names {
-            let idx: Vec<usize> = (0..models.len()).filter(|&i| &models[i] == m).collect();
+            // A point whose model does not fit its memory is no design: it joins no front.
+            let idx: Vec<usize> = (0..groups.len())
+                .filter(|&i| &groups[i] == m && fits[i])
+                .collect();
             let sub: Vec<Vec<f64>> = cols
                 .iter()
                 .map(|c| idx.iter().map(|&i| c[i]).collect())
@@ -617,6 +683,34 @@ fn mark_pareto(df: &mut DataFrame, objectives: &[String]) -> Result<(), ExploreE
     Ok(())
 }
 
+/// The workload each row belongs to: a Pareto front compares designs running the same model at
+/// the same precision, never one model's optimum with another's. Rows of one model at one
+/// precision share a label (`resnet50`, `resnet50 @ int8` when precisions differ in the table).
+pub fn front_groups(df: &DataFrame) -> Result<Vec<String>, ExploreError> {
+    let models = df.column("model").map_err(pl)?.str().map_err(pl)?;
+    let precision: Vec<Option<String>> = match df.column("precision") {
+        Ok(c) => c
+            .str()
+            .map_err(pl)?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
+        Err(_) => vec![None; df.height()],
+    };
+    let mut distinct = precision.clone();
+    distinct.sort();
+    distinct.dedup();
+    let show_precision = distinct.len() > 1;
+    Ok(models
+        .iter()
+        .zip(&precision)
+        .map(|(m, p)| match p {
+            Some(p) if show_precision => format!("{} @ {p}", m.unwrap_or("")),
+            _ => m.unwrap_or("").to_string(),
+        })
+        .collect())
+}
+
 /// Writes a table atomically as Parquet, or CSV when the path ends in `.csv`.
 pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), ExploreError> {
     let mut buf = Vec::new();
@@ -628,10 +722,22 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<(), ExploreError> 
     write_atomic(path, &buf)
 }
 
-/// Every row as (x, y, on the Pareto front) over two objectives, for plotting.
-pub type Scatter = Vec<(f64, f64, bool)>;
+/// One row of a sweep as a plot draws it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlotPoint {
+    pub x: f64,
+    pub y: f64,
+    /// The third objective of a 3-objective front (drawn as colour), if any.
+    pub z: Option<f64>,
+    pub pareto: bool,
+    /// The front it belongs to (`front_groups`).
+    pub group: String,
+    /// The design point, `key=value` for each swept key (the SVG tooltip).
+    pub config: String,
+}
 
-pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, ExploreError> {
+/// Every row over two (or three) objectives, for plotting.
+pub fn scatter(df: &DataFrame, objectives: &[String]) -> Result<Vec<PlotPoint>, ExploreError> {
     // Axes may be integer columns; plot them as numbers like the rest.
     let col = |n: &str| -> Result<Vec<f64>, ExploreError> {
         let c = df
@@ -645,7 +751,9 @@ pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, ExploreError
             .map(|v| v.unwrap_or(f64::NAN))
             .collect())
     };
-    let (xs, ys) = (col(x)?, col(y)?);
+    let xs = col(&objectives[0])?;
+    let ys = col(&objectives[1])?;
+    let zs = objectives.get(2).map(|z| col(z)).transpose()?;
     let p: Vec<bool> = df
         .column("pareto")
         .map_err(pl)?
@@ -654,10 +762,49 @@ pub fn scatter(df: &DataFrame, x: &str, y: &str) -> Result<Scatter, ExploreError
         .iter()
         .map(|v| v.unwrap_or(false))
         .collect();
-    Ok(xs
-        .into_iter()
-        .zip(ys)
-        .zip(p)
-        .map(|((a, b), c)| (a, b, c))
+    let groups = front_groups(df)?;
+    // The swept keys are the columns between the workload columns and the results.
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let first = names
+        .iter()
+        .position(|n| n == "precision")
+        .map_or(2, |i| i + 1);
+    let last = names.iter().position(|n| n == "latency_s").unwrap_or(first);
+    let keys: Vec<Column> = names[first..last.max(first)]
+        .iter()
+        .map(|n| {
+            df.column(n)
+                .map_err(pl)?
+                .cast(&DataType::String)
+                .map_err(pl)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((0..df.height())
+        .map(|i| {
+            let config = keys
+                .iter()
+                .map(|c| {
+                    let v = c
+                        .str()
+                        .ok()
+                        .and_then(|s| s.get(i).map(str::to_string))
+                        .unwrap_or_default();
+                    format!("{}={v}", c.name())
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            PlotPoint {
+                x: xs[i],
+                y: ys[i],
+                z: zs.as_ref().map(|z| z[i]),
+                pareto: p[i],
+                group: groups[i].clone(),
+                config,
+            }
+        })
         .collect())
 }

@@ -11,11 +11,41 @@ use vchip_hwmodels::HardwareSpec;
 
 use crate::ExploreError;
 
-/// One swept key and its candidate values.
+/// One swept key and its candidate values. A categorical axis (`systolic.dataflow=os,ws`, a
+/// `precision`, the preset axis) has one label per value and its values are the labels' indices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Axis {
     pub key: String,
     pub values: Vec<f64>,
+    /// Empty for a numeric axis.
+    pub labels: Vec<String>,
+}
+
+/// The key of the preset axis (`--hw tpu-v1,edge-tpu-like`): its labels name the base
+/// descriptions, its value picks one; every other axis applies to the base it picked.
+pub const HW_AXIS: &str = "hw";
+
+impl Axis {
+    /// A categorical axis over `labels`.
+    pub fn categorical(key: &str, labels: Vec<String>) -> Self {
+        Axis {
+            key: key.to_string(),
+            values: (0..labels.len()).map(|i| i as f64).collect(),
+            labels,
+        }
+    }
+
+    pub fn is_categorical(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
+    /// The value as written in the table: the label of a categorical axis, else the number.
+    pub fn label(&self, value: f64) -> String {
+        match self.labels.get(value as usize) {
+            Some(l) if self.is_categorical() => l.clone(),
+            _ => format!("{value}"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,8 +133,24 @@ pub fn parse_axis(spec: &str) -> Result<Axis, ExploreError> {
         }
         out
     } else {
-        vals.split(',')
-            .filter(|v| !v.trim().is_empty())
+        let items: Vec<&str> = vals
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        // A list that is not all numbers is categorical; `check_axes` refuses it on a numeric key.
+        if !items.is_empty() && items.iter().any(|v| num(v, &what).is_err()) {
+            let mut labels: Vec<String> = Vec::new();
+            for v in items {
+                if labels.iter().any(|l| l == v) {
+                    return Err(ExploreError::Sweep(format!("{what}: `{v}` is given twice")));
+                }
+                labels.push(v.to_string());
+            }
+            return Ok(Axis::categorical(&key, labels));
+        }
+        items
+            .iter()
             .map(|v| num(v, &what))
             .collect::<Result<_, _>>()?
     };
@@ -113,33 +159,17 @@ pub fn parse_axis(spec: &str) -> Result<Axis, ExploreError> {
             "{what}: the value set `{vals}` is empty"
         )));
     }
-    Ok(Axis { key, values })
+    Ok(Axis {
+        key,
+        values,
+        labels: Vec::new(),
+    })
 }
 
-/// Checks every axis against the base description: the key must exist and hold a number.
-pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), ExploreError> {
-    let json = serde_json::to_value(base).map_err(|e| ExploreError::Sweep(e.to_string()))?;
-    for a in axes {
-        match lookup(&json, &a.key) {
-            Some(Value::Number(_)) => {}
-            Some(_) => {
-                return Err(ExploreError::Sweep(format!(
-                    "--set {}: the key exists but is not a number",
-                    a.key
-                )))
-            }
-            None => {
-                let mut keys = Vec::new();
-                numeric_keys(&json, "", &mut keys);
-                return Err(ExploreError::Sweep(format!(
-                    "--set {}: no such numeric key in hardware `{}`. Sweepable keys: {}",
-                    a.key,
-                    base.name,
-                    keys.join(", ")
-                )));
-            }
-        }
-    }
+/// Checks every axis against every base description (one, or one per preset of the preset axis):
+/// the key must exist (or be an optional key the schema accepts) and hold the axis's type, and
+/// every value must make a valid description on its own.
+pub fn check_axes(bases: &[HardwareSpec], axes: &[Axis]) -> Result<(), ExploreError> {
     if axes
         .iter()
         .map(|a| &a.key)
@@ -149,21 +179,110 @@ pub fn check_axes(base: &HardwareSpec, axes: &[Axis]) -> Result<(), ExploreError
     {
         return Err(ExploreError::Sweep("--set: a key is given twice".into()));
     }
-    // Every value must be valid for its key on its own (a zero array size, a negative bandwidth).
-    for a in axes {
-        for &v in &a.values {
-            apply(base, std::slice::from_ref(a), &[v])
-                .map_err(|e| ExploreError::Sweep(format!("--set {}={v}: {e}", a.key)))?;
+    for base in bases {
+        let json = serde_json::to_value(base).map_err(|e| ExploreError::Sweep(e.to_string()))?;
+        for a in axes.iter().filter(|a| a.key != HW_AXIS) {
+            if IDENTITY_KEYS.contains(&a.key.as_str()) {
+                return Err(ExploreError::Sweep(format!(
+                    "--set {}: the key identifies the description; sweep presets with --hw a,b",
+                    a.key
+                )));
+            }
+            let wrong_type = match lookup(&json, &a.key) {
+                Some(Value::Number(_)) if a.is_categorical() => Some("a number"),
+                Some(Value::String(_)) if !a.is_categorical() => Some("text"),
+                Some(Value::Number(_) | Value::String(_)) => None,
+                Some(_) => {
+                    return Err(ExploreError::Sweep(format!(
+                        "--set {}: the key is a section, not a value; sweep one of its keys",
+                        a.key
+                    )))
+                }
+                // Absent from this description: an optional key the schema accepts is set; a
+                // misspelt one fails below with the list of what can be swept.
+                None => {
+                    let mut probe = json.clone();
+                    let ok = set_value(&mut probe, a, a.values[0])
+                        .ok()
+                        .and_then(|_| serde_json::from_value::<HardwareSpec>(probe).ok())
+                        .is_some();
+                    if !ok {
+                        let mut keys = Vec::new();
+                        value_keys(&json, "", &mut keys);
+                        let near = keys
+                            .iter()
+                            .min_by(|x, y| {
+                                strsim::levenshtein(x, &a.key).cmp(&strsim::levenshtein(y, &a.key))
+                            })
+                            .filter(|k| strsim::levenshtein(k, &a.key) <= 3)
+                            .map(|k| format!(" Did you mean `{k}`?"))
+                            .unwrap_or_default();
+                        return Err(ExploreError::Sweep(format!(
+                            "--set {}: no such key in hardware `{}`.{near} Sweepable keys: {}",
+                            a.key,
+                            base.name,
+                            keys.join(", ")
+                        )));
+                    }
+                    None
+                }
+            };
+            if let Some(held) = wrong_type {
+                let example = if a.is_categorical() {
+                    let bad = a
+                        .labels
+                        .iter()
+                        .find(|l| num(l, "").is_err())
+                        .unwrap_or(&a.labels[0]);
+                    format!("`{bad}` is not a number")
+                } else {
+                    "give its values as words, e.g. systolic.dataflow=os,ws".to_string()
+                };
+                return Err(ExploreError::Sweep(format!(
+                    "--set {}: the key holds {held} in `{}`: {example}",
+                    a.key, base.name
+                )));
+            }
+        }
+        // Every value must be valid for its key on its own (a zero array size, a negative
+        // bandwidth, a dataflow that does not exist).
+        for a in axes.iter().filter(|a| a.key != HW_AXIS) {
+            for &v in &a.values {
+                apply(base, std::slice::from_ref(a), &[v]).map_err(|e| {
+                    ExploreError::Sweep(format!("--set {}={}: {e}", a.key, a.label(v)))
+                })?;
+            }
         }
     }
     Ok(())
+}
+
+/// The description of one point: the base the preset axis picks (the only base without one),
+/// with every other axis applied.
+pub fn apply_point(
+    bases: &[HardwareSpec],
+    axes: &[Axis],
+    values: &[f64],
+) -> Result<HardwareSpec, ExploreError> {
+    let pick = axes
+        .iter()
+        .position(|a| a.key == HW_AXIS)
+        .map_or(0, |j| values[j] as usize);
+    let base = bases
+        .get(pick)
+        .ok_or_else(|| ExploreError::Sweep(format!("no base description {pick}")))?;
+    apply(base, axes, values)
 }
 
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
-fn numeric_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+/// Keys that name a description rather than describe it: never swept.
+const IDENTITY_KEYS: [&str; 3] = ["name", "description", "kind"];
+
+/// Every key holding a number or a word (what `--set` can sweep).
+fn value_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
     if let Value::Object(m) = v {
         for (k, x) in m {
             let p = if prefix.is_empty() {
@@ -172,15 +291,42 @@ fn numeric_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
                 format!("{prefix}.{k}")
             };
             match x {
-                Value::Number(_) => out.push(p),
-                Value::Object(_) => numeric_keys(x, &p, out),
+                Value::Number(_) | Value::String(_) if !IDENTITY_KEYS.contains(&p.as_str()) => {
+                    out.push(p)
+                }
+                Value::Object(_) => value_keys(x, &p, out),
                 _ => {}
             }
         }
     }
 }
 
-/// The base description with `values[i]` written at `axes[i].key`, re-validated.
+/// Writes one axis value at its key, creating the key (not its sections) when absent.
+fn set_value(json: &mut Value, a: &Axis, v: f64) -> Result<(), ExploreError> {
+    let parts: Vec<&str> = a.key.split('.').collect();
+    let mut cur = json;
+    for k in &parts[..parts.len() - 1] {
+        cur = cur
+            .get_mut(*k)
+            .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
+    }
+    let Value::Object(map) = cur else {
+        return Err(ExploreError::Sweep(format!("no key {}", a.key)));
+    };
+    // Integers stay integers so integer-typed fields (array rows, lanes) accept them.
+    let value = if a.is_categorical() {
+        Value::from(a.label(v))
+    } else if v.fract() == 0.0 && v.abs() < 9e15 {
+        Value::from(v as i64)
+    } else {
+        Value::from(v)
+    };
+    map.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// The base description with `values[i]` written at `axes[i].key` (the preset axis skipped),
+/// re-validated.
 pub fn apply(
     base: &HardwareSpec,
     axes: &[Axis],
@@ -188,25 +334,18 @@ pub fn apply(
 ) -> Result<HardwareSpec, ExploreError> {
     let mut json = serde_json::to_value(base).map_err(|e| ExploreError::Sweep(e.to_string()))?;
     for (a, &v) in axes.iter().zip(values) {
-        let mut cur = &mut json;
-        let parts: Vec<&str> = a.key.split('.').collect();
-        for k in &parts[..parts.len() - 1] {
-            cur = cur
-                .get_mut(*k)
-                .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
+        if a.key != HW_AXIS {
+            set_value(&mut json, a, v)?;
         }
-        let slot = cur
-            .get_mut(parts[parts.len() - 1])
-            .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
-        // Integers stay integers so integer-typed fields (array rows, lanes) accept them.
-        *slot = if v.fract() == 0.0 && v.abs() < 9e15 {
-            Value::from(v as i64)
-        } else {
-            Value::from(v)
-        };
     }
-    let spec: HardwareSpec = serde_json::from_value(json)
-        .map_err(|e| ExploreError::Sweep(format!("point {values:?}: {e}")))?;
+    let spec: HardwareSpec = serde_json::from_value(json).map_err(|e| {
+        let point: Vec<String> = axes
+            .iter()
+            .zip(values)
+            .map(|(a, &v)| format!("{}={}", a.key, a.label(v)))
+            .collect();
+        ExploreError::Sweep(format!("point {}: {e}", point.join(" ")))
+    })?;
     spec.validate(&spec.name)
         .map_err(|e| ExploreError::Sweep(e.to_string()))?;
     Ok(spec)
@@ -497,11 +636,9 @@ mod tests {
             Axis {
                 key: "a".into(),
                 values: (0..10).map(f64::from).collect(),
+                labels: Vec::new(),
             },
-            Axis {
-                key: "b".into(),
-                values: vec![1.0, 2.0],
-            },
+            Axis::categorical("b", vec!["os".into(), "ws".into()]),
         ];
         assert_eq!(points(&axes, Sampling::Grid, 0).unwrap().len(), 20);
         assert_eq!(

@@ -393,6 +393,7 @@ pub fn derived_common<M: HardwareModel + ?Sized>(m: &M) -> Vec<(String, f64)> {
             ("compute", a.compute_mm2),
             ("sram", a.sram_mm2),
             ("vector", a.vector_mm2),
+            ("memory_interface", a.memory_interface_mm2),
             ("other", a.other_mm2),
             ("total", a.total_mm2),
         ] {

@@ -19,7 +19,8 @@ pub struct SimulateArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub mcu: HwArgs,
-    /// A network that does not fit the hardware's memory (an MCU's SRAM or flash, a GPU's HBM)
+    /// A network that does not fit the hardware's memory (an MCU's SRAM or flash, a GPU's HBM, an
+    /// accelerator's DRAM)
     /// is an error; with this flag it is reported (`fits: false`) instead.
     #[arg(long)]
     pub allow_no_fit: bool,
@@ -46,6 +47,9 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         plot,
         out,
     } = a;
+    if let Some(p) = &plot {
+        vchip::plot::check_path(p)?;
+    }
     let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;
     let trace = &loaded.traces[0];
@@ -93,10 +97,17 @@ pub fn run(a: SimulateArgs) -> Result<()> {
             );
         }
         result.serving = Some(s);
-    } else if loaded.spec.gpu.is_some() && !allow_no_fit {
+    } else if !allow_no_fit {
+        // On-chip levels spill to the next one down; the last level that declares a capacity
+        // has nowhere to spill, so a network that outgrows it is refused.
         if let Some(m) = result.memory.iter().find(|m| !m.on_chip && !m.fits) {
+            let fix = if loaded.spec.gpu.is_some() {
+                "--tp N on a node preset, a narrower --precision, a smaller --batch/--seq"
+            } else {
+                "a narrower --precision, a smaller --batch/--seq, a larger `dram.capacity_gib`"
+            };
             anyhow::bail!(
-                "`{}` does not fit `{}`: {} needs {:.1} GB of {:.1} GB (live at the peak: {}). Fix: --tp N on a node preset, a narrower --precision, a smaller --batch/--seq, or --allow-no-fit",
+                "`{}` does not fit `{}`: {} needs {:.2} GB of {:.2} GB (live at the peak: {}). Fix: {fix}, or --allow-no-fit to report it anyway",
                 result.model,
                 loaded.spec.name,
                 m.level,
@@ -125,7 +136,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     out.emit(&report::render_sim_with(&result, out.format, out.totals))?;
     if let Some(path) = &plot {
         let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
-        let drawn = vchip::plot::roofline_svg(path, &result, peak_flops)
+        let drawn = vchip::plot::roofline_plot(path, &result, peak_flops)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !drawn {
             eprintln!(

@@ -14,10 +14,12 @@ pub struct SweepArgs {
     pub models: Vec<String>,
     #[command(flatten)]
     pub trace: TraceArgs,
-    /// Base hardware: preset, YAML file or SCALE-Sim .cfg.
+    /// Base hardware: preset, YAML file or SCALE-Sim .cfg; several presets (`tpu-v1,systolic`)
+    /// make a preset axis (the `hardware` column), every --set applying to each.
     #[arg(long)]
     pub hw: String,
-    /// KEY=VALUES: a numeric YAML key and its values: `32,64,128`, `16..128:16`, `16..256:x2`.
+    /// KEY=VALUES: a YAML key and its values: numbers `32,64,128`, ranges `16..128:16`,
+    /// `16..256:x2`, or words for text keys (`systolic.dataflow=os,ws,is`, `precision=int8,bf16`).
     #[arg(long = "set", required = true)]
     pub set: Vec<String>,
     /// grid, random:N or lhs:N (Latin hypercube).
@@ -65,45 +67,103 @@ pub fn run(a: SweepArgs) -> Result<()> {
     } = a;
     use vchip_explore::{run_sweep, sweep};
     // Everything is checked before any work starts.
-    let loaded = load(&hw, &models, &trace, &Default::default())?;
-    let base = loaded.spec;
-    let axes = set
+    let objectives = parse_objectives(pareto.as_deref())?;
+    if plot.is_some() && objectives.len() < 2 {
+        bail!("--plot needs at least two --pareto objectives");
+    }
+    if let Some(p) = &plot {
+        vchip::plot::check_path(p)?;
+    }
+    // `--hw a,b` is the preset axis (a file that exists is one description, whatever its name).
+    let hw_names: Vec<String> = if std::path::Path::new(&hw).exists() {
+        vec![hw.clone()]
+    } else {
+        hw.split(',').map(|h| h.trim().to_string()).collect()
+    };
+    let mut bases: Vec<vchip_hwmodels::HardwareSpec> = Vec::new();
+    for h in &hw_names {
+        let l = load(h, &[], &trace, &Default::default())?;
+        if bases.iter().any(|b| b.name == l.spec.name) {
+            bail!("--hw: `{h}` is given twice");
+        }
+        // A kind that does not model energy or area would win every front with nulls.
+        for o in &objectives {
+            let (needs, modelled) = match o.as_str() {
+                "energy_j" | "edp" | "power_w" => ("energy", l.model.models_energy()),
+                "area_mm2" => ("area", l.model.models_area()),
+                _ => ("", true),
+            };
+            if !modelled {
+                bail!(
+                    "--pareto {o}: hardware kind `{:?}` of `{}` does not model {needs}; use latency (and the other objectives it models)",
+                    l.spec.kind,
+                    l.spec.name
+                );
+            }
+        }
+        bases.push(l.spec);
+    }
+    let mut axes = set
         .iter()
         .map(|s| sweep::parse_axis(s))
         .collect::<Result<Vec<_>, _>>()?;
-    sweep::check_axes(&base, &axes)?;
+    if axes.iter().any(|a| a.key == sweep::HW_AXIS) {
+        bail!("--set hw=...: sweep presets with --hw a,b");
+    }
+    if trace.precision.is_some() && axes.iter().any(|a| a.key == "precision") {
+        bail!("--precision and --set precision=... both set the precision; keep one");
+    }
+    if hw_names.len() > 1 {
+        axes.insert(
+            0,
+            sweep::Axis::categorical(sweep::HW_AXIS, hw_names.clone()),
+        );
+    }
+    sweep::check_axes(&bases, &axes)?;
     let sampling = sweep::Sampling::parse(&sample)?;
     let shard = shard
         .as_deref()
         .map(sweep::Shard::parse)
         .transpose()?
         .unwrap_or(sweep::Shard { index: 0, count: 1 });
-    let objectives = parse_objectives(pareto.as_deref())?;
-    if plot.is_some() && objectives.len() < 2 {
-        bail!("--plot needs at least two --pareto objectives");
-    }
-    // A kind that does not model energy or area reports zeros: they would win every front.
-    for o in &objectives {
-        let (needs, modelled) = match o.as_str() {
-            "energy_j" | "edp" | "power_w" => ("energy", loaded.model.models_energy()),
-            "area_mm2" => ("area", loaded.model.models_area()),
-            _ => ("", true),
-        };
-        if !modelled {
-            bail!(
-                "--pareto {o}: hardware kind `{:?}` of `{}` does not model {needs}; use latency (and the other objectives it models)",
-                base.kind,
-                base.name
-            );
-        }
+    // Every precision a point can run at is traced once, up front: --precision, else each
+    // description's own and each value of a `precision` axis.
+    let mut precisions: Vec<Option<String>> = match &trace.precision {
+        Some(p) => vec![Some(p.clone())],
+        None => bases
+            .iter()
+            .map(|b| b.precision.clone())
+            .chain(
+                axes.iter()
+                    .filter(|a| a.key == "precision")
+                    .flat_map(|a| a.labels.iter().map(|l| Some(l.clone()))),
+            )
+            .collect(),
+    };
+    precisions.sort();
+    precisions.dedup();
+    let mut workloads = Vec::new();
+    for p in &precisions {
+        let traces = models
+            .iter()
+            .map(|m| trace.load(m, p.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        workloads.push((p.clone(), traces));
     }
     let points = sweep::points(&axes, sampling, seed)?;
-    let traces = loaded.traces;
+    let all_traces: Vec<&vchip_workloads::Trace> =
+        workloads.iter().flat_map(|(_, t)| t.iter()).collect();
     let parts = parts.unwrap_or_else(|| output.with_extension("parts"));
     let manifest = run_sweep::Manifest {
         models: models.clone(),
         hardware: hw.clone(),
-        base_yaml_digest: run_sweep::digest(&base.to_yaml()),
+        base_yaml_digest: run_sweep::digest(
+            &bases
+                .iter()
+                .map(|b| b.to_yaml())
+                .collect::<Vec<_>>()
+                .join("\n---\n"),
+        ),
         keys: set.clone(),
         points: points.len(),
         sampling: sample.clone(),
@@ -114,19 +174,28 @@ pub fn run(a: SweepArgs) -> Result<()> {
             engine.opts().compat,
             engine.opts().fusion
         ),
-        trace_digests: traces
+        trace_digests: all_traces
             .iter()
             .map(|t| run_sweep::digest(&serde_json::to_string(t).unwrap_or_default()))
             .collect(),
     };
     let _lock = run_sweep::open_parts(&parts, &manifest, force, shard)?;
-    let graphs = traces
+    let prepared = workloads
         .iter()
-        .map(|t| vchip_sim::prepare(t, &engine.opts()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(p, traces)| {
+            Ok(run_sweep::Workload {
+                precision: p.clone(),
+                graphs: traces
+                    .iter()
+                    .map(|t| vchip_sim::prepare(t, &engine.opts()))
+                    .collect::<Result<Vec<_>, _>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let job = run_sweep::SweepJob {
-        models: &graphs,
-        base: &base,
+        workloads: &prepared,
+        forced_precision: trace.precision.as_deref(),
+        bases: &bases,
         axes: &axes,
         points: &points,
         opts: engine.opts(),
@@ -150,7 +219,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     eprintln!(
         "{} points x {} model(s) in {:.2} s ({:.0} points/s)",
         owned_points,
-        traces.len(),
+        models.len(),
         secs,
         owned_points as f64 / secs.max(1e-9)
     );
@@ -187,8 +256,8 @@ pub fn finish_table(
         }
     );
     if let Some(p) = plot {
-        let pts = vchip_explore::run_sweep::scatter(&df, &objectives[0], &objectives[1])?;
-        vchip::plot::pareto_svg(p, &pts, &objectives[0], &objectives[1])?;
+        let pts = vchip_explore::run_sweep::scatter(&df, objectives)?;
+        vchip::plot::pareto_plot(p, &pts, objectives)?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())

@@ -87,6 +87,19 @@ impl PrecisionPolicy {
                 t.dtype = self.default.activations;
             }
         }
+        // Weights no op of this trace reads (the experts a decode step does not route to) are
+        // still resident: stored at the precision their name asks for, else the default.
+        let mut read = vec![false; trace.tensors.len()];
+        for op in &trace.ops {
+            for w in &op.weights {
+                read[w.0 as usize] = true;
+            }
+        }
+        for (t, read) in trace.tensors.iter_mut().zip(read) {
+            if t.role == TensorRole::Weight && !read {
+                t.dtype = self.for_op(&t.name).weights;
+            }
+        }
         for i in 0..trace.ops.len() {
             let pr = self.for_op(&trace.ops[i].name).clone();
             trace.ops[i].dtype = pr.activations;

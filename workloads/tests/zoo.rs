@@ -67,6 +67,26 @@ fn llms_match_model_cards() {
     .unwrap()
     .totals();
     within(decode.active_params, 12.9e9, 0.01, "mixtral active params");
+    // The experts a decode step does not route to are still stored at the policy's precision:
+    // 46.7 G int4 parameters are 23.35 GB, whichever 2 of 8 run.
+    let mut t = zoo::load_by_name(
+        "mixtral-8x7b",
+        &TraceOptions {
+            llm_phase: vchip_workloads::hf::LlmPhase::Decode,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    vchip_workloads::precision::PrecisionPolicy::parse("w4a16")
+        .unwrap()
+        .apply(&mut t);
+    let tot = t.totals();
+    within(
+        tot.weight_bytes,
+        tot.params as f64 / 2.0,
+        0.001,
+        "mixtral w4a16 weight bytes",
+    );
 }
 
 fn hf(json: &str, shape: vchip_workloads::hf::LlmShape) -> vchip_workloads::Trace {

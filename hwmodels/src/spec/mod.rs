@@ -166,7 +166,9 @@ pub struct HardwareSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DramSpec {
-    /// Technology name, informational (lpddr4, ddr3, hbm2, ...).
+    /// Technology (ddr3, ddr4, ddr5, lpddr4, lpddr5, gddr6, hbm2, hbm2e, hbm3, hbm3e, ...): sets the
+    /// per-pin rate, hence the data pins and the interface area (`area::memory_interface`); an
+    /// unrecognised name is costed as DDR4.
     #[serde(default)]
     pub technology: String,
     /// Capacity in GiB; the memory report checks peaks against it.

@@ -544,6 +544,17 @@ impl HardwareModel for SystolicModel {
             "energy_pj.static_per_cycle".into(),
             self.static_pj_per_cycle,
         ));
+        // The interface the area estimate assumed, and what the off-chip memory draws streaming at
+        // full bandwidth (the access energy per bit covers the DRAM and its I/O).
+        if let Some(d) = self.spec.dram.as_ref().filter(|d| !d.host_link) {
+            let m = area::memory_interface(&d.technology, d.bandwidth_gb_s.0);
+            v.push(("memory_interface.data_pins".into(), m.pins));
+            v.push(("memory_interface.gbit_per_pin".into(), m.gbit_per_pin));
+            v.push((
+                "memory_interface.dram_power_at_full_bandwidth_w".into(),
+                d.bandwidth_gb_s.0 * 8.0 * self.dram_pj_per_bit * 1e-3,
+            ));
+        }
         v
     }
 
@@ -570,7 +581,12 @@ impl HardwareModel for SystolicModel {
             over("sram").unwrap_or(sram_kib / 1024.0 * area::SRAM_MM2_PER_MIB_28NM * node);
         // A vector lane is costed like one PE of the same dtype.
         let vector_mm2 = over("vector").unwrap_or(self.vector.lanes.0 as f64 * pe_mm2);
-        let parts = compute_mm2 + sram_mm2 + vector_mm2;
+        let memory_interface_mm2 = over("memory_interface").unwrap_or_else(|| {
+            s.dram.as_ref().filter(|d| !d.host_link).map_or(0.0, |d| {
+                area::memory_interface(&d.technology, d.bandwidth_gb_s.0).mm2
+            })
+        });
+        let parts = compute_mm2 + sram_mm2 + vector_mm2 + memory_interface_mm2;
         // A die size given whole is the total; whatever the components leave is the rest of the
         // die (a chip smaller than its parts is refused when the model is built).
         let total_mm2 = over("chip").unwrap_or(parts).max(parts);
@@ -578,6 +594,7 @@ impl HardwareModel for SystolicModel {
             compute_mm2,
             sram_mm2,
             vector_mm2,
+            memory_interface_mm2,
             other_mm2: total_mm2 - parts,
             total_mm2,
         }
