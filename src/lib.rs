@@ -5,6 +5,7 @@
 
 pub mod plot;
 pub mod report;
+pub mod scalesim_report;
 pub mod validation_report;
 
 pub use vchip_explore as explore;

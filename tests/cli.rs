@@ -2149,3 +2149,107 @@ fn sweep_plots_draw_one_front_per_model_with_short_ticks_and_tooltips() {
     assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 900);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A SCALE-Sim report as rows of (column, value), read by header the way users' scripts do.
+fn scalesim_rows(path: &std::path::Path) -> Vec<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|h| h.trim().to_string())
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(|v| v.trim().to_string()))
+                .filter(|(h, _)| !h.is_empty())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn report_dir_writes_scalesim_reports_that_match_scalesim() {
+    let dir = scratch("reportdir");
+    let fx = repo("tests/fixtures/scalesim");
+    let o = vchip(&[
+        "simulate",
+        &format!("{fx}/inputs/topologies/Resnet18.csv"),
+        "--hw",
+        &format!("{fx}/inputs/configs/sa32_ws.cfg"),
+        "--compat",
+        "scalesim",
+        "--report-dir",
+        &dir.join("r").to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let theirs = std::path::Path::new(&fx).join("results/resnet18/sa32_ws");
+    for (file, exact) in [
+        (
+            "COMPUTE_REPORT.csv",
+            &[
+                "Total Cycles",
+                "Stall Cycles",
+                "Overall Util %",
+                "Mapping Efficiency %",
+                "Compute Util %",
+            ][..],
+        ),
+        (
+            "BANDWIDTH_REPORT.csv",
+            &[
+                "Avg IFMAP SRAM BW",
+                "Avg FILTER SRAM BW",
+                "Avg OFMAP SRAM BW",
+            ][..],
+        ),
+        (
+            "DETAILED_ACCESS_REPORT.csv",
+            &[
+                "SRAM IFMAP Reads",
+                "SRAM Filter Reads",
+                "SRAM OFMAP Writes",
+                "DRAM Filter Reads",
+            ][..],
+        ),
+    ] {
+        let text = std::fs::read_to_string(dir.join("r").join(file)).unwrap();
+        let want = std::fs::read_to_string(theirs.join(file)).unwrap();
+        assert_eq!(text.lines().next(), want.lines().next(), "{file}: header");
+        let (ours, theirs) = (
+            scalesim_rows(&dir.join("r").join(file)),
+            scalesim_rows(&theirs.join(file)),
+        );
+        assert_eq!(ours.len(), theirs.len(), "{file}: one row per layer");
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a.len(), b.len(), "{file}: every column present");
+            for col in exact {
+                let get = |r: &Vec<(String, String)>| -> f64 {
+                    r.iter().find(|(h, _)| h == col).unwrap().1.parse().unwrap()
+                };
+                let (x, y) = (get(a), get(b));
+                assert!(
+                    (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                    "{file} {col}: {x} vs {y}"
+                );
+            }
+        }
+    }
+    // A kind without an array has no such reports: refused before anything is written.
+    let o = vchip(&[
+        "simulate",
+        "resnet50",
+        "--hw",
+        "h100-sxm",
+        "--report-dir",
+        &dir.join("gpu").to_string_lossy(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("kind: systolic"), "{}", stderr(&o));
+    assert!(!dir.join("gpu").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

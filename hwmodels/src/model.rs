@@ -148,9 +148,9 @@ impl Energy {
     }
 }
 
-/// SRAM accesses by the compute array, in words (SCALE-Sim's DETAILED_ACCESS_REPORT columns).
+/// Accesses per operand, in words (SCALE-Sim's DETAILED_ACCESS_REPORT columns).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SramAccesses {
+pub struct OperandAccesses {
     pub ifmap_reads: u64,
     pub filter_reads: u64,
     pub ofmap_writes: u64,
@@ -165,7 +165,11 @@ pub struct ArrayDetail {
     pub mapping_efficiency: f64,
     /// SCALE-Sim's "Compute Util": mean per-fold active share over its fold duration, 0..1.
     pub compute_utilization: f64,
-    pub sram: SramAccesses,
+    /// The array's reads and writes of its SRAM buffers.
+    pub sram: OperandAccesses,
+    /// Words each operand moves off chip (vchip's memory model; partial sums that spill and are
+    /// read back count as writes only, as SCALE-Sim counts them).
+    pub dram: OperandAccesses,
 }
 
 impl ArrayDetail {
@@ -192,6 +196,9 @@ impl ArrayDetail {
         self.sram.ifmap_reads = self.sram.ifmap_reads.saturating_add(o.sram.ifmap_reads);
         self.sram.filter_reads = self.sram.filter_reads.saturating_add(o.sram.filter_reads);
         self.sram.ofmap_writes = self.sram.ofmap_writes.saturating_add(o.sram.ofmap_writes);
+        self.dram.ifmap_reads = self.dram.ifmap_reads.saturating_add(o.dram.ifmap_reads);
+        self.dram.filter_reads = self.dram.filter_reads.saturating_add(o.dram.filter_reads);
+        self.dram.ofmap_writes = self.dram.ofmap_writes.saturating_add(o.dram.ofmap_writes);
     }
 }
 

@@ -29,9 +29,14 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub gen: Option<u64>,
     /// Draw a roofline (one point per step against each off-chip level and the compute peak)
-    /// as SVG.
-    #[arg(long, value_name = "SVG")]
+    /// as SVG (with a tooltip per step) or PNG.
+    #[arg(long, value_name = "SVG|PNG")]
     pub plot: Option<PathBuf>,
+    /// Also write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
+    /// DETAILED_ACCESS_REPORT.csv (v3 layouts) into DIR, for scripts written for SCALE-Sim
+    /// (systolic kinds; with --compat scalesim the cycle and SRAM columns are SCALE-Sim's).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutArgs,
 }
@@ -45,6 +50,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         allow_no_fit,
         gen,
         plot,
+        report_dir,
         out,
     } = a;
     if let Some(p) = &plot {
@@ -133,7 +139,15 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         command,
         hardware: loaded.spec.clone(),
     });
+    // The report files are checked (systolic, array layers) before anything is printed.
+    let scalesim_files = report_dir
+        .as_ref()
+        .map(|_| vchip::scalesim_report::render(&result))
+        .transpose()?;
     out.emit(&report::render_sim_with(&result, out.format, out.totals))?;
+    if let (Some(dir), Some(files)) = (&report_dir, scalesim_files) {
+        vchip::scalesim_report::write(dir, files)?;
+    }
     if let Some(path) = &plot {
         let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
         let drawn = vchip::plot::roofline_plot(path, &result, peak_flops)

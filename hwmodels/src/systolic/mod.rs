@@ -273,7 +273,7 @@ impl SystolicModel {
             cost.mapped_macs = cost.mapped_macs.saturating_add(macs);
             weighted_map += m.mapping_efficiency * (m.folds * reps) as f64;
             weighted_util += m.compute_utilization * (m.folds * reps) as f64;
-            let s = SramAccesses {
+            let s = OperandAccesses {
                 ifmap_reads: m.ifmap_reads.saturating_mul(reps),
                 filter_reads: m.filter_reads.saturating_mul(reps),
                 ofmap_writes: ofmap_writes.saturating_mul(reps),
@@ -307,6 +307,20 @@ impl SystolicModel {
                 let c = (g.m.saturating_mul(g.n) as f64 * c_bytes).ceil() as u64;
                 t.ofmap_write = t.ofmap_write.saturating_sub(c);
             }
+            let to_words =
+                |bytes: u64, per: f64| ((bytes as f64 / per).round() as u64).saturating_mul(reps);
+            array.dram.ifmap_reads = array
+                .dram
+                .ifmap_reads
+                .saturating_add(to_words(t.ifmap_read, a_bytes));
+            array.dram.filter_reads = array
+                .dram
+                .filter_reads
+                .saturating_add(to_words(t.filter_read, b_bytes));
+            array.dram.ofmap_writes = array
+                .dram
+                .ofmap_writes
+                .saturating_add(to_words(t.ofmap_write, c_bytes));
             dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
             dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
             prologue = prologue.max(t.prologue);
