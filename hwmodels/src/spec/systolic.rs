@@ -52,10 +52,13 @@ fn yes() -> bool {
 pub struct BufferSpec {
     /// Capacity in KiB.
     pub capacity_kib: Positive,
-    /// SRAM banks (area and energy estimates).
+    /// SRAM banks: an access reads one bank, so the default access energy is that of a
+    /// `capacity / banks` array (routing between banks not counted).
     #[serde(default)]
     pub banks: Option<Count>,
-    /// Ports per bank (area and energy estimates).
+    /// Ports per bank: each adds a wordline and a bitline pair to every cell, so the area grows
+    /// with the square of the ports (Rixner et al., HPCA 2000; an upper bound for 8T dual-port
+    /// macros). Bandwidth is `bytes_per_cycle`.
     #[serde(default)]
     pub ports: Option<Count>,
     /// Bytes the buffer can read or write per cycle (all ports together); unlimited if absent.

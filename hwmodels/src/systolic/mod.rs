@@ -97,7 +97,8 @@ impl SystolicModel {
             }
         };
         let pj = |b: &crate::spec::BufferSpec| {
-            let default = energy::sram_pj_per_byte_45nm(b.capacity_bytes()) * node_scale;
+            let bank = b.capacity_bytes() / b.banks.map_or(1, |n| n.0).max(1);
+            let default = energy::sram_pj_per_byte_45nm(bank) * node_scale;
             (
                 b.read_pj_per_byte.map_or(default, |v| v.0),
                 b.write_pj_per_byte.map_or(default, |v| v.0),
@@ -584,10 +585,11 @@ impl HardwareModel for SystolicModel {
             });
         let pe_mm2 = area::PE_INT8_UM2_28NM * area::pe_area_ratio(dtype) * node * 1e-6;
         let b = &self.buffer_specs;
+        // Port-equivalent KiB: a p-ported array costs p² of a single-ported one.
         let sram_kib: f64 = [&b.ifmap, &b.filter, &b.ofmap, &b.shared]
             .iter()
             .filter_map(|x| x.as_ref())
-            .map(|x| x.capacity_kib.0)
+            .map(|x| x.capacity_kib.0 * area::port_area_factor(x.ports.map_or(1, |p| p.0)))
             .sum();
         let over = |k: &str| s.area_mm2.get(k).map(|v| v.0);
         let compute_mm2 = over("compute").unwrap_or((self.rows * self.cols) as f64 * pe_mm2);
