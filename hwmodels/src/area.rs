@@ -164,35 +164,3 @@ mod tests {
         assert!(u.assumed && u.class == "ddr4");
     }
 }
-
-#[cfg(test)]
-mod buffer_tests {
-    use crate::{build_model, load_hardware};
-
-    #[test]
-    fn ports_grow_buffer_area_and_banks_cut_access_energy() {
-        let base = load_hardware("systolic").unwrap();
-        let derived = |spec: &crate::HardwareSpec, key: &str| -> f64 {
-            build_model(spec.clone())
-                .unwrap()
-                .derived()
-                .into_iter()
-                .find(|(k, _)| k == key)
-                .unwrap()
-                .1
-        };
-        let mut dual = base.clone();
-        let ifmap = dual.buffers.as_mut().unwrap().ifmap.as_mut().unwrap();
-        ifmap.ports = Some(crate::spec::Count(2));
-        let sram = |s: &crate::HardwareSpec| build_model(s.clone()).unwrap().area().sram_mm2;
-        // The template's ifmap buffer is 1 MiB of its 2.5 MiB: dual-porting it adds 3 MiB-equivalents.
-        let per_mib = sram(&base) / 2.5;
-        assert!((sram(&dual) - sram(&base) - 3.0 * per_mib).abs() < 1e-9);
-        let mut banked = base.clone();
-        let ifmap = banked.buffers.as_mut().unwrap().ifmap.as_mut().unwrap();
-        ifmap.banks = Some(crate::spec::Count(4));
-        let key = "energy_pj.ifmap_read_per_byte";
-        // Horowitz's fit goes with sqrt(capacity): a quarter-size bank costs half per access.
-        assert!((derived(&banked, key) / derived(&base, key) - 0.5).abs() < 1e-9);
-    }
-}
