@@ -2,12 +2,15 @@
 //! `DETAILED_ACCESS_REPORT.csv`, SCALE-Sim v3 layouts) from a systolic simulation, so scripts
 //! written for SCALE-Sim read vchip's results unchanged.
 //!
-//! One row per layer that runs on the array (what a SCALE-Sim topology lists), `LayerID` from 0.
-//! Under `--compat scalesim` the cycle, utilisation and SRAM columns are SCALE-Sim's own figures
-//! (`sim/tests/scalesim_parity.rs` holds them equal on every stored report). The DRAM columns
-//! are vchip's memory model (SCALE-Sim replays a cycle-level trace for them); a DRAM bandwidth
-//! is words over the layer's cycles. Columns vchip does not compute, SCALE-Sim's prefetch cycles
-//! and its per-buffer start and stop cycles, are left empty rather than filled with a guess.
+//! One row per layer that runs on the array (what a SCALE-Sim topology lists), `LayerID` from 0;
+//! `LAYERS.csv` beside them maps each `LayerID` to vchip's layer name and schedule step, and lists
+//! the steps off the array (pooling, element-wise) that the reports leave out. Under
+//! `--compat scalesim` the cycle, utilisation and SRAM columns are SCALE-Sim's own figures
+//! (`sim/tests/scalesim_parity.rs` holds them equal on every stored report). What vchip does not
+//! compute the SCALE-Sim way is written `nan` (Python's `float()` and pandas read it as
+//! not-a-number): the prefetch-inclusive cycles, every start and stop cycle, and the DRAM columns,
+//! which SCALE-Sim takes from a replayed cycle-level trace (vchip's own off-chip traffic per step is
+//! in `simulate --format json`, `steps[].traffic`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,14 +31,22 @@ fn py(v: f64) -> String {
     }
 }
 
-/// The three reports' contents, in SCALE-Sim's order of files.
-pub fn render(r: &SimResult) -> Result<[(&'static str, String); 3]> {
-    let array_layers: Vec<_> = r
+/// A CSV field, quoted when it holds a comma or a quote.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The three reports' contents, in SCALE-Sim's order of files, then the layer map.
+pub fn render(r: &SimResult) -> Result<[(&'static str, String); 4]> {
+    if !r
         .layers
         .iter()
-        .filter_map(|l| l.cost.array.filter(|a| a.folds > 0).map(|a| (l, a)))
-        .collect();
-    if array_layers.is_empty() {
+        .any(|l| l.cost.array.is_some_and(|a| a.folds > 0))
+    {
         bail!(
             "--report-dir writes SCALE-Sim's per-layer array reports; no layer of `{}` runs on a systolic array of `{}` (use a `kind: systolic` preset, YAML or .cfg)",
             r.model,
@@ -47,12 +58,25 @@ pub fn render(r: &SimResult) -> Result<[(&'static str, String); 3]> {
         format!("{BANDWIDTH_HEADER}\n"),
         format!("{ACCESS_HEADER}\n"),
     );
-    for (id, (l, a)) in array_layers.iter().enumerate() {
+    let mut layers = String::from("LayerID,step,name,op_type,cycles\n");
+    let mut id = 0usize;
+    for l in &r.layers {
+        let Some(a) = l.cost.array.filter(|a| a.folds > 0) else {
+            let _ = writeln!(
+                layers,
+                ",{},{},{},{}",
+                l.step,
+                csv_field(&l.name),
+                l.op_type,
+                l.cost.cycles
+            );
+            continue;
+        };
         let c = &l.cost;
         let cycles = c.cycles.max(1) as f64;
         let _ = writeln!(
             compute,
-            "{id}, , {}, {}, {}, {}, {},",
+            "{id}, nan, {}, {}, {}, {}, {},",
             c.cycles,
             c.stall_cycles,
             py(c.utilization * 100.0),
@@ -61,34 +85,36 @@ pub fn render(r: &SimResult) -> Result<[(&'static str, String); 3]> {
         );
         let _ = writeln!(
             bandwidth,
-            "{id}, {}, {}, {}, {}, {}, {},",
+            "{id}, {}, {}, {}, nan, nan, nan,",
             py(a.sram.ifmap_reads as f64 / cycles),
             py(a.sram.filter_reads as f64 / cycles),
-            py(a.sram.ofmap_writes as f64 / cycles),
-            py(a.dram.ifmap_reads as f64 / cycles),
-            py(a.dram.filter_reads as f64 / cycles),
-            py(a.dram.ofmap_writes as f64 / cycles)
+            py(a.sram.ofmap_writes as f64 / cycles)
         );
         let _ = writeln!(
             access,
-            "{id}, , , {}, , , {}, , , {}, , , {}, , , {}, , , {},",
-            a.sram.ifmap_reads,
-            a.sram.filter_reads,
-            a.sram.ofmap_writes,
-            a.dram.ifmap_reads,
-            a.dram.filter_reads,
-            a.dram.ofmap_writes
+            "{id}, nan, nan, {}, nan, nan, {}, nan, nan, {}, nan, nan, nan, nan, nan, nan, nan, nan, nan,",
+            a.sram.ifmap_reads, a.sram.filter_reads, a.sram.ofmap_writes
         );
+        let _ = writeln!(
+            layers,
+            "{id},{},{},{},{}",
+            l.step,
+            csv_field(&l.name),
+            l.op_type,
+            c.cycles
+        );
+        id += 1;
     }
     Ok([
         ("COMPUTE_REPORT.csv", compute),
         ("BANDWIDTH_REPORT.csv", bandwidth),
         ("DETAILED_ACCESS_REPORT.csv", access),
+        ("LAYERS.csv", layers),
     ])
 }
 
 /// Writes the rendered reports into `dir` (created if absent), each file whole or not at all.
-pub fn write(dir: &Path, files: [(&str, String); 3]) -> Result<()> {
+pub fn write(dir: &Path, files: [(&str, String); 4]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in files {
         let path = dir.join(name);

@@ -14,8 +14,16 @@ use vchip_hwmodels::{build_model, CostOptions, HardwareSpec};
 use crate::sweep::{apply_point, pareto_front, Axis, Shard, HW_AXIS};
 use crate::ExploreError;
 
-/// Points per part file: small enough that a kill loses little, large enough to keep files few.
+/// Most points per part file: small enough that a kill loses little, large enough to keep files
+/// few.
 pub const CHUNK: usize = 1000;
+
+/// Points per part file for a sweep of `points`: at most [`CHUNK`], and small enough that a
+/// sweep has at least 64 chunks, so shards split a small sweep too. It depends on the point count
+/// alone, so every shard of a sweep agrees on it.
+pub fn chunk_size(points: usize) -> usize {
+    points.div_ceil(64).clamp(1, CHUNK)
+}
 
 /// Everything that defines a sweep; stored next to its parts so a restart cannot mix sweeps.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -352,11 +360,12 @@ pub fn run(
     shard: Shard,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<usize, ExploreError> {
-    let chunks = job.points.len().div_ceil(CHUNK);
+    let chunk = chunk_size(job.points.len());
+    let chunks = job.points.len().div_ceil(chunk);
     let done = AtomicU64::new(0);
     let mut written = 0;
     for c in (0..chunks).filter(|c| shard.owns(*c)) {
-        let range = c * CHUNK..((c + 1) * CHUNK).min(job.points.len());
+        let range = c * chunk..((c + 1) * chunk).min(job.points.len());
         let path = part_path(dir, c);
         // A part counts only when its checksum matches (a part cut short, or written without
         // its checksum by a run that died between the two, is evaluated again).
@@ -542,7 +551,7 @@ pub fn merge(
             serde_json::from_str(&t)
                 .map_err(|e| ExploreError::Sweep(format!("{}: {e}", mpath.display())))
         })?;
-    let chunks = manifest.points.div_ceil(CHUNK);
+    let chunks = manifest.points.div_ceil(chunk_size(manifest.points));
     let mut missing = Vec::new();
     let mut df: Option<DataFrame> = None;
     for c in 0..chunks {
@@ -556,7 +565,7 @@ pub fn merge(
         }
         let bytes = verify_part(&p).map_err(|why| {
             ExploreError::Sweep(format!(
-                "{}: {why}; delete it and re-run its shard (`vchip sweep ... --shard {c}/N` evaluates chunk {c} when c mod N matches)",
+                "{}: {why}; delete it and re-run the shard that owns chunk {c} (`--shard i/N` evaluates the chunks c with c mod N = i)",
                 p.display()
             ))
         })?;

@@ -149,10 +149,16 @@ pub fn parse_axis(spec: &str) -> Result<Axis, ExploreError> {
             }
             return Ok(Axis::categorical(&key, labels));
         }
-        items
+        let values: Vec<f64> = items
             .iter()
             .map(|v| num(v, &what))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                return Err(ExploreError::Sweep(format!("{what}: `{v}` is given twice")));
+            }
+        }
+        values
     };
     if values.is_empty() {
         return Err(ExploreError::Sweep(format!(
@@ -192,15 +198,19 @@ pub fn check_axes(bases: &[HardwareSpec], axes: &[Axis]) -> Result<(), ExploreEr
                 Some(Value::Number(_)) if a.is_categorical() => Some("a number"),
                 Some(Value::String(_)) if !a.is_categorical() => Some("text"),
                 Some(Value::Number(_) | Value::String(_)) => None,
-                Some(_) => {
+                Some(Value::Bool(_)) if a.labels.iter().all(|l| l == "true" || l == "false") => {
+                    None
+                }
+                Some(Value::Bool(_)) => Some("true or false"),
+                Some(Value::Object(_) | Value::Array(_)) => {
                     return Err(ExploreError::Sweep(format!(
                         "--set {}: the key is a section, not a value; sweep one of its keys",
                         a.key
                     )))
                 }
-                // Absent from this description: an optional key the schema accepts is set; a
-                // misspelt one fails below with the list of what can be swept.
-                None => {
+                // Absent from (or unset in) this description: an optional key the schema
+                // accepts is set; a misspelt one fails below with the list of what can be swept.
+                None | Some(Value::Null) => {
                     let mut probe = json.clone();
                     let ok = set_value(&mut probe, a, a.values[0])
                         .ok()
@@ -228,7 +238,9 @@ pub fn check_axes(bases: &[HardwareSpec], axes: &[Axis]) -> Result<(), ExploreEr
                 }
             };
             if let Some(held) = wrong_type {
-                let example = if a.is_categorical() {
+                let example = if held == "true or false" {
+                    "give its values as true,false".to_string()
+                } else if a.is_categorical() {
                     let bad = a
                         .labels
                         .iter()
@@ -291,7 +303,9 @@ fn value_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
                 format!("{prefix}.{k}")
             };
             match x {
-                Value::Number(_) | Value::String(_) if !IDENTITY_KEYS.contains(&p.as_str()) => {
+                Value::Number(_) | Value::String(_) | Value::Bool(_)
+                    if !IDENTITY_KEYS.contains(&p.as_str()) =>
+                {
                     out.push(p)
                 }
                 Value::Object(_) => value_keys(x, &p, out),
@@ -315,7 +329,12 @@ fn set_value(json: &mut Value, a: &Axis, v: f64) -> Result<(), ExploreError> {
     };
     // Integers stay integers so integer-typed fields (array rows, lanes) accept them.
     let value = if a.is_categorical() {
-        Value::from(a.label(v))
+        // Switches (`buffers.double_buffered=true,false`) are booleans in the schema.
+        match a.label(v).as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            l => Value::from(l),
+        }
     } else if v.fract() == 0.0 && v.abs() < 9e15 {
         Value::from(v as i64)
     } else {

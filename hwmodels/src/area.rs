@@ -61,7 +61,7 @@ pub struct MemoryInterface {
     pub class: &'static str,
     /// Per-pin data rate in Gb/s (the JEDEC top speed grade of the class).
     pub gbit_per_pin: f64,
-    /// Data pins the bandwidth needs.
+    /// Data pins the bandwidth needs, in whole channels (or HBM stacks).
     pub pins: f64,
     pub mm2: f64,
     /// The technology name was not recognised: a DDR4-class interface was assumed.
@@ -70,37 +70,60 @@ pub struct MemoryInterface {
 
 /// Per-pin rates (Gb/s, JEDEC top speed grades: DDR3-2133, DDR4-3200, DDR5-6400, LPDDR4X-4266,
 /// LPDDR5-6400, LPDDR5X-8533, GDDR5 8, GDDR6 16, GDDR6X 21 (Micron), HBM 1, HBM2 2, HBM2E 3.2,
-/// HBM3 6.4, HBM3E 9.6) and whether the class is an in-package wide (HBM) interface.
-const CLASSES: [(&str, f64, bool); 15] = [
-    ("ddr3", 2.133, false),
-    ("ddr4", 3.2, false),
-    ("ddr5", 6.4, false),
-    ("lpddr4", 4.266, false),
-    ("lpddr5x", 8.533, false),
-    ("lpddr5", 6.4, false),
-    ("gddr5", 8.0, false),
-    ("gddr6x", 21.0, false),
-    ("gddr6", 16.0, false),
-    ("hbm3e", 9.6, true),
-    ("hbm3", 6.4, true),
-    ("hbm2e", 3.2, true),
-    ("hbm2", 2.0, true),
-    ("hbm", 1.0, true),
-    ("lpddr", 4.266, false),
+/// HBM3 6.4, HBM3E 9.6), whether the class is an in-package wide (HBM) interface, and the data
+/// width an interface is built in (JEDEC channel widths: a 64-bit DDR3/DDR4 channel, a 32-bit
+/// DDR5 subchannel, a 16-bit LPDDR channel, a 32-bit GDDR device, a 1,024-bit HBM stack).
+const CLASSES: [(&str, f64, bool, u32); 15] = [
+    ("ddr3", 2.133, false, 64),
+    ("ddr4", 3.2, false, 64),
+    ("ddr5", 6.4, false, 32),
+    ("lpddr4", 4.266, false, 16),
+    ("lpddr5x", 8.533, false, 16),
+    ("lpddr5", 6.4, false, 16),
+    ("gddr5", 8.0, false, 32),
+    ("gddr6x", 21.0, false, 32),
+    ("gddr6", 16.0, false, 32),
+    ("hbm3e", 9.6, true, 1024),
+    ("hbm3", 6.4, true, 1024),
+    ("hbm2e", 3.2, true, 1024),
+    ("hbm2", 2.0, true, 1024),
+    ("hbm", 1.0, true, 1024),
+    ("lpddr", 4.266, false, 16),
 ];
+
+fn class_of(technology: &str) -> Option<(&'static str, f64, bool, u32)> {
+    let t = technology.trim().to_ascii_lowercase();
+    CLASSES
+        .iter()
+        .copied()
+        .find(|(name, ..)| t.starts_with(name))
+}
+
+/// Whether `technology` names a memory interface vchip can cost (by prefix: `lpddr4x` is LPDDR4).
+pub fn technology_known(technology: &str) -> bool {
+    class_of(technology).is_some()
+}
+
+/// The technology names vchip costs, for messages.
+pub fn technology_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = CLASSES.iter().map(|c| c.0).collect();
+    v.sort();
+    v
+}
 
 /// Interface area for `technology` (matched by prefix, case-insensitive: `lpddr4x` is LPDDR4,
 /// `HBM2E` is HBM2E) at `bandwidth_gb_s`.
 pub fn memory_interface(technology: &str, bandwidth_gb_s: f64) -> MemoryInterface {
-    let t = technology.trim().to_ascii_lowercase();
-    let found = CLASSES.iter().find(|(name, _, _)| t.starts_with(name));
-    let (class, rate, hbm) = found.copied().unwrap_or(("ddr4", 3.2, false));
+    let found = class_of(technology);
+    let (class, rate, hbm, width) = found.unwrap_or(("ddr4", 3.2, false, 64));
     let per_pin = if hbm {
         HBM_MM2_PER_PIN
     } else {
         PARALLEL_DRAM_MM2_PER_PIN
     };
-    let pins = bandwidth_gb_s * 8.0 / rate;
+    // Interfaces come in whole channels (or stacks): 34 GB/s of DDR3 is two 64-bit channels.
+    let width = f64::from(width);
+    let pins = (bandwidth_gb_s * 8.0 / rate / width).ceil() * width;
     MemoryInterface {
         class,
         gbit_per_pin: rate,
@@ -119,16 +142,24 @@ pub struct Area {
     /// Off-chip memory interface (PHYs and controllers); 0 for a host link, whose serial PHY is
     /// not estimated.
     pub memory_interface_mm2: f64,
-    /// The rest of the die when `area_mm2.chip` gives the whole (I/O, control, memory
-    /// interfaces): the chip less the estimated components.
+    /// The rest of the die (I/O, control, unlabelled area): `area_mm2.other`, or the chip less
+    /// the components when `area_mm2.chip` gives the whole; 0 when neither is given.
     pub other_mm2: f64,
     pub total_mm2: f64,
 }
 
 /// Components an `area_mm2:` section may name (systolic kinds): each overrides its estimate;
-/// `chip` gives the whole die, the difference reported as `other_mm2` (a die is never smaller
-/// than its components: growing one past it grows the die).
-pub const AREA_KEYS: [&str; 5] = ["compute", "sram", "vector", "memory_interface", "chip"];
+/// `other` adds the rest of the die (kept as components grow in a sweep); `chip` instead pins
+/// the whole die, the difference reported as `other_mm2` (a die is never smaller than its
+/// components: growing one past it grows the die).
+pub const AREA_KEYS: [&str; 6] = [
+    "compute",
+    "sram",
+    "vector",
+    "memory_interface",
+    "other",
+    "chip",
+];
 
 #[cfg(test)]
 mod tests {
@@ -138,8 +169,8 @@ mod tests {
     fn tpu_v1_ddr3_ports_are_six_percent_of_the_die() {
         // The calibration point itself: 34 GB/s of DDR3 is two 64-bit DDR3-2133 ports.
         let m = memory_interface("ddr3", 34.0);
-        assert!((m.pins - 127.5).abs() < 0.1, "{m:?}");
-        assert!((m.mm2 / 331.0 - 0.06).abs() < 0.001, "{m:?}");
+        assert_eq!(m.pins, 128.0, "{m:?}");
+        assert!((m.mm2 / 331.0 - 0.06).abs() < 1e-12, "{m:?}");
         assert!(!m.assumed);
     }
 
@@ -154,10 +185,15 @@ mod tests {
 
     #[test]
     fn area_grows_with_bandwidth_and_unknown_names_are_flagged() {
-        let a = memory_interface("lpddr4x", 25.6);
-        let b = memory_interface("lpddr4x", 51.2);
+        // Four and eight 16-bit LPDDR4X-4266 channels.
+        let a = memory_interface("lpddr4x", 4.266 * 64.0 / 8.0);
+        let b = memory_interface("lpddr4x", 4.266 * 128.0 / 8.0);
         assert_eq!(a.class, "lpddr4");
         assert!((b.mm2 / a.mm2 - 2.0).abs() < 1e-9);
+        // Whole channels and stacks: a little HBM3 bandwidth still takes a stack's PHY.
+        assert_eq!(memory_interface("lpddr4", 10.0).pins, 32.0);
+        assert_eq!(memory_interface("hbm3", 256.0).pins, 1024.0);
+        assert_eq!(memory_interface("hbm3", 819.3).pins, 2048.0);
         // HBM moves a byte for far less area than a DDR bus does.
         assert!(memory_interface("hbm3", 800.0).mm2 < memory_interface("ddr5", 800.0).mm2 / 5.0);
         let u = memory_interface("optane", 10.0);

@@ -167,9 +167,6 @@ pub struct ArrayDetail {
     pub compute_utilization: f64,
     /// The array's reads and writes of its SRAM buffers.
     pub sram: OperandAccesses,
-    /// Words each operand moves off chip (vchip's memory model; partial sums that spill and are
-    /// read back count as writes only, as SCALE-Sim counts them).
-    pub dram: OperandAccesses,
 }
 
 impl ArrayDetail {
@@ -196,9 +193,6 @@ impl ArrayDetail {
         self.sram.ifmap_reads = self.sram.ifmap_reads.saturating_add(o.sram.ifmap_reads);
         self.sram.filter_reads = self.sram.filter_reads.saturating_add(o.sram.filter_reads);
         self.sram.ofmap_writes = self.sram.ofmap_writes.saturating_add(o.sram.ofmap_writes);
-        self.dram.ifmap_reads = self.dram.ifmap_reads.saturating_add(o.dram.ifmap_reads);
-        self.dram.filter_reads = self.dram.filter_reads.saturating_add(o.dram.filter_reads);
-        self.dram.ofmap_writes = self.dram.ofmap_writes.saturating_add(o.dram.ofmap_writes);
     }
 }
 

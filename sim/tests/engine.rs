@@ -388,7 +388,7 @@ fn a_strided_pointwise_convolution_reads_only_the_pixels_it_uses() {
 fn a_parameter_cache_in_a_shared_buffer_stays_within_it() {
     let yaml = "name: shared-cache\nkind: systolic\nclock_mhz: 500\nsystolic: { rows: 32, cols: 32, dataflow: ws }\n\
                 buffers:\n  shared: { capacity_kib: 96 }\n  weight_cache: true\n\
-                dram: { capacity_gib: 1, bandwidth_gb_s: 8, energy_pj_per_bit: 8 }\nvector: { lanes: 32 }\n";
+                dram: { technology: lpddr4, capacity_gib: 1, bandwidth_gb_s: 8, energy_pj_per_bit: 8 }\nvector: { lanes: 32 }\n";
     let spec = HardwareSpec::from_yaml("shared-cache.yaml", yaml).unwrap();
     for name in ["resnet18", "mobilenet_v2"] {
         let r = run(&model(name, 1, "int8"), &spec, Fusion::On);

@@ -280,7 +280,8 @@ pub fn parse_resolutions(s: &str) -> Result<Vec<u64>> {
 /// Maps user-facing objective names to table columns.
 pub fn parse_objectives(s: Option<&str>) -> Result<Vec<String>> {
     let Some(s) = s else { return Ok(Vec::new()) };
-    s.split(',')
+    let objectives: Vec<String> = s
+        .split(',')
         .map(|o| {
             Ok(match o.trim() {
                 "latency" | "latency_s" => "latency_s",
@@ -294,7 +295,13 @@ pub fn parse_objectives(s: Option<&str>) -> Result<Vec<String>> {
             }
             .to_string())
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    for (i, o) in objectives.iter().enumerate() {
+        if objectives[..i].contains(o) {
+            bail!("--pareto: `{o}` is given twice");
+        }
+    }
+    Ok(objectives)
 }
 
 /// Everything a costing command needs, loaded the one way every command loads it: the hardware

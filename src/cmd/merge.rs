@@ -29,6 +29,11 @@ pub fn run(a: MergeArgs) -> Result<()> {
     if a.plot.is_some() && objectives.len() < 2 {
         bail!("--plot needs at least two --pareto objectives");
     }
+    // Checked before the table is written, so a bad plot name costs nothing.
+    if let Some(p) = &a.plot {
+        vchip::plot::check_path(p)?;
+    }
+    super::sweep::check_table_path(&a.output)?;
     finish_table(
         &a.parts,
         &objectives,

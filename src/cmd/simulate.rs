@@ -33,8 +33,10 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "SVG|PNG")]
     pub plot: Option<PathBuf>,
     /// Also write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
-    /// DETAILED_ACCESS_REPORT.csv (v3 layouts) into DIR, for scripts written for SCALE-Sim
-    /// (systolic kinds; with --compat scalesim the cycle and SRAM columns are SCALE-Sim's).
+    /// DETAILED_ACCESS_REPORT.csv (v3 layouts, one row per layer on the array) and LAYERS.csv
+    /// (LayerID to vchip's layer and step) into DIR, for scripts written for SCALE-Sim (systolic
+    /// kinds; with --compat scalesim the cycle and SRAM columns are SCALE-Sim's, the columns
+    /// vchip does not compute SCALE-Sim's way read `nan`).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -55,6 +57,12 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     } = a;
     if let Some(p) = &plot {
         vchip::plot::check_path(p)?;
+    }
+    if let Some(d) = report_dir.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        anyhow::bail!(
+            "--report-dir {}: a file is in the way; give a directory (it is created if absent)",
+            d.display()
+        );
     }
     let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;

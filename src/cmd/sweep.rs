@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::args::{load, parse_objectives, EngineArgs, TraceArgs};
@@ -81,11 +81,17 @@ pub fn run(a: SweepArgs) -> Result<()> {
         hw.split(',').map(|h| h.trim().to_string()).collect()
     };
     let mut bases: Vec<vchip_hwmodels::HardwareSpec> = Vec::new();
-    for h in &hw_names {
-        let l = load(h, &[], &trace, &Default::default())?;
-        if bases.iter().any(|b| b.name == l.spec.name) {
+    for (i, h) in hw_names.iter().enumerate() {
+        if hw_names[..i].contains(h) {
             bail!("--hw: `{h}` is given twice");
         }
+        let l = load(h, &[], &trace, &Default::default()).with_context(|| {
+            if hw_names.len() > 1 {
+                format!("--hw `{h}` (one of the comma-separated presets or files)")
+            } else {
+                format!("--hw `{h}`")
+            }
+        })?;
         // A kind that does not model energy or area would win every front with nulls.
         for o in &objectives {
             let (needs, modelled) = match o.as_str() {
@@ -95,8 +101,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
             };
             if !modelled {
                 bail!(
-                    "--pareto {o}: hardware kind `{:?}` of `{}` does not model {needs}; use latency (and the other objectives it models)",
-                    l.spec.kind,
+                    "--pareto {o}: hardware kind `{}` of `{}` does not model {needs}; use latency (and the other objectives it models)",
+                    format!("{:?}", l.spec.kind).to_lowercase(),
                     l.spec.name
                 );
             }
@@ -113,6 +119,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if trace.precision.is_some() && axes.iter().any(|a| a.key == "precision") {
         bail!("--precision and --set precision=... both set the precision; keep one");
     }
+    for a in axes.iter().filter(|a| a.key == "precision") {
+        for l in &a.labels {
+            vchip_workloads::precision::PrecisionPolicy::parse(l)
+                .with_context(|| format!("--set precision: `{l}`"))?;
+        }
+    }
+    check_table_path(&output)?;
     if hw_names.len() > 1 {
         axes.insert(
             0,
@@ -120,12 +133,41 @@ pub fn run(a: SweepArgs) -> Result<()> {
         );
     }
     sweep::check_axes(&bases, &axes)?;
+    // Things that would pass silently and mislead.
+    if trace.precision.is_none()
+        && !axes.iter().any(|a| a.key == "precision")
+        && bases.iter().any(|b| b.precision != bases[0].precision)
+    {
+        eprintln!(
+                "warning: the presets run at different precisions ({}); fronts are taken per precision, so they are not compared on one front. Pass --precision to run them all at one.",
+                bases
+                    .iter()
+                    .map(|b| format!("{} {}", b.name, b.precision.as_deref().unwrap_or("native")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+    }
+    if axes.iter().any(|a| a.key == "dram.technology")
+        && bases.iter().any(|b| {
+            b.dram
+                .as_ref()
+                .is_some_and(|d| d.energy_pj_per_bit.is_some())
+        })
+    {
+        eprintln!(
+            "warning: --set dram.technology changes the interface's pins and area; the energy per bit stays what `dram.energy_pj_per_bit` says. Sweep that key as well to change it."
+        );
+    }
+
     let sampling = sweep::Sampling::parse(&sample)?;
     let shard = shard
         .as_deref()
         .map(sweep::Shard::parse)
         .transpose()?
         .unwrap_or(sweep::Shard { index: 0, count: 1 });
+    if plot.is_some() && shard.count > 1 {
+        eprintln!("warning: --plot is drawn when the shards are merged: pass it to `vchip merge`");
+    }
     // Every precision a point can run at is traced once, up front: --precision, else each
     // description's own and each value of a `precision` axis.
     let mut precisions: Vec<Option<String>> = match &trace.precision {
@@ -168,11 +210,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
         points: points.len(),
         sampling: sample.clone(),
         seed,
+        // The part layout too: parts cut into other chunks are not these parts.
         engine: format!(
-            "vchip {} {:?} fusion {:?}",
+            "vchip {} {:?} fusion {:?} chunks of {}",
             env!("CARGO_PKG_VERSION"),
             engine.opts().compat,
-            engine.opts().fusion
+            engine.opts().fusion,
+            run_sweep::chunk_size(points.len())
         ),
         trace_digests: all_traces
             .iter()
@@ -200,10 +244,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
         points: &points,
         opts: engine.opts(),
     };
-    let owned = points.len().div_ceil(run_sweep::CHUNK);
+    let chunk = run_sweep::chunk_size(points.len());
+    let owned = points.len().div_ceil(chunk);
     let owned_points = (0..owned)
         .filter(|c| shard.owns(*c))
-        .map(|c| (points.len() - c * run_sweep::CHUNK).min(run_sweep::CHUNK))
+        .map(|c| (points.len() - c * chunk).min(chunk))
         .sum::<usize>();
     let bar = indicatif::ProgressBar::new(owned_points as u64);
     bar.set_style(
@@ -233,6 +278,17 @@ pub fn run(a: SweepArgs) -> Result<()> {
         return Ok(());
     }
     finish_table(&parts, &objectives, plot.as_deref(), &output, false)
+}
+
+/// A sweep table is Parquet or CSV, named so.
+pub fn check_table_path(output: &std::path::Path) -> Result<()> {
+    match output.extension().and_then(|e| e.to_str()) {
+        Some("parquet") | Some("csv") => Ok(()),
+        _ => bail!(
+            "-o {}: a sweep table is written as .parquet or .csv; name the file with one of those",
+            output.display()
+        ),
+    }
 }
 
 /// Joins a sweep's parts into its table (and plot): the end of `sweep` and all of `merge`.

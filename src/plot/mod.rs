@@ -40,6 +40,15 @@ pub(crate) trait Figure {
 /// The plot formats a path can name; checked before any work so a long run does not end on a
 /// typo.
 pub fn check_path(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "{}: the directory {} does not exist; create it first",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     match extension(path).as_deref() {
         Some("svg") | Some("png") => Ok(()),
         other => bail!(

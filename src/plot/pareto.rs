@@ -32,10 +32,19 @@ fn marker<DB: DrawingBackend, C: Clone + 'static>(
     at: C,
     style: ShapeStyle,
 ) -> DynElement<'static, DB, C> {
-    match shape % 3 {
+    // Six distinct glyphs: filled and hollow circles and triangles, a cross, a small dot.
+    let hollow = ShapeStyle {
+        filled: false,
+        stroke_width: 2,
+        ..style
+    };
+    match shape % 6 {
         0 => Circle::new(at, 5, style).into_dyn(),
         1 => TriangleMarker::new(at, 6, style).into_dyn(),
-        _ => Cross::new(at, 5, style.stroke_width(2)).into_dyn(),
+        2 => Cross::new(at, 5, style.stroke_width(2)).into_dyn(),
+        3 => Circle::new(at, 5, hollow).into_dyn(),
+        4 => TriangleMarker::new(at, 6, hollow).into_dyn(),
+        _ => Circle::new(at, 3, style).into_dyn(),
     }
 }
 
@@ -62,8 +71,18 @@ impl Figure for Pareto<'_> {
         let max =
             |f: &dyn Fn(&PlotPoint) -> f64| usable.iter().map(|p| f(p).abs()).fold(0.0, f64::max);
         let (xu, yu) = (axis_unit(xo, max(&|p| p.x)), axis_unit(yo, max(&|p| p.y)));
-        let xr = axis_range(usable.iter().map(|p| p.x / xu.factor));
-        let yr = axis_range(usable.iter().map(|p| p.y / yu.factor));
+        // Axes span what is drawn: the fronts and the (thinned) dominated cloud.
+        let dominated: Vec<&&PlotPoint> = usable.iter().filter(|p| !p.pareto).collect();
+        let stride = dominated.len().div_ceil(MAX_CLOUD).max(1);
+        let cloud: Vec<&&PlotPoint> = dominated.iter().step_by(stride).copied().collect();
+        let drawn = || {
+            usable
+                .iter()
+                .filter(|p| p.pareto)
+                .chain(cloud.iter().copied())
+        };
+        let xr = axis_range(drawn().map(|p| p.x / xu.factor));
+        let yr = axis_range(drawn().map(|p| p.y / yu.factor));
         let (Some(xr), Some(yr)) = (xr, yr) else {
             anyhow::bail!("nothing to plot");
         };
@@ -86,10 +105,6 @@ impl Figure for Pareto<'_> {
             let hi = zs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             (zo, axis_unit(zo, hi.abs().max(lo.abs())), lo, hi)
         });
-        let dominated: Vec<&&PlotPoint> = usable.iter().filter(|p| !p.pareto).collect();
-        let stride = dominated.len().div_ceil(MAX_CLOUD).max(1);
-        let cloud: Vec<&&PlotPoint> = dominated.iter().step_by(stride).copied().collect();
-
         root.fill(&WHITE)?;
         let (plot_area, bar_area) = if z.is_some() {
             let (a, b) = root.split_horizontally(self.size().0 - 120);
@@ -195,9 +210,23 @@ impl Figure for Pareto<'_> {
             t
         };
         // The dominated cloud first, faint, in its front's colour.
+        // With a third objective colour is that objective's: the cloud is grey.
+        let cloud_colour = |g: &str| {
+            if z.is_some() {
+                RGBColor(150, 150, 150).mix(0.35)
+            } else {
+                colour_of(g).1.mix(0.25)
+            }
+        };
+        if z.is_some() && !cloud.is_empty() {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label("dominated (any front)")
+                .legend(|(x, y)| Circle::new((x, y), 3, RGBColor(150, 150, 150).filled()));
+        }
         for p in &cloud {
-            let (_, c) = colour_of(&p.group);
-            chart.draw_series(std::iter::once(Circle::new(at(p), 2, c.mix(0.25).filled())))?;
+            let c = cloud_colour(&p.group);
+            chart.draw_series(std::iter::once(Circle::new(at(p), 2, c.filled())))?;
             tips.push(Tip {
                 at: chart.backend_coord(&at(p)),
                 text: describe(p),
@@ -289,7 +318,17 @@ where
         (left - 4, top - 24),
         style.clone(),
     ))?;
-    if lo.is_finite() && hi.is_finite() {
+    if lo.is_finite()
+        && hi.is_finite()
+        && tick_label(lo / unit.factor) == tick_label(hi / unit.factor)
+    {
+        // One value throughout: one label, not five equal ones.
+        area.draw(&Text::new(
+            format!("{} (all)", tick_label(lo / unit.factor)),
+            (left + 28, (top + bottom) / 2 - 6),
+            style.clone(),
+        ))?;
+    } else if lo.is_finite() && hi.is_finite() {
         for k in 0..=4 {
             let v = lo + (hi - lo) * k as f64 / 4.0;
             let y = bottom - (bottom - top) * k / 4;

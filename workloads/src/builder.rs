@@ -131,6 +131,17 @@ impl TraceBuilder {
         self.trace
     }
 
+    /// Gives a tensor the name its source file uses (an ONNX value name), so reports match
+    /// Netron and the exporter.
+    pub fn rename_tensor(&mut self, id: TensorId, name: &str) -> Result<()> {
+        if self.trace.tensors[id.0 as usize].name == name {
+            return Ok(());
+        }
+        self.charge_name(name)?;
+        self.trace.tensors[id.0 as usize].name = name.to_string();
+        Ok(())
+    }
+
     pub fn ops_len(&self) -> usize {
         self.trace.ops.len()
     }

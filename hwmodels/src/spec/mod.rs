@@ -157,8 +157,9 @@ pub struct HardwareSpec {
     /// MAC energies and static power (systolic kinds).
     #[serde(default)]
     pub energy: EnergySpec,
-    /// Areas in mm² overriding the estimates (systolic kinds): `compute`, `sram`, `vector`, and
-    /// `chip` (the whole die; what the components leave is reported as the rest of the die).
+    /// Areas in mm² overriding the estimates (systolic kinds): `compute`, `sram`, `vector`,
+    /// `memory_interface`; `other` (the rest of the die, added to the components and kept as they
+    /// grow) or `chip` (the whole die; what the components leave is reported as the rest).
     #[serde(default)]
     pub area_mm2: BTreeMap<String, NonNegative>,
 }
@@ -166,9 +167,10 @@ pub struct HardwareSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DramSpec {
-    /// Technology (ddr3, ddr4, ddr5, lpddr4, lpddr5, gddr6, hbm2, hbm2e, hbm3, hbm3e, ...): sets the
-    /// per-pin rate, hence the data pins and the interface area (`area::memory_interface`); an
-    /// unrecognised name is costed as DDR4.
+    /// Technology (ddr3, ddr4, ddr5, lpddr4, lpddr5, lpddr5x, gddr5, gddr6, gddr6x, hbm, hbm2,
+    /// hbm2e, hbm3, hbm3e; matched by prefix): sets the per-pin rate and channel width, hence the
+    /// data pins and the interface area (`area::memory_interface`). Systolic kinds require a known
+    /// one unless `host_link` is set; other kinds keep it as a label.
     #[serde(default)]
     pub technology: String,
     /// Capacity in GiB; the memory report checks peaks against it.
@@ -402,6 +404,35 @@ impl HardwareSpec {
                         crate::area::AREA_KEYS.join(", ")
                     ),
                 ));
+            }
+        }
+        if self.area_mm2.contains_key("chip") && self.area_mm2.contains_key("other") {
+            return Err(invalid(
+                "area_mm2",
+                "give `chip` (a fixed die; components grow into what they leave) or `other` (the rest of the die, kept while components grow), not both".into(),
+            ));
+        }
+        if self.kind == HwKind::Systolic {
+            if let Some(d) = self.dram.as_ref().filter(|d| !d.host_link) {
+                if d.technology.trim().is_empty() {
+                    return Err(invalid(
+                        "dram.technology",
+                        format!(
+                            "missing: name the memory technology (one of {}); it sets the interface's pins and area",
+                            crate::area::technology_names().join(", ")
+                        ),
+                    ));
+                }
+                if !crate::area::technology_known(&d.technology) {
+                    return Err(invalid(
+                        "dram.technology",
+                        format!(
+                            "`{}` is not a memory technology vchip can cost (it sets the interface's pins and area); use one of {} (or `host_link: true` for a chip without memory of its own)",
+                            d.technology,
+                            crate::area::technology_names().join(", ")
+                        ),
+                    ));
+                }
             }
         }
         let Some(b) = &self.buffers else {

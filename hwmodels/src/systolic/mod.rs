@@ -308,20 +308,6 @@ impl SystolicModel {
                 let c = (g.m.saturating_mul(g.n) as f64 * c_bytes).ceil() as u64;
                 t.ofmap_write = t.ofmap_write.saturating_sub(c);
             }
-            let to_words =
-                |bytes: u64, per: f64| ((bytes as f64 / per).round() as u64).saturating_mul(reps);
-            array.dram.ifmap_reads = array
-                .dram
-                .ifmap_reads
-                .saturating_add(to_words(t.ifmap_read, a_bytes));
-            array.dram.filter_reads = array
-                .dram
-                .filter_reads
-                .saturating_add(to_words(t.filter_read, b_bytes));
-            array.dram.ofmap_writes = array
-                .dram
-                .ofmap_writes
-                .saturating_add(to_words(t.ofmap_write, c_bytes));
             dram_rd = dram_rd.saturating_add(t.reads().saturating_mul(reps));
             dram_wr = dram_wr.saturating_add(t.writes().saturating_mul(reps));
             prologue = prologue.max(t.prologue);
@@ -603,9 +589,13 @@ impl HardwareModel for SystolicModel {
             })
         });
         let parts = compute_mm2 + sram_mm2 + vector_mm2 + memory_interface_mm2;
-        // A die size given whole is the total; whatever the components leave is the rest of the
-        // die (a chip smaller than its parts is refused when the model is built).
-        let total_mm2 = over("chip").unwrap_or(parts).max(parts);
+        // A die size given whole is the total, whatever the components leave the rest of it; a
+        // given rest of the die is added to the components (and stays as they grow).
+        let total_mm2 = match (over("chip"), over("other")) {
+            (Some(chip), _) => chip.max(parts),
+            (None, Some(other)) => parts + other,
+            (None, None) => parts,
+        };
         Area {
             compute_mm2,
             sram_mm2,

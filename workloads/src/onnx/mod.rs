@@ -242,8 +242,21 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             imp.vals.insert(vi.name.clone(), Val::Act(id));
         }
     }
-    for i in node_order(file, &graph)? {
+    let order = node_order(file, &graph)?;
+    for &i in &order {
         imp.node(i, &graph.node[i])?;
+    }
+    // Tensors carry the file's value names (node outputs in order, then the graph outputs, which
+    // win where a no-op node made two names one tensor).
+    let named = order
+        .iter()
+        .flat_map(|&i| graph.node[i].output.iter())
+        .chain(graph.output.iter().map(|o| &o.name));
+    for value in named {
+        if let Some(Val::Act(id)) = imp.vals.get(value.as_str()) {
+            let id = *id;
+            imp.b.rename_tensor(id, value)?;
+        }
     }
     if !imp.unknown.is_empty() {
         let mut kinds: Vec<String> = imp.unknown.clone();
