@@ -60,7 +60,9 @@ pub fn write(r: &CpuReport, m: &CpuMeasurements, dir: &Path) -> Result<()> {
         ("calibration", RGBColor(150, 150, 150)),
         ("test", RED),
     ];
+    // SVG with a tooltip per kernel, PNG for where SVG does not render (issue trackers, slides).
     crate::plot::validation_plot(&dir.join("scatter.svg"), &pts, &parts)?;
+    crate::plot::validation_plot(&dir.join("scatter.png"), &pts, &parts)?;
 
     let mut md = String::new();
     let _ = writeln!(md, "# vchip CPU validation\n");

@@ -1012,9 +1012,18 @@ fn validate_recalibrates_from_recorded_measurements() {
         "host-cpu.yaml",
         "measurements.json",
         "scatter.svg",
+        "scatter.png",
     ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // Every kernel has its tooltip in the SVG.
+    let svg = std::fs::read_to_string(dir.join("scatter.svg")).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        svg.matches("<title>").count(),
+        report["kernels"].as_array().unwrap().len()
+    );
     // The calibrated host is a hardware description the simulator takes.
     let hw = dir.join("host-cpu.yaml").to_string_lossy().into_owned();
     let o = vchip(&["simulate", "mobilenet_v2", "--hw", &hw]);

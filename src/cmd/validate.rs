@@ -13,7 +13,7 @@ pub struct ValidateArgs {
     /// A smaller kernel set and shorter timing (well under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Report directory (report.md, report.json, scatter.svg, host-cpu.yaml,
+    /// Report directory (report.md, report.json, scatter.svg and .png, host-cpu.yaml,
     /// measurements.json).
     #[arg(short = 'o', long = "output", default_value = "report")]
     pub output: PathBuf,
