@@ -40,8 +40,8 @@ from onnx.backend.test.case.node import collect_testcases  # noqa: E402
 
 # vchip's dtype classes (workloads/src/onnx/mod.rs `dtype_of`): everything index-like is int64.
 ELEM_CLASS = {
-    1: "f32", 11: "f32", 10: "f16", 16: "bf16", 17: "fp8e4m3", 18: "fp8e4m3",
-    19: "fp8e5m2", 20: "fp8e5m2", 2: "int8", 3: "int8", 21: "int4", 22: "int4",
+    1: "f32", 11: "f32", 10: "f16", 16: "bf16", 17: "fp8-e4m3", 18: "fp8-e4m3",
+    19: "fp8-e5m2", 20: "fp8-e5m2", 2: "int8", 3: "int8", 21: "int4", 22: "int4",
 }
 
 

@@ -131,6 +131,18 @@ impl TraceBuilder {
         self.trace
     }
 
+    /// Sets a tensor's element type (a front-end that knows it better than the builder's default).
+    pub fn set_dtype(&mut self, id: TensorId, dtype: DType) {
+        self.trace.tensors[id.0 as usize].dtype = dtype;
+    }
+
+    /// The outputs of the ops added from op index `first` on.
+    pub fn outputs_since(&self, first: usize) -> impl Iterator<Item = TensorId> + '_ {
+        self.trace.ops[first.min(self.trace.ops.len())..]
+            .iter()
+            .flat_map(|o| o.outputs.iter().copied())
+    }
+
     /// Gives a tensor the name its source file uses (an ONNX value name), so reports match
     /// Netron and the exporter.
     pub fn rename_tensor(&mut self, id: TensorId, name: &str) -> Result<()> {

@@ -7,6 +7,9 @@
 //! consuming op and its output's `value_info`). Integer shape arithmetic (Shape → Gather → Concat →
 //! Reshape chains) is constant-folded and costs nothing; every other op becomes a trace op.
 
+mod dtypes;
+#[cfg(test)]
+mod op_tests;
 mod ops;
 pub mod proto;
 
@@ -238,13 +241,28 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             );
         } else {
             let shape = imp.input_shape(&vi.name, &dims)?;
+            if shape.contains(&0) {
+                // An empty input (an absent ROI, scales left to sizes) holds no data: a constant
+                // with no elements, as an empty initializer would be.
+                imp.vals.insert(
+                    vi.name.clone(),
+                    Val::Const {
+                        shape,
+                        dtype: dtype_of(elem),
+                        ints: Some(Vec::new()),
+                    },
+                );
+                continue;
+            }
             let id = imp.b.input(&vi.name, shape, dtype_of(elem))?;
             imp.vals.insert(vi.name.clone(), Val::Act(id));
         }
     }
     let order = node_order(file, &graph)?;
     for &i in &order {
+        let first_op = imp.b.ops_len();
         imp.node(i, &graph.node[i])?;
+        imp.fix_output_dtypes(&graph.node[i], first_op);
     }
     // Tensors carry the file's value names (node outputs in order, then the graph outputs, which
     // win where a no-op node made two names one tensor).
@@ -437,7 +455,7 @@ fn declared_shape(vi: &ValueInfoProto) -> Option<Vec<Option<u64>>> {
         shape
             .dim
             .iter()
-            .map(|d| d.dim_value.filter(|v| *v > 0).map(|v| v as u64))
+            .map(|d| d.dim_value.filter(|v| *v >= 0).map(|v| v as u64))
             .collect(),
     )
 }
@@ -475,7 +493,7 @@ impl Importer<'_> {
 mod malformed_tests {
     use super::*;
 
-    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    pub(super) fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
         ValueInfoProto {
             name: name.into(),
             r#type: Some(TypeProto {
@@ -495,7 +513,7 @@ mod malformed_tests {
         }
     }
 
-    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    pub(super) fn ints(name: &str, v: &[i64]) -> AttributeProto {
         AttributeProto {
             name: name.into(),
             ints: v.to_vec(),
@@ -504,7 +522,7 @@ mod malformed_tests {
         }
     }
 
-    fn int(name: &str, v: i64) -> AttributeProto {
+    pub(super) fn int(name: &str, v: i64) -> AttributeProto {
         AttributeProto {
             name: name.into(),
             i: v,
@@ -514,7 +532,11 @@ mod malformed_tests {
     }
 
     /// One node on inputs of the given shapes; extra initializers for constant operands.
-    fn model(op: &str, inputs: &[(&str, &[i64])], attrs: Vec<AttributeProto>) -> Vec<u8> {
+    pub(super) fn model(
+        op: &str,
+        inputs: &[(&str, &[i64])],
+        attrs: Vec<AttributeProto>,
+    ) -> Vec<u8> {
         let graph = GraphProto {
             node: vec![NodeProto {
                 input: inputs.iter().map(|(n, _)| n.to_string()).collect(),
@@ -596,7 +618,12 @@ mod malformed_tests {
         }
     }
 
-    fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    pub(super) fn node(
+        op: &str,
+        inputs: &[&str],
+        output: &str,
+        attrs: Vec<AttributeProto>,
+    ) -> NodeProto {
         NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![output.into()],
@@ -607,7 +634,7 @@ mod malformed_tests {
         }
     }
 
-    fn graph_model(nodes: Vec<NodeProto>, inputs: &[(&str, &[i64])]) -> Vec<u8> {
+    pub(super) fn graph_model(nodes: Vec<NodeProto>, inputs: &[(&str, &[i64])]) -> Vec<u8> {
         ModelProto {
             ir_version: 8,
             graph: Some(GraphProto {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::proto::{AttributeProto, NodeProto};
 use super::{dtype_of, looks_like_param_name, sane, tensor_ints, Importer, Val, MAX_FOLD};
-use crate::builder::{broadcast, conv_out, matmul_shape};
+use crate::builder::{broadcast, matmul_shape};
 use crate::error::Result;
 use crate::ir::*;
 
@@ -57,6 +57,37 @@ fn axis(a: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
     (0..r).contains(&v).then_some(v as usize)
+}
+
+/// Output size of a pooling window along one axis (ONNX's rule, PyTorch's too): begin and end
+/// pads apart, dilation spreading the window; in ceil mode a last window that would start in the
+/// end padding is dropped.
+fn pool_out(
+    input: u64,
+    k: u64,
+    stride: u64,
+    pad_begin: u64,
+    pad_end: u64,
+    dil: u64,
+    ceil: bool,
+) -> Option<u64> {
+    let span = dil.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let room = input
+        .checked_add(pad_begin)?
+        .checked_add(pad_end)?
+        .checked_sub(span)?;
+    if stride == 0 {
+        return None;
+    }
+    let mut out = if ceil {
+        room.div_ceil(stride)
+    } else {
+        room / stride
+    } + 1;
+    if ceil && (out - 1) * stride >= input + pad_begin {
+        out -= 1;
+    }
+    Some(out)
 }
 
 fn numel(s: &[u64]) -> u64 {
@@ -563,9 +594,18 @@ impl Importer<'_> {
             | "ReduceSumSquare" | "ReduceL1" | "ArgMax" | "ArgMin" => self.reduce(n, idx)?,
             "Flatten" => {
                 let x = self.in_shape(n, 0, idx)?;
-                let a = axis(attr_i(n, "axis", 1), x.len() + 1)
-                    .unwrap_or(1)
-                    .min(x.len());
+                // axis in [-r, r]: a negative one counts from the end of the r dimensions.
+                let r = x.len() as i64;
+                let given = attr_i(n, "axis", 1);
+                let a = if given < 0 { given + r } else { given };
+                if !(0..=r).contains(&a) {
+                    return Err(self.err(
+                        n,
+                        idx,
+                        format!("axis {given} is outside [-{r}, {r}] for a rank-{r} input"),
+                    ));
+                }
+                let a = a as usize;
                 let out = vec![x[..a].iter().product(), x[a..].iter().product()];
                 self.reshape_to(n, idx, out)?;
             }
@@ -605,6 +645,18 @@ impl Importer<'_> {
             "Squeeze" | "Unsqueeze" => {
                 let x = self.in_shape(n, 0, idx)?;
                 let axes = attr_ints(n, "axes").or_else(|| self.ints(n, 1));
+                let axes_given = n.input.get(1).is_some_and(|s| !s.is_empty());
+                if axes.is_none() && axes_given {
+                    // Axes computed at run time: only a declared output shape says the result.
+                    let out = self.declared_full(n, 0).ok_or_else(|| {
+                        self.err(
+                            n,
+                            idx,
+                            format!("{op} needs constant axes or a declared output shape"),
+                        )
+                    })?;
+                    return self.reshape_to(n, idx, out);
+                }
                 let out = if op == "Squeeze" {
                     match axes {
                         None => x.iter().copied().filter(|&d| d != 1).collect(),
@@ -827,8 +879,9 @@ impl Importer<'_> {
                 )?;
             }
             let s = self.in_shape(n, i, idx)?;
-            // Clip's min/max and similar scalar operands do not shape the output.
-            if n.op_type == "Clip" && i > 0 {
+            // Clip's min/max and similar scalar operands do not shape the output, nor does the
+            // tensor CastLike takes its type from.
+            if matches!(n.op_type.as_str(), "Clip" | "CastLike") && i > 0 {
                 continue;
             }
             out = broadcast(&out, &s).ok_or_else(|| {
@@ -1176,28 +1229,17 @@ impl Importer<'_> {
         let (kh, kw) = (small(ks[0]), small(*ks.get(1).unwrap_or(&ks[0])));
         let (sh, sw) = (small(st[0]), small(st.get(1).copied().unwrap_or(st[0])));
         let p = |i: usize| pads.get(i).copied().unwrap_or(0).clamp(0, 1 << 20) as u64;
+        let dil = attr_ints(n, "dilations")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![1, 1]);
+        let (dh, dw) = (small(dil[0]), small(dil.get(1).copied().unwrap_or(dil[0])));
         let same = attr_s(n, "auto_pad").starts_with("SAME");
         let (ho, wo) = if same {
             (Some(x[2].div_ceil(sh)), Some(x[3].div_ceil(sw)))
         } else {
-            // conv_out pads symmetrically; pass the mean of asymmetric pads.
             (
-                conv_out(
-                    x[2] + p(0) + p(2) - 2 * ((p(0) + p(2)) / 2),
-                    kh,
-                    sh,
-                    (p(0) + p(2)) / 2,
-                    1,
-                    ceil,
-                ),
-                conv_out(
-                    x[3] + p(1) + p(3) - 2 * ((p(1) + p(3)) / 2),
-                    kw,
-                    sw,
-                    (p(1) + p(3)) / 2,
-                    1,
-                    ceil,
-                ),
+                pool_out(x[2], kh, sh, p(0), p(2), dh, ceil),
+                pool_out(x[3], kw, sw, p(1), p(3), dw, ceil),
             )
         };
         let (Some(ho), Some(wo)) = (ho, wo) else {
@@ -1232,7 +1274,18 @@ impl Importer<'_> {
             && !n.input[1].is_empty()
             && self.ints(n, 1).is_none()
             && attr(n, "axes").is_none();
-        if let (true, Some(out)) = (unknown_axes, self.declared_full(n, 0)) {
+        if unknown_axes {
+            // Axes computed at run time: only a declared output shape says what is reduced.
+            let out = self.declared_full(n, 0).ok_or_else(|| {
+                self.err(
+                    n,
+                    idx,
+                    format!(
+                        "{} needs constant axes (vchip folds Shape/Gather/Concat chains) or a declared output shape",
+                        n.op_type
+                    ),
+                )
+            })?;
             return self.emit(
                 n,
                 idx,
@@ -1265,7 +1318,12 @@ impl Importer<'_> {
             })
             .collect();
         if self.all_const(n) {
-            self.set_const(n, out, DType::Int64, None);
+            // A reduction keeps its input's type; ArgMax/ArgMin give indices.
+            let dt = match self.input(n, 0) {
+                Some(Val::Const { dtype, .. }) if !n.op_type.starts_with("Arg") => *dtype,
+                _ => DType::Int64,
+            };
+            self.set_const(n, out, dt, None);
             return Ok(());
         }
         let out = if out.is_empty() { vec![1] } else { out };
@@ -1360,12 +1418,22 @@ impl Importer<'_> {
             .map(|o| self.declared_full(n, o).and_then(|d| d.get(a).copied()))
             .collect();
         let sizes: Vec<u64> = match attr_ints(n, "split").or_else(|| self.ints(n, 1)) {
-            Some(s) => s.iter().map(|&v| v.max(1) as u64).collect(),
+            Some(s) => {
+                // Sizes are non-negative and add up to the axis (zero-sized parts are allowed).
+                if s.iter().any(|&v| v < 0) || s.iter().map(|&v| v as u64).sum::<u64>() != x[a] {
+                    return Err(self.err(
+                        n,
+                        idx,
+                        format!("split sizes {s:?} do not add up to dimension {a} of {x:?}"),
+                    ));
+                }
+                s.iter().map(|&v| v as u64).collect()
+            }
             None if n.input.len() > 1 && declared.is_some() => declared.unwrap_or_default(),
             None => {
                 let each = x[a].div_ceil(parts);
                 (0..parts)
-                    .map(|i| each.min(x[a].saturating_sub(i * each)).max(1))
+                    .map(|i| each.min(x[a].saturating_sub(i * each)))
                     .collect()
             }
         };
@@ -1484,6 +1552,22 @@ impl Importer<'_> {
     fn gather(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
         let data = self.in_shape(n, 0, idx)?;
         let ind = self.in_shape(n, 1, idx)?;
+        if n.op_type == "GatherND" {
+            // indices.shape[:-1] + data.shape[batch_dims + indices.shape[-1]:] (ONNX GatherND).
+            let b = attr_i(n, "batch_dims", 0).max(0) as usize;
+            let last = ind.last().copied().unwrap_or(0) as usize;
+            if ind.is_empty() || b + last > data.len() || b >= ind.len() {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("indices {ind:?} with batch_dims {b} do not index data {data:?}"),
+                ));
+            }
+            let mut out = ind[..ind.len() - 1].to_vec();
+            out.extend(&data[b + last..]);
+            let out = if out.is_empty() { vec![1] } else { out };
+            return self.movement(n, idx, MoveKind::Gather, out);
+        }
         if n.op_type != "Gather" {
             return self.movement(n, idx, MoveKind::Gather, ind);
         }

@@ -1,0 +1,151 @@
+//! One test per op fix the ONNX node-test conformance run found (scripts/onnx_conformance.py):
+//! each builds the node the way ONNX's test case does and checks vchip's output shape, dtype
+//! and name against the reference.
+
+use super::malformed_tests::{graph_model, int, ints, model, node};
+use super::*;
+
+fn trace(bytes: &[u8]) -> std::result::Result<Trace, String> {
+    load_onnx("t.onnx", bytes, &TraceOptions::default()).map_err(|e| e.to_string())
+}
+
+/// Shape and dtype of the tensor named `name` (ONNX value names are kept).
+fn out(t: &Trace, name: &str) -> (Vec<u64>, DType) {
+    let x = t
+        .tensors
+        .iter()
+        .find(|x| x.name == name)
+        .unwrap_or_else(|| panic!("no tensor `{name}`"));
+    (x.shape.clone(), x.dtype)
+}
+
+#[test]
+fn flatten_negative_axes_count_from_the_rank() {
+    // test_flatten_negative_axis{1,4}: a [2, 3, 4, 5] input.
+    for (axis, want) in [(-1, vec![24, 5]), (-4, vec![1, 120]), (4, vec![120, 1])] {
+        let t = trace(&model(
+            "Flatten",
+            &[("x", &[2, 3, 4, 5])],
+            vec![int("axis", axis)],
+        ))
+        .unwrap();
+        assert_eq!(out(&t, "y").0, want, "axis {axis}");
+    }
+    let e = trace(&model(
+        "Flatten",
+        &[("x", &[2, 3, 4, 5])],
+        vec![int("axis", 5)],
+    ))
+    .unwrap_err();
+    assert!(e.contains("axis 5 is outside [-4, 4]"), "{e}");
+}
+
+#[test]
+fn pools_honour_dilations_and_ceil_mode() {
+    let pool = |op: &str, x: &[i64], attrs: Vec<AttributeProto>| {
+        out(&trace(&model(op, &[("x", x)], attrs)).unwrap(), "y").0
+    };
+    // test_maxpool_2d_dilations: 4x4 input, 2x2 kernel, dilation 2 -> 2x2.
+    let dil = || vec![ints("kernel_shape", &[2, 2]), ints("dilations", &[2, 2])];
+    assert_eq!(pool("MaxPool", &[1, 1, 4, 4], dil()), [1, 1, 2, 2]);
+    assert_eq!(pool("AveragePool", &[1, 1, 4, 4], dil()), [1, 1, 2, 2]);
+    // test_maxpool_2d_ceil: 4x4, 3x3 kernel, stride 2, ceil -> 2x2.
+    let ceil = |k: i64, s: i64| {
+        vec![
+            ints("kernel_shape", &[k, k]),
+            ints("strides", &[s, s]),
+            int("ceil_mode", 1),
+        ]
+    };
+    assert_eq!(pool("MaxPool", &[1, 1, 4, 4], ceil(3, 2)), [1, 1, 2, 2]);
+    // test_maxpool_2d_ceil_output_size_reduce_by_one: a last window starting past the input is
+    // dropped (2x2 input, 1x1 kernel, stride 2 -> 1x1, not 2x2).
+    assert_eq!(pool("MaxPool", &[1, 1, 2, 2], ceil(1, 2)), [1, 1, 1, 1]);
+    // test_averagepool_2d_ceil_last_window_starts_on_pad: same rule with padding.
+    let mut a = ceil(3, 3);
+    a.push(ints("pads", &[1, 1, 1, 1]));
+    assert_eq!(pool("AveragePool", &[1, 3, 2, 2], a), [1, 3, 1, 1]);
+}
+
+#[test]
+fn gather_nd_keeps_the_index_tuples_not_the_indices() {
+    // test_gathernd_example_int32: data [2, 2], indices [2, 2] -> [2].
+    let t = trace(&model(
+        "GatherND",
+        &[("d", &[2, 2]), ("i", &[2, 2])],
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(out(&t, "y").0, [2]);
+    // ..._batch_dim1: data [2, 2, 2], indices [2, 1], batch_dims 1 -> [2, 2].
+    let t = trace(&model(
+        "GatherND",
+        &[("d", &[2, 2, 2]), ("i", &[2, 1])],
+        vec![int("batch_dims", 1)],
+    ))
+    .unwrap();
+    assert_eq!(out(&t, "y").0, [2, 2]);
+    let e = trace(&model(
+        "GatherND",
+        &[("d", &[2, 2]), ("i", &[2, 3])],
+        vec![],
+    ))
+    .unwrap_err();
+    assert!(e.contains("do not index data"), "{e}");
+}
+
+#[test]
+fn split_sizes_must_add_up_and_runtime_axes_need_a_declared_shape() {
+    let e = trace(&model(
+        "Split",
+        &[("x", &[6])],
+        vec![ints("split", &[2, 2])],
+    ))
+    .unwrap_err();
+    assert!(e.contains("do not add up"), "{e}");
+    // Squeeze with axes computed at run time and no declared output: refused, not guessed.
+    let e = trace(&model(
+        "Squeeze",
+        &[("x", &[1, 3, 1, 5]), ("axes", &[1])],
+        vec![],
+    ))
+    .unwrap_err();
+    assert!(e.contains("needs constant axes"), "{e}");
+    let e = trace(&model(
+        "ReduceSum",
+        &[("x", &[3, 2, 2]), ("axes", &[1])],
+        vec![],
+    ))
+    .unwrap_err();
+    assert!(e.contains("needs constant axes"), "{e}");
+}
+
+#[test]
+fn outputs_keep_their_names_and_onnx_dtypes() {
+    let inputs: &[(&str, &[i64])] = &[("a", &[3, 4]), ("b", &[3, 4])];
+    let cast_to_f16 = AttributeProto {
+        name: "to".into(),
+        i: 10,
+        r#type: 2,
+        ..Default::default()
+    };
+    let t = trace(&graph_model(
+        vec![
+            node("Equal", &["a", "b"], "eq", vec![]),
+            node("Cast", &["a"], "half", vec![cast_to_f16]),
+            node("CastLike", &["half", "b"], "back", vec![]),
+            node("Add", &["back", "a"], "sum", vec![]),
+        ],
+        inputs,
+    ))
+    .unwrap();
+    assert_eq!(
+        out(&t, "eq"),
+        (vec![3, 4], DType::Int64),
+        "bool is index-like"
+    );
+    assert_eq!(out(&t, "half"), (vec![3, 4], DType::F16));
+    // CastLike takes input 1's type, not its shape.
+    assert_eq!(out(&t, "back"), (vec![3, 4], DType::F32));
+    assert_eq!(out(&t, "sum").1, DType::F32);
+}
