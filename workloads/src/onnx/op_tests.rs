@@ -149,3 +149,109 @@ fn outputs_keep_their_names_and_onnx_dtypes() {
     assert_eq!(out(&t, "back"), (vec![3, 4], DType::F32));
     assert_eq!(out(&t, "sum").1, DType::F32);
 }
+
+#[test]
+fn attention_opset_23_shapes_and_macs() {
+    // test_attention_4d_gqa-like: Q [2, 9, 4, 8], K/V [2, 3, 6, 8]/[2, 3, 6, 10], past 5 steps.
+    let g = graph_model(
+        vec![NodeProto {
+            input: vec![
+                "q".into(),
+                "k".into(),
+                "v".into(),
+                "".into(),
+                "pk".into(),
+                "pv".into(),
+            ],
+            output: vec!["y".into(), "present_key".into(), "present_value".into()],
+            name: "att".into(),
+            op_type: "Attention".into(),
+            attribute: vec![],
+            domain: String::new(),
+        }],
+        &[
+            ("q", &[2, 9, 4, 8]),
+            ("k", &[2, 3, 6, 8]),
+            ("v", &[2, 3, 6, 10]),
+            ("pk", &[2, 3, 5, 8]),
+            ("pv", &[2, 3, 5, 10]),
+        ],
+    );
+    let t = trace(&g).unwrap();
+    assert_eq!(out(&t, "y").0, [2, 9, 4, 10]);
+    assert_eq!(out(&t, "present_key").0, [2, 3, 11, 8]);
+    assert_eq!(out(&t, "present_value").0, [2, 3, 11, 10]);
+    // QKᵀ 2·9·4·11·8 plus ·V 2·9·4·11·10 MACs.
+    assert_eq!(t.ops[0].macs, 2 * 9 * 4 * 11 * (8 + 10));
+    // 3-D inputs need the head counts; heads that do not divide are refused.
+    let three_d = |qh: i64| {
+        model(
+            "Attention",
+            &[("q", &[2, 4, 72]), ("k", &[2, 6, 24]), ("v", &[2, 6, 24])],
+            vec![int("q_num_heads", qh), int("kv_num_heads", 3)],
+        )
+    };
+    assert_eq!(out(&trace(&three_d(9)).unwrap(), "y").0, [2, 4, 72]);
+    let e = trace(&three_d(7)).unwrap_err();
+    assert!(
+        e.contains("`q_num_heads` dividing its hidden size 72"),
+        "{e}"
+    );
+}
+
+#[test]
+fn losses_and_layer_norm_statistics_have_their_shapes() {
+    let s = |v: &str| AttributeProto {
+        name: "reduction".into(),
+        s: v.as_bytes().to_vec(),
+        r#type: 3,
+        ..Default::default()
+    };
+    let sce = |r: &str| {
+        let t = trace(&model(
+            "SoftmaxCrossEntropyLoss",
+            &[("scores", &[3, 5, 2]), ("labels", &[3, 2])],
+            vec![s(r)],
+        ))
+        .unwrap();
+        out(&t, "y").0
+    };
+    assert_eq!(sce("none"), [3, 2]);
+    assert!(sce("mean").is_empty(), "a scalar");
+    let t = trace(&graph_model(
+        vec![NodeProto {
+            input: vec!["x".into(), "w".into(), "b".into()],
+            output: vec!["y".into(), "mean".into(), "inv_std".into()],
+            name: "ln".into(),
+            op_type: "LayerNormalization".into(),
+            attribute: vec![int("axis", -2)],
+            domain: String::new(),
+        }],
+        &[("x", &[2, 3, 4, 5]), ("w", &[4, 5]), ("b", &[4, 5])],
+    ))
+    .unwrap();
+    assert_eq!(out(&t, "mean"), (vec![2, 3, 1, 1], DType::F32));
+    assert_eq!(out(&t, "inv_std").0, [2, 3, 1, 1]);
+}
+
+#[test]
+fn boolean_shape_arithmetic_folds() {
+    // The GQA test of Attention's function body: Where(And(Not(Equal(a, b)), ...), ...) on
+    // shape values must fold, or the Expand it feeds has no shape.
+    let inputs: &[(&str, &[i64])] = &[("x", &[2, 8]), ("z", &[2, 1])];
+    let t = trace(&graph_model(
+        vec![
+            node("Shape", &["x"], "sx", vec![]),
+            node("Shape", &["z"], "sz", vec![]),
+            node("Equal", &["sx", "sz"], "eq", vec![]),
+            node("Not", &["eq"], "ne", vec![]),
+            node("And", &["ne", "ne"], "both", vec![]),
+            node("Where", &["both", "sx", "sz"], "shape", vec![]),
+            node("Expand", &["z", "shape"], "y", vec![]),
+        ],
+        inputs,
+    ))
+    .unwrap();
+    // [2, 8] vs [2, 1]: Equal [1, 0], Not [0, 1], Where picks 8 where they differ: [2, 8].
+    assert_eq!(out(&t, "y").0, [2, 8]);
+}

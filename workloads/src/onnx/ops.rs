@@ -32,6 +32,9 @@ pub(super) fn param_slot_inputs(nodes: &[NodeProto]) -> HashSet<&str> {
     s
 }
 
+mod attention;
+mod loss;
+
 fn attr<'n>(n: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
     n.attribute.iter().find(|a| a.name == name)
 }
@@ -109,7 +112,15 @@ fn elt(op: &str) -> Option<EltOp> {
         "Sigmoid" => EltOp::Sigmoid,
         "HardSigmoid" => EltOp::HardSigmoid,
         "HardSwish" => EltOp::HardSwish,
-        "Tanh" | "Softplus" | "Elu" | "Selu" | "Mish" | "Sin" | "Cos" | "Log" => EltOp::Tanh,
+        "Tanh" | "Softplus" | "Elu" | "Selu" | "Celu" | "Mish" | "Sin" | "Cos" | "Tan" | "Asin"
+        | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh" | "Atanh" | "Log" | "Softsign" => {
+            EltOp::Tanh
+        }
+        "Swish" => EltOp::Silu,
+        "Mean" => EltOp::Add,
+        "ThresholdedRelu" | "Shrink" => EltOp::Relu,
+        // Integer bit manipulation: one operation per element.
+        "BitShift" | "BitwiseAnd" | "BitwiseOr" | "BitwiseXor" | "BitwiseNot" => EltOp::Other,
         "Erf" => EltOp::Erf,
         "Exp" => EltOp::Exp,
         "Neg" | "Not" | "IsNaN" | "IsInf" => EltOp::Neg,
@@ -141,6 +152,11 @@ fn fold_binary(op: &str, a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
                 "Equal" => Some((x == y) as i64),
                 "Less" => Some((x < y) as i64),
                 "Greater" => Some((x > y) as i64),
+                "LessOrEqual" => Some((x <= y) as i64),
+                "GreaterOrEqual" => Some((x >= y) as i64),
+                "And" => Some((x != 0 && y != 0) as i64),
+                "Or" => Some((x != 0 || y != 0) as i64),
+                "Xor" => Some(((x != 0) ^ (y != 0)) as i64),
                 "Max" => Some(x.max(y)),
                 "Min" => Some(x.min(y)),
                 _ => None,
@@ -538,6 +554,16 @@ impl Importer<'_> {
                     let p = pshape.clone();
                     self.ensure_param(n, i, move |_| Some(p), idx)?;
                 }
+                // LayerNormalization's optional Mean and InvStdDev: the input's shape with the
+                // normalised axes kept as 1.
+                let mut outs = vec![x.clone()];
+                if op == "LayerNormalization" && n.output.iter().skip(1).any(|o| !o.is_empty()) {
+                    let a =
+                        axis(attr_i(n, "axis", -1), x.len()).unwrap_or(x.len().saturating_sub(1));
+                    let mut stat = x[..a].to_vec();
+                    stat.extend(std::iter::repeat_n(1, x.len() - a));
+                    outs.extend([stat.clone(), stat].into_iter().take(n.output.len() - 1));
+                }
                 self.emit(
                     n,
                     idx,
@@ -546,10 +572,17 @@ impl Importer<'_> {
                         elems: numel(&x),
                     },
                     &[],
-                    vec![x],
+                    outs,
                 )?;
             }
             "MaxPool" | "AveragePool" | "LpPool" => self.pool(n, idx)?,
+            "Attention" if n.domain.is_empty() || n.domain == "ai.onnx" => {
+                self.attention(n, idx)?
+            }
+            "SoftmaxCrossEntropyLoss" | "NegativeLogLikelihoodLoss" => self.loss(n, idx)?,
+            "RotaryEmbedding" if n.domain.is_empty() || n.domain == "ai.onnx" => {
+                self.rotary_embedding(n, idx)?
+            }
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = self.in_shape(n, 0, idx)?;
                 if x.len() < 3 {
@@ -583,7 +616,7 @@ impl Importer<'_> {
                     vec![out],
                 )?;
             }
-            "Softmax" | "LogSoftmax" => {
+            "Softmax" | "LogSoftmax" | "Hardmax" => {
                 let x = self.in_shape(n, 0, idx)?;
                 let a = axis(attr_i(n, "axis", -1), x.len()).unwrap_or(0);
                 let cols: u64 = x[a..].iter().product();
@@ -591,7 +624,8 @@ impl Importer<'_> {
                 self.emit(n, idx, OpKind::Softmax { rows, cols }, &[], vec![x])?;
             }
             "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL2"
-            | "ReduceSumSquare" | "ReduceL1" | "ArgMax" | "ArgMin" => self.reduce(n, idx)?,
+            | "ReduceSumSquare" | "ReduceL1" | "ReduceLogSum" | "ReduceLogSumExp" | "ArgMax"
+            | "ArgMin" => self.reduce(n, idx)?,
             "Flatten" => {
                 let x = self.in_shape(n, 0, idx)?;
                 // axis in [-r, r]: a negative one counts from the end of the r dimensions.
@@ -890,15 +924,16 @@ impl Importer<'_> {
         }
         if self.all_const(n) {
             let ints = match n.input.len() {
-                1 if matches!(n.op_type.as_str(), "Cast" | "Neg" | "Abs") => {
-                    self.ints(n, 0).map(|v| {
-                        if n.op_type == "Neg" {
-                            v.iter().map(|x| -x).collect()
-                        } else if n.op_type == "Abs" {
-                            v.iter().map(|x| x.abs()).collect()
-                        } else {
-                            v
-                        }
+                1 if matches!(
+                    n.op_type.as_str(),
+                    "Cast" | "Neg" | "Abs" | "Not" | "Identity"
+                ) =>
+                {
+                    self.ints(n, 0).map(|v| match n.op_type.as_str() {
+                        "Neg" => v.iter().map(|x| x.saturating_neg()).collect(),
+                        "Abs" => v.iter().map(|x| x.saturating_abs()).collect(),
+                        "Not" => v.iter().map(|&x| (x == 0) as i64).collect(),
+                        _ => v,
                     })
                 }
                 2 => match (self.ints(n, 0), self.ints(n, 1)) {
@@ -1263,7 +1298,8 @@ impl Importer<'_> {
                 kw,
             },
             &[],
-            vec![vec![x[0], x[1], ho, wo]],
+            // MaxPool's optional indices have the output's shape.
+            vec![vec![x[0], x[1], ho, wo]; n.output.len().clamp(1, 2)],
         )
     }
 
