@@ -50,6 +50,9 @@ impl Importer<'_> {
             ),
             "QLinearConv" | "QLinearMatMul" => self.input_dtype(n, 7),
             "DequantizeLinear" => self.input_dtype(n, 1).or(Some(DType::F32)),
+            "BlackmanWindow" | "HammingWindow" | "HannWindow" => Some(dtype_of(
+                attr("output_datatype").map_or(ONNX_FLOAT as i32, |t| t as i32),
+            )),
             "ConstantOfShape" | "EyeLike" | "RandomNormal" | "RandomUniform"
             | "RandomNormalLike" | "RandomUniformLike" | "Multinomial" => attr("dtype")
                 .map(|t| dtype_of(t as i32))

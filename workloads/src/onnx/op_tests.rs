@@ -255,3 +255,87 @@ fn boolean_shape_arithmetic_folds() {
     // [2, 8] vs [2, 1]: Equal [1, 0], Not [0, 1], Where picks 8 where they differ: [2, 8].
     assert_eq!(out(&t, "y").0, [2, 8]);
 }
+
+#[test]
+fn shapes_of_the_ops_added_for_conformance() {
+    let y = |op: &str, inputs: &[(&str, &[i64])], attrs: Vec<AttributeProto>| {
+        out(&trace(&model(op, inputs, attrs)).unwrap(), "y").0
+    };
+    // test_convtranspose: [1, 1, 3, 3] by a [1, 2, 3, 3] kernel -> [1, 2, 5, 5]; strides 3 with
+    // output_padding 1 (test_convtranspose_output_shape family) -> [1, 2, 10, 8].
+    assert_eq!(
+        y(
+            "ConvTranspose",
+            &[("x", &[1, 1, 3, 3]), ("w", &[1, 2, 3, 3])],
+            vec![]
+        ),
+        [1, 2, 5, 5]
+    );
+    assert_eq!(
+        y(
+            "ConvTranspose",
+            &[("x", &[1, 1, 3, 3]), ("w", &[1, 2, 3, 3])],
+            vec![ints("strides", &[3, 2]), ints("output_padding", &[1, 1])]
+        ),
+        [1, 2, 10, 8]
+    );
+    // 1-D and 3-D pooling (test_averagepool_1d_default, test_maxpool_3d_default).
+    assert_eq!(
+        y(
+            "AveragePool",
+            &[("x", &[1, 3, 32])],
+            vec![ints("kernel_shape", &[2])]
+        ),
+        [1, 3, 31]
+    );
+    assert_eq!(
+        y(
+            "MaxPool",
+            &[("x", &[1, 3, 32, 32, 32])],
+            vec![ints("kernel_shape", &[2, 2, 2])]
+        ),
+        [1, 3, 31, 31, 31]
+    );
+    assert_eq!(
+        y(
+            "SpaceToDepth",
+            &[("x", &[1, 2, 4, 6])],
+            vec![int("blocksize", 2)]
+        ),
+        [1, 8, 2, 3]
+    );
+    assert_eq!(
+        y(
+            "DepthToSpace",
+            &[("x", &[1, 8, 2, 3])],
+            vec![int("blocksize", 2)]
+        ),
+        [1, 2, 4, 6]
+    );
+    // GridSample: [N, C, H, W] sampled at a [N, 6, 7, 2] grid -> [N, C, 6, 7].
+    assert_eq!(
+        y(
+            "GridSample",
+            &[("x", &[1, 3, 4, 4]), ("g", &[1, 6, 7, 2])],
+            vec![]
+        ),
+        [1, 3, 6, 7]
+    );
+    // LSTM over 5 steps of batch 2, 3 inputs, hidden 4, one direction.
+    let t = trace(&graph_model(
+        vec![NodeProto {
+            input: vec!["x".into(), "w".into(), "r".into()],
+            output: vec!["y".into(), "y_h".into(), "y_c".into()],
+            name: "lstm".into(),
+            op_type: "LSTM".into(),
+            attribute: vec![int("hidden_size", 4)],
+            domain: String::new(),
+        }],
+        &[("x", &[5, 2, 3]), ("w", &[1, 16, 3]), ("r", &[1, 16, 4])],
+    ))
+    .unwrap();
+    assert_eq!(out(&t, "y").0, [5, 1, 2, 4]);
+    assert_eq!(out(&t, "y_c").0, [1, 2, 4]);
+    // Four gates of [x, h] (3 + 4) by 4 hidden, per step and batch row.
+    assert_eq!(t.ops[0].macs, 5 * 2 * 7 * 16);
+}

@@ -33,7 +33,9 @@ pub(super) fn param_slot_inputs(nodes: &[NodeProto]) -> HashSet<&str> {
 }
 
 mod attention;
+mod indexing;
 mod loss;
+mod spatial;
 
 fn attr<'n>(n: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
     n.attribute.iter().find(|a| a.name == name)
@@ -458,9 +460,27 @@ impl Importer<'_> {
                 self.set_const(n, vec![], DType::Int64, Some(vec![numel(&s) as i64]));
             }
             "ConstantOfShape" => {
-                let dims = self.ints(n, 0).ok_or_else(|| {
-                    self.err(n, idx, "ConstantOfShape needs a constant shape".into())
-                })?;
+                let Some(dims) = self.ints(n, 0) else {
+                    // A shape known at run time: the declared output is filled in place.
+                    let out = self.declared_full(n, 0).ok_or_else(|| {
+                        self.err(
+                            n,
+                            idx,
+                            "ConstantOfShape needs a constant shape or a declared output".into(),
+                        )
+                    })?;
+                    let elems = numel(&out);
+                    return self.emit(
+                        n,
+                        idx,
+                        OpKind::DataMovement {
+                            kind: MoveKind::Copy,
+                            elems,
+                        },
+                        &[],
+                        vec![out],
+                    );
+                };
                 let shape: Vec<u64> = dims.iter().map(|&d| d.max(0) as u64).collect();
                 let value = attr(n, "value")
                     .and_then(|a| a.t.as_ref())
@@ -491,11 +511,25 @@ impl Importer<'_> {
                         self.set_const(n, vec![count as u64], DType::Int64, Some(v));
                     }
                     _ => {
-                        return Err(self.err(
+                        // Run-time bounds: a declared output says the length.
+                        let out = self.declared_full(n, 0).ok_or_else(|| {
+                            self.err(
+                                n,
+                                idx,
+                                "Range needs constant start, limit and delta, or a declared output shape".into(),
+                            )
+                        })?;
+                        let elems = numel(&out);
+                        self.emit(
                             n,
                             idx,
-                            "Range needs constant start, limit and delta".into(),
-                        ))
+                            OpKind::Elementwise {
+                                op: EltOp::Add,
+                                elems,
+                            },
+                            &[],
+                            vec![out],
+                        )?;
                     }
                 }
             }
@@ -580,6 +614,23 @@ impl Importer<'_> {
                 self.attention(n, idx)?
             }
             "SoftmaxCrossEntropyLoss" | "NegativeLogLikelihoodLoss" => self.loss(n, idx)?,
+            "TopK" => self.top_k(n, idx)?,
+            "ConvTranspose" => self.conv_transpose(n, idx)?,
+            "SpaceToDepth" | "DepthToSpace" => self.space_depth(n, idx)?,
+            "LRN" | "LpNormalization" | "ReverseSequence" | "EyeLike" => {
+                self.same_shape_norm(n, idx)?
+            }
+            "RNN" | "GRU" | "LSTM" => self.recurrent(n, idx)?,
+            "Col2Im" | "RoiAlign" | "MaxUnpool" | "BlackmanWindow" | "HammingWindow"
+            | "HannWindow" | "Det" => self.shaped_by_inputs(n, idx)?,
+            "OneHot" => self.one_hot(n, idx)?,
+            "Compress" | "NonMaxSuppression" | "Unique" => self.declared_selection(n, idx)?,
+            "GridSample" => self.grid_sample(n, idx)?,
+            "CenterCropPad" => self.center_crop_pad(n, idx)?,
+            "QuantizeLinear" | "DequantizeLinear" | "DynamicQuantizeLinear" => {
+                self.quantize(n, idx)?
+            }
+            "QLinearMatMul" | "MatMulInteger" => self.integer_matmul(n, idx)?,
             "RotaryEmbedding" if n.domain.is_empty() || n.domain == "ai.onnx" => {
                 self.rotary_embedding(n, idx)?
             }
@@ -830,9 +881,9 @@ impl Importer<'_> {
                     vec![out],
                 )?;
             }
-            "ScatterND" | "ScatterElements" | "Trilu" | "CumSum" => {
+            "ScatterND" | "ScatterElements" | "Trilu" | "CumSum" | "CumProd" => {
                 let x = self.in_shape(n, 0, idx)?;
-                let kind = if op == "CumSum" {
+                let kind = if op == "CumSum" || op == "CumProd" {
                     OpKind::Reduce {
                         elems_in: numel(&x),
                         elems_out: numel(&x),
@@ -1202,6 +1253,9 @@ impl Importer<'_> {
             )
         })?;
         let terms: Vec<&str> = lhs.split(',').collect();
+        if terms.len() == 1 && !eq.contains('.') {
+            return self.einsum_unary(n, idx, terms[0], rhs);
+        }
         if terms.len() != 2 || eq.contains('.') {
             return Err(self.err(
                 n,
@@ -1242,49 +1296,56 @@ impl Importer<'_> {
         )
     }
 
+    /// 1-, 2- and 3-D pooling: each spatial axis by ONNX's rule (`pool_out`); the cost record
+    /// folds the leading spatial axes into its height so every rank is costed by its windows.
     fn pool(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
         let x = self.in_shape(n, 0, idx)?;
-        if x.len() != 4 {
+        if !(3..=5).contains(&x.len()) {
             return Err(self.err(
                 n,
                 idx,
-                format!("only 2-D pooling is supported, input {x:?}"),
+                format!("pooling needs N, C and 1 to 3 spatial dims, input {x:?}"),
             ));
         }
+        let nd = x.len() - 2;
         // Window attributes are clamped to sane ranges; a kernel larger than the input is an error below.
         let small = |v: i64| v.clamp(1, 1 << 20) as u64;
-        let ks = attr_ints(n, "kernel_shape")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![1, 1]);
-        let st = attr_ints(n, "strides")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![1, 1]);
-        let pads = attr_ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
-        let ceil = attr_i(n, "ceil_mode", 0) != 0;
-        let (kh, kw) = (small(ks[0]), small(*ks.get(1).unwrap_or(&ks[0])));
-        let (sh, sw) = (small(st[0]), small(st.get(1).copied().unwrap_or(st[0])));
-        let p = |i: usize| pads.get(i).copied().unwrap_or(0).clamp(0, 1 << 20) as u64;
-        let dil = attr_ints(n, "dilations")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![1, 1]);
-        let (dh, dw) = (small(dil[0]), small(dil.get(1).copied().unwrap_or(dil[0])));
-        let same = attr_s(n, "auto_pad").starts_with("SAME");
-        let (ho, wo) = if same {
-            (Some(x[2].div_ceil(sh)), Some(x[3].div_ceil(sw)))
-        } else {
-            (
-                pool_out(x[2], kh, sh, p(0), p(2), dh, ceil),
-                pool_out(x[3], kw, sw, p(1), p(3), dw, ceil),
-            )
+        let per_axis = |name: &str, default: i64| -> Vec<u64> {
+            let v = attr_ints(n, name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_default();
+            (0..nd)
+                .map(|i| small(v.get(i).or(v.first()).copied().unwrap_or(default)))
+                .collect()
         };
-        let (Some(ho), Some(wo)) = (ho, wo) else {
-            return Err(self.err(n, idx, format!("window {kh}x{kw} does not fit input {x:?}")));
+        let (ks, st, dil) = (
+            per_axis("kernel_shape", 1),
+            per_axis("strides", 1),
+            per_axis("dilations", 1),
+        );
+        let pads = attr_ints(n, "pads").unwrap_or_default();
+        let p = |i: usize| pads.get(i).copied().unwrap_or(0).clamp(0, 1 << 20) as u64;
+        let ceil = attr_i(n, "ceil_mode", 0) != 0;
+        let same = attr_s(n, "auto_pad").starts_with("SAME");
+        let spatial: Option<Vec<u64>> = (0..nd)
+            .map(|i| {
+                if same {
+                    Some(x[2 + i].div_ceil(st[i]))
+                } else {
+                    pool_out(x[2 + i], ks[i], st[i], p(i), p(i + nd), dil[i], ceil)
+                }
+            })
+            .collect();
+        let Some(spatial) = spatial else {
+            return Err(self.err(n, idx, format!("window {ks:?} does not fit input {x:?}")));
         };
         let kind = if n.op_type == "MaxPool" {
             PoolKind::Max
         } else {
             PoolKind::Avg
         };
+        let mut out = x[..2].to_vec();
+        out.extend(&spatial);
         self.emit(
             n,
             idx,
@@ -1292,14 +1353,14 @@ impl Importer<'_> {
                 kind,
                 batch: x[0],
                 channels: x[1],
-                h_out: ho,
-                w_out: wo,
-                kh,
-                kw,
+                h_out: spatial[..nd - 1].iter().product(),
+                w_out: spatial[nd - 1],
+                kh: ks[..nd - 1].iter().product(),
+                kw: ks[nd - 1],
             },
             &[],
             // MaxPool's optional indices have the output's shape.
-            vec![vec![x[0], x[1], ho, wo]; n.output.len().clamp(1, 2)],
+            vec![out; n.output.len().clamp(1, 2)],
         )
     }
 
