@@ -2407,3 +2407,21 @@ fn report_dir_writes_scalesim_reports_that_match_scalesim() {
     assert!(!dir.join("gpu").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn dim_binds_onnx_symbolic_dimensions_only() {
+    let o = vchip(&["trace", "resnet18", "--dim", "batch=8"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not one (use --batch/--seq)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vchip(&["trace", "x.onnx", "--dim", "batch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--dim `batch`: write NAME=N"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -129,6 +129,10 @@ pub struct TraceArgs {
     /// share per expert (`0.4,0.2,...`).
     #[arg(long, value_name = "LOAD")]
     pub expert_load: Option<String>,
+    /// ONNX: the size of a symbolic input dimension, by the exporter's name (`--dim batch=8
+    /// --dim sequence_length=2048`); repeatable.
+    #[arg(long = "dim", value_name = "NAME=N")]
+    pub dims: Vec<String>,
 }
 
 #[derive(Args)]
@@ -163,6 +167,20 @@ impl TraceArgs {
         let phase = LlmPhase::parse(phase_name)
             .with_context(|| format!("--phase `{phase_name}`: use prefill, decode or both"))?;
         self.warn_inapplicable(model);
+        let mut dims = Vec::new();
+        for d in &self.dims {
+            let parsed = d.split_once('=').and_then(|(k, v)| {
+                let v = v.trim().parse::<u64>().ok().filter(|v| *v >= 1)?;
+                Some((k.trim().to_string(), v))
+            });
+            match parsed {
+                Some(kv) if !kv.0.is_empty() => dims.push(kv),
+                _ => bail!("--dim `{d}`: write NAME=N with N >= 1, e.g. --dim batch=8"),
+            }
+        }
+        if !dims.is_empty() && !model.to_ascii_lowercase().ends_with(".onnx") {
+            bail!("--dim names symbolic dimensions of an ONNX file's inputs; `{model}` is not one (use --batch/--seq)");
+        }
         let opts = TraceOptions {
             batch: self.batch,
             seq: self.seq,
@@ -171,6 +189,7 @@ impl TraceArgs {
             allow_unknown: self.allow_unknown,
             tp: self.tp,
             expert_load: self.expert_load.clone(),
+            dims,
         };
         let mut trace = vchip_workloads::load_model(model, &opts)?;
         if let Some(p) = self.precision.as_deref().or(hw_precision) {

@@ -62,6 +62,7 @@ fn device(
         allow_unknown: false,
         tp: 1,
         expert_load: None,
+        dims: Vec::new(),
     };
     let loaded = load(hw, models, &args, mcu)?;
     let policy = precision

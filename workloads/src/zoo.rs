@@ -122,6 +122,8 @@ pub struct TraceOptions {
     pub tp: u64,
     /// MoE configs: how routed tokens spread over the experts (`HfConfig::with_expert_load`).
     pub expert_load: Option<String>,
+    /// ONNX: values for symbolic input dimensions, by the exporter's names (`--dim batch=8`).
+    pub dims: Vec<(String, u64)>,
 }
 
 impl Default for TraceOptions {
@@ -134,6 +136,7 @@ impl Default for TraceOptions {
             allow_unknown: false,
             tp: 1,
             expert_load: None,
+            dims: Vec::new(),
         }
     }
 }

@@ -206,6 +206,25 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         };
         imp.vals.insert(t.name.clone(), val);
     }
+    // A --dim that names no symbolic dimension is a typo, not a no-op.
+    let named: Vec<String> = graph.input.iter().flat_map(dim_params).flatten().collect();
+    for (k, _) in &opts.dims {
+        if !named.contains(k) {
+            let mut known = named.clone();
+            known.sort();
+            known.dedup();
+            return Err(WorkloadError::Invalid {
+                file: file.to_string(),
+                place: "graph inputs".into(),
+                msg: format!("no input has a dimension named `{k}`"),
+                hint: if known.is_empty() {
+                    "the inputs have no named symbolic dimensions; drop --dim".into()
+                } else {
+                    format!("its symbolic dimensions are: {}", known.join(", "))
+                },
+            });
+        }
+    }
     let param_slots = ops::param_slot_inputs(&graph.node);
     for (i, vi) in graph.input.iter().enumerate() {
         if imp.vals.contains_key(&vi.name) {
@@ -216,7 +235,24 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             .as_ref()
             .and_then(|t| t.tensor_type.as_ref())
             .map_or(1, |t| t.elem_type);
-        let dims = declared_shape(vi).unwrap_or_default();
+        let Some(dims) = declared_shape(vi) else {
+            let tensor = vi
+                .r#type
+                .as_ref()
+                .and_then(|t| t.tensor_type.as_ref())
+                .is_some();
+            return Err(WorkloadError::Invalid {
+                file: file.to_string(),
+                place: format!("graph input `{}`", vi.name),
+                msg: if tensor || vi.r#type.is_none() {
+                    "the input declares no shape, so nothing downstream can be sized".into()
+                } else {
+                    "the input is not a tensor (a sequence, map or optional); vchip costs tensor graphs".into()
+                },
+                hint: "re-export with input shapes (torch.onnx.export(..., input_names, dynamic_axes)) or run onnx.shape_inference".into(),
+            });
+        };
+        let params = dim_params(vi);
         // The first graph input is the model's data; later ones are parameters when they feed a
         // parameter slot or carry a module path (TorchScript's export_params=False layout).
         let looks_like_param =
@@ -240,7 +276,7 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
                 },
             );
         } else {
-            let shape = imp.input_shape(&vi.name, &dims)?;
+            let shape = imp.input_shape(&vi.name, &dims, &params)?;
             if shape.contains(&0) {
                 // An empty input (an absent ROI, scales left to sizes) holds no data: a constant
                 // with no elements, as an empty initializer would be.
@@ -460,6 +496,21 @@ fn declared_shape(vi: &ValueInfoProto) -> Option<Vec<Option<u64>>> {
     )
 }
 
+/// The exporter's names of a value's symbolic dimensions (`batch`, `sequence_length`), by axis.
+fn dim_params(vi: &ValueInfoProto) -> Vec<Option<String>> {
+    vi.r#type
+        .as_ref()
+        .and_then(|t| t.tensor_type.as_ref())
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| d.dim_param.clone().filter(|p| !p.is_empty()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Importer<'_> {
     pub(crate) fn err(&self, node: &NodeProto, index: usize, msg: String) -> WorkloadError {
         WorkloadError::Invalid {
@@ -471,17 +522,34 @@ impl Importer<'_> {
     }
 
     /// A graph input's shape: symbolic batch → --batch, other symbolic dims → --seq.
-    fn input_shape(&self, name: &str, dims: &[Option<u64>]) -> Result<Vec<u64>> {
+    /// A graph input's shape: declared sizes, then `--dim NAME=N` for a symbolic dimension the
+    /// exporter named, then --batch for the first dimension and --seq for the others.
+    fn input_shape(
+        &self,
+        name: &str,
+        dims: &[Option<u64>],
+        params: &[Option<String>],
+    ) -> Result<Vec<u64>> {
         let mut out = Vec::with_capacity(dims.len());
         for (i, d) in dims.iter().enumerate() {
-            out.push(match d {
-                Some(v) => *v,
-                None if i == 0 => self.opts.batch,
-                None => self.opts.seq.ok_or_else(|| WorkloadError::Invalid {
+            let param = params.get(i).and_then(|p| p.as_deref());
+            let bound =
+                param.and_then(|p| self.opts.dims.iter().find(|(k, _)| k == p).map(|(_, v)| *v));
+            out.push(match (d, bound) {
+                (Some(v), _) => *v,
+                (None, Some(v)) => v,
+                (None, None) if i == 0 => self.opts.batch,
+                (None, None) => self.opts.seq.ok_or_else(|| WorkloadError::Invalid {
                     file: self.file.to_string(),
                     place: format!("graph input `{name}` dimension {i}"),
-                    msg: "the dimension is symbolic".into(),
-                    hint: "pass --seq N to fix it".into(),
+                    msg: match param {
+                        Some(p) => format!("the dimension is symbolic (`{p}`)"),
+                        None => "the dimension is symbolic".into(),
+                    },
+                    hint: match param {
+                        Some(p) => format!("pass --dim {p}=N (or --seq N for every symbolic one)"),
+                        None => "pass --seq N to fix it".into(),
+                    },
                 })?,
             });
         }

@@ -339,3 +339,77 @@ fn shapes_of_the_ops_added_for_conformance() {
     // Four gates of [x, h] (3 + 4) by 4 hidden, per step and batch row.
     assert_eq!(t.ops[0].macs, 5 * 2 * 7 * 16);
 }
+
+/// A model with one Relu on an input of named symbolic dims (`batch`, `seq`) and a fixed 64.
+fn symbolic_model(with_shape: bool) -> Vec<u8> {
+    let dim = |p: Option<&str>, v: Option<i64>| Dimension {
+        dim_value: v,
+        dim_param: p.map(str::to_string),
+    };
+    let input = ValueInfoProto {
+        name: "x".into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: with_shape.then(|| TensorShapeProto {
+                    dim: vec![
+                        dim(Some("batch"), None),
+                        dim(Some("seq"), None),
+                        dim(None, Some(64)),
+                    ],
+                }),
+            }),
+        }),
+    };
+    ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: vec![node("Relu", &["x"], "y", vec![])],
+            name: "g".into(),
+            input: vec![input],
+            ..Default::default()
+        }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn symbolic_dimensions_are_bound_by_the_exporters_names() {
+    let opts = |dims: &[(&str, u64)]| TraceOptions {
+        dims: dims.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ..TraceOptions::default()
+    };
+    let t = load_onnx(
+        "s.onnx",
+        &symbolic_model(true),
+        &opts(&[("batch", 8), ("seq", 2048)]),
+    )
+    .unwrap();
+    assert_eq!(out(&t, "y").0, [8, 2048, 64]);
+    // Unbound: the error names the dimension and the flag that binds it.
+    let e = load_onnx("s.onnx", &symbolic_model(true), &opts(&[("batch", 8)]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("symbolic (`seq`)") && e.contains("--dim seq=N"),
+        "{e}"
+    );
+    // A name no input has is a typo, listed against the real ones.
+    let e = load_onnx("s.onnx", &symbolic_model(true), &opts(&[("sequence", 8)]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`sequence`") && e.contains("batch, seq"), "{e}");
+    // An input without a declared shape is named.
+    let e = load_onnx("s.onnx", &symbolic_model(false), &TraceOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("graph input `x`") && e.contains("declares no shape"),
+        "{e}"
+    );
+}

@@ -469,17 +469,7 @@ impl Importer<'_> {
                             "ConstantOfShape needs a constant shape or a declared output".into(),
                         )
                     })?;
-                    let elems = numel(&out);
-                    return self.emit(
-                        n,
-                        idx,
-                        OpKind::DataMovement {
-                            kind: MoveKind::Copy,
-                            elems,
-                        },
-                        &[],
-                        vec![out],
-                    );
+                    return self.emit_copy(n, idx, &[], out);
                 };
                 let shape: Vec<u64> = dims.iter().map(|&d| d.max(0) as u64).collect();
                 let value = attr(n, "value")

@@ -6,6 +6,27 @@
 use super::*;
 
 impl Importer<'_> {
+    /// An op that writes `out` element by element (fills, one-hot, crops): costed as a copy.
+    pub(super) fn emit_copy(
+        &mut self,
+        n: &NodeProto,
+        idx: usize,
+        consts: &[usize],
+        out: Vec<u64>,
+    ) -> Result<()> {
+        let elems = numel(&out);
+        self.emit(
+            n,
+            idx,
+            OpKind::DataMovement {
+                kind: MoveKind::Copy,
+                elems,
+            },
+            consts,
+            vec![out],
+        )
+    }
+
     /// `TopK(X, K)`: values and indices with `k` along `axis`.
     pub(super) fn top_k(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
         let x = self.in_shape(n, 0, idx)?;
@@ -60,17 +81,7 @@ impl Importer<'_> {
                 )
             })?,
         };
-        let elems = numel(&out);
-        self.emit(
-            n,
-            idx,
-            OpKind::DataMovement {
-                kind: MoveKind::Copy,
-                elems,
-            },
-            &[1, 2],
-            vec![out],
-        )
+        self.emit_copy(n, idx, &[1, 2], out)
     }
 
     /// Data-dependent output sizes (Compress, NonZero-like selections): only a declared output
@@ -156,17 +167,7 @@ impl Importer<'_> {
                 .declared_full(n, 0)
                 .ok_or_else(|| self.err(n, idx, "CenterCropPad needs a constant shape".into()))?,
         };
-        let elems = numel(&out);
-        self.emit(
-            n,
-            idx,
-            OpKind::DataMovement {
-                kind: MoveKind::Copy,
-                elems,
-            },
-            &[],
-            vec![out],
-        )
+        self.emit_copy(n, idx, &[], out)
     }
 
     /// QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear: a scale (and zero point) per
