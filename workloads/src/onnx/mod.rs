@@ -235,29 +235,15 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             .as_ref()
             .and_then(|t| t.tensor_type.as_ref())
             .map_or(1, |t| t.elem_type);
-        let Some(dims) = declared_shape(vi) else {
-            let tensor = vi
-                .r#type
-                .as_ref()
-                .and_then(|t| t.tensor_type.as_ref())
-                .is_some();
-            return Err(WorkloadError::Invalid {
-                file: file.to_string(),
-                place: format!("graph input `{}`", vi.name),
-                msg: if tensor || vi.r#type.is_none() {
-                    "the input declares no shape, so nothing downstream can be sized".into()
-                } else {
-                    "the input is not a tensor (a sequence, map or optional); vchip costs tensor graphs".into()
-                },
-                hint: "re-export with input shapes (torch.onnx.export(..., input_names, dynamic_axes)) or run onnx.shape_inference".into(),
-            });
-        };
+        let declared = declared_shape(vi);
         let params = dim_params(vi);
         // The first graph input is the model's data; later ones are parameters when they feed a
         // parameter slot or carry a module path (TorchScript's export_params=False layout).
         let looks_like_param =
             i > 0 && (param_slots.contains(vi.name.as_str()) || looks_like_param_name(&vi.name));
         if looks_like_param {
+            // A parameter input may omit its shape: the op it feeds sizes it.
+            let dims = declared.unwrap_or_default();
             let shape: Vec<u64> = dims.iter().map(|d| d.unwrap_or(1)).collect();
             if !sane(&shape) {
                 return Err(WorkloadError::Invalid {
@@ -276,6 +262,23 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
                 },
             );
         } else {
+            let Some(dims) = declared else {
+                let tensor = vi
+                    .r#type
+                    .as_ref()
+                    .and_then(|t| t.tensor_type.as_ref())
+                    .is_some();
+                return Err(WorkloadError::Invalid {
+                    file: file.to_string(),
+                    place: format!("graph input `{}`", vi.name),
+                    msg: if tensor || vi.r#type.is_none() {
+                        "the input declares no shape, so nothing downstream can be sized".into()
+                    } else {
+                        "the input is not a tensor (a sequence, map or optional); vchip costs tensor graphs".into()
+                    },
+                    hint: "re-export with input shapes (torch.onnx.export(..., input_names, dynamic_axes)) or run onnx.shape_inference".into(),
+                });
+            };
             let shape = imp.input_shape(&vi.name, &dims, &params)?;
             if shape.contains(&0) {
                 // An empty input (an absent ROI, scales left to sizes) holds no data: a constant
