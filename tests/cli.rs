@@ -2424,4 +2424,11 @@ fn dim_binds_onnx_symbolic_dimensions_only() {
         "{}",
         stderr(&o)
     );
+    let o = vchip(&["trace", "x.onnx", "--dim", "batch=3", "--dim", "batch=5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--dim batch: given twice"),
+        "{}",
+        stderr(&o)
+    );
 }

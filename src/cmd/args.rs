@@ -174,6 +174,9 @@ impl TraceArgs {
                 Some((k.trim().to_string(), v))
             });
             match parsed {
+                Some(kv) if dims.iter().any(|(k, _): &(String, u64)| *k == kv.0) => {
+                    bail!("--dim {}: given twice; give each dimension once", kv.0)
+                }
                 Some(kv) if !kv.0.is_empty() => dims.push(kv),
                 _ => bail!("--dim `{d}`: write NAME=N with N >= 1, e.g. --dim batch=8"),
             }

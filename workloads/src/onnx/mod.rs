@@ -192,7 +192,10 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
             });
         }
         let dtype = dtype_of(t.data_type);
-        let val = match tensor_ints(t) {
+        // 8- and 4-bit integer initializers are quantized weights, never shape arithmetic: they
+        // stay parameters whatever their size (folding them dropped small ones from the counts).
+        let quantized = matches!(t.data_type, 2 | 3 | 21 | 22);
+        let val = match tensor_ints(t).filter(|_| !quantized) {
             Some(ints) => Val::Const {
                 shape,
                 dtype,
@@ -239,8 +242,14 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         let params = dim_params(vi);
         // The first graph input is the model's data; later ones are parameters when they feed a
         // parameter slot or carry a module path (TorchScript's export_params=False layout).
-        let looks_like_param =
-            i > 0 && (param_slots.contains(vi.name.as_str()) || looks_like_param_name(&vi.name));
+        // A symbolic dimension marks run-time data (a KV cache `past_key_values.0.key`, a state
+        // `state.h`): parameters have fixed shapes.
+        let symbolic = declared
+            .as_ref()
+            .is_some_and(|d| d.iter().any(Option::is_none));
+        let looks_like_param = i > 0
+            && !symbolic
+            && (param_slots.contains(vi.name.as_str()) || looks_like_param_name(&vi.name));
         if looks_like_param {
             // A parameter input may omit its shape: the op it feeds sizes it.
             let dims = declared.unwrap_or_default();
@@ -312,7 +321,10 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
     for value in named {
         if let Some(Val::Act(id)) = imp.vals.get(value.as_str()) {
             let id = *id;
-            imp.b.rename_tensor(id, value)?;
+            // A graph input keeps its own name (an Identity may pass it on under another).
+            if imp.b.tensor(id).role != TensorRole::Input {
+                imp.b.rename_tensor(id, value)?;
+            }
         }
     }
     if !imp.unknown.is_empty() {

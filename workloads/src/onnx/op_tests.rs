@@ -413,3 +413,131 @@ fn symbolic_dimensions_are_bound_by_the_exporters_names() {
         "{e}"
     );
 }
+
+/// Review findings (session 10): each was a silent wrong number.
+#[test]
+fn run_time_inputs_with_module_like_names_are_data_not_weights() {
+    let dim = |p: Option<&str>, v: Option<i64>| Dimension {
+        dim_value: v,
+        dim_param: p.map(str::to_string),
+    };
+    let input = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: vec![dim(Some("batch"), None), dim(None, Some(512))],
+                }),
+            }),
+        }),
+    };
+    let bytes = ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: vec![node("Add", &["x", "state.h"], "y", vec![])],
+            name: "g".into(),
+            input: vec![input("x"), input("state.h")],
+            ..Default::default()
+        }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let opts = TraceOptions {
+        dims: vec![("batch".into(), 8)],
+        ..TraceOptions::default()
+    };
+    let t = load_onnx("s.onnx", &bytes, &opts).unwrap();
+    assert_eq!(out(&t, "state.h").0, [8, 512]);
+    assert_eq!(t.totals().params, 0);
+}
+
+#[test]
+fn small_int8_initializers_stay_weights_and_inputs_keep_their_names() {
+    let w = TensorProto {
+        name: "w".into(),
+        dims: vec![16, 64],
+        data_type: 3, // int8
+        raw_data: vec![1u8; 16 * 64],
+        ..Default::default()
+    };
+    let scale = TensorProto {
+        name: "s".into(),
+        dims: vec![],
+        data_type: 1,
+        float_data: vec![0.1],
+        ..Default::default()
+    };
+    let mut g = GraphProto {
+        node: vec![
+            node("DequantizeLinear", &["w", "s"], "wd", vec![]),
+            node("Identity", &["x"], "alias", vec![]),
+            node("MatMul", &["alias", "wd"], "y", vec![]),
+        ],
+        name: "g".into(),
+        input: vec![super::malformed_tests::value("x", &[2, 16])],
+        initializer: vec![w, scale],
+        output: vec![ValueInfoProto {
+            name: "alias".into(),
+            r#type: None,
+        }],
+        ..Default::default()
+    };
+    g.output.push(ValueInfoProto {
+        name: "y".into(),
+        r#type: None,
+    });
+    let bytes = ModelProto {
+        ir_version: 8,
+        graph: Some(g),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let t = trace(&bytes).unwrap();
+    let tot = t.totals();
+    assert_eq!(
+        (tot.params, tot.weight_bytes),
+        (1024, 1024),
+        "int8 weights, one byte each"
+    );
+    // The graph input keeps `x` although an Identity hands it on as a graph output.
+    assert!(t.tensors.iter().any(|x| x.name == "x"));
+    // Pool windows must be positive.
+    let e = trace(&model(
+        "MaxPool",
+        &[("x", &[1, 1, 4, 4])],
+        vec![ints("kernel_shape", &[2, 2]), ints("strides", &[0, 0])],
+    ))
+    .unwrap_err();
+    assert!(e.contains("`strides` [0, 0] must give one value"), "{e}");
+}
+
+#[test]
+fn unnamed_optional_outputs_are_not_written() {
+    let t = trace(&graph_model(
+        vec![NodeProto {
+            input: vec!["q".into(), "k".into(), "v".into()],
+            output: vec!["y".into(), "".into(), "".into(), "qk".into()],
+            name: "att".into(),
+            op_type: "Attention".into(),
+            attribute: vec![],
+            domain: String::new(),
+        }],
+        &[
+            ("q", &[1, 4, 3, 8]),
+            ("k", &[1, 4, 6, 8]),
+            ("v", &[1, 4, 6, 8]),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(t.ops[0].outputs.len(), 2);
+    assert_eq!(out(&t, "qk").0, [1, 4, 3, 6]);
+}

@@ -307,13 +307,22 @@ impl Importer<'_> {
     ) -> Result<()> {
         let (acts, weights) = self.operands(n, consts)?;
         let name = self.op_name(n, idx);
+        // Optional outputs the node leaves unnamed are not written (an Attention without its
+        // present KV, an LSTM keeping only Y_h); an op keeps at least one output.
+        let named = |k: usize| n.output.get(k).is_some_and(|o| !o.is_empty());
+        let keep: Vec<usize> = if (0..outs.len()).any(named) {
+            (0..outs.len()).filter(|&k| named(k)).collect()
+        } else {
+            vec![0]
+        };
+        let kept: Vec<Vec<u64>> = keep.iter().map(|&k| outs[k].clone()).collect();
         let ids = self
             .b
-            .push_op(name, kind, acts, weights, outs)
+            .push_op(name, kind, acts, weights, kept)
             .map_err(|e| self.err(n, idx, e.to_string()))?;
-        for (o, id) in n.output.iter().zip(ids) {
-            if !o.is_empty() {
-                self.vals.insert(o.clone(), Val::Act(id));
+        for (&k, id) in keep.iter().zip(ids) {
+            if named(k) {
+                self.vals.insert(n.output[k].clone(), Val::Act(id));
             }
         }
         Ok(())

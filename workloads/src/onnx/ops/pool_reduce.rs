@@ -15,23 +15,36 @@ impl Importer<'_> {
             ));
         }
         let nd = x.len() - 2;
-        // Window attributes are clamped to sane ranges; a kernel larger than the input is an error below.
-        let small = |v: i64| v.clamp(1, 1 << 20) as u64;
-        let per_axis = |name: &str, default: i64| -> Vec<u64> {
+        // One positive value per spatial axis (a single value stands for all); pads >= 0.
+        let per_axis = |name: &str, default: i64| -> Result<Vec<u64>> {
             let v = attr_ints(n, name)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_default();
-            (0..nd)
-                .map(|i| small(v.get(i).or(v.first()).copied().unwrap_or(default)))
-                .collect()
+            if !(v.is_empty() || v.len() == 1 || v.len() == nd)
+                || v.iter().any(|&d| !(1..=1 << 20).contains(&d))
+            {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!(
+                        "`{name}` {v:?} must give one value in 1..=2^20 per spatial axis of {x:?}"
+                    ),
+                ));
+            }
+            Ok((0..nd)
+                .map(|i| v.get(i).or(v.first()).copied().unwrap_or(default) as u64)
+                .collect())
         };
         let (ks, st, dil) = (
-            per_axis("kernel_shape", 1),
-            per_axis("strides", 1),
-            per_axis("dilations", 1),
+            per_axis("kernel_shape", 1)?,
+            per_axis("strides", 1)?,
+            per_axis("dilations", 1)?,
         );
         let pads = attr_ints(n, "pads").unwrap_or_default();
-        let p = |i: usize| pads.get(i).copied().unwrap_or(0).clamp(0, 1 << 20) as u64;
+        if pads.iter().any(|&p| !(0..=1 << 20).contains(&p)) {
+            return Err(self.err(n, idx, format!("pads {pads:?} must be in 0..=2^20")));
+        }
+        let p = |i: usize| pads.get(i).copied().unwrap_or(0) as u64;
         let ceil = attr_i(n, "ceil_mode", 0) != 0;
         let same = attr_s(n, "auto_pad").starts_with("SAME");
         let spatial: Option<Vec<u64>> = (0..nd)

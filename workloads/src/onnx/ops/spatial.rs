@@ -17,7 +17,16 @@ impl Importer<'_> {
                 format!("input {x:?} and weight {w:?} must both be [N/C, C, *spatial]"),
             ));
         }
-        let group = attr_i(n, "group", 1).max(1) as u64;
+        let group = attr_i(n, "group", 1);
+        if group < 1 {
+            return Err(self.err(n, idx, format!("group {group} must be at least 1")));
+        }
+        let group = group as u64;
+        for name in ["strides", "dilations"] {
+            if attr_ints(n, name).is_some_and(|v| v.iter().any(|&d| !(1..=1 << 20).contains(&d))) {
+                return Err(self.err(n, idx, format!("`{name}` must be in 1..=2^20")));
+            }
+        }
         if x[1] != w[0] || x[1] % group != 0 {
             return Err(self.err(
                 n,
@@ -262,6 +271,28 @@ impl Importer<'_> {
         }
         let hidden = hidden as u64;
         let dirs = w[0];
+        let direction = attr_s(n, "direction");
+        let want_dirs = match direction.as_str() {
+            "" | "forward" | "reverse" => 1,
+            "bidirectional" => 2,
+            other => {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("direction `{other}`: use forward, reverse or bidirectional"),
+                ))
+            }
+        };
+        if dirs != want_dirs || w[2] != x[2] {
+            return Err(self.err(
+                n,
+                idx,
+                format!(
+                    "W {w:?} must be [{want_dirs} directions, {gates}·hidden, {} inputs] for X {x:?}",
+                    x[2]
+                ),
+            ));
+        }
         let batch_first = attr_i(n, "layout", 0) == 1;
         let (seq, batch) = if batch_first {
             (x[1], x[0])
