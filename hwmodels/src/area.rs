@@ -64,8 +64,6 @@ pub struct MemoryInterface {
     /// Data pins the bandwidth needs, in whole channels (or HBM stacks).
     pub pins: f64,
     pub mm2: f64,
-    /// The technology name was not recognised: a DDR4-class interface was assumed.
-    pub assumed: bool,
 }
 
 /// Per-pin rates (Gb/s, JEDEC top speed grades: DDR3-2133, DDR4-3200, DDR5-6400, LPDDR4X-4266,
@@ -112,10 +110,10 @@ pub fn technology_names() -> Vec<&'static str> {
 }
 
 /// Interface area for `technology` (matched by prefix, case-insensitive: `lpddr4x` is LPDDR4,
-/// `HBM2E` is HBM2E) at `bandwidth_gb_s`.
-pub fn memory_interface(technology: &str, bandwidth_gb_s: f64) -> MemoryInterface {
-    let found = class_of(technology);
-    let (class, rate, hbm, width) = found.unwrap_or(("ddr4", 3.2, false, 64));
+/// `HBM2E` is HBM2E) at `bandwidth_gb_s`; `None` for a technology vchip cannot cost (the schema
+/// refuses those on the kinds that model area).
+pub fn memory_interface(technology: &str, bandwidth_gb_s: f64) -> Option<MemoryInterface> {
+    let (class, rate, hbm, width) = class_of(technology)?;
     let per_pin = if hbm {
         HBM_MM2_PER_PIN
     } else {
@@ -124,13 +122,12 @@ pub fn memory_interface(technology: &str, bandwidth_gb_s: f64) -> MemoryInterfac
     // Interfaces come in whole channels (or stacks): 34 GB/s of DDR3 is two 64-bit channels.
     let width = f64::from(width);
     let pins = (bandwidth_gb_s * 8.0 / rate / width).ceil() * width;
-    MemoryInterface {
+    Some(MemoryInterface {
         class,
         gbit_per_pin: rate,
         pins,
         mm2: pins * per_pin,
-        assumed: found.is_none(),
-    }
+    })
 }
 
 /// Area by component in mm²; `total` is their sum.
@@ -168,35 +165,36 @@ mod tests {
     #[test]
     fn tpu_v1_ddr3_ports_are_six_percent_of_the_die() {
         // The calibration point itself: 34 GB/s of DDR3 is two 64-bit DDR3-2133 ports.
-        let m = memory_interface("ddr3", 34.0);
+        let m = memory_interface("ddr3", 34.0).unwrap();
         assert_eq!(m.pins, 128.0, "{m:?}");
         assert!((m.mm2 / 331.0 - 0.06).abs() < 1e-12, "{m:?}");
-        assert!(!m.assumed);
     }
 
     #[test]
     fn an_hbm2e_stack_costs_what_llmcompass_measured_at_7nm() {
         // 1,024 pins at 3.2 Gb/s = 409.6 GB/s: PHY 10.45 + controller 5.707 mm².
-        let m = memory_interface("HBM2E", 409.6);
+        let m = memory_interface("HBM2E", 409.6).unwrap();
         assert_eq!(m.class, "hbm2e");
         assert!((m.pins - 1024.0).abs() < 1e-9);
         assert!((m.mm2 - (10.45 + 5.707)).abs() < 1e-9, "{m:?}");
     }
 
     #[test]
-    fn area_grows_with_bandwidth_and_unknown_names_are_flagged() {
+    fn area_grows_with_bandwidth_and_unknown_names_are_not_costed() {
         // Four and eight 16-bit LPDDR4X-4266 channels.
-        let a = memory_interface("lpddr4x", 4.266 * 64.0 / 8.0);
-        let b = memory_interface("lpddr4x", 4.266 * 128.0 / 8.0);
+        let a = memory_interface("lpddr4x", 4.266 * 64.0 / 8.0).unwrap();
+        let b = memory_interface("lpddr4x", 4.266 * 128.0 / 8.0).unwrap();
         assert_eq!(a.class, "lpddr4");
         assert!((b.mm2 / a.mm2 - 2.0).abs() < 1e-9);
         // Whole channels and stacks: a little HBM3 bandwidth still takes a stack's PHY.
-        assert_eq!(memory_interface("lpddr4", 10.0).pins, 32.0);
-        assert_eq!(memory_interface("hbm3", 256.0).pins, 1024.0);
-        assert_eq!(memory_interface("hbm3", 819.3).pins, 2048.0);
+        assert_eq!(memory_interface("lpddr4", 10.0).unwrap().pins, 32.0);
+        assert_eq!(memory_interface("hbm3", 256.0).unwrap().pins, 1024.0);
+        assert_eq!(memory_interface("hbm3", 819.3).unwrap().pins, 2048.0);
         // HBM moves a byte for far less area than a DDR bus does.
-        assert!(memory_interface("hbm3", 800.0).mm2 < memory_interface("ddr5", 800.0).mm2 / 5.0);
-        let u = memory_interface("optane", 10.0);
-        assert!(u.assumed && u.class == "ddr4");
+        assert!(
+            memory_interface("hbm3", 800.0).unwrap().mm2
+                < memory_interface("ddr5", 800.0).unwrap().mm2 / 5.0
+        );
+        assert!(memory_interface("optane", 10.0).is_none());
     }
 }

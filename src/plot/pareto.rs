@@ -103,7 +103,7 @@ impl Figure for Pareto<'_> {
                 .collect();
             let lo = zs.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = zs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (zo, axis_unit(zo, hi.abs().max(lo.abs())), lo, hi)
+            (axis_unit(zo, hi.abs().max(lo.abs())), lo, hi)
         });
         root.fill(&WHITE)?;
         let (plot_area, bar_area) = if z.is_some() {
@@ -254,7 +254,7 @@ impl Figure for Pareto<'_> {
                         });
                     chart.draw_series(front.iter().map(|p| Circle::new(at(p), 4, c.filled())))?;
                 }
-                Some((_, _, lo, hi)) => {
+                Some((_, lo, hi)) => {
                     // No line: a 3-objective front is a surface, and its 2-D projection is
                     // not ordered along either axis. Shape tells fronts apart; colour is z.
                     let span = (hi - lo).max(f64::MIN_POSITIVE);
@@ -281,7 +281,7 @@ impl Figure for Pareto<'_> {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()?;
-        if let (Some((_, zu, lo, hi)), Some(bar)) = (&z, &bar_area) {
+        if let (Some((zu, lo, hi)), Some(bar)) = (&z, &bar_area) {
             colour_bar(bar, zu, *lo, *hi)?;
         }
         Ok(tips)

@@ -547,8 +547,13 @@ impl HardwareModel for SystolicModel {
         ));
         // The interface the area estimate assumed, and what the off-chip memory draws streaming at
         // full bandwidth (the access energy per bit covers the DRAM and its I/O).
-        if let Some(d) = self.spec.dram.as_ref().filter(|d| !d.host_link) {
-            let m = area::memory_interface(&d.technology, d.bandwidth_gb_s.0);
+        let dram = self.spec.dram.as_ref().filter(|d| !d.host_link);
+        if let Some((d, m)) = dram.and_then(|d| {
+            Some((
+                d,
+                area::memory_interface(&d.technology, d.bandwidth_gb_s.0)?,
+            ))
+        }) {
             v.push(("memory_interface.data_pins".into(), m.pins));
             v.push(("memory_interface.gbit_per_pin".into(), m.gbit_per_pin));
             v.push((
@@ -584,9 +589,11 @@ impl HardwareModel for SystolicModel {
         // A vector lane is costed like one PE of the same dtype.
         let vector_mm2 = over("vector").unwrap_or(self.vector.lanes.0 as f64 * pe_mm2);
         let memory_interface_mm2 = over("memory_interface").unwrap_or_else(|| {
-            s.dram.as_ref().filter(|d| !d.host_link).map_or(0.0, |d| {
-                area::memory_interface(&d.technology, d.bandwidth_gb_s.0).mm2
-            })
+            s.dram
+                .as_ref()
+                .filter(|d| !d.host_link)
+                .and_then(|d| area::memory_interface(&d.technology, d.bandwidth_gb_s.0))
+                .map_or(0.0, |m| m.mm2)
         });
         let parts = compute_mm2 + sram_mm2 + vector_mm2 + memory_interface_mm2;
         // A die size given whole is the total, whatever the components leave the rest of it; a

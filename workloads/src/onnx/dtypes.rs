@@ -8,7 +8,7 @@ use super::{dtype_of, Importer, Val};
 use crate::ir::DType;
 
 /// ONNX element types (TensorProto.DataType).
-const ONNX_FLOAT: i64 = 1;
+const ONNX_FLOAT: i32 = 1;
 const ONNX_UINT8: i32 = 2;
 
 impl Importer<'_> {
@@ -51,7 +51,7 @@ impl Importer<'_> {
             "QLinearConv" | "QLinearMatMul" => self.input_dtype(n, 7),
             "DequantizeLinear" => self.input_dtype(n, 1).or(Some(DType::F32)),
             "BlackmanWindow" | "HammingWindow" | "HannWindow" => Some(dtype_of(
-                attr("output_datatype").map_or(ONNX_FLOAT as i32, |t| t as i32),
+                attr("output_datatype").map_or(ONNX_FLOAT, |t| t as i32),
             )),
             "ConstantOfShape" | "EyeLike" | "RandomNormal" | "RandomUniform"
             | "RandomNormalLike" | "RandomUniformLike" | "Multinomial" => attr("dtype")
@@ -65,7 +65,7 @@ impl Importer<'_> {
                 })
                 .or(match n.op_type.as_str() {
                     "EyeLike" | "RandomNormalLike" | "RandomUniformLike" => first,
-                    _ => Some(dtype_of(ONNX_FLOAT as i32)),
+                    _ => Some(dtype_of(ONNX_FLOAT)),
                 }),
             _ => first,
         };

@@ -637,6 +637,11 @@ mod malformed_tests {
             }],
             ..Default::default()
         };
+        encode(graph)
+    }
+
+    /// A graph as the bytes of an opset-13 model file.
+    pub(super) fn encode(graph: GraphProto) -> Vec<u8> {
         ModelProto {
             ir_version: 8,
             graph: Some(graph),
@@ -718,21 +723,12 @@ mod malformed_tests {
     }
 
     pub(super) fn graph_model(nodes: Vec<NodeProto>, inputs: &[(&str, &[i64])]) -> Vec<u8> {
-        ModelProto {
-            ir_version: 8,
-            graph: Some(GraphProto {
-                node: nodes,
-                name: "g".into(),
-                input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
-                ..Default::default()
-            }),
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: 13,
-            }],
+        encode(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            input: inputs.iter().map(|(n, d)| value(n, d)).collect(),
             ..Default::default()
-        }
-        .encode_to_vec()
+        })
     }
 
     fn error_of(bytes: &[u8]) -> String {

@@ -2,7 +2,7 @@
 //! each builds the node the way ONNX's test case does and checks vchip's output shape, dtype
 //! and name against the reference.
 
-use super::malformed_tests::{graph_model, int, ints, model, node};
+use super::malformed_tests::{encode, graph_model, int, ints, model, node};
 use super::*;
 
 fn trace(bytes: &[u8]) -> std::result::Result<Trace, String> {
@@ -361,21 +361,12 @@ fn symbolic_model(with_shape: bool) -> Vec<u8> {
             }),
         }),
     };
-    ModelProto {
-        ir_version: 8,
-        graph: Some(GraphProto {
-            node: vec![node("Relu", &["x"], "y", vec![])],
-            name: "g".into(),
-            input: vec![input],
-            ..Default::default()
-        }),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
+    encode(GraphProto {
+        node: vec![node("Relu", &["x"], "y", vec![])],
+        name: "g".into(),
+        input: vec![input],
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 #[test]
@@ -432,21 +423,12 @@ fn run_time_inputs_with_module_like_names_are_data_not_weights() {
             }),
         }),
     };
-    let bytes = ModelProto {
-        ir_version: 8,
-        graph: Some(GraphProto {
-            node: vec![node("Add", &["x", "state.h"], "y", vec![])],
-            name: "g".into(),
-            input: vec![input("x"), input("state.h")],
-            ..Default::default()
-        }),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
+    let bytes = encode(GraphProto {
+        node: vec![node("Add", &["x", "state.h"], "y", vec![])],
+        name: "g".into(),
+        input: vec![input("x"), input("state.h")],
         ..Default::default()
-    }
-    .encode_to_vec();
+    });
     let opts = TraceOptions {
         dims: vec![("batch".into(), 8)],
         ..TraceOptions::default()
@@ -491,16 +473,7 @@ fn small_int8_initializers_stay_weights_and_inputs_keep_their_names() {
         name: "y".into(),
         r#type: None,
     });
-    let bytes = ModelProto {
-        ir_version: 8,
-        graph: Some(g),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        ..Default::default()
-    }
-    .encode_to_vec();
+    let bytes = encode(g);
     let t = trace(&bytes).unwrap();
     let tot = t.totals();
     assert_eq!(

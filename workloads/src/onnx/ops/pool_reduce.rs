@@ -91,9 +91,9 @@ impl Importer<'_> {
             && !n.input[1].is_empty()
             && self.ints(n, 1).is_none()
             && attr(n, "axes").is_none();
-        if unknown_axes {
+        let out = if unknown_axes {
             // Axes computed at run time: only a declared output shape says what is reduced.
-            let out = self.declared_full(n, 0).ok_or_else(|| {
+            self.declared_full(n, 0).ok_or_else(|| {
                 self.err(
                     n,
                     idx,
@@ -102,48 +102,45 @@ impl Importer<'_> {
                         n.op_type
                     ),
                 )
-            })?;
-            return self.emit(
-                n,
-                idx,
-                OpKind::Reduce {
-                    elems_in: numel(&x),
-                    elems_out: numel(&out),
-                },
-                &[],
-                vec![out],
-            );
-        }
-        let axes: Vec<usize> = if n.op_type.starts_with("Arg") {
-            vec![axis(attr_i(n, "axis", 0), x.len()).unwrap_or(0)]
+            })?
         } else {
-            match attr_ints(n, "axes").or_else(|| self.ints(n, 1)) {
-                Some(a) if !a.is_empty() => a.iter().filter_map(|&a| axis(a, x.len())).collect(),
-                _ if attr_i(n, "noop_with_empty_axes", 0) != 0 => vec![],
-                _ => (0..x.len()).collect(),
+            let axes: Vec<usize> = if n.op_type.starts_with("Arg") {
+                vec![axis(attr_i(n, "axis", 0), x.len()).unwrap_or(0)]
+            } else {
+                match attr_ints(n, "axes").or_else(|| self.ints(n, 1)) {
+                    Some(a) if !a.is_empty() => {
+                        a.iter().filter_map(|&a| axis(a, x.len())).collect()
+                    }
+                    _ if attr_i(n, "noop_with_empty_axes", 0) != 0 => vec![],
+                    _ => (0..x.len()).collect(),
+                }
+            };
+            let out: Vec<u64> = x
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &d)| {
+                    if axes.contains(&i) {
+                        keep.then_some(1)
+                    } else {
+                        Some(d)
+                    }
+                })
+                .collect();
+            if self.all_const(n) {
+                // A reduction keeps its input's type; ArgMax/ArgMin give indices.
+                let dt = match self.input(n, 0) {
+                    Some(Val::Const { dtype, .. }) if !n.op_type.starts_with("Arg") => *dtype,
+                    _ => DType::Int64,
+                };
+                self.set_const(n, out, dt, None);
+                return Ok(());
+            }
+            if out.is_empty() {
+                vec![1]
+            } else {
+                out
             }
         };
-        let out: Vec<u64> = x
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &d)| {
-                if axes.contains(&i) {
-                    keep.then_some(1)
-                } else {
-                    Some(d)
-                }
-            })
-            .collect();
-        if self.all_const(n) {
-            // A reduction keeps its input's type; ArgMax/ArgMin give indices.
-            let dt = match self.input(n, 0) {
-                Some(Val::Const { dtype, .. }) if !n.op_type.starts_with("Arg") => *dtype,
-                _ => DType::Int64,
-            };
-            self.set_const(n, out, dt, None);
-            return Ok(());
-        }
-        let out = if out.is_empty() { vec![1] } else { out };
         self.emit(
             n,
             idx,
