@@ -117,6 +117,9 @@ pub struct Workload {
     /// The precision policy the traces carry (`None`: the models' own dtypes).
     pub precision: Option<String>,
     pub graphs: Vec<vchip_workloads::graph::Graph>,
+    /// Each graph's model as the user gave it (zoo name, file, subnet spec), in the order given:
+    /// a row's identity. Many subnets trace to one network name; their specs differ.
+    pub labels: Vec<String>,
 }
 
 pub struct SweepJob<'a> {
@@ -404,6 +407,8 @@ pub fn run(
 
 struct Row {
     point: u64,
+    /// Position of the model in the list given (the identity of a row with `point`).
+    model_index: u64,
     model: String,
     precision: Option<String>,
     /// Weights and live tensors fit every memory level that declares a capacity.
@@ -438,12 +443,15 @@ fn evaluate(job: &SweepJob, i: usize) -> Result<Vec<Row>, ExploreError> {
     workload
         .graphs
         .iter()
-        .map(|t| {
+        .zip(&workload.labels)
+        .enumerate()
+        .map(|(k, (t, label))| {
             let r = vchip_sim::simulate_graph(t, model.as_ref(), &job.opts)?;
             let tot = &r.totals;
             Ok(Row {
                 point: i as u64,
-                model: t.trace.name.clone(),
+                model_index: k as u64,
+                model: label.clone(),
                 precision: precision.clone(),
                 fits: r.memory.iter().all(|m| m.fits),
                 values: job.points[i].clone(),
@@ -468,6 +476,7 @@ fn to_frame(axes: &[Axis], integer: &[bool], rows: &[Row]) -> Result<DataFrame, 
     let opt = |g: &dyn Fn(&Row) -> Option<f64>| rows.iter().map(g).collect::<Vec<Option<f64>>>();
     let mut cols = vec![
         Column::new("point".into(), u(&|r| r.point)),
+        Column::new("model_index".into(), u(&|r| r.model_index)),
         Column::new(
             "model".into(),
             rows.iter().map(|r| r.model.as_str()).collect::<Vec<_>>(),
@@ -598,7 +607,7 @@ pub fn merge(
         )));
     };
     let mut df = df
-        .sort(["point", "model"], SortMultipleOptions::default())
+        .sort(["point", "model_index"], SortMultipleOptions::default())
         .map_err(pl)?;
     df.rechunk_mut();
     check_rows(&df, &manifest, dir)?;
@@ -612,13 +621,25 @@ pub fn merge(
     Ok((df, partial))
 }
 
-/// Every (point, model) at most once, and only points of the recorded sweep.
+/// Every (point, model) at most once, only points of the recorded sweep, and each row's model
+/// the one the manifest lists at its `model_index`.
 fn check_rows(df: &DataFrame, manifest: &Manifest, dir: &Path) -> Result<(), ExploreError> {
     let points = df.column("point").map_err(pl)?.u64().map_err(pl)?;
+    let index = df.column("model_index").map_err(pl)?.u64().map_err(pl)?;
     let models = df.column("model").map_err(pl)?.str().map_err(pl)?;
-    let mut last: Option<(u64, &str)> = None;
-    for (p, m) in points.iter().zip(models.iter()) {
-        let (p, m) = (p.unwrap_or(u64::MAX), m.unwrap_or(""));
+    let mut last: Option<(u64, u64)> = None;
+    for ((p, k), m) in points.iter().zip(index.iter()).zip(models.iter()) {
+        let (p, k, m) = (
+            p.unwrap_or(u64::MAX),
+            k.unwrap_or(u64::MAX),
+            m.unwrap_or(""),
+        );
+        if manifest.models.get(k as usize).map(String::as_str) != Some(m) {
+            return Err(ExploreError::Sweep(format!(
+                "{}: a row of point {p} names model `{m}` at position {k}, which the recorded sweep does not list there; the parts are not all of one sweep",
+                dir.display()
+            )));
+        }
         if p >= manifest.points as u64 {
             return Err(ExploreError::Sweep(format!(
                 "{}: point {p} is beyond the {} points of the recorded sweep; the parts are not all of one sweep",
@@ -626,13 +647,13 @@ fn check_rows(df: &DataFrame, manifest: &Manifest, dir: &Path) -> Result<(), Exp
                 manifest.points
             )));
         }
-        if last == Some((p, m)) {
+        if last == Some((p, k)) {
             return Err(ExploreError::Sweep(format!(
                 "{}: point {p} of {m} appears twice; the parts are not all of one sweep",
                 dir.display()
             )));
         }
-        last = Some((p, m));
+        last = Some((p, k));
     }
     Ok(())
 }

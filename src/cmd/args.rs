@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
+use crate::report::{self, Format};
+use crate::session::{self, HwOptions, Loaded, TraceRequest};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use vchip::report::{self, Format};
-use vchip_hwmodels::spec::mcu::Library;
-use vchip_hwmodels::{Compat, CostOptions, Fusion, HardwareModel, HardwareSpec};
-use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, Trace, TraceOptions};
+use vchip_hwmodels::{Compat, CostOptions, Fusion};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum CompatArg {
@@ -38,34 +37,12 @@ pub struct HwArgs {
 }
 
 impl HwArgs {
-    /// Applies the options to `spec`; an error if they do not apply to it.
-    pub fn apply(&self, spec: &mut HardwareSpec) -> Result<()> {
-        let name = spec.name.clone();
-        if let Some(v) = self.cuda_graphs {
-            let Some(g) = spec.gpu.as_mut() else {
-                bail!("--cuda-graphs applies to GPUs (`kind: gpu`); `{name}` is not one (see `vchip hw list`)");
-            };
-            g.cuda_graphs = matches!(v, FusionArg::On);
+    pub fn options(&self) -> HwOptions {
+        HwOptions {
+            lib: self.lib.clone(),
+            npu: self.npu.map(|v| matches!(v, FusionArg::On)),
+            cuda_graphs: self.cuda_graphs.map(|v| matches!(v, FusionArg::On)),
         }
-        if self.lib.is_none() && self.npu.is_none() {
-            return Ok(());
-        }
-        let Some(m) = spec.mcu.as_mut() else {
-            bail!("--lib and --npu apply to microcontroller hardware (`kind: mcu`); `{name}` is not one (see `vchip hw list`)");
-        };
-        if let Some(l) = &self.lib {
-            m.library = Library::parse(l).with_context(|| {
-                format!("--lib `{l}`: unknown kernel library; use tflm, cmsis-nn or vendor")
-            })?;
-        }
-        match self.npu {
-            Some(FusionArg::On) if m.npu.is_none() => {
-                bail!("--npu on: `{name}` has no NPU (boards with one: corstone-300-u55); drop --npu or pick such a board")
-            }
-            Some(v) => m.use_npu = matches!(v, FusionArg::On),
-            None => {}
-        }
-        Ok(())
     }
 }
 
@@ -154,97 +131,28 @@ impl ModelArgs {
 }
 
 impl TraceArgs {
-    /// Loads the trace; `hw_precision` is the hardware's own number format, used when the user
-    /// gives no --precision.
-    pub fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
-        if self.batch == 0 {
-            bail!("--batch must be at least 1");
-        }
-        if self.seq == Some(0) || self.context == Some(0) {
-            bail!("--seq and --context must be at least 1");
-        }
-        let phase_name = self.phase.as_deref().unwrap_or("both");
-        let phase = LlmPhase::parse(phase_name)
-            .with_context(|| format!("--phase `{phase_name}`: use prefill, decode or both"))?;
-        self.warn_inapplicable(model);
-        let mut dims = Vec::new();
-        for d in &self.dims {
-            let parsed = d.split_once('=').and_then(|(k, v)| {
-                let v = v.trim().parse::<u64>().ok().filter(|v| *v >= 1)?;
-                Some((k.trim().to_string(), v))
-            });
-            match parsed {
-                Some(kv) if dims.iter().any(|(k, _): &(String, u64)| *k == kv.0) => {
-                    bail!("--dim {}: given twice; give each dimension once", kv.0)
-                }
-                Some(kv) if !kv.0.is_empty() => dims.push(kv),
-                _ => bail!("--dim `{d}`: write NAME=N with N >= 1, e.g. --dim batch=8"),
-            }
-        }
-        if !dims.is_empty() && !model.to_ascii_lowercase().ends_with(".onnx") {
-            bail!("--dim names symbolic dimensions of an ONNX file's inputs; `{model}` is not one (use --batch/--seq)");
-        }
-        let opts = TraceOptions {
+    pub fn request(&self) -> TraceRequest {
+        TraceRequest {
             batch: self.batch,
             seq: self.seq,
             context: self.context,
-            llm_phase: phase,
+            phase: self.phase.clone(),
+            precision: self.precision.clone(),
             allow_unknown: self.allow_unknown,
             tp: self.tp,
             expert_load: self.expert_load.clone(),
-            dims,
-        };
-        let mut trace = vchip_workloads::load_model(model, &opts)?;
-        if let Some(p) = self.precision.as_deref().or(hw_precision) {
-            PrecisionPolicy::parse(p)?.apply(&mut trace);
+            dims: self.dims.clone(),
         }
-        Ok(trace)
     }
-}
 
-/// Whether `model` has a sequence length (`--seq` applies) and is an LLM (`--context`, `--phase`
-/// apply): LLM configs; DSL models that use `seq`; ONNX files (their dynamic dimensions).
-fn model_dims(model: &str) -> (bool, bool) {
-    use vchip_workloads::zoo::{self, Source};
-    if let Some(e) = zoo::find(model) {
-        return match e.source {
-            Source::HfConfig(_) => (true, true),
-            Source::Dsl(src) => (src.contains("seq"), false),
-        };
-    }
-    let lower = model.to_ascii_lowercase();
-    if lower.ends_with(".json") {
-        (true, true)
-    } else if lower.ends_with(".onnx") {
-        (true, false)
-    } else if lower.ends_with(".csv") || lower.starts_with("ofa-") {
-        (false, false)
-    } else {
-        let seq = std::fs::read_to_string(model).is_ok_and(|t| t.contains("seq"));
-        (seq, false)
-    }
-}
-
-impl TraceArgs {
-    /// Warns about options the model has no use for (they would pass silently otherwise).
-    fn warn_inapplicable(&self, model: &str) {
-        let (has_seq, llm) = model_dims(model);
-        let mut unused = Vec::new();
-        if self.seq.is_some() && !has_seq {
-            unused.push("--seq/--prompt");
+    /// Loads the trace (warning about options the model has no use for); `hw_precision` is the
+    /// hardware's own number format, used when the user gives no --precision.
+    pub fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<vchip_workloads::Trace> {
+        let request = self.request();
+        if let Some(w) = request.inapplicable(model) {
+            eprintln!("warning: {w}");
         }
-        if self.context.is_some() && !llm {
-            unused.push("--context");
-        }
-        if self.phase.is_some() && !llm {
-            unused.push("--phase");
-        }
-        if !unused.is_empty() {
-            eprintln!(
-                "warning: {} do(es) not apply to `{model}` (it has no sequence or LLM phases); ignored",
-                unused.join(", ")
-            );
-        }
+        request.load(model, hw_precision)
     }
 }
 
@@ -326,32 +234,14 @@ pub fn parse_objectives(s: Option<&str>) -> Result<Vec<String>> {
     Ok(objectives)
 }
 
-/// Everything a costing command needs, loaded the one way every command loads it: the hardware
-/// (preset, YAML or .cfg), its model, and each network traced with the user's precision or else
-/// the hardware's own.
-pub struct Loaded {
-    pub spec: HardwareSpec,
-    pub model: Box<dyn HardwareModel>,
-    pub traces: Vec<Trace>,
-}
-
-pub fn load(hw: &str, models: &[String], trace: &TraceArgs, mcu: &HwArgs) -> Result<Loaded> {
-    let mut spec = vchip_hwmodels::load_hardware(hw)?;
-    mcu.apply(&mut spec)?;
-    if trace.tp > 1 && spec.kind != vchip_hwmodels::spec::HwKind::Gpu {
-        bail!(
-            "--tp splits an LLM over GPUs; `{}` is not a GPU (kind: gpu presets: a100-sxm-80gb, h100-sxm, dgx-a100, dgx-h100, ...)",
-            spec.name
-        );
+/// Loads the hardware and the models the one way every command does (`crate::session::load`),
+/// warning about options the models have no use for.
+pub fn load(hw: &str, models: &[String], trace: &TraceArgs, kind: &HwArgs) -> Result<Loaded> {
+    let request = trace.request();
+    for m in models {
+        if let Some(w) = request.inapplicable(m) {
+            eprintln!("warning: {w}");
+        }
     }
-    let traces = models
-        .iter()
-        .map(|m| trace.load(m, spec.precision.as_deref()))
-        .collect::<Result<Vec<_>>>()?;
-    let model = vchip_hwmodels::build_model(spec.clone())?;
-    Ok(Loaded {
-        spec,
-        model,
-        traces,
-    })
+    session::load(hw, models, &request, &kind.options())
 }

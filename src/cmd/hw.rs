@@ -1,8 +1,8 @@
 //! `vchip hw`: the embedded hardware presets.
 
+use crate::report::Format;
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use vchip::report::Format;
 
 use super::args::OutArgs;
 

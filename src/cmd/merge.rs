@@ -31,7 +31,7 @@ pub fn run(a: MergeArgs) -> Result<()> {
     }
     // Checked before the table is written, so a bad plot name costs nothing.
     if let Some(p) = &a.plot {
-        vchip::plot::check_path(p)?;
+        crate::plot::check_path(p)?;
     }
     super::sweep::check_table_path(&a.output)?;
     finish_table(

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::report;
 use anyhow::{Context, Result};
 use clap::Args;
-use vchip::report;
 
 use super::args::{load, EngineArgs, HwArgs, ModelArgs, OutArgs};
 
@@ -56,7 +56,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
         out,
     } = a;
     if let Some(p) = &plot {
-        vchip::plot::check_path(p)?;
+        crate::plot::check_path(p)?;
     }
     if let Some(d) = report_dir.as_ref().filter(|d| d.exists() && !d.is_dir()) {
         anyhow::bail!(
@@ -67,70 +67,19 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;
     let trace = &loaded.traces[0];
-    let mut result = vchip_sim::simulate(trace, hwm.as_ref(), &engine.opts())?;
-    if let Some(m) = result.mcu.as_ref().filter(|m| !m.fits && !allow_no_fit) {
-        anyhow::bail!("{}", report::mcu_no_fit(&result.model, m));
-    }
-    if let Some(g) = gen {
-        if model.trace.context.is_some() {
-            anyhow::bail!("--context does not apply with --gen: serving runs every context from --prompt to --prompt + --gen");
-        }
-        let (name, cfg) = vchip_workloads::llm_config(&model.model).with_context(|| {
-            format!(
-                "--gen applies to LLMs (a zoo LLM or a Hugging Face config.json); `{}` is not one",
-                model.model
-            )
-        })??;
-        let cfg = cfg.tensor_parallel(model.trace.tp)?;
-        let cfg = match &model.trace.expert_load {
-            Some(spec) => cfg.with_expert_load(spec)?,
-            None => cfg,
-        };
-        let policy = model
-            .trace
-            .precision
-            .as_deref()
-            .or(loaded.spec.precision.as_deref())
-            .map(vchip_workloads::precision::PrecisionPolicy::parse)
-            .transpose()?;
-        let prompt = model.trace.seq.unwrap_or(512);
-        let s = vchip_sim::serving::serve(
-            &name,
-            &cfg,
-            model.trace.batch,
-            prompt,
-            g,
-            policy.as_ref(),
-            hwm.as_ref(),
-            &engine.opts(),
-        )?;
-        if !s.fits && !allow_no_fit {
-            anyhow::bail!(
-                "{}",
-                vchip_sim::serving::no_fit_message(&name, &loaded.spec.name, &s)
-            );
-        }
-        result.serving = Some(s);
-    } else if !allow_no_fit {
-        // On-chip levels spill to the next one down; the last level that declares a capacity
-        // has nowhere to spill, so a network that outgrows it is refused.
-        if let Some(m) = result.memory.iter().find(|m| !m.on_chip && !m.fits) {
-            let fix = if loaded.spec.gpu.is_some() {
-                "--tp N on a node preset, a narrower --precision, a smaller --batch/--seq"
-            } else {
-                "a narrower --precision, a smaller --batch/--seq, a larger `dram.capacity_gib`"
-            };
-            anyhow::bail!(
-                "`{}` does not fit `{}`: {} needs {:.2} GB of {:.2} GB (live at the peak: {}). Fix: {fix}, or --allow-no-fit to report it anyway",
-                result.model,
-                loaded.spec.name,
-                m.level,
-                m.peak_bytes as f64 / 1e9,
-                m.capacity_bytes.unwrap_or(0) as f64 / 1e9,
-                m.live_at_peak.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
+    let sim = crate::session::SimRequest {
+        engine: engine.opts(),
+        gen,
+        allow_no_fit,
+    };
+    let mut result = crate::session::simulate(
+        &model.model,
+        trace,
+        &loaded.spec,
+        hwm.as_ref(),
+        &model.trace.request(),
+        &sim,
+    )?;
     // The inputs, not where the output goes: the same run written elsewhere is the same result.
     let mut command = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -150,15 +99,15 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     // The report files are checked (systolic, array layers) before anything is printed.
     let scalesim_files = report_dir
         .as_ref()
-        .map(|_| vchip::scalesim_report::render(&result))
+        .map(|_| crate::scalesim_report::render(&result))
         .transpose()?;
     out.emit(&report::render_sim_with(&result, out.format, out.totals))?;
     if let (Some(dir), Some(files)) = (&report_dir, scalesim_files) {
-        vchip::scalesim_report::write(dir, files)?;
+        crate::scalesim_report::write(dir, files)?;
     }
     if let Some(path) = &plot {
         let peak_flops = 2.0 * result.peak_macs_per_cycle as f64 * result.clock_hz;
-        let drawn = vchip::plot::roofline_plot(path, &result, peak_flops)
+        let drawn = crate::plot::roofline_plot(path, &result, peak_flops)
             .with_context(|| format!("cannot write {}", path.display()))?;
         if !drawn {
             eprintln!(

@@ -72,7 +72,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         bail!("--plot needs at least two --pareto objectives");
     }
     if let Some(p) = &plot {
-        vchip::plot::check_path(p)?;
+        crate::plot::check_path(p)?;
     }
     // `--hw a,b` is the preset axis (a file that exists is one description, whatever its name).
     let hw_names: Vec<String> = if std::path::Path::new(&hw).exists() {
@@ -212,7 +212,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         seed,
         // The part layout too: parts cut into other chunks are not these parts.
         engine: format!(
-            "vchip {} {:?} fusion {:?} chunks of {}",
+            "vchip {} {:?} fusion {:?} chunks of {} rows by model_index",
             env!("CARGO_PKG_VERSION"),
             engine.opts().compat,
             engine.opts().fusion,
@@ -233,6 +233,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
                     .iter()
                     .map(|t| vchip_sim::prepare(t, &engine.opts()))
                     .collect::<Result<Vec<_>, _>>()?,
+                labels: models.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -313,7 +314,7 @@ pub fn finish_table(
     );
     if let Some(p) = plot {
         let pts = vchip_explore::run_sweep::scatter(&df, objectives)?;
-        vchip::plot::pareto_plot(p, &pts, objectives)?;
+        crate::plot::pareto_plot(p, &pts, objectives)?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())

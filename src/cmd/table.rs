@@ -255,8 +255,22 @@ fn build(a: TableArgs) -> Result<()> {
             )?;
             let path = output.join("models.parquet");
             vchip_explore::run_sweep::write_table(&mut df, &path)?;
+            // And one row per model as given (its spec string, its position), whole-network
+            // totals: the row a search maps back to its candidate.
+            let spec = crate::session::load_spec(&hw, &mcu.options())?;
+            let request = crate::session::TraceRequest {
+                precision: precision.clone(),
+                ..Default::default()
+            };
+            let sim = crate::session::SimRequest {
+                allow_no_fit: true,
+                ..Default::default()
+            };
+            let rows = crate::batch::run(&spec, dev.model.as_ref(), &names, None, &request, &sim)?;
+            let mut networks = crate::batch::frame(&rows)?;
+            vchip_explore::run_sweep::write_table(&mut networks, &output.join("networks.parquet"))?;
             eprintln!(
-                "{} distinct ops of {} model(s): models.parquet",
+                "{} distinct ops of {} model(s): models.parquet; one row per model: networks.parquet",
                 ops.len(),
                 traces.len()
             );

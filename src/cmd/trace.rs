@@ -1,8 +1,8 @@
 //! `vchip trace` and `vchip zoo`: a network's operator trace as imported, and the built-in models.
 
+use crate::report;
 use anyhow::Result;
 use clap::Args;
-use vchip::report;
 use vchip_workloads::zoo;
 
 use super::args::{ModelArgs, OutArgs};
@@ -24,9 +24,9 @@ pub fn run(a: TraceCmdArgs) -> Result<()> {
     ))
 }
 
-pub fn zoo(format: vchip::report::Format) -> Result<()> {
+pub fn zoo(format: crate::report::Format) -> Result<()> {
     let text = match format {
-        vchip::report::Format::Json => {
+        crate::report::Format::Json => {
             let v: Vec<serde_json::Value> = zoo::ZOO
                 .iter()
                 .map(|e| serde_json::json!({"name": e.name, "description": e.description}))

@@ -65,8 +65,8 @@ pub fn run(a: ValidateArgs) -> Result<()> {
                     None => "calibrating".to_string(),
                 },
             )?;
-            vchip::validation_report::write(&r, &m, &output)?;
-            print!("{}", vchip::validation_report::summary(&r));
+            crate::validation_report::write(&r, &m, &output)?;
+            print!("{}", crate::validation_report::summary(&r));
             println!(
                 "report: {}/report.md (calibrated host model: {}/host-cpu.yaml)",
                 output.display(),
@@ -79,7 +79,7 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         }
         "gpu" => {
             let r = vchip_validate::gpu::run_gpu(quick, &|line| eprintln!("{line}"))?;
-            vchip::validation_report::write_gpu(&r, &output)?;
+            crate::validation_report::write_gpu(&r, &output)?;
             println!(
                 "adapter {} ({}): fidelity {}",
                 r.adapter, r.device_type, r.fidelity

@@ -1,0 +1,352 @@
+"""vchip in process: networks on virtual chips, for NAS searches and co-design studies.
+
+A query costs a network on a chip without a subprocess (tens of microseconds for an OFA subnet);
+batches run in parallel in Rust with the GIL released and keep each candidate's identity; tables
+come back as pandas (default), polars or pyarrow tables through Arrow. Errors raise
+:class:`VchipError` with the command line's message.
+
+>>> import vchip
+>>> r = vchip.simulate("resnet50", "tpu-v1", batch=8)
+>>> r.latency_s, r.energy_j
+>>> r.steps().head()
+>>> vchip.simulate_many(["ofa-mbv3:r=160:d=22222", {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": [224]}], "edge-tpu-like")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from . import _vchip
+from ._vchip import SimResult as _NativeResult
+from ._vchip import Trace, VchipError, __version__
+
+__all__ = [
+    "VchipError",
+    "Trace",
+    "Result",
+    "trace",
+    "simulate",
+    "simulate_many",
+    "sweep",
+    "table",
+    "hardware_yaml",
+    "arch_spec",
+    "zoo",
+    "presets",
+    "__version__",
+]
+
+Model = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+Hardware = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+# OFA-ResNet50 expand ratios by the index its spec strings use (OFA's `expand_ratio_list`).
+_RESNET50_EXPANDS = (0.2, 0.25, 0.35)
+
+
+def arch_spec(arch: Mapping[str, Any]) -> str:
+    """The spec string of an OFA-style ``arch_dict``.
+
+    ``{'ks': [...20], 'e': [...20], 'd': [...5], 'r': [224]}`` is an OFA-MobileNetV3 subnet,
+    ``{'d': [...5], 'e': [...18], 'w': [...6], 'r': [224]}`` an OFA-ResNet50 one (expand ratios
+    0.2/0.25/0.35 or their indices 0/1/2)."""
+    r = arch.get("r", 224)
+    if isinstance(r, (list, tuple)):
+        if len(r) != 1:
+            raise VchipError(f"arch dict: 'r' holds one resolution, got {list(r)}")
+        r = r[0]
+
+    def digits(key: str, values: Iterable[Any]) -> str:
+        out = []
+        for v in values:
+            f = float(v)
+            if not f.is_integer() or not 0 <= f <= 9:
+                raise VchipError(f"arch dict: '{key}' holds {v!r}; OFA's choices are single digits")
+            out.append(str(int(f)))
+        return "".join(out)
+
+    try:
+        if "ks" in arch:
+            return "ofa-mbv3:r={}:d={}:ks={}:e={}".format(
+                int(r), digits("d", arch["d"]), digits("ks", arch["ks"]), digits("e", arch["e"])
+            )
+        if "w" in arch:
+            expands = []
+            for v in arch["e"]:
+                if float(v) in _RESNET50_EXPANDS:
+                    expands.append(_RESNET50_EXPANDS.index(float(v)))
+                else:
+                    expands.append(v)
+            return "ofa-resnet50:r={}:d={}:e={}:w={}".format(
+                int(r), digits("d", arch["d"]), digits("e", expands), digits("w", arch["w"])
+            )
+    except KeyError as e:
+        raise VchipError(f"arch dict: missing key {e}; OFA arch dicts hold ks/e/d/r (MobileNetV3) or d/e/w/r (ResNet50)") from None
+    raise VchipError(
+        "arch dict: keys ks/e/d/r (OFA-MobileNetV3) or d/e/w/r (OFA-ResNet50) expected, got "
+        + ", ".join(sorted(map(str, arch)))
+    )
+
+
+def _model(m: Model) -> str:
+    if isinstance(m, Mapping):
+        return arch_spec(m)
+    if isinstance(m, (str, os.PathLike)):
+        return os.fspath(m)
+    raise TypeError(f"model: a zoo name, a file path, a spec string or an arch dict, not {type(m).__name__}")
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _hw(hw: Hardware) -> tuple:
+    """(preset or file, ["key=value", ...]) from a preset name, a path or a dict of overrides on
+    a preset: ``{"preset": "tpu-v1", "systolic.rows": 128}``."""
+    if isinstance(hw, Mapping):
+        base = hw.get("preset", hw.get("base"))
+        if base is None:
+            raise VchipError('hardware dict: name the description to change with "preset" (e.g. {"preset": "tpu-v1", "systolic.rows": 128})')
+        overrides = [f"{k}={_value(v)}" for k, v in hw.items() if k not in ("preset", "base")]
+        return os.fspath(base), overrides
+    if isinstance(hw, (str, os.PathLike)):
+        return os.fspath(hw), []
+    raise TypeError(f"hw: a preset name, a YAML/.cfg path or a dict of overrides, not {type(hw).__name__}")
+
+
+def _frame(t: Any, output: str):
+    import pyarrow as pa
+
+    if output == "arrow":
+        return pa.table(t)
+    if output == "pandas":
+        return pa.table(t).to_pandas()
+    if output == "polars":
+        import polars as pl
+
+        return pl.DataFrame(t)
+    raise VchipError(f'output="{output}": use "pandas", "polars" or "arrow"')
+
+
+def _read(path: str, output: str):
+    import pyarrow.parquet as pq
+
+    return _frame(pq.read_table(path), output)
+
+
+class Result:
+    """One network on one chip: totals as attributes (``latency_s``, ``cycles``, ``energy_j``,
+    ``power_w``, ``utilization``, ``macs``, ``dram_read_bytes``, ``samples_per_s``, ``fits``,
+    ...), the schedule as tables (:meth:`steps`, :meth:`layers`) and everything the command
+    line's JSON holds (:meth:`to_dict`, :attr:`serving`)."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self, native: _NativeResult):
+        self._r = native
+
+    def __getattr__(self, name: str):
+        return getattr(self._r, name)
+
+    def __repr__(self) -> str:
+        return repr(self._r)
+
+    def steps(self, output: str = "pandas"):
+        """One row per step (a fused group of ops): cycles, stalls, off-chip bytes, energy, bound."""
+        return _frame(self._r._steps(), output)
+
+    def layers(self, output: str = "pandas"):
+        """One row per op, with the step that runs it."""
+        return _frame(self._r._layers(), output)
+
+    def json(self) -> str:
+        """``vchip simulate --format json``."""
+        return self._r.json()
+
+    def to_dict(self) -> dict:
+        return json.loads(self._r.json())
+
+    @property
+    def serving(self) -> Optional[dict]:
+        """LLM serving figures (``gen=...``): ttft_s, tpot_s, tokens_per_s, kv_cache_bytes, fits."""
+        return self.to_dict().get("serving")
+
+
+def trace(model: Model, **opts: Any) -> Trace:
+    """The operator trace of ``model`` (zoo name, file, spec string or arch dict).
+
+    Options: batch, seq (or prompt), context, phase, precision, allow_unknown, tp, expert_load,
+    dims (a dict of ONNX symbolic dimensions). ``trace(...).ops_table()`` lists the ops."""
+    return _vchip.trace(_model(model), opts)
+
+
+def _ops_table(self: Trace, output: str = "pandas"):
+    """One row per op: name, type, detail, phase, dtype, output shape, MACs, params, bytes."""
+    return _frame(self._ops(), output)
+
+
+Trace.ops_table = _ops_table  # type: ignore[attr-defined]
+
+
+def simulate(model: Model, hw: Hardware, **opts: Any) -> Result:
+    """Simulates ``model`` on ``hw`` (preset, YAML/.cfg path, or a dict of overrides on a preset).
+
+    Options as the command line's flags: batch, seq/prompt, context, phase, precision,
+    allow_unknown, tp, expert_load, dims, lib, npu, cuda_graphs, fusion, compat, gen,
+    allow_no_fit. A network that does not fit raises unless ``allow_no_fit=True``."""
+    base, overrides = _hw(hw)
+    return Result(_vchip.simulate(_model(model), base, overrides, opts))
+
+
+def simulate_many(
+    models: Sequence[Model],
+    hw: Hardware,
+    ids: Optional[Sequence[Any]] = None,
+    output: str = "pandas",
+    allow_no_fit: bool = True,
+    **opts: Any,
+):
+    """Simulates every model on ``hw`` in parallel; one row per model, in the order given.
+
+    Columns: ``index`` (position), ``id`` (``ids[i]``, or the spec string), ``model`` (the spec
+    string), ``network``, latency_s, cycles, energy_j, power_w, utilization, dram_bytes, macs,
+    params, peak_memory_bytes, fits. Networks that do not fit are rows with ``fits`` False
+    (``allow_no_fit=False`` raises instead)."""
+    specs = [_model(m) for m in models]
+    if ids is not None and len(ids) != len(specs):
+        raise VchipError(f"ids: {len(ids)} identifiers for {len(specs)} models; give one per model")
+    base, overrides = _hw(hw)
+    opts["allow_no_fit"] = allow_no_fit
+    t = _vchip.simulate_many(specs, base, overrides, None, opts)
+    if ids is None:
+        return _frame(t, output)
+    import pyarrow as pa
+
+    table_ = pa.table(t)
+    try:
+        column = pa.array(list(ids))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        column = pa.array([str(i) for i in ids])
+    table_ = table_.set_column(table_.schema.get_field_index("id"), "id", column)
+    return _frame(table_, output)
+
+
+def _hw_arg(hw: Union[Hardware, Sequence[str]], tmp: str) -> str:
+    """A command-line --hw value: presets (a list makes a preset axis), a path, or a dict of
+    overrides written out as YAML."""
+    if isinstance(hw, Mapping):
+        path = os.path.join(tmp, "hardware.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(hardware_yaml(hw))
+        return path
+    if isinstance(hw, (list, tuple)):
+        return ",".join(os.fspath(h) for h in hw)
+    return os.fspath(hw)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _trace_flags(opts: Mapping[str, Any]) -> list:
+    args = []
+    for k, v in opts.items():
+        if v is None or v is False:
+            continue
+        if k == "dims":
+            for name, n in dict(v).items():
+                args += ["--dim", f"{name}={n}"]
+        elif v is True:
+            args.append(_flag(k))
+        else:
+            args += [_flag(k), _value(v)]
+    return args
+
+
+def sweep(
+    models: Union[Model, Sequence[Model]],
+    hw: Union[Hardware, Sequence[str]],
+    set: Mapping[str, Any],
+    sample: str = "grid",
+    seed: int = 0,
+    pareto: Optional[Sequence[str]] = None,
+    path: Optional[str] = None,
+    output: str = "pandas",
+    **opts: Any,
+):
+    """``vchip sweep`` in process: every point of the hardware axes in ``set`` (``{"systolic.rows":
+    [64, 128, 256], "dram.bandwidth_gb_s": "25..400:x2"}``) for every model; one row per
+    (point, model) with the model as given and its position (``model_index``), a ``pareto``
+    column over the objectives. ``path`` keeps the table (.parquet or .csv)."""
+    if isinstance(models, (str, os.PathLike, Mapping)):
+        models = [models]
+    specs = [_model(m) for m in models]
+    with tempfile.TemporaryDirectory(prefix="vchip-sweep-") as tmp:
+        out = os.fspath(path) if path is not None else os.path.join(tmp, "sweep.parquet")
+        args = ["sweep", *specs, "--hw", _hw_arg(hw, tmp), "--sample", sample, "--seed", str(seed)]
+        for k, v in set.items():
+            values = v if isinstance(v, str) else ",".join(_value(x) for x in v)
+            args += ["--set", f"{k}={values}"]
+        if pareto:
+            args += ["--pareto", ",".join(pareto)]
+        args += ["--parts", os.path.join(tmp, "parts"), "-o", out]
+        args += _trace_flags(opts)
+        _vchip.run_cli(args)
+        if out.endswith(".csv"):
+            import pyarrow.csv as pcsv
+
+            return _frame(pcsv.read_csv(out), output)
+        return _read(out, output)
+
+
+def table(
+    space: str,
+    hw: Hardware,
+    models: Optional[Sequence[Model]] = None,
+    resolutions: Optional[Sequence[int]] = None,
+    subnets: int = 0,
+    seed: int = 0,
+    precision: Optional[str] = None,
+    output_dir: Optional[str] = None,
+    output: str = "pandas",
+):
+    """``vchip table`` in process: the per-op cost table of a NAS space (``ofa-mbv3``,
+    ``ofa-resnet50``, ``fbnet``, ``nasbench201``) or, with ``space="models"``, one row per model
+    of ``models`` (as given, in order). ``output_dir`` keeps every file the command writes
+    (OFA LUT YAML, HW-NAS-Bench JSON, DyNAS-T CSV, Parquet)."""
+    with tempfile.TemporaryDirectory(prefix="vchip-table-") as tmp:
+        out = os.fspath(output_dir) if output_dir is not None else os.path.join(tmp, "table")
+        args = ["table", space, "--hw", _hw_arg(hw, tmp), "-o", out, "--seed", str(seed)]
+        if space == "models":
+            if not models:
+                raise VchipError("table('models', ...) needs models=[...]")
+            args += ["--models", ",".join(_model(m) for m in models)]
+        if resolutions:
+            args += ["--resolutions", ",".join(str(r) for r in resolutions)]
+        if subnets:
+            args += ["--subnets", str(subnets)]
+        if precision:
+            args += ["--precision", precision]
+        _vchip.run_cli(args)
+        main = "networks.parquet" if space == "models" else f"{space}.parquet"
+        return _read(os.path.join(out, main), output)
+
+
+def hardware_yaml(hw: Hardware) -> str:
+    """The resolved hardware description as YAML (``vchip hw show``), overrides applied."""
+    base, overrides = _hw(hw)
+    return _vchip.hardware_yaml(base, overrides)
+
+
+def zoo() -> list:
+    """The built-in models as (name, description)."""
+    return _vchip.zoo()
+
+
+def presets() -> list:
+    """The hardware presets by name."""
+    return _vchip.presets()
