@@ -133,7 +133,10 @@ fn model_dims(model: &str) -> (bool, bool) {
         (true, true)
     } else if lower.ends_with(".onnx") {
         (true, false)
-    } else if lower.ends_with(".csv") || lower.starts_with("ofa-") {
+    } else if lower.ends_with(".csv")
+        || lower.starts_with("ofa-")
+        || lower.starts_with("nasbench201:")
+    {
         (false, false)
     } else {
         let seq = std::fs::read_to_string(model).is_ok_and(|t| t.contains("seq"));

@@ -1940,11 +1940,11 @@ fn integer_keys_stay_integers_in_sweep_tables() {
         .collect();
     assert_eq!(rows.len(), 4, "{csv}");
     // Array rows are a count in the schema, the bandwidth a real number.
-    let mut sides: Vec<&str> = rows.iter().map(|r| r[3]).collect();
+    let mut sides: Vec<&str> = rows.iter().map(|r| r[4]).collect();
     sides.dedup();
     assert_eq!(sides, ["64", "128"], "{csv}");
     assert!(
-        rows.iter().all(|r| r[4] == "17.0" || r[4] == "34.0"),
+        rows.iter().all(|r| r[5] == "17.0" || r[5] == "34.0"),
         "{csv}"
     );
 }

@@ -1,6 +1,8 @@
 //! `vchip table`: per-op cost tables of NAS search spaces and of models' distinct ops.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{Column, DataFrame};
 
 use anyhow::{bail, Context, Result};
 use vchip_explore::nas_table;
@@ -12,7 +14,9 @@ use super::args::{load, parse_resolutions, HwArgs, TraceArgs, DEFAULT_RESOLUTION
 
 #[derive(clap::Args)]
 pub struct TableArgs {
-    /// The search space: `ofa-mbv3`, `ofa-resnet50`, `fbnet`, or `models` (every distinct op of --models).
+    /// The search space: `ofa-mbv3`, `ofa-resnet50`, `fbnet`, `nasbench201` (all 15,625 cells on
+    /// CIFAR-10/100 and ImageNet16-120), or `models` (every distinct op of --models, and one row
+    /// per model).
     space: String,
     /// With `models`: comma-separated zoo names or model files.
     #[arg(long)]
@@ -354,8 +358,127 @@ fn build(a: TableArgs) -> Result<()> {
             }
             Ok(())
         }
+        "nasbench201" => nasbench201(&hw, precision, &mcu, &output),
         other => {
-            bail!("unknown search space `{other}`: use ofa-mbv3, ofa-resnet50, fbnet or models")
+            bail!("unknown search space `{other}`: use ofa-mbv3, ofa-resnet50, fbnet, nasbench201 or models")
         }
     }
+}
+
+/// Every NAS-Bench-201 architecture on each of its data sets, costed whole (one network per
+/// cell and data set, in parallel): `nasbench201.parquet` and HW-NAS-Bench's layout,
+/// `hwnasbench201.json` = `{"nasbench201": {dataset: {"<device>_latency": [ms by index], ...}},
+/// "arch_str": [...]}`.
+fn nasbench201(hw: &str, precision: Option<String>, kind: &HwArgs, output: &Path) -> Result<()> {
+    use vchip_workloads::nas::nasbench201::{Cell, DATASETS, SPACE_SIZE};
+    let spec = crate::session::load_spec(hw, &kind.options())?;
+    let model = vchip_hwmodels::build_model(spec.clone())?;
+    let specs: Vec<String> = DATASETS
+        .iter()
+        .flat_map(|(ds, _, _)| (0..SPACE_SIZE).map(move |i| format!("nasbench201:{ds}:{i}")))
+        .collect();
+    let request = crate::session::TraceRequest {
+        precision,
+        ..Default::default()
+    };
+    let sim = crate::session::SimRequest {
+        allow_no_fit: true,
+        ..Default::default()
+    };
+    let rows = crate::batch::run(&spec, model.as_ref(), &specs, None, &request, &sim)?;
+    let arch_str: Vec<String> = Cell::all().map(|c| c.arch_str()).collect();
+    let energy = model.models_energy();
+    let mut datasets = serde_json::Map::new();
+    for (d, (ds, _, _)) in DATASETS.iter().enumerate() {
+        let part = &rows[d * SPACE_SIZE..(d + 1) * SPACE_SIZE];
+        let mut metrics = serde_json::Map::new();
+        metrics.insert(
+            format!("{}_latency", spec.name),
+            part.iter()
+                .map(|r| r.latency_s * 1e3)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        if energy {
+            metrics.insert(
+                format!("{}_energy", spec.name),
+                part.iter()
+                    .map(|r| r.energy_j.map(|e| e * 1e3))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+        }
+        datasets.insert(ds.to_string(), metrics.into());
+    }
+    let doc = serde_json::json!({
+        "nasbench201": datasets,
+        "arch_str": arch_str,
+        "index": "vchip's numbering: base 5 over the 6 edges in arch-string order, ops none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3; map to NAS-Bench-201's index with api.query_index_by_arch(arch_str[i])",
+        "units": {"latency": "ms", "energy": "mJ"},
+        "device": spec.name,
+    });
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    vchip_explore::run_sweep::write_atomic(
+        &output.join("hwnasbench201.json"),
+        serde_json::to_string(&doc)?.as_bytes(),
+    )?;
+    let n = rows.len();
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "dataset".into(),
+                (0..n)
+                    .map(|i| DATASETS[i / SPACE_SIZE].0)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "arch_index".into(),
+                (0..n).map(|i| (i % SPACE_SIZE) as u64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "arch_str".into(),
+                (0..n)
+                    .map(|i| arch_str[i % SPACE_SIZE].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "latency_ms".into(),
+                rows.iter().map(|r| r.latency_s * 1e3).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "energy_mj".into(),
+                rows.iter()
+                    .map(|r| r.energy_j.map(|e| e * 1e3))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "cycles".into(),
+                rows.iter().map(|r| r.cycles).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "macs".into(),
+                rows.iter().map(|r| r.macs).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "params".into(),
+                rows.iter().map(|r| r.params).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "peak_memory_bytes".into(),
+                rows.iter().map(|r| r.peak_memory_bytes).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "fits".into(),
+                rows.iter().map(|r| r.fits).collect::<Vec<_>>(),
+            ),
+        ],
+    )?;
+    vchip_explore::run_sweep::write_table(&mut df, &output.join("nasbench201.parquet"))?;
+    eprintln!(
+        "{SPACE_SIZE} NAS-Bench-201 cells x {} data sets: nasbench201.parquet, hwnasbench201.json",
+        DATASETS.len()
+    );
+    Ok(())
 }

@@ -104,10 +104,10 @@ impl TraceBuilder {
 
     /// Counts a new name against the per-name and whole-trace limits.
     fn charge_name(&mut self, name: &str) -> Result<()> {
-        let short: String = name.chars().take(60).collect();
+        let short = || name.chars().take(60).collect::<String>();
         if name.len() > MAX_NAME_BYTES {
             return Err(WorkloadError::Shape {
-                op: format!("{short}..."),
+                op: format!("{}...", short()),
                 msg: format!(
                     "the name is {} bytes long, more than {MAX_NAME_BYTES}",
                     name.len()
@@ -117,7 +117,7 @@ impl TraceBuilder {
         self.name_bytes = self.name_bytes.saturating_add(name.len());
         if self.name_bytes > MAX_NAME_BYTES_TOTAL {
             return Err(WorkloadError::Shape {
-                op: short,
+                op: short(),
                 msg: format!(
                     "the model's op and tensor names add up to more than {} MiB, beyond any real network",
                     MAX_NAME_BYTES_TOTAL >> 20

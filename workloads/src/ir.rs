@@ -352,9 +352,11 @@ impl OpKind {
             OpKind::Reduce { elems_in, .. } => elems_in,
             _ => 0,
         };
-        macs2.checked_add(extra).ok_or(WorkloadError::Overflow {
-            what: "FLOP count".into(),
-        })
+        macs2
+            .checked_add(extra)
+            .ok_or_else(|| WorkloadError::Overflow {
+                what: "FLOP count".into(),
+            })
     }
 
     /// The GEMM(s) this op lowers to on a matrix engine: `(gemm, repeats)`. Grouped convolutions
@@ -453,7 +455,8 @@ impl OpKind {
 pub(crate) fn checked_product(v: &[u64]) -> Result<u64, WorkloadError> {
     v.iter()
         .try_fold(1u64, |acc, &x| acc.checked_mul(x))
-        .ok_or(WorkloadError::Overflow {
+        // Built only on overflow: formatting the factors on every call cost a fifth of tracing.
+        .ok_or_else(|| WorkloadError::Overflow {
             what: format!("product of {v:?}"),
         })
 }

@@ -35,6 +35,10 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     if spec.starts_with("ofa-mbv3") && !path.exists() {
         return nas::OfaSubnet::parse(spec)?.trace(opts.batch);
     }
+    if spec.starts_with("nasbench201") && !path.exists() {
+        let (cell, dataset) = nas::nasbench201::parse_spec(spec)?;
+        return nas::nasbench201::trace(cell, &dataset, opts.batch);
+    }
     if spec.starts_with("ofa-resnet50") && !path.exists() {
         return nas::ofa_resnet50::ResSubnet::parse(spec)?.trace(opts.batch);
     }

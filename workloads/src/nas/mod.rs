@@ -1,8 +1,9 @@
 //! NAS search spaces as per-op building blocks whose keys match what NAS tools look up:
 //! OFA MobileNetV3 (`ofa-mbv3`, OFA's own LUT keys), OFA ResNet-50 (`ofa-resnet50`) and FBNet
-//! (`fbnet`, HW-NAS-Bench's keys).
+//! (`fbnet`, HW-NAS-Bench's keys) and NAS-Bench-201 (`nasbench201`, whole cell networks).
 
 pub mod fbnet;
+pub mod nasbench201;
 mod ofa_mbv3;
 pub mod ofa_resnet50;
 
