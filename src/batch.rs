@@ -54,13 +54,19 @@ pub fn run(
         );
     }
     session::check_tp(spec, req)?;
+    // A row needs the totals, peaks and fit, not per-step rows.
+    let totals_only = SimRequest {
+        detail: vchip_sim::Detail::Totals,
+        ..sim.clone()
+    };
     models
         .par_iter()
         .enumerate()
         .map(|(i, m)| {
             let one = || -> Result<BatchRow> {
                 let trace = req.load(m, spec.precision.as_deref())?;
-                let r = session::simulate(m, &trace, spec, hwm, req, sim)?;
+                let params = trace.totals().params;
+                let r = session::simulate(m, trace, spec, hwm, req, &totals_only)?;
                 let t = &r.totals;
                 Ok(BatchRow {
                     index: i as u64,
@@ -74,7 +80,7 @@ pub fn run(
                     utilization: t.utilization,
                     dram_bytes: t.dram_read_bytes.saturating_add(t.dram_write_bytes),
                     macs: t.macs,
-                    params: trace.totals().params,
+                    params,
                     peak_memory_bytes: r
                         .memory
                         .iter()

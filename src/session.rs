@@ -264,6 +264,8 @@ pub struct SimRequest {
     /// LLM serving: tokens generated after the prompt (`TraceRequest::seq`, default 512).
     pub gen: Option<u64>,
     pub allow_no_fit: bool,
+    /// Per-step and per-layer rows too, or the totals, peaks and fit only (batches).
+    pub detail: vchip_sim::Detail,
 }
 
 /// Simulates `trace` (of the network `model` as the user named it) on the loaded hardware with
@@ -271,13 +273,26 @@ pub struct SimRequest {
 /// error naming the numbers unless `allow_no_fit`; with `gen`, the LLM's serving figures.
 pub fn simulate(
     model: &str,
-    trace: &Trace,
+    trace: Trace,
     spec: &HardwareSpec,
     hwm: &dyn HardwareModel,
     req: &TraceRequest,
     sim: &SimRequest,
 ) -> Result<SimResult> {
-    let mut result = vchip_sim::simulate(trace, hwm, &sim.engine)?;
+    let g = vchip_sim::prepare_owned(trace, &sim.engine)?;
+    simulate_graph(model, &g, spec, hwm, req, sim)
+}
+
+/// [`simulate`] of a graph already analysed (`vchip_sim::prepare`).
+pub fn simulate_graph(
+    model: &str,
+    g: &vchip_workloads::graph::Graph,
+    spec: &HardwareSpec,
+    hwm: &dyn HardwareModel,
+    req: &TraceRequest,
+    sim: &SimRequest,
+) -> Result<SimResult> {
+    let mut result = vchip_sim::simulate_graph_with(g, hwm, &sim.engine, sim.detail)?;
     if let Some(m) = result.mcu.as_ref().filter(|m| !m.fits && !sim.allow_no_fit) {
         bail!("{}", crate::report::mcu_no_fit(&result.model, m));
     }

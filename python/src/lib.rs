@@ -232,6 +232,7 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
         },
         gen: opt(d, "gen")?,
         allow_no_fit: opt(d, "allow_no_fit")?.unwrap_or(false),
+        detail: vchip_sim::Detail::Full,
     };
     if o.sim.gen == Some(0) {
         return Err(VchipError::new_err("gen must be at least 1"));
@@ -344,10 +345,36 @@ impl Trace {
     }
 }
 
-/// One network simulated on one chip.
+/// One network simulated on one chip. The query computes the totals, peaks and fit; the
+/// per-step and per-layer rows are built on first use (`_steps`, `_layers`, `json`) from the
+/// same analysed graph, so a query that reads totals pays for totals only.
 #[pyclass(frozen, module = "vchip._vchip")]
 struct SimResult {
     r: vchip_sim::SimResult,
+    graph: vchip_workloads::graph::Graph,
+    hw: Arc<Hw>,
+    engine: CostOptions,
+    full: OnceLock<vchip_sim::SimResult>,
+}
+
+impl SimResult {
+    fn full(&self, py: Python<'_>) -> PyResult<&vchip_sim::SimResult> {
+        if let Some(f) = self.full.get() {
+            return Ok(f);
+        }
+        let mut f = py
+            .detach(|| {
+                vchip_sim::simulate_graph_with(
+                    &self.graph,
+                    self.hw.model.as_ref(),
+                    &self.engine,
+                    vchip_sim::Detail::Full,
+                )
+            })
+            .map_err(|e| err(e.into()))?;
+        f.serving = self.r.serving.clone();
+        Ok(self.full.get_or_init(|| f))
+    }
 }
 
 #[pymethods]
@@ -418,15 +445,15 @@ impl SimResult {
     fn fits(&self) -> bool {
         self.r.memory.iter().all(|m| m.fits) && self.r.mcu.as_ref().is_none_or(|m| m.fits)
     }
-    fn _steps(&self) -> PyResult<Table> {
-        table(vchip::frames::steps_frame(&self.r))
+    fn _steps(&self, py: Python<'_>) -> PyResult<Table> {
+        table(vchip::frames::steps_frame(self.full(py)?))
     }
-    fn _layers(&self) -> PyResult<Table> {
-        table(vchip::frames::layers_frame(&self.r))
+    fn _layers(&self, py: Python<'_>) -> PyResult<Table> {
+        table(vchip::frames::layers_frame(self.full(py)?))
     }
     /// `vchip simulate --format json` (serving, memory, levels, passes, area, MCU figures).
-    fn json(&self) -> String {
-        vchip::report::render_sim(&self.r, Format::Json)
+    fn json(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(vchip::report::render_sim(self.full(py)?, Format::Json))
     }
     fn __repr__(&self) -> String {
         format!(
@@ -461,15 +488,27 @@ fn simulate(
     opts: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<SimResult> {
     let o = options(opts, true)?;
-    let r = py
-        .detach(|| -> anyhow::Result<vchip_sim::SimResult> {
+    let sim = SimRequest {
+        detail: vchip_sim::Detail::Totals,
+        ..o.sim.clone()
+    };
+    let (r, graph, hw) = py
+        .detach(|| -> anyhow::Result<_> {
             let h = hardware(hw, &overrides, &o.hw)?;
             session::check_tp(&h.spec, &o.trace)?;
             let t = o.trace.load(model, h.spec.precision.as_deref())?;
-            session::simulate(model, &t, &h.spec, h.model.as_ref(), &o.trace, &o.sim)
+            let g = vchip_sim::prepare_owned(t, &sim.engine)?;
+            let r = session::simulate_graph(model, &g, &h.spec, h.model.as_ref(), &o.trace, &sim)?;
+            Ok((r, g, h))
         })
         .map_err(err)?;
-    Ok(SimResult { r })
+    Ok(SimResult {
+        r,
+        graph,
+        hw,
+        engine: o.sim.engine,
+        full: OnceLock::new(),
+    })
 }
 
 #[pyfunction]

@@ -190,7 +190,22 @@ pub fn passes_for(opts: &CostOptions) -> &'static [Pass] {
 
 /// Analyses `trace` for a run under `opts`. Sweeps call it once per model.
 pub fn prepare(trace: &Trace, opts: &CostOptions) -> Result<Graph, SimError> {
-    Ok(Graph::with_passes(trace.clone(), passes_for(opts))?)
+    prepare_owned(trace.clone(), opts)
+}
+
+/// [`prepare`] of a trace the caller no longer needs (no copy of it).
+pub fn prepare_owned(trace: Trace, opts: &CostOptions) -> Result<Graph, SimError> {
+    Ok(Graph::with_passes(trace, passes_for(opts))?)
+}
+
+/// How much of a result to build: everything, or the totals, memory peaks and the MCU report
+/// only (a batch of NAS candidates needs no per-step rows, and building them is half the time
+/// of a small network).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    #[default]
+    Full,
+    Totals,
 }
 
 /// Schedules with fewer steps are costed on the calling thread: a step costs about a microsecond,
@@ -213,6 +228,18 @@ pub fn simulate_graph(
     hw: &dyn HardwareModel,
     opts: &CostOptions,
 ) -> Result<SimResult, SimError> {
+    simulate_graph_with(g, hw, opts, Detail::Full)
+}
+
+/// [`simulate_graph`] building only what `detail` asks for: with [`Detail::Totals`] the result's
+/// `steps` and `layers` are empty; every total, peak and fit is the same as a full run's.
+pub fn simulate_graph_with(
+    g: &Graph,
+    hw: &dyn HardwareModel,
+    opts: &CostOptions,
+    detail: Detail,
+) -> Result<SimResult, SimError> {
+    let full = detail == Detail::Full;
     let spec = hw.spec();
     let clock = spec.clock_hz();
     let levels = hw.levels();
@@ -276,8 +303,7 @@ pub fn simulate_graph(
         hw: spec.name.clone(),
     };
     let mut mapped_macs = 0u64;
-    let mut steps = Vec::with_capacity(costs.len());
-    let mut layers: Vec<Option<LayerResult>> = vec![None; g.trace.ops.len()];
+    let mut steps = Vec::with_capacity(if full { costs.len() } else { 0 });
     for (i, (st, cost)) in schedule.steps.iter().zip(costs).enumerate() {
         for tr in &cost.traffic {
             let Some(lt) = t.levels.iter_mut().find(|l| l.level == tr.level) else {
@@ -326,25 +352,8 @@ pub fn simulate_graph(
             Phase::Decode => t.cycles_decode = t.cycles_decode.saturating_add(cost.cycles),
             Phase::None => {}
         }
-        for (j, &o) in st.ops.iter().enumerate() {
-            let op = g.op(o);
-            layers[o.0 as usize] = Some(LayerResult {
-                name: op.name.clone(),
-                op_type: op.kind.type_name(),
-                detail: op.kind.detail(),
-                phase: op.phase,
-                macs: op.macs,
-                step: i,
-                cost: if j == 0 {
-                    cost.clone()
-                } else {
-                    // Fused into the anchor: no cost of its own, the kind's detail still shown.
-                    OpCost {
-                        array: cost.array.map(|_| Default::default()),
-                        ..OpCost::zero()
-                    }
-                },
-            });
+        if !full {
+            continue;
         }
         let roofline = roofline(&cost, flops, &levels, clock);
         steps.push(StepResult {
@@ -399,8 +408,11 @@ pub fn simulate_graph(
         r.energy_uj = energy_j * 1e6;
         r
     });
-    // The schedule was checked above: every op was filled in exactly once.
-    let layers: Vec<LayerResult> = layers.into_iter().flatten().collect();
+    let layers = if full {
+        layers(g, &schedule, &steps)
+    } else {
+        Vec::new()
+    };
     Ok(SimResult {
         vchip_version: env!("CARGO_PKG_VERSION"),
         model: g.trace.name.clone(),
@@ -425,6 +437,51 @@ pub fn simulate_graph(
         serving: None,
         provenance: None,
     })
+}
+
+/// One row per op in the trace's order: the anchor of a step carries the step's cost, an op fused
+/// into it none of its own (its kind's detail still shown). The schedule was checked: every op
+/// is in exactly one step.
+fn layers(
+    g: &Graph,
+    schedule: &vchip_hwmodels::Schedule,
+    steps: &[StepResult],
+) -> Vec<LayerResult> {
+    let mut place = vec![(0usize, false); g.trace.ops.len()];
+    for (i, st) in schedule.steps.iter().enumerate() {
+        for (j, &o) in st.ops.iter().enumerate() {
+            place[o.0 as usize] = (i, j == 0);
+        }
+    }
+    g.trace
+        .ops
+        .iter()
+        .zip(place)
+        .map(|(op, (i, anchor))| {
+            let step = &steps[i];
+            LayerResult {
+                name: op.name.clone(),
+                op_type: op.kind.type_name(),
+                // The anchor's detail is the step's: copied, not formatted again.
+                detail: if anchor {
+                    step.detail.clone()
+                } else {
+                    op.kind.detail()
+                },
+                phase: op.phase,
+                macs: op.macs,
+                step: i,
+                cost: if anchor {
+                    step.cost.clone()
+                } else {
+                    OpCost {
+                        array: step.cost.array.map(|_| Default::default()),
+                        ..OpCost::zero()
+                    }
+                },
+            }
+        })
+        .collect()
 }
 
 fn bad_schedule(spec: &vchip_hwmodels::HardwareSpec, op: &str, what: &str) -> SimError {

@@ -66,11 +66,16 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     }
     let loaded = load(&hw, std::slice::from_ref(&model.model), &model.trace, &mcu)?;
     let hwm = loaded.model;
-    let trace = &loaded.traces[0];
+    let trace = loaded
+        .traces
+        .into_iter()
+        .next()
+        .context("no trace was loaded")?;
     let sim = crate::session::SimRequest {
         engine: engine.opts(),
         gen,
         allow_no_fit,
+        detail: vchip_sim::Detail::Full,
     };
     let mut result = crate::session::simulate(
         &model.model,
