@@ -369,7 +369,7 @@ pub fn simulate_graph_with(
         });
     }
     t.ops = g.trace.ops.len() as u64;
-    t.steps = steps.len() as u64;
+    t.steps = schedule.steps.len() as u64;
     for l in t.levels.iter().filter(|l| !l.on_chip) {
         t.dram_read_bytes = t.dram_read_bytes.saturating_add(l.read_bytes);
         t.dram_write_bytes = t.dram_write_bytes.saturating_add(l.write_bytes);

@@ -401,3 +401,43 @@ fn a_parameter_cache_in_a_shared_buffer_stays_within_it() {
         );
     }
 }
+
+/// A totals-only run (batches, Python queries) agrees with a full one on every total, peak and
+/// fit, and builds no rows.
+#[test]
+fn totals_only_runs_agree_with_full_runs() {
+    use vchip_sim::{simulate_graph_with, Detail};
+    for preset in [
+        "tpu-v1",
+        "edge-tpu-like",
+        "nucleo-h7a3zi-q",
+        "a100-sxm-80gb",
+    ] {
+        let hw = build_model(load_hardware(preset).unwrap()).unwrap();
+        for name in ["resnet50", "mobilenet_v2", "resnet8"] {
+            let t = model(name, 1, "int8");
+            let opts = CostOptions::default();
+            let g = prepare(&t, &opts).unwrap();
+            let full = simulate_graph(&g, hw.as_ref(), &opts).unwrap();
+            let lean = simulate_graph_with(&g, hw.as_ref(), &opts, Detail::Totals).unwrap();
+            let json = |v: &dyn erased::Json| v.json();
+            assert_eq!(json(&lean.totals), json(&full.totals), "{name} on {preset}");
+            assert_eq!(json(&lean.memory), json(&full.memory), "{name} on {preset}");
+            assert_eq!(json(&lean.mcu), json(&full.mcu), "{name} on {preset}");
+            assert!(lean.steps.is_empty() && lean.layers.is_empty());
+            assert_eq!(full.layers.len(), g.trace.ops.len());
+        }
+    }
+}
+
+mod erased {
+    /// Compares results through their JSON form (the types carry floats, not `PartialEq`).
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap()
+        }
+    }
+}
