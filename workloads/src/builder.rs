@@ -6,7 +6,10 @@ use crate::ir::*;
 
 pub struct TraceBuilder {
     trace: Trace,
-    scope: Vec<String>,
+    /// The current scope path, dot-joined (kept whole: every name starts with it).
+    prefix: String,
+    /// `prefix`'s length before each open scope.
+    scope: Vec<usize>,
     auto_names: std::collections::HashMap<String, u32>,
     /// Activation dtype of new tensors.
     pub act_dtype: DType,
@@ -93,6 +96,7 @@ impl TraceBuilder {
                 tensors: Vec::new(),
                 ops: Vec::new(),
             },
+            prefix: String::new(),
             scope: Vec::new(),
             auto_names: Default::default(),
             act_dtype: DType::F32,
@@ -159,11 +163,17 @@ impl TraceBuilder {
     }
 
     pub fn push_scope(&mut self, s: &str) {
-        self.scope.push(s.to_string());
+        self.scope.push(self.prefix.len());
+        if !self.prefix.is_empty() {
+            self.prefix.push('.');
+        }
+        self.prefix.push_str(s);
     }
 
     pub fn pop_scope(&mut self) {
-        self.scope.pop();
+        if let Some(len) = self.scope.pop() {
+            self.prefix.truncate(len);
+        }
     }
 
     pub fn shape(&self, t: TensorId) -> &[u64] {
@@ -175,26 +185,30 @@ impl TraceBuilder {
     }
 
     /// The full hierarchical name for `local`, or a fresh `kindN` name if `local` is empty.
+    /// Built by appending, not formatting: tracing names thousands of ops.
     pub fn qualify(&mut self, local: &str, kind: &str) -> String {
-        let prefix = self.scope.join(".");
-        let local = if local.is_empty() {
-            let key = format!("{prefix}/{kind}");
-            let n = self.auto_names.entry(key).or_insert(0);
-            let name = if *n == 0 {
-                kind.to_string()
-            } else {
-                format!("{kind}{n}")
-            };
-            *n += 1;
-            name
-        } else {
-            local.to_string()
-        };
-        if prefix.is_empty() {
-            local
-        } else {
-            format!("{prefix}.{local}")
+        let mut name =
+            String::with_capacity(self.prefix.len() + 1 + local.len().max(kind.len() + 4));
+        name.push_str(&self.prefix);
+        if !self.prefix.is_empty() {
+            name.push('.');
         }
+        if local.is_empty() {
+            let mut key = String::with_capacity(self.prefix.len() + 1 + kind.len());
+            key.push_str(&self.prefix);
+            key.push('/');
+            key.push_str(kind);
+            let n = self.auto_names.entry(key).or_insert(0);
+            name.push_str(kind);
+            if *n > 0 {
+                use std::fmt::Write as _;
+                let _ = write!(name, "{n}");
+            }
+            *n += 1;
+        } else {
+            name.push_str(local);
+        }
+        name
     }
 
     pub fn add_tensor(
@@ -235,12 +249,12 @@ impl TraceBuilder {
     /// Adds a learned parameter named `{op}.{suffix}`.
     pub fn weight(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
         let dt = self.weight_dtype;
-        self.add_tensor(format!("{op}.{suffix}"), shape, dt, TensorRole::Weight)
+        self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Weight)
     }
 
     pub fn constant(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
         let dt = self.act_dtype;
-        self.add_tensor(format!("{op}.{suffix}"), shape, dt, TensorRole::Constant)
+        self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Constant)
     }
 
     /// Appends an op whose outputs have the given shapes; the general entry every helper uses.
@@ -496,8 +510,13 @@ impl TraceBuilder {
 
     /// Element-wise op over broadcast inputs.
     pub fn eltwise(&mut self, name: &str, op: EltOp, inputs: &[TensorId]) -> Result<TensorId> {
-        let kind_name = format!("{op:?}").to_lowercase();
-        let name = self.qualify(name, &kind_name);
+        // The kind's name only names an unnamed op (formatting it for every op cost a tenth).
+        let name = if name.is_empty() {
+            let kind_name = format!("{op:?}").to_lowercase();
+            self.qualify(name, &kind_name)
+        } else {
+            self.qualify(name, "")
+        };
         let mut out: Vec<u64> = Vec::new();
         for &t in inputs {
             let s = self.shape(t).to_vec();
@@ -616,8 +635,12 @@ impl TraceBuilder {
         inputs: &[TensorId],
         out: Vec<u64>,
     ) -> Result<TensorId> {
-        let kname = format!("{kind:?}").to_lowercase();
-        let name = self.qualify(name, &kname);
+        let name = if name.is_empty() {
+            let kname = format!("{kind:?}").to_lowercase();
+            self.qualify(name, &kname)
+        } else {
+            self.qualify(name, "")
+        };
         let elems = checked_numel(&out).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: format!("output shape {out:?} is empty or too large"),
@@ -795,4 +818,13 @@ pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
         Gemm { batch, m, n, k }
     };
     Some((OpKind::MatMul(g), out))
+}
+
+/// `a.b`, without the formatting machinery (names are built for every tensor).
+fn dotted(a: &str, b: &str) -> String {
+    let mut s = String::with_capacity(a.len() + 1 + b.len());
+    s.push_str(a);
+    s.push('.');
+    s.push_str(b);
+    s
 }

@@ -9,10 +9,8 @@
 //! (a residual) is produced before that op, and the anchor's output has no other reader, so moving
 //! the anchor later keeps the order valid.
 
-use std::collections::HashMap;
-
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{NormKind, Op, OpId, OpKind, TensorId};
+use vchip_workloads::{NormKind, Op, OpId, OpKind};
 
 use crate::schedule::{Step, StepKind};
 
@@ -54,8 +52,9 @@ pub const MATRIX_EPILOGUES: FusionRules = FusionRules {
 /// Groups the graph's ops into steps, in a valid execution order.
 pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
     let mut groups: Vec<(Vec<OpId>, usize)> = Vec::with_capacity(g.order.len());
-    // Output tensor of an open group (still extendable) → group index.
-    let mut open: HashMap<TensorId, usize> = HashMap::new();
+    // Output tensor of an open group (still extendable) → group index, indexed by tensor (a
+    // hash map of it was a tenth of scheduling a small network).
+    let mut open: Vec<Option<usize>> = vec![None; g.trace.tensors.len()];
     for &id in &g.order {
         let op = g.op(id);
         let pos = g.position[id.0 as usize];
@@ -73,19 +72,19 @@ pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
                 .filter(|&&t| {
                     g.consumers[t.0 as usize].len() == 1 && g.trace.tensor(t).numel() == out_elems
                 })
-                .filter_map(|t| open.get(t).map(|&gi| (gi, *t)))
+                .filter_map(|t| open[t.0 as usize].map(|gi| (gi, *t)))
                 .max_by_key(|&(gi, _)| groups[gi].1);
             if let Some((gi, t)) = join {
-                open.remove(&t);
+                open[t.0 as usize] = None;
                 groups[gi].0.push(id);
                 groups[gi].1 = pos;
-                open.insert(op.outputs[0], gi);
+                open[op.outputs[0].0 as usize] = Some(gi);
                 continue;
             }
         }
         groups.push((vec![id], pos));
         if single_out && ((rules.anchor)(op) || (rules.epilogue)(op)) {
-            open.insert(op.outputs[0], groups.len() - 1);
+            open[op.outputs[0].0 as usize] = Some(groups.len() - 1);
         }
     }
     groups.sort_by_key(|g| g.1);

@@ -177,10 +177,23 @@ impl SystolicModel {
         if step.kind == StepKind::View {
             return OpCost::zero();
         }
-        // Sets, not scans: a fused chain can hold many thousand ops (a 100k-op chain of element-wise
-        // ops took seconds with linear lookups).
-        let members: std::collections::HashSet<_> = step.ops.iter().copied().collect();
-        let in_step = |t: TensorId| g.producer[t.0 as usize].is_some_and(|p| members.contains(&p));
+        // Sets, not scans, for long chains: a fused chain can hold many thousand ops (a 100k-op
+        // chain of element-wise ops took seconds with linear lookups); a scan for the usual few.
+        let few = step.ops.len() <= 16;
+        let members: std::collections::HashSet<_> = if few {
+            Default::default()
+        } else {
+            step.ops.iter().copied().collect()
+        };
+        let in_step = |t: TensorId| {
+            g.producer[t.0 as usize].is_some_and(|p| {
+                if few {
+                    step.ops.contains(&p)
+                } else {
+                    members.contains(&p)
+                }
+            })
+        };
         let on_chip = |t: TensorId| s.home_of(g, t) == Some(SRAM);
         let anchor = g.op(step.ops[0]);
         let matrix = is_matrix(anchor);
