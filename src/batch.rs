@@ -36,7 +36,7 @@ pub struct BatchRow {
 
 /// Traces and simulates each model on the one loaded chip in parallel (rayon); rows come back in
 /// the order of `models`, whatever the thread count. `ids` default to the model strings. The
-/// first failing model's error names its position and spec.
+/// error of the first failing model in the list names its position and spec.
 pub fn run(
     spec: &HardwareSpec,
     hwm: &dyn HardwareModel,
@@ -93,6 +93,10 @@ pub fn run(
             };
             one().with_context(|| format!("model {i} (`{m}`)"))
         })
+        .collect::<Vec<_>>()
+        // Every model runs; the error reported is the first one in the list, whatever thread
+        // finished first.
+        .into_iter()
         .collect()
 }
 

@@ -203,7 +203,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
         .unwrap_or(Path::new("."));
     let name = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     remove_stale(dir, &format!(".{name}.tmp-"));
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.tmp-{}", unique_suffix()));
     let r = fs::write(&tmp, bytes)
         .and_then(|_| fs::File::open(&tmp)?.sync_all())
         .and_then(|_| fs::rename(&tmp, &target));
@@ -213,10 +213,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExploreError> {
     r.map_err(io(path))
 }
 
-/// Removes what earlier runs left in `dir` under `prefix` followed by their PID (a temp file or a
-/// staging directory of a write killed before its rename): only names vchip writes (a PID in
-/// canonical decimal), only when that process is gone, and only when untouched for an hour (a
-/// writer in another PID namespace sharing the volume looks gone but has not been idle that long).
+/// `PID.N`: this process and a count of its writes, so writers in several threads of one process
+/// (the Python package runs the command line in process) never share a temporary name.
+pub fn unique_suffix() -> String {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}.{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes what earlier runs left in `dir` under `prefix` followed by their PID (and the
+/// write's count: [`unique_suffix`]) (a temp file or a staging directory of a write killed
+/// before its rename): only names vchip writes (a PID in canonical decimal), only when that
+/// process is gone, and only when untouched for an hour (a writer in another PID namespace
+/// sharing the volume looks gone but has not been idle that long).
 pub fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -227,7 +239,12 @@ pub fn remove_stale(dir: &Path, prefix: &str) {
         let pid = file
             .to_str()
             .and_then(|f| f.strip_prefix(prefix))
-            .filter(|p| !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|p| {
+                let (pid, count) = p.split_once('.').unwrap_or((p, "0"));
+                let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+                !pid.starts_with('0') && digits(pid) && digits(count)
+            })
+            .map(|p| p.split_once('.').map_or(p, |(pid, _)| pid))
             .and_then(|p| p.parse::<u32>().ok());
         let Some(pid) = pid else { continue };
         let idle = e

@@ -13,7 +13,7 @@ use polars_arrow::ffi::{export_iterator, ArrowArrayStream};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict};
+use pyo3::types::{PyBool, PyCapsule, PyDict};
 use vchip::report::Format;
 use vchip::session::{self, HwOptions, SimRequest, TraceRequest};
 use vchip_hwmodels::{Compat, CostOptions, Fusion, HardwareModel, HardwareSpec};
@@ -144,14 +144,52 @@ fn opt<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyR
     }
 }
 
+/// A whole number option: an int (or anything with `__index__`, numpy's too), never a bool
+/// (`batch=True` would otherwise run at batch 1), checked against the command line's range.
+fn count(
+    d: &Bound<'_, PyDict>,
+    key: &str,
+    flag: &str,
+    (min, max): (u64, u64),
+) -> PyResult<Option<u64>> {
+    let Some(v) = d.get_item(key)?.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "option `{key}`: expected an integer, got a bool"
+        )));
+    }
+    let n: i128 = v.extract().map_err(|e| {
+        let e: PyErr = e;
+        PyTypeError::new_err(format!("option `{key}`: expected an integer ({e})"))
+    })?;
+    if n < min as i128 || n as u128 > max as u128 {
+        // The command line's (clap's) words for the same mistake.
+        return Err(VchipError::new_err(format!(
+            "invalid value '{n}' for '{flag}': {n} is not in {min}..={max}"
+        )));
+    }
+    Ok(Some(n as u64))
+}
+
+/// No range of the command line's own (zero is refused with its message later, as there).
+const ANY: (u64, u64) = (0, u64::MAX);
+
 fn on_off(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<bool>> {
     let Some(v) = d.get_item(key)?.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    if let Ok(b) = v.extract::<bool>() {
-        return Ok(Some(b));
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Some(v.extract::<bool>()?));
     }
-    match v.extract::<String>()?.as_str() {
+    let Ok(text) = v.extract::<String>() else {
+        return Err(PyTypeError::new_err(format!(
+            "option `{key}`: use True/False or \"on\"/\"off\", not {}",
+            v.get_type().name()?
+        )));
+    };
+    match text.as_str() {
         "on" => Ok(Some(true)),
         "off" => Ok(Some(false)),
         other => Err(VchipError::new_err(format!(
@@ -183,8 +221,11 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
         }
     }
     let t = &mut o.trace;
-    t.batch = opt(d, "batch")?.unwrap_or(1);
-    t.seq = match (opt::<u64>(d, "seq")?, opt::<u64>(d, "prompt")?) {
+    t.batch = count(d, "batch", "--batch <BATCH>", ANY)?.unwrap_or(1);
+    t.seq = match (
+        count(d, "seq", "--seq <SEQ>", ANY)?,
+        count(d, "prompt", "--seq <SEQ>", ANY)?,
+    ) {
         (Some(_), Some(_)) => {
             return Err(VchipError::new_err(
                 "seq and prompt name the same length; give one",
@@ -192,16 +233,22 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
         }
         (a, b) => a.or(b),
     };
-    t.context = opt(d, "context")?;
+    t.context = count(d, "context", "--context <CONTEXT>", ANY)?;
     t.phase = opt(d, "phase")?;
     t.precision = opt(d, "precision")?;
     t.allow_unknown = opt(d, "allow_unknown")?.unwrap_or(false);
-    t.tp = opt(d, "tp")?.unwrap_or(1);
+    t.tp = count(d, "tp", "--tp <TP>", (1, 1024))?.unwrap_or(1);
     t.expert_load = opt(d, "expert_load")?;
-    if let Some(dims) = opt::<HashMap<String, u64>>(d, "dims")? {
-        let mut dims: Vec<(String, u64)> = dims.into_iter().collect();
-        dims.sort();
-        t.dims = dims.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(dims) = opt::<HashMap<String, Bound<'_, PyAny>>>(d, "dims")? {
+        let mut named = Vec::new();
+        for (k, v) in dims {
+            let one = PyDict::new(d.py());
+            one.set_item("dim", v)?;
+            let n = count(&one, "dim", "--dim", ANY)?.unwrap_or(0);
+            named.push((k, n));
+        }
+        named.sort();
+        t.dims = named.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     }
     if !sim {
         return Ok(o);
@@ -220,7 +267,7 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
         Some("scalesim") => Compat::Scalesim,
         Some(other) => {
             return Err(VchipError::new_err(format!(
-                "compat=`{other}`: use \"native\" or \"scalesim\""
+                "invalid value '{other}' for '--compat <COMPAT>'\n  [possible values: native, scalesim]"
             )))
         }
     };
@@ -230,13 +277,10 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
             fusion,
             ..CostOptions::default()
         },
-        gen: opt(d, "gen")?,
+        gen: count(d, "gen", "--gen <GEN>", (1, 10_000_000))?,
         allow_no_fit: opt(d, "allow_no_fit")?.unwrap_or(false),
         detail: vchip_sim::Detail::Full,
     };
-    if o.sim.gen == Some(0) {
-        return Err(VchipError::new_err("gen must be at least 1"));
-    }
     Ok(o)
 }
 
@@ -355,6 +399,7 @@ struct SimResult {
     hw: Arc<Hw>,
     engine: CostOptions,
     full: OnceLock<vchip_sim::SimResult>,
+    json: OnceLock<String>,
 }
 
 impl SimResult {
@@ -451,9 +496,22 @@ impl SimResult {
     fn _layers(&self, py: Python<'_>) -> PyResult<Table> {
         table(vchip::frames::layers_frame(self.full(py)?))
     }
-    /// `vchip simulate --format json` (serving, memory, levels, passes, area, MCU figures).
+    /// `vchip simulate --format json` (serving, memory, levels, passes, area, MCU figures),
+    /// rendered once, without the GIL.
     fn json(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(vchip::report::render_sim(self.full(py)?, Format::Json))
+        if let Some(j) = self.json.get() {
+            return Ok(j.clone());
+        }
+        let full = self.full(py)?;
+        let text = py.detach(|| vchip::report::render_sim(full, Format::Json));
+        Ok(self.json.get_or_init(|| text).clone())
+    }
+    /// The serving figures alone as JSON (`None` without `gen`).
+    fn serving_json(&self) -> Option<String> {
+        self.r
+            .serving
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok())
     }
     fn __repr__(&self) -> String {
         format!(
@@ -469,10 +527,21 @@ impl SimResult {
     }
 }
 
+/// The command line's warning about options a model has no use for, as a Python `UserWarning`.
+fn warn_inapplicable(py: Python<'_>, req: &TraceRequest, model: &str) -> PyResult<()> {
+    if let Some(w) = req.inapplicable(model) {
+        let text = std::ffi::CString::new(w.replace('\0', " ")).map_err(|e| err(e.into()))?;
+        let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+        PyErr::warn(py, category.as_any(), &text, 2)?;
+    }
+    Ok(())
+}
+
 #[pyfunction]
 #[pyo3(signature = (model, opts=None))]
 fn trace(py: Python<'_>, model: &str, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Trace> {
     let o = options(opts, false)?;
+    warn_inapplicable(py, &o.trace, model)?;
     let inner = py.detach(|| o.trace.load(model, None)).map_err(err)?;
     let totals = inner.totals();
     Ok(Trace { inner, totals })
@@ -488,6 +557,7 @@ fn simulate(
     opts: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<SimResult> {
     let o = options(opts, true)?;
+    warn_inapplicable(py, &o.trace, model)?;
     let sim = SimRequest {
         detail: vchip_sim::Detail::Totals,
         ..o.sim.clone()
@@ -508,6 +578,7 @@ fn simulate(
         hw,
         engine: o.sim.engine,
         full: OnceLock::new(),
+        json: OnceLock::new(),
     })
 }
 
@@ -522,6 +593,10 @@ fn simulate_many(
     opts: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Table> {
     let o = options(opts, true)?;
+    // One warning for the batch: the first model the options do not apply to.
+    if let Some(m) = models.iter().find(|m| o.trace.inapplicable(m).is_some()) {
+        warn_inapplicable(py, &o.trace, m)?;
+    }
     let rows = py
         .detach(|| -> anyhow::Result<Vec<vchip::batch::BatchRow>> {
             let h = hardware(hw, &overrides, &o.hw)?;

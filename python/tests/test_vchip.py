@@ -284,3 +284,103 @@ def test_version_and_listings():
     assert vchip.__version__
     assert "tpu-v1" in vchip.presets()
     assert any(name == "resnet50" for name, _ in vchip.zoo())
+
+
+# --- review findings, kept fixed ------------------------------------------------------------
+
+
+def test_sweep_engine_switches_reach_the_command_line():
+    on = vchip.sweep("mobilenet_v2", "edge-tpu-like", set={"systolic.rows": [32, 64]})
+    off = vchip.sweep("mobilenet_v2", "edge-tpu-like", set={"systolic.rows": [32, 64]}, fusion=False)
+    off_text = vchip.sweep("mobilenet_v2", "edge-tpu-like", set={"systolic.rows": [32, 64]}, fusion="off")
+    assert list(off["cycles"]) == list(off_text["cycles"])
+    assert list(off["cycles"]) != list(on["cycles"])
+    assert off["cycles"][0] == vchip.simulate("mobilenet_v2", {"preset": "edge-tpu-like", "systolic.rows": 32}, fusion=False).cycles
+    with pytest.raises(TypeError, match="gen"):
+        vchip.sweep("resnet50", "tpu-v1", set={"clock_mhz": [700]}, gen=4)
+
+
+def test_bools_are_not_counts():
+    for opt in ("batch", "tp", "seq", "gen"):
+        with pytest.raises(TypeError, match=opt):
+            vchip.simulate("llama-2-7b", "a100-sxm-80gb", **{opt: True})
+    with pytest.raises(TypeError, match="fusion"):
+        vchip.simulate("resnet50", "tpu-v1", fusion=1)
+
+
+def test_range_errors_read_as_the_cli_reads_them():
+    # clap's usage errors exit 2; the message's first line is what Python raises.
+    for opt, flag, value in [("tp", "--tp", 2048), ("gen", "--gen", 0)]:
+        with pytest.raises(vchip.VchipError) as e:
+            vchip.simulate("llama-2-7b", "dgx-h100", **{opt: value})
+        p = cli("simulate", "llama-2-7b", "--hw", "dgx-h100", flag, str(value))
+        assert p.returncode == 2
+        assert str(e.value) == p.stderr.splitlines()[0][len("error: "):]
+
+
+def test_one_model_is_one_row():
+    df = vchip.simulate_many("resnet8", "tpu-v1")
+    assert list(df["model"]) == ["resnet8"]
+
+
+def test_ids_keep_their_python_types():
+    ids = ["a", 1, None, (1, 2)]
+    df = vchip.simulate_many(["resnet8"] * 4, "tpu-v1", ids=ids)
+    assert list(df["id"]) == ids
+    with pytest.raises(vchip.VchipError, match="pandas"):
+        vchip.simulate_many(["resnet8"] * 2, "tpu-v1", ids=["a", 1], output="arrow")
+
+
+def test_arch_resolutions_are_whole_numbers():
+    arch = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5}
+    for bad in (191.7, [float("nan")], "224", True):
+        with pytest.raises(vchip.VchipError, match="'r'"):
+            vchip.arch_spec({**arch, "r": bad})
+    np = pytest.importorskip("numpy")
+    assert vchip.arch_spec({**arch, "r": np.array([224])}) == vchip.arch_spec({**arch, "r": [224]})
+
+
+def test_the_first_failing_model_is_the_one_named():
+    for _ in range(20):
+        with pytest.raises(vchip.VchipError, match=r"^model 0 \(`nosuch0`\)"):
+            vchip.simulate_many([f"nosuch{i}" for i in range(8)], "tpu-v1")
+
+
+def test_options_a_model_cannot_use_warn():
+    with pytest.warns(UserWarning, match="do\\(es\\) not apply"):
+        vchip.simulate("resnet50", "tpu-v1", seq=64)
+
+
+def test_tables_record_the_command_that_made_them(tmp_path):
+    out = tmp_path / "t"
+    vchip.table("models", {"preset": "tpu-v1", "systolic.rows": 64}, models=["resnet8"], output_dir=str(out))
+    manifest = json.loads((out / "vchip-table.json").read_text())
+    assert manifest["command"][:3] == ["vchip", "table", "models"]
+    assert "rows: 64" in manifest["hardware_yaml"]
+
+
+def test_concurrent_tables_leave_one_whole_table(tmp_path):
+    out = tmp_path / "same"
+    errors = []
+
+    def build():
+        try:
+            vchip.table("models", "tpu-v1", models=["resnet8", "resnet50"], output_dir=str(out))
+        except vchip.VchipError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) < 4, errors
+    assert (out / "networks.parquet").exists() and (out / "vchip-table.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".same.")]
+
+
+def test_nasbench201_index_errors_name_the_range():
+    with pytest.raises(vchip.VchipError, match="0..=15624"):
+        vchip.simulate("nasbench201:cifar10:-1", "tpu-v1")
+    with pytest.raises(vchip.VchipError, match="do not apply to nasbench201"):
+        vchip.table("nasbench201", "tpu-v1", resolutions=[32])

@@ -15,6 +15,7 @@ come back as pandas (default), polars or pyarrow tables through Arrow. Errors ra
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import tempfile
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
@@ -53,16 +54,25 @@ def arch_spec(arch: Mapping[str, Any]) -> str:
     ``{'d': [...5], 'e': [...18], 'w': [...6], 'r': [224]}`` an OFA-ResNet50 one (expand ratios
     0.2/0.25/0.35 or their indices 0/1/2)."""
     r = arch.get("r", 224)
-    if isinstance(r, (list, tuple)):
+    if not isinstance(r, (str, bytes)) and hasattr(r, "__len__"):
+        r = list(r.tolist() if hasattr(r, "tolist") else r)
         if len(r) != 1:
-            raise VchipError(f"arch dict: 'r' holds one resolution, got {list(r)}")
+            raise VchipError(f"arch dict: 'r' holds one resolution, got {r}")
         r = r[0]
+    whole = isinstance(r, numbers.Real) and not isinstance(r, bool) and float(r).is_integer()
+    if not whole:
+        raise VchipError(f"arch dict: 'r' is {r!r}; a resolution is a whole number of pixels such as 224")
 
     def digits(key: str, values: Iterable[Any]) -> str:
         out = []
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise VchipError(f"arch dict: '{key}' holds {values!r}; OFA's arch dicts hold a list per key")
         for v in values:
-            f = float(v)
-            if not f.is_integer() or not 0 <= f <= 9:
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                raise VchipError(f"arch dict: '{key}' holds {v!r}; OFA's choices are single digits") from None
+            if isinstance(v, bool) or not f.is_integer() or not 0 <= f <= 9:
                 raise VchipError(f"arch dict: '{key}' holds {v!r}; OFA's choices are single digits")
             out.append(str(int(f)))
         return "".join(out)
@@ -173,7 +183,8 @@ class Result:
     @property
     def serving(self) -> Optional[dict]:
         """LLM serving figures (``gen=...``): ttft_s, tpot_s, tokens_per_s, kv_cache_bytes, fits."""
-        return self.to_dict().get("serving")
+        text = self._r.serving_json()
+        return None if text is None else json.loads(text)
 
 
 def trace(model: Model, **opts: Any) -> Trace:
@@ -216,6 +227,8 @@ def simulate_many(
     string), ``network``, latency_s, cycles, energy_j, power_w, utilization, dram_bytes, macs,
     params, peak_memory_bytes, fits. Networks that do not fit are rows with ``fits`` False
     (``allow_no_fit=False`` raises instead)."""
+    if isinstance(models, (str, os.PathLike, Mapping)):
+        models = [models]
     specs = [_model(m) for m in models]
     if ids is not None and len(ids) != len(specs):
         raise VchipError(f"ids: {len(ids)} identifiers for {len(specs)} models; give one per model")
@@ -224,13 +237,22 @@ def simulate_many(
     t = _vchip.simulate_many(specs, base, overrides, None, opts)
     if ids is None:
         return _frame(t, output)
+    ids = list(ids)
+    if output == "pandas":
+        df = _frame(t, output)
+        # The caller's objects as they are (mixed types become an object column, never text).
+        df["id"] = ids
+        return df
     import pyarrow as pa
 
     table_ = pa.table(t)
     try:
-        column = pa.array(list(ids))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        column = pa.array([str(i) for i in ids])
+        column = pa.array(ids)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise VchipError(
+            f'ids: these ids have no one Arrow type for output="{output}"; use output="pandas" '
+            "(ids kept as Python objects) or ids of one type"
+        ) from None
     table_ = table_.set_column(table_.schema.get_field_index("id"), "id", column)
     return _frame(table_, output)
 
@@ -252,17 +274,39 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _trace_flags(opts: Mapping[str, Any]) -> list:
+# What `vchip sweep` accepts besides its own arguments: the trace options and the engine's.
+_SWEEP_OPTIONS = {"batch", "seq", "prompt", "context", "phase", "precision", "allow_unknown",
+                  "tp", "expert_load", "dims", "fusion", "compat"}
+_SWITCHES = {"allow_unknown"}  # flags without a value
+_ON_OFF = {"fusion", "npu", "cuda_graphs"}  # flags taking on/off
+
+
+def _flags(opts: Mapping[str, Any], allowed: set, call: str) -> list:
+    """Command-line flags for options, checked: an option the command does not take is a
+    TypeError naming the ones it does."""
     args = []
     for k, v in opts.items():
-        if v is None or v is False:
+        if k not in allowed:
+            raise TypeError(f"{call}() got an unexpected option `{k}`; it takes {', '.join(sorted(allowed))}")
+        if v is None:
             continue
-        if k == "dims":
+        if k in _SWITCHES:
+            if not isinstance(v, bool):
+                raise TypeError(f"option `{k}`: True or False")
+            if v:
+                args.append(_flag(k))
+        elif k in _ON_OFF:
+            if isinstance(v, bool):
+                v = "on" if v else "off"
+            elif v not in ("on", "off"):
+                raise TypeError(f'option `{k}`: use True/False or "on"/"off", not {v!r}')
+            args += [_flag(k), v]
+        elif k == "dims":
             for name, n in dict(v).items():
                 args += ["--dim", f"{name}={n}"]
-        elif v is True:
-            args.append(_flag(k))
         else:
+            if isinstance(v, bool):
+                raise TypeError(f"option `{k}`: expected a value, got a bool")
             args += [_flag(k), _value(v)]
     return args
 
@@ -294,7 +338,7 @@ def sweep(
         if pareto:
             args += ["--pareto", ",".join(pareto)]
         args += ["--parts", os.path.join(tmp, "parts"), "-o", out]
-        args += _trace_flags(opts)
+        args += _flags(opts, _SWEEP_OPTIONS, "sweep")
         _vchip.run_cli(args)
         if out.endswith(".csv"):
             import pyarrow.csv as pcsv
@@ -313,11 +357,12 @@ def table(
     precision: Optional[str] = None,
     output_dir: Optional[str] = None,
     output: str = "pandas",
+    **opts: Any,
 ):
     """``vchip table`` in process: the per-op cost table of a NAS space (``ofa-mbv3``,
     ``ofa-resnet50``, ``fbnet``, ``nasbench201``) or, with ``space="models"``, one row per model
     of ``models`` (as given, in order). ``output_dir`` keeps every file the command writes
-    (OFA LUT YAML, HW-NAS-Bench JSON, DyNAS-T CSV, Parquet)."""
+    (OFA LUT YAML, HW-NAS-Bench JSON, DyNAS-T CSV, Parquet). Options: lib, npu, cuda_graphs."""
     with tempfile.TemporaryDirectory(prefix="vchip-table-") as tmp:
         out = os.fspath(output_dir) if output_dir is not None else os.path.join(tmp, "table")
         args = ["table", space, "--hw", _hw_arg(hw, tmp), "-o", out, "--seed", str(seed)]
@@ -331,6 +376,7 @@ def table(
             args += ["--subnets", str(subnets)]
         if precision:
             args += ["--precision", precision]
+        args += _flags(opts, {"lib", "npu", "cuda_graphs"}, "table")
         _vchip.run_cli(args)
         main = "networks.parquet" if space == "models" else f"{space}.parquet"
         return _read(os.path.join(out, main), output)

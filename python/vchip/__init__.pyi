@@ -114,6 +114,10 @@ def table(
     precision: Optional[str] = ...,
     output_dir: Optional[str] = ...,
     output: str = ...,
+    *,
+    lib: Optional[str] = ...,
+    npu: Union[bool, str, None] = ...,
+    cuda_graphs: Union[bool, str, None] = ...,
 ) -> Any: ...
 def hardware_yaml(hw: Hardware) -> str: ...
 def zoo() -> List[Tuple[str, str]]: ...

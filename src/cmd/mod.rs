@@ -98,12 +98,42 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match Cli::try_parse_from(args) {
-        Ok(cli) => run(cli),
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => {
+            ARGV.with(|a| {
+                *a.borrow_mut() = Some(
+                    args.iter()
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .collect(),
+                )
+            });
+            let r = run(cli);
+            ARGV.with(|a| *a.borrow_mut() = None);
+            r
+        }
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!("{}", e.render().to_string().trim_end())),
+        Err(e) => {
+            // clap's message without its `error: ` (the caller's front-end adds its own) and
+            // without the usage of flags the caller never typed.
+            let text = e.render().to_string();
+            let text = text.split("\n\nUsage:").next().unwrap_or(&text);
+            let text = text.strip_prefix("error: ").unwrap_or(text);
+            Err(anyhow::anyhow!("{}", text.trim_end()))
+        }
     }
+}
+
+thread_local! {
+    /// The command line being run in process by [`run_args`] (the process's own otherwise).
+    static ARGV: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The command line of the run: what [`run_args`] was given, else the process's arguments.
+pub(crate) fn command_line() -> Vec<String> {
+    ARGV.with(|a| a.borrow().clone())
+        .unwrap_or_else(|| std::env::args().collect())
 }

@@ -87,7 +87,7 @@ pub fn run(a: SimulateArgs) -> Result<()> {
     )?;
     // The inputs, not where the output goes: the same run written elsewhere is the same result.
     let mut command = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let mut args = super::command_line().into_iter().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-o" | "--output" | "--plot" => {

@@ -180,7 +180,10 @@ pub fn run(a: TableArgs) -> Result<()> {
     // What killed runs left beside it (their process gone, idle for an hour) goes first.
     vchip_explore::run_sweep::remove_stale(parent, &format!(".{name}.staging-"));
     vchip_explore::run_sweep::remove_stale(parent, &format!(".{name}.old-"));
-    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    let staging = parent.join(format!(
+        ".{name}.staging-{}",
+        vchip_explore::run_sweep::unique_suffix()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     let manifest = serde_json::json!({
         "vchip_version": env!("CARGO_PKG_VERSION"),
@@ -191,7 +194,10 @@ pub fn run(a: TableArgs) -> Result<()> {
         "resolutions": a.resolutions,
         "subnets": a.subnets,
         "seed": a.seed,
-        "command": std::env::args().collect::<Vec<_>>(),
+        "command": super::command_line(),
+        // The description as resolved: `hardware` may name a file that is gone (a temporary one
+        // the Python package wrote for a dict of overrides).
+        "hardware_yaml": crate::session::load_spec(&a.hw, &a.mcu.options()).ok().map(|s| s.to_yaml()),
     });
     let built = build(TableArgs {
         output: staging.clone(),
@@ -210,7 +216,10 @@ pub fn run(a: TableArgs) -> Result<()> {
         return Err(e);
     }
     // Swap: the old table aside, the new one in, the old one gone.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let old = parent.join(format!(
+        ".{name}.old-{}",
+        vchip_explore::run_sweep::unique_suffix()
+    ));
     if target.exists() {
         if let Err(e) = std::fs::rename(&target, &old) {
             let _ = std::fs::remove_dir_all(&staging);
@@ -358,7 +367,12 @@ fn build(a: TableArgs) -> Result<()> {
             }
             Ok(())
         }
-        "nasbench201" => nasbench201(&hw, precision, &mcu, &output),
+        "nasbench201" => {
+            if resolutions != DEFAULT_RESOLUTIONS || subnets > 0 {
+                bail!("--resolutions and --subnets do not apply to nasbench201: its data sets fix the input (32x32 CIFAR-10/100, 16x16 ImageNet16-120) and it costs all 15,625 cells; drop them");
+            }
+            nasbench201(&hw, precision, &mcu, &output)
+        }
         other => {
             bail!("unknown search space `{other}`: use ofa-mbv3, ofa-resnet50, fbnet, nasbench201 or models")
         }

@@ -293,7 +293,8 @@ impl<'a> Evaluator<'a> {
 
     fn op(&mut self, pos: usize, op: &str, args: &[Arg]) -> Result<()> {
         let mut positional = Vec::new();
-        let mut kw: HashMap<&str, i64> = HashMap::new();
+        // In source order (a hash map made "no parameter `x`" name a random one of several).
+        let mut kw: Vec<(&str, i64)> = Vec::new();
         let mut label = String::new();
         for a in args {
             match a {
@@ -301,7 +302,11 @@ impl<'a> Evaluator<'a> {
                 Arg::Kw(k, Expr::Var(v, _)) if k == "name" => label = v.clone(),
                 Arg::Kw(k, Expr::Int(v)) if k == "name" => label = v.to_string(),
                 Arg::Kw(k, e) => {
-                    kw.insert(k.as_str(), self.eval(e, pos)?);
+                    let v = self.eval(e, pos)?;
+                    match kw.iter_mut().find(|(name, _)| *name == k.as_str()) {
+                        Some(slot) => slot.1 = v,
+                        None => kw.push((k.as_str(), v)),
+                    }
                 }
             }
         }
@@ -329,12 +334,16 @@ impl<'a> Evaluator<'a> {
             "ln" => &["bias"],
             _ => &[],
         };
-        if let Some(k) = s.kw.keys().find(|k| !known.contains(k)) {
+        if let Some((k, _)) = s.kw.iter().find(|(k, _)| !known.contains(k)) {
             return Err(perr(
                 loc,
                 pos,
                 format!("`{}` has no parameter `{k}`", s.op),
-                format!("allowed: {}", known.join(", ")),
+                if known.is_empty() {
+                    "it takes none".to_string()
+                } else {
+                    format!("allowed: {}", known.join(", "))
+                },
             ));
         }
         let b = &mut self.b;
@@ -480,12 +489,12 @@ struct OpSpec<'s> {
     op: &'s str,
     pos: usize,
     positional: Vec<i64>,
-    kw: HashMap<&'s str, i64>,
+    kw: Vec<(&'s str, i64)>,
 }
 
 impl OpSpec<'_> {
     fn get(&self, k: &str, default: u64) -> Result<u64> {
-        match self.kw.get(k) {
+        match self.kw.iter().find(|(name, _)| *name == k).map(|(_, v)| v) {
             None => Ok(default),
             Some(&v) if v >= 0 => Ok(v as u64),
             Some(&v) => Err(WorkloadError::Shape {

@@ -168,14 +168,22 @@ pub fn parse_spec(spec: &str) -> Result<(Cell, String)> {
         ))
     })?;
     dataset(ds)?;
-    let cell = match arch.parse::<usize>() {
-        Ok(i) => Cell::from_index(i).ok_or_else(|| {
-            WorkloadError::Option(format!(
-                "`{spec}`: architecture {i} is beyond the {SPACE_SIZE} of the space (0..{})",
-                SPACE_SIZE - 1
-            ))
-        })?,
-        Err(_) => Cell::parse(arch)?,
+    // A number (anything without an op's `~`) is an index; an arch string names ops.
+    let cell = if arch.contains('~') {
+        Cell::parse(arch)?
+    } else {
+        let index = arch.trim();
+        index
+            .parse::<usize>()
+            .ok()
+            .filter(|_| index.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(Cell::from_index)
+            .ok_or_else(|| {
+                WorkloadError::Option(format!(
+                    "`{spec}`: `{index}` is not an architecture index of the space: use 0..={} or an arch string (|op~0|+|op~0|op~1|+|op~0|op~1|op~2|)",
+                    SPACE_SIZE - 1
+                ))
+            })?
     };
     Ok((cell, ds.to_string()))
 }
@@ -378,7 +386,9 @@ mod tests {
                 "nasbench201:cifar10:|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
                 "input 0 expected",
             ),
-            ("nasbench201:cifar10:15625", "beyond the 15625"),
+            ("nasbench201:cifar10:15625", "not an architecture index"),
+            ("nasbench201:cifar10:-1", "use 0..=15624"),
+            ("nasbench201:cifar10:+5", "not an architecture index"),
             (
                 "nasbench201:svhn:0",
                 "use cifar10, cifar100 or ImageNet16-120",
