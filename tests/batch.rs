@@ -103,23 +103,12 @@ fn table_models_writes_one_row_per_model_as_given() {
         .map(|m| m.unwrap())
         .collect();
     assert_eq!(models, SPECS);
-    let index: Vec<u64> = df
-        .column("index")
-        .unwrap()
-        .u64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
-    assert_eq!(index, [0, 1, 2, 3, 4]);
-    let got: Vec<u64> = df
-        .column("cycles")
-        .unwrap()
-        .u64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
+    let counts = |name: &str| -> Vec<u64> {
+        let c = df.column(name).unwrap().u64().unwrap();
+        c.iter().map(|v| v.unwrap()).collect()
+    };
+    assert_eq!(counts("index"), [0, 1, 2, 3, 4]);
+    let got = counts("cycles");
     for (k, spec) in SPECS.iter().enumerate() {
         assert_eq!(got[k], cycles(spec, "tpu-v1"), "row {k} ({spec})");
     }
