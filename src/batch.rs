@@ -15,8 +15,6 @@ use crate::session::{self, SimRequest, TraceRequest};
 pub struct BatchRow {
     /// Position in the list given.
     pub index: u64,
-    /// The caller's identifier (the spec string when none was given).
-    pub id: String,
     /// The model as given: zoo name, file, or subnet spec.
     pub model: String,
     /// The traced network's own name.
@@ -35,24 +33,15 @@ pub struct BatchRow {
 }
 
 /// Traces and simulates each model on the one loaded chip in parallel (rayon); rows come back in
-/// the order of `models`, whatever the thread count. `ids` default to the model strings. The
-/// error of the first failing model in the list names its position and spec.
+/// the order of `models`, whatever the thread count. The error of the first failing model in the
+/// list names its position and spec.
 pub fn run(
     spec: &HardwareSpec,
     hwm: &dyn HardwareModel,
     models: &[String],
-    ids: Option<&[String]>,
     req: &TraceRequest,
     sim: &SimRequest,
 ) -> Result<Vec<BatchRow>> {
-    if let Some(ids) = ids {
-        anyhow::ensure!(
-            ids.len() == models.len(),
-            "ids: {} identifiers for {} models; give one per model",
-            ids.len(),
-            models.len()
-        );
-    }
     session::check_tp(spec, req)?;
     // A row needs the totals, peaks and fit, not per-step rows.
     let totals_only = SimRequest {
@@ -70,7 +59,6 @@ pub fn run(
                 let t = &r.totals;
                 Ok(BatchRow {
                     index: i as u64,
-                    id: ids.map_or_else(|| m.clone(), |ids| ids[i].clone()),
                     model: m.clone(),
                     network: r.model.clone(),
                     latency_s: t.latency_s,
@@ -100,7 +88,7 @@ pub fn run(
         .collect()
 }
 
-/// The rows as a table: `index`, `id`, `model`, `network`, then the figures.
+/// The rows as a table: `index`, `model`, `network`, then the figures.
 pub fn frame(rows: &[BatchRow]) -> PolarsResult<DataFrame> {
     let num = |f: &dyn Fn(&BatchRow) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
     let float = |f: &dyn Fn(&BatchRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
@@ -110,7 +98,6 @@ pub fn frame(rows: &[BatchRow]) -> PolarsResult<DataFrame> {
         rows.len(),
         vec![
             Column::new("index".into(), num(&|r| r.index)),
-            Column::new("id".into(), text(&|r| &r.id)),
             Column::new("model".into(), text(&|r| &r.model)),
             Column::new("network".into(), text(&|r| &r.network)),
             Column::new("latency_s".into(), float(&|r| r.latency_s)),

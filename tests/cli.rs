@@ -32,6 +32,18 @@ fn scratch(test: &str) -> PathBuf {
     d
 }
 
+/// Runs vchip and asserts a clean failure (exit 1, no panic) whose message holds `expect`.
+fn fails_with(args: &[&str], expect: &str) {
+    let o = vchip(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        err.contains(expect),
+        "{args:?}: expected `{expect}` in: {err}"
+    );
+}
+
 /// Runs vchip on a file with the given contents and asserts a clean failure: exit code 1, an
 /// `error:` line naming the file and containing every `expect` fragment, and no panic.
 fn fails_cleanly(test: &str, file: &str, contents: &[u8], args: &[&str], expect: &[&str]) {
@@ -2410,25 +2422,16 @@ fn report_dir_writes_scalesim_reports_that_match_scalesim() {
 
 #[test]
 fn dim_binds_onnx_symbolic_dimensions_only() {
-    let o = vchip(&["trace", "resnet18", "--dim", "batch=8"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("not one (use --batch/--seq)"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &["trace", "resnet18", "--dim", "batch=8"],
+        "not one (use --batch/--seq)",
     );
-    let o = vchip(&["trace", "x.onnx", "--dim", "batch"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("--dim `batch`: write NAME=N"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &["trace", "x.onnx", "--dim", "batch"],
+        "--dim `batch`: write NAME=N",
     );
-    let o = vchip(&["trace", "x.onnx", "--dim", "batch=3", "--dim", "batch=5"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("--dim batch: given twice"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &["trace", "x.onnx", "--dim", "batch=3", "--dim", "batch=5"],
+        "--dim batch: given twice",
     );
 }

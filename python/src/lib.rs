@@ -146,15 +146,14 @@ fn opt<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyR
 
 /// A whole number option: an int (or anything with `__index__`, numpy's too), never a bool
 /// (`batch=True` would otherwise run at batch 1), checked against the command line's range.
-fn count(
-    d: &Bound<'_, PyDict>,
-    key: &str,
-    flag: &str,
-    (min, max): (u64, u64),
-) -> PyResult<Option<u64>> {
-    let Some(v) = d.get_item(key)?.filter(|v| !v.is_none()) else {
-        return Ok(None);
-    };
+fn count(d: &Bound<'_, PyDict>, key: &str, flag: &str, range: (u64, u64)) -> PyResult<Option<u64>> {
+    match d.get_item(key)?.filter(|v| !v.is_none()) {
+        Some(v) => count_of(&v, key, flag, range).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn count_of(v: &Bound<'_, PyAny>, key: &str, flag: &str, (min, max): (u64, u64)) -> PyResult<u64> {
     if v.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "option `{key}`: expected an integer, got a bool"
@@ -170,7 +169,7 @@ fn count(
             "invalid value '{n}' for '{flag}': {n} is not in {min}..={max}"
         )));
     }
-    Ok(Some(n as u64))
+    Ok(n as u64)
 }
 
 /// No range of the command line's own (zero is refused with its message later, as there).
@@ -240,13 +239,10 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
     t.tp = count(d, "tp", "--tp <TP>", (1, 1024))?.unwrap_or(1);
     t.expert_load = opt(d, "expert_load")?;
     if let Some(dims) = opt::<HashMap<String, Bound<'_, PyAny>>>(d, "dims")? {
-        let mut named = Vec::new();
-        for (k, v) in dims {
-            let one = PyDict::new(d.py());
-            one.set_item("dim", v)?;
-            let n = count(&one, "dim", "--dim", ANY)?.unwrap_or(0);
-            named.push((k, n));
-        }
+        let mut named = dims
+            .into_iter()
+            .map(|(k, v)| Ok((k, count_of(&v, "dims", "--dim", ANY)?)))
+            .collect::<PyResult<Vec<(String, u64)>>>()?;
         named.sort();
         t.dims = named.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     }
@@ -583,13 +579,12 @@ fn simulate(
 }
 
 #[pyfunction]
-#[pyo3(signature = (models, hw, overrides, ids=None, opts=None))]
+#[pyo3(signature = (models, hw, overrides, opts=None))]
 fn simulate_many(
     py: Python<'_>,
     models: Vec<String>,
     hw: &str,
     overrides: Vec<String>,
-    ids: Option<Vec<String>>,
     opts: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Table> {
     let o = options(opts, true)?;
@@ -600,14 +595,7 @@ fn simulate_many(
     let rows = py
         .detach(|| -> anyhow::Result<Vec<vchip::batch::BatchRow>> {
             let h = hardware(hw, &overrides, &o.hw)?;
-            vchip::batch::run(
-                &h.spec,
-                h.model.as_ref(),
-                &models,
-                ids.as_deref(),
-                &o.trace,
-                &o.sim,
-            )
+            vchip::batch::run(&h.spec, h.model.as_ref(), &models, &o.trace, &o.sim)
         })
         .map_err(err)?;
     table(vchip::batch::frame(&rows))

@@ -234,18 +234,15 @@ def simulate_many(
         raise VchipError(f"ids: {len(ids)} identifiers for {len(specs)} models; give one per model")
     base, overrides = _hw(hw)
     opts["allow_no_fit"] = allow_no_fit
-    t = _vchip.simulate_many(specs, base, overrides, None, opts)
-    if ids is None:
-        return _frame(t, output)
-    ids = list(ids)
-    if output == "pandas":
-        df = _frame(t, output)
-        # The caller's objects as they are (mixed types become an object column, never text).
-        df["id"] = ids
-        return df
     import pyarrow as pa
 
-    table_ = pa.table(t)
+    table_ = pa.table(_vchip.simulate_many(specs, base, overrides, opts))
+    ids = specs if ids is None else list(ids)
+    if output == "pandas":
+        df = table_.to_pandas()
+        # The caller's objects as they are (mixed types become an object column, never text).
+        df.insert(1, "id", ids)
+        return df
     try:
         column = pa.array(ids)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -253,8 +250,7 @@ def simulate_many(
             f'ids: these ids have no one Arrow type for output="{output}"; use output="pandas" '
             "(ids kept as Python objects) or ids of one type"
         ) from None
-    table_ = table_.set_column(table_.schema.get_field_index("id"), "id", column)
-    return _frame(table_, output)
+    return _frame(table_.add_column(1, "id", column), output)
 
 
 def _hw_arg(hw: Union[Hardware, Sequence[str]], tmp: str) -> str:

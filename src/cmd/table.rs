@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{Column, DataFrame};
+use polars::prelude::Column;
 
 use anyhow::{bail, Context, Result};
 use vchip_explore::nas_table;
-use vchip_hwmodels::{Boundary, CostOptions, HardwareModel};
+use vchip_hwmodels::{Boundary, CostOptions, HardwareModel, HardwareSpec};
 use vchip_workloads::precision::PrecisionPolicy;
 use vchip_workloads::Trace;
 
@@ -42,10 +42,9 @@ pub struct TableArgs {
     mcu: HwArgs,
 }
 
-/// The chip a table is built for: its name, clock, model and precision policy.
+/// The chip a table is built for: its description, model and precision policy.
 struct Device {
-    name: String,
-    clock_hz: f64,
+    spec: HardwareSpec,
     model: Box<dyn HardwareModel>,
     policy: Option<PrecisionPolicy>,
 }
@@ -74,8 +73,7 @@ fn device(
         .map(PrecisionPolicy::parse)
         .transpose()?;
     let device = Device {
-        name: loaded.spec.name.clone(),
-        clock_hz: loaded.spec.clock_hz(),
+        spec: loaded.spec,
         model: loaded.model,
         policy,
     };
@@ -115,19 +113,23 @@ fn keyed_space(
             rows.iter()
                 .zip(&res_of)
                 .map(|((d, t), r)| (format!("r{r}:{}", d.key), t)),
-            &dev.name,
+            &dev.spec.name,
             &output.join(json_name),
         )?;
     } else {
         nas_table::write_hwnasbench_json(
             rows.iter().map(|(d, t)| (d.key.clone(), t)),
-            &dev.name,
+            &dev.spec.name,
             &output.join(json_name),
         )?;
     }
     let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
-    let mut df =
-        nas_table::distinct_frame(&ops, &dev.name, dev.clock_hz, dev.model.models_energy())?;
+    let mut df = nas_table::distinct_frame(
+        &ops,
+        &dev.spec.name,
+        dev.spec.clock_hz(),
+        dev.model.models_energy(),
+    )?;
     vchip_explore::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
     eprintln!("{} {space} ops: {}", ops.len(), written.join(", "));
     Ok(())
@@ -262,15 +264,14 @@ fn build(a: TableArgs) -> Result<()> {
                 .with_context(|| format!("cannot create {}", output.display()))?;
             let mut df = nas_table::distinct_frame(
                 &ops,
-                &dev.name,
-                dev.clock_hz,
+                &dev.spec.name,
+                dev.spec.clock_hz(),
                 dev.model.models_energy(),
             )?;
             let path = output.join("models.parquet");
             vchip_explore::run_sweep::write_table(&mut df, &path)?;
             // And one row per model as given (its spec string, its position), whole-network
             // totals: the row a search maps back to its candidate.
-            let spec = crate::session::load_spec(&hw, &mcu.options())?;
             let request = crate::session::TraceRequest {
                 precision: precision.clone(),
                 ..Default::default()
@@ -279,7 +280,7 @@ fn build(a: TableArgs) -> Result<()> {
                 allow_no_fit: true,
                 ..Default::default()
             };
-            let rows = crate::batch::run(&spec, dev.model.as_ref(), &names, None, &request, &sim)?;
+            let rows = crate::batch::run(&dev.spec, dev.model.as_ref(), &names, &request, &sim)?;
             let mut networks = crate::batch::frame(&rows)?;
             vchip_explore::run_sweep::write_table(&mut networks, &output.join("networks.parquet"))?;
             eprintln!(
@@ -337,10 +338,10 @@ fn build(a: TableArgs) -> Result<()> {
             nas_table::write_hwnasbench_json(
                 rows.iter()
                     .map(|r| (format!("r{}:{}", r.resolution, r.op.ofa_key()), &r.totals)),
-                &dev.name,
+                &dev.spec.name,
                 &output.join("hwnasbench.json"),
             )?;
-            let mut df = nas_table::rich_frame(&rows, &dev.name, dev.model.as_ref())?;
+            let mut df = nas_table::rich_frame(&rows, &dev.spec.name, dev.model.as_ref())?;
             vchip_explore::run_sweep::write_table(&mut df, &output.join("ofa-mbv3.parquet"))?;
             eprintln!(
                 "{} ops x {} resolutions: {} OFA tables, hwnasbench.json, ofa-mbv3.parquet",
@@ -371,7 +372,8 @@ fn build(a: TableArgs) -> Result<()> {
             if resolutions != DEFAULT_RESOLUTIONS || subnets > 0 {
                 bail!("--resolutions and --subnets do not apply to nasbench201: its data sets fix the input (32x32 CIFAR-10/100, 16x16 ImageNet16-120) and it costs all 15,625 cells; drop them");
             }
-            nasbench201(&hw, precision, &mcu, &output)
+            let (dev, _) = device(&hw, precision.as_deref(), &[], &mcu)?;
+            nasbench201(&dev, precision, &output)
         }
         other => {
             bail!("unknown search space `{other}`: use ofa-mbv3, ofa-resnet50, fbnet, nasbench201 or models")
@@ -380,13 +382,11 @@ fn build(a: TableArgs) -> Result<()> {
 }
 
 /// Every NAS-Bench-201 architecture on each of its data sets, costed whole (one network per
-/// cell and data set, in parallel): `nasbench201.parquet` and HW-NAS-Bench's layout,
-/// `hwnasbench201.json` = `{"nasbench201": {dataset: {"<device>_latency": [ms by index], ...}},
-/// "arch_str": [...]}`.
-fn nasbench201(hw: &str, precision: Option<String>, kind: &HwArgs, output: &Path) -> Result<()> {
+/// cell and data set, in parallel): `nasbench201.parquet` (the batch table with `dataset`,
+/// `arch_index` and `arch_str` in front) and HW-NAS-Bench's layout, `hwnasbench201.json` =
+/// `{"nasbench201": {dataset: {"<device>_latency": [ms by index], ...}}, "arch_str": [...]}`.
+fn nasbench201(dev: &Device, precision: Option<String>, output: &Path) -> Result<()> {
     use vchip_workloads::nas::nasbench201::{Cell, DATASETS, SPACE_SIZE};
-    let spec = crate::session::load_spec(hw, &kind.options())?;
-    let model = vchip_hwmodels::build_model(spec.clone())?;
     let specs: Vec<String> = DATASETS
         .iter()
         .flat_map(|(ds, _, _)| (0..SPACE_SIZE).map(move |i| format!("nasbench201:{ds}:{i}")))
@@ -399,28 +399,18 @@ fn nasbench201(hw: &str, precision: Option<String>, kind: &HwArgs, output: &Path
         allow_no_fit: true,
         ..Default::default()
     };
-    let rows = crate::batch::run(&spec, model.as_ref(), &specs, None, &request, &sim)?;
+    let rows = crate::batch::run(&dev.spec, dev.model.as_ref(), &specs, &request, &sim)?;
     let arch_str: Vec<String> = Cell::all().map(|c| c.arch_str()).collect();
-    let energy = model.models_energy();
+    let device = &dev.spec.name;
     let mut datasets = serde_json::Map::new();
-    for (d, (ds, _, _)) in DATASETS.iter().enumerate() {
-        let part = &rows[d * SPACE_SIZE..(d + 1) * SPACE_SIZE];
+    for (part, (ds, _, _)) in rows.chunks(SPACE_SIZE).zip(DATASETS) {
         let mut metrics = serde_json::Map::new();
-        metrics.insert(
-            format!("{}_latency", spec.name),
-            part.iter()
-                .map(|r| r.latency_s * 1e3)
-                .collect::<Vec<_>>()
-                .into(),
-        );
-        if energy {
-            metrics.insert(
-                format!("{}_energy", spec.name),
-                part.iter()
-                    .map(|r| r.energy_j.map(|e| e * 1e3))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
+        let ms: Vec<f64> = part.iter().map(|r| r.latency_s * 1e3).collect();
+        metrics.insert(format!("{device}_latency"), ms.into());
+        // A kind without an energy model has no `_energy` list (never one of zeros).
+        if dev.model.models_energy() {
+            let mj: Vec<Option<f64>> = part.iter().map(|r| r.energy_j.map(|e| e * 1e3)).collect();
+            metrics.insert(format!("{device}_energy"), mj.into());
         }
         datasets.insert(ds.to_string(), metrics.into());
     }
@@ -429,7 +419,7 @@ fn nasbench201(hw: &str, precision: Option<String>, kind: &HwArgs, output: &Path
         "arch_str": arch_str,
         "index": "vchip's numbering: base 5 over the 6 edges in arch-string order, ops none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3; map to NAS-Bench-201's index with api.query_index_by_arch(arch_str[i])",
         "units": {"latency": "ms", "energy": "mJ"},
-        "device": spec.name,
+        "device": device,
     });
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create {}", output.display()))?;
@@ -438,57 +428,28 @@ fn nasbench201(hw: &str, precision: Option<String>, kind: &HwArgs, output: &Path
         serde_json::to_string(&doc)?.as_bytes(),
     )?;
     let n = rows.len();
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            Column::new(
-                "dataset".into(),
-                (0..n)
-                    .map(|i| DATASETS[i / SPACE_SIZE].0)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "arch_index".into(),
-                (0..n).map(|i| (i % SPACE_SIZE) as u64).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "arch_str".into(),
-                (0..n)
-                    .map(|i| arch_str[i % SPACE_SIZE].as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "latency_ms".into(),
-                rows.iter().map(|r| r.latency_s * 1e3).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "energy_mj".into(),
-                rows.iter()
-                    .map(|r| r.energy_j.map(|e| e * 1e3))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "cycles".into(),
-                rows.iter().map(|r| r.cycles).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "macs".into(),
-                rows.iter().map(|r| r.macs).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "params".into(),
-                rows.iter().map(|r| r.params).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "peak_memory_bytes".into(),
-                rows.iter().map(|r| r.peak_memory_bytes).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "fits".into(),
-                rows.iter().map(|r| r.fits).collect::<Vec<_>>(),
-            ),
-        ],
-    )?;
+    let mut df = crate::batch::frame(&rows)?;
+    let front = [
+        Column::new(
+            "dataset".into(),
+            (0..n)
+                .map(|i| DATASETS[i / SPACE_SIZE].0)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "arch_index".into(),
+            (0..n).map(|i| (i % SPACE_SIZE) as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "arch_str".into(),
+            (0..n)
+                .map(|i| arch_str[i % SPACE_SIZE].as_str())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (at, c) in front.into_iter().enumerate() {
+        df.insert_column(at, c)?;
+    }
     vchip_explore::run_sweep::write_table(&mut df, &output.join("nasbench201.parquet"))?;
     eprintln!(
         "{SPACE_SIZE} NAS-Bench-201 cells x {} data sets: nasbench201.parquet, hwnasbench201.json",
