@@ -375,7 +375,15 @@ def table(
         args += _flags(opts, {"lib", "npu", "cuda_graphs"}, "table")
         _vchip.run_cli(args)
         main = "networks.parquet" if space == "models" else f"{space}.parquet"
-        return _read(os.path.join(out, main), output)
+        try:
+            return _read(os.path.join(out, main), output)
+        except FileNotFoundError:
+            # Another writer swapped its table into the same directory between the write and
+            # this read (the last table written stays, whole).
+            raise VchipError(
+                f"{out}: replaced by another table written to the same directory before this one "
+                "was read; give each concurrent table its own output_dir"
+            ) from None
 
 
 def hardware_yaml(hw: Hardware) -> str:
