@@ -596,7 +596,7 @@ pub fn keyed_ops(
                 .levels
                 .iter()
                 .map(|l| vchip_hwmodels::LevelTraffic {
-                    level: l.level.clone(),
+                    level: l.level.as_str().into(),
                     read_bytes: l.read_bytes,
                     write_bytes: l.write_bytes,
                 })

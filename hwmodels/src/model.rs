@@ -96,13 +96,16 @@ pub enum Engine {
     None,
 }
 
+/// A memory level's name in costs: shared, so a step's traffic rows copy a pointer, not a string.
+pub type LevelName = std::sync::Arc<str>;
+
 /// Which resource sets an op's time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bound {
     Compute,
     /// A memory level (by its name in the hardware description) is the wall.
-    Memory(String),
+    Memory(LevelName),
     None,
 }
 
@@ -119,7 +122,7 @@ impl Bound {
 /// Bytes moved at one memory level.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LevelTraffic {
-    pub level: String,
+    pub level: LevelName,
     pub read_bytes: u64,
     pub write_bytes: u64,
 }
@@ -243,7 +246,7 @@ impl OpCost {
     pub fn level_bytes(&self, level: &str) -> u64 {
         self.traffic
             .iter()
-            .filter(|t| t.level == level)
+            .filter(|t| &*t.level == level)
             .map(|t| t.read_bytes.saturating_add(t.write_bytes))
             .sum()
     }

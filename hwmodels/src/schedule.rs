@@ -258,7 +258,15 @@ pub fn level_peaks(
                 .filter(|&&(level, _, first, last, _)| level == l && first <= at && at <= last)
                 .map(|&(_, t, _, _, bytes)| (bytes, t))
                 .collect();
-            at_peak.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let live_count = at_peak.len();
+            // Only the largest few are listed: select them, then sort those (a level holding a
+            // network's weights has hundreds live).
+            let largest = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+            if at_peak.len() > LIVE_LISTED {
+                at_peak.select_nth_unstable_by(LIVE_LISTED, largest);
+                at_peak.truncate(LIVE_LISTED);
+            }
+            at_peak.sort_by(largest);
             let arena = arenas.get(l).copied().flatten();
             let need = arena.unwrap_or(peak).max(peak);
             LevelPeak {
@@ -268,10 +276,9 @@ pub fn level_peaks(
                 peak_bytes: peak,
                 arena_bytes: arena,
                 at_step: at,
-                live_count: at_peak.len(),
+                live_count,
                 live_at_peak: at_peak
                     .iter()
-                    .take(LIVE_LISTED)
                     .map(|&(_, t)| g.trace.tensors[t].name.clone())
                     .collect(),
                 fits: lv.capacity_bytes.is_none_or(|c| need <= c),

@@ -232,7 +232,7 @@ pub fn simulate_graph(
 }
 
 /// [`simulate_graph`] building only what `detail` asks for: with [`Detail::Totals`] the result's
-/// `steps` and `layers` are empty; every total, peak and fit is the same as a full run's.
+/// `steps`, `layers` and `passes` are empty; every total, peak and fit is the same as a full run's.
 pub fn simulate_graph_with(
     g: &Graph,
     hw: &dyn HardwareModel,
@@ -269,22 +269,20 @@ pub fn simulate_graph_with(
         };
         return Err(bad_schedule(spec, &g.trace.ops[i].name, what));
     }
-    // Small graphs cost faster on one thread than handed out to rayon's pool; either way the
-    // costs are collected in step order.
-    let cost = |st| hw.cost_step(g, &schedule, st, opts);
-    let costs: Vec<OpCost> = if schedule.steps.len() < PARALLEL_STEPS {
-        schedule
-            .steps
-            .iter()
-            .map(cost)
-            .collect::<Result<_, HwError>>()?
+    // Small graphs cost faster on one thread than handed out to rayon's pool, one step at a time
+    // as they are summed; large ones are costed in parallel first. Either way in step order.
+    let parallel: Option<Vec<OpCost>> = if schedule.steps.len() < PARALLEL_STEPS {
+        None
     } else {
-        schedule
-            .steps
-            .par_iter()
-            .map(cost)
-            .collect::<Result<_, HwError>>()?
+        Some(
+            schedule
+                .steps
+                .par_iter()
+                .map(|st| hw.cost_step(g, &schedule, st, opts))
+                .collect::<Result<_, HwError>>()?,
+        )
     };
+    let mut parallel = parallel.map(Vec::into_iter);
     let mut energy = Energy::default();
     let mut t = SimTotals {
         levels: levels
@@ -303,13 +301,17 @@ pub fn simulate_graph_with(
         hw: spec.name.clone(),
     };
     let mut mapped_macs = 0u64;
-    let mut steps = Vec::with_capacity(if full { costs.len() } else { 0 });
-    for (i, (st, cost)) in schedule.steps.iter().zip(costs).enumerate() {
+    let mut steps = Vec::with_capacity(if full { schedule.steps.len() } else { 0 });
+    for (i, st) in schedule.steps.iter().enumerate() {
+        let cost = match parallel.as_mut().and_then(Iterator::next) {
+            Some(c) => c,
+            None => hw.cost_step(g, &schedule, st, opts)?,
+        };
         for tr in &cost.traffic {
-            let Some(lt) = t.levels.iter_mut().find(|l| l.level == tr.level) else {
+            let Some(lt) = t.levels.iter_mut().find(|l| *l.level == *tr.level) else {
                 return Err(SimError::UndeclaredLevel {
                     hw: spec.name.clone(),
-                    level: tr.level.clone(),
+                    level: tr.level.to_string(),
                     declared: levels
                         .iter()
                         .map(|l| l.name.as_str())
@@ -426,7 +428,9 @@ pub fn simulate_graph_with(
         },
         clock_hz: clock,
         peak_macs_per_cycle: hw.peak_macs_per_cycle_for(g),
-        passes: g.passes.clone(),
+        // The rewrites are part of the full report; a totals-only run leaves them out with the
+        // steps (their names are a tenth of what such a run allocates).
+        passes: if full { g.passes.clone() } else { Vec::new() },
         levels,
         steps,
         memory: schedule.memory,
@@ -498,7 +502,7 @@ fn bad_schedule(spec: &vchip_hwmodels::HardwareSpec, op: &str, what: &str) -> Si
 pub fn offchip_traffic(cost: &OpCost, levels: &[Level]) -> (u64, u64) {
     cost.traffic
         .iter()
-        .filter(|t| levels.iter().any(|l| !l.on_chip && l.name == t.level))
+        .filter(|t| levels.iter().any(|l| !l.on_chip && *l.name == *t.level))
         .fold((0, 0), |(r, w), t| {
             (
                 r.saturating_add(t.read_bytes),
@@ -518,7 +522,7 @@ fn roofline(cost: &OpCost, flops: u64, levels: &[Level], clock: f64) -> Roofline
         .traffic
         .iter()
         .filter_map(|tr| {
-            let l = levels.iter().find(|l| l.name == tr.level)?;
+            let l = levels.iter().find(|l| *l.name == *tr.level)?;
             let bytes = tr.read_bytes.saturating_add(tr.write_bytes);
             if bytes == 0 {
                 return None;
@@ -530,7 +534,7 @@ fn roofline(cost: &OpCost, flops: u64, levels: &[Level], clock: f64) -> Roofline
                 0
             };
             Some(LevelPoint {
-                level: tr.level.clone(),
+                level: tr.level.to_string(),
                 bytes,
                 flops_per_byte: flops as f64 / bytes as f64,
                 cycles,

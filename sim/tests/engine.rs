@@ -130,7 +130,7 @@ fn resnet50_on_tpu_v1_at_batch_8_from_first_principles() {
                 .cost
                 .traffic
                 .iter()
-                .filter(|x| x.level == "dram")
+                .filter(|x| &*x.level == "dram")
                 .map(|x| x.read_bytes + x.write_bytes)
                 .sum();
             let cycles = |bytes: u64| (bytes as f64 / dram_bytes_per_cycle).ceil() as u64;
@@ -424,7 +424,7 @@ fn totals_only_runs_agree_with_full_runs() {
             assert_eq!(json(&lean.totals), json(&full.totals), "{name} on {preset}");
             assert_eq!(json(&lean.memory), json(&full.memory), "{name} on {preset}");
             assert_eq!(json(&lean.mcu), json(&full.mcu), "{name} on {preset}");
-            assert!(lean.steps.is_empty() && lean.layers.is_empty());
+            assert!(lean.steps.is_empty() && lean.layers.is_empty() && lean.passes.is_empty());
             assert_eq!(full.layers.len(), g.trace.ops.len());
         }
     }

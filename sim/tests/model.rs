@@ -107,7 +107,7 @@ fn operands_that_fit_on_chip_are_fetched_once() {
     let spec = load_hardware("systolic").unwrap(); // 1 MiB ifmap/filter buffers, 512 KiB ofmap
     let r = run(&t, &spec);
     let l = &r.layers[0].cost;
-    let dram = l.traffic.iter().find(|x| x.level == "dram").unwrap();
+    let dram = l.traffic.iter().find(|x| &*x.level == "dram").unwrap();
     assert_eq!(dram.read_bytes, 2 * 65_536, "A and B read exactly once");
     assert_eq!(dram.write_bytes, 65_536, "C written exactly once");
 }

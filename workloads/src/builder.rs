@@ -11,6 +11,8 @@ pub struct TraceBuilder {
     /// `prefix`'s length before each open scope.
     scope: Vec<usize>,
     auto_names: std::collections::HashMap<String, u32>,
+    /// Scratch for `auto_names` lookups.
+    auto_key: String,
     /// Activation dtype of new tensors.
     pub act_dtype: DType,
     /// Dtype of new weight tensors.
@@ -99,6 +101,7 @@ impl TraceBuilder {
             prefix: String::new(),
             scope: Vec::new(),
             auto_names: Default::default(),
+            auto_key: String::new(),
             act_dtype: DType::F32,
             weight_dtype: DType::F32,
             phase: Phase::None,
@@ -129,6 +132,13 @@ impl TraceBuilder {
             });
         }
         Ok(())
+    }
+
+    /// Room for about `ops` more ops and `tensors` more tensors: a front-end that knows its size
+    /// spares the trace's lists their regrowth copies.
+    pub fn reserve(&mut self, ops: usize, tensors: usize) {
+        self.trace.ops.reserve(ops);
+        self.trace.tensors.reserve(tensors);
     }
 
     pub fn finish(self) -> Trace {
@@ -194,11 +204,16 @@ impl TraceBuilder {
             name.push('.');
         }
         if local.is_empty() {
-            let mut key = String::with_capacity(self.prefix.len() + 1 + kind.len());
+            // Looked up through a reused buffer: only a scope's first op of a kind allocates a key.
+            let key = &mut self.auto_key;
+            key.clear();
             key.push_str(&self.prefix);
             key.push('/');
             key.push_str(kind);
-            let n = self.auto_names.entry(key).or_insert(0);
+            let n = match self.auto_names.get_mut(key.as_str()) {
+                Some(n) => n,
+                None => self.auto_names.entry(key.clone()).or_insert(0),
+            };
             name.push_str(kind);
             if *n > 0 {
                 use std::fmt::Write as _;
@@ -214,10 +229,11 @@ impl TraceBuilder {
     pub fn add_tensor(
         &mut self,
         name: String,
-        shape: Vec<u64>,
+        shape: impl AsRef<[u64]>,
         dtype: DType,
         role: TensorRole,
     ) -> Result<TensorId> {
+        let shape = shape.as_ref();
         self.charge_name(&name)?;
         if checked_numel(&shape).is_none() {
             return Err(WorkloadError::Shape {
@@ -235,24 +251,29 @@ impl TraceBuilder {
         let id = TensorId(self.trace.tensors.len() as u32);
         self.trace.tensors.push(Tensor {
             name,
-            shape,
+            shape: Shape::from_slice(shape),
             dtype,
             role,
         });
         Ok(id)
     }
 
-    pub fn input(&mut self, name: &str, shape: Vec<u64>, dtype: DType) -> Result<TensorId> {
+    pub fn input(&mut self, name: &str, shape: impl AsRef<[u64]>, dtype: DType) -> Result<TensorId> {
         self.add_tensor(name.to_string(), shape, dtype, TensorRole::Input)
     }
 
     /// Adds a learned parameter named `{op}.{suffix}`.
-    pub fn weight(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
+    pub fn weight(&mut self, op: &str, suffix: &str, shape: impl AsRef<[u64]>) -> Result<TensorId> {
         let dt = self.weight_dtype;
         self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Weight)
     }
 
-    pub fn constant(&mut self, op: &str, suffix: &str, shape: Vec<u64>) -> Result<TensorId> {
+    pub fn constant(
+        &mut self,
+        op: &str,
+        suffix: &str,
+        shape: impl AsRef<[u64]>,
+    ) -> Result<TensorId> {
         let dt = self.act_dtype;
         self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Constant)
     }
@@ -266,6 +287,25 @@ impl TraceBuilder {
         weights: Vec<TensorId>,
         out_shapes: Vec<Vec<u64>>,
     ) -> Result<Vec<TensorId>> {
+        self.append_op(name, kind, &inputs, &weights, out_shapes)?;
+        Ok(self.last_outputs().to_vec())
+    }
+
+    /// The outputs of the op added last (empty before the first).
+    fn last_outputs(&self) -> &[TensorId] {
+        self.trace.ops.last().map_or(&[], |o| &o.outputs[..])
+    }
+
+    /// `push_op` without the owned lists: the helpers call this per op, and the lists are what
+    /// tracing used to spend its time allocating.
+    fn append_op(
+        &mut self,
+        name: String,
+        kind: OpKind,
+        inputs: &[TensorId],
+        weights: &[TensorId],
+        out_shapes: impl IntoIterator<Item = impl AsRef<[u64]>>,
+    ) -> Result<()> {
         // The DSL checks this per statement with its position; this is the backstop for all.
         if self.trace.ops.len() > MAX_OPS {
             return Err(WorkloadError::Shape {
@@ -276,7 +316,7 @@ impl TraceBuilder {
         self.charge_name(&name)?;
         let macs = kind.macs().map_err(|e| shape_err(&name, e))?;
         let flops = kind.flops().map_err(|e| shape_err(&name, e))?;
-        let mut outputs = Vec::with_capacity(out_shapes.len());
+        let mut outputs = TensorIds::new();
         for (i, s) in out_shapes.into_iter().enumerate() {
             let tname = if i == 0 {
                 name.clone()
@@ -290,15 +330,15 @@ impl TraceBuilder {
         self.trace.ops.push(Op {
             name,
             kind,
-            inputs,
-            weights,
-            outputs: outputs.clone(),
+            inputs: TensorIds::from_slice(inputs),
+            weights: TensorIds::from_slice(weights),
+            outputs,
             phase: self.phase,
             macs,
             flops,
             dtype,
         });
-        Ok(outputs)
+        Ok(())
     }
 
     /// Adds an existing weight tensor to the most recent op (fused bias of a shared weight).
@@ -312,11 +352,12 @@ impl TraceBuilder {
         &mut self,
         name: String,
         kind: OpKind,
-        inputs: Vec<TensorId>,
-        weights: Vec<TensorId>,
-        out: Vec<u64>,
+        inputs: &[TensorId],
+        weights: &[TensorId],
+        out: impl AsRef<[u64]>,
     ) -> Result<TensorId> {
-        Ok(self.push_op(name, kind, inputs, weights, vec![out])?[0])
+        self.append_op(name, kind, inputs, weights, std::iter::once(out))?;
+        Ok(self.last_outputs()[0])
     }
 
     fn nchw(&self, x: TensorId, op: &str) -> Result<[u64; 4]> {
@@ -362,10 +403,10 @@ impl TraceBuilder {
                 s.kh, s.kw, s.dilation, s.pad
             )));
         };
-        let mut weights =
-            vec![self.weight(&name, "weight", vec![s.c_out, c / s.groups, s.kh, s.kw])?];
+        let mut weights: TensorIds =
+            smallvec::smallvec![self.weight(&name, "weight", [s.c_out, c / s.groups, s.kh, s.kw])?];
         if s.bias {
-            weights.push(self.weight(&name, "bias", vec![s.c_out])?);
+            weights.push(self.weight(&name, "bias", [s.c_out])?);
         }
         let kind = OpKind::Conv2d(Conv2d {
             batch: n,
@@ -385,13 +426,13 @@ impl TraceBuilder {
             dil_w: s.dilation.1,
             groups: s.groups,
         });
-        self.push1(name, kind, vec![x], weights, vec![n, s.c_out, ho, wo])
+        self.push1(name, kind, &[x], &weights, [n, s.c_out, ho, wo])
     }
 
     /// `y = x·Wᵀ (+ b)` over the last dimension.
     pub fn linear(&mut self, name: &str, x: TensorId, out: u64, bias: bool) -> Result<TensorId> {
         let name = self.qualify(name, "linear");
-        let shape = self.shape(x).to_vec();
+        let shape = Shape::from_slice(self.shape(x));
         let Some((&k, lead)) = shape.split_last() else {
             return Err(WorkloadError::Shape {
                 op: name,
@@ -405,9 +446,9 @@ impl TraceBuilder {
             });
         }
         let m = checked_product(lead).map_err(|e| shape_err(&name, e))?;
-        let mut weights = vec![self.weight(&name, "weight", vec![out, k])?];
+        let mut weights: TensorIds = smallvec::smallvec![self.weight(&name, "weight", [out, k])?];
         if bias {
-            weights.push(self.weight(&name, "bias", vec![out])?);
+            weights.push(self.weight(&name, "bias", [out])?);
         }
         let mut oshape = lead.to_vec();
         oshape.push(out);
@@ -417,14 +458,14 @@ impl TraceBuilder {
             n: out,
             k,
         });
-        self.push1(name, kind, vec![x], weights, oshape)
+        self.push1(name, kind, &[x], &weights, oshape)
     }
 
     /// A linear layer whose weight tensor already exists (tied embeddings, shared experts).
     pub fn linear_with(&mut self, name: &str, x: TensorId, w: TensorId) -> Result<TensorId> {
         let name = self.qualify(name, "linear");
-        let shape = self.shape(x).to_vec();
-        let wshape = self.shape(w).to_vec();
+        let shape = Shape::from_slice(self.shape(x));
+        let wshape = Shape::from_slice(self.shape(w));
         let (Some((&k, lead)), [out, wk]) = (shape.split_last(), wshape.as_slice()) else {
             return Err(WorkloadError::Shape {
                 op: name,
@@ -446,40 +487,40 @@ impl TraceBuilder {
             n: *out,
             k,
         });
-        self.push1(name, kind, vec![x], vec![w], oshape)
+        self.push1(name, kind, &[x], &[w], oshape)
     }
 
     /// Batched matrix product of two activations `[..., m, k] · [..., k, n]` (batch dims must match
     /// after broadcasting).
     pub fn matmul(&mut self, name: &str, a: TensorId, b: TensorId) -> Result<TensorId> {
         let name = self.qualify(name, "matmul");
-        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        let (sa, sb) = (Shape::from_slice(self.shape(a)), Shape::from_slice(self.shape(b)));
         let (kind, oshape) = matmul_shape(&sa, &sb).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: format!("cannot multiply shapes {sa:?} and {sb:?}"),
         })?;
-        self.push1(name, kind, vec![a, b], vec![], oshape)
+        self.push1(name, kind, &[a, b], &[], oshape)
     }
 
     pub fn batchnorm(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
         let name = self.qualify(name, "bn");
-        let shape = self.shape(x).to_vec();
+        let shape = Shape::from_slice(self.shape(x));
         let c = *shape.get(1).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: "batch norm needs a channel dimension".into(),
         })?;
-        let weights = vec![
-            self.weight(&name, "weight", vec![c])?,
-            self.weight(&name, "bias", vec![c])?,
-            self.constant(&name, "running_mean", vec![c])?,
-            self.constant(&name, "running_var", vec![c])?,
+        let weights = [
+            self.weight(&name, "weight", [c])?,
+            self.weight(&name, "bias", [c])?,
+            self.constant(&name, "running_mean", [c])?,
+            self.constant(&name, "running_var", [c])?,
         ];
         let elems = checked_numel(&shape).unwrap_or(0);
         let kind = OpKind::Norm {
             kind: NormKind::Batch,
             elems,
         };
-        self.push1(name, kind, vec![x], weights, shape)
+        self.push1(name, kind, &[x], &weights, shape)
     }
 
     /// LayerNorm (with bias) or RMSNorm over the last dimension.
@@ -498,39 +539,37 @@ impl TraceBuilder {
                 "ln"
             },
         );
-        let shape = self.shape(x).to_vec();
+        let shape = Shape::from_slice(self.shape(x));
         let d = *shape.last().unwrap_or(&1);
-        let mut weights = vec![self.weight(&name, "weight", vec![d])?];
+        let mut weights: TensorIds = smallvec::smallvec![self.weight(&name, "weight", [d])?];
         if bias {
-            weights.push(self.weight(&name, "bias", vec![d])?);
+            weights.push(self.weight(&name, "bias", [d])?);
         }
         let elems = checked_numel(&shape).unwrap_or(0);
-        self.push1(name, OpKind::Norm { kind, elems }, vec![x], weights, shape)
+        self.push1(name, OpKind::Norm { kind, elems }, &[x], &weights, shape)
     }
 
     /// Element-wise op over broadcast inputs.
     pub fn eltwise(&mut self, name: &str, op: EltOp, inputs: &[TensorId]) -> Result<TensorId> {
-        // The kind's name only names an unnamed op (formatting it for every op cost a tenth).
-        let name = if name.is_empty() {
-            let kind_name = format!("{op:?}").to_lowercase();
-            self.qualify(name, &kind_name)
-        } else {
-            self.qualify(name, "")
-        };
-        let mut out: Vec<u64> = Vec::new();
-        for &t in inputs {
-            let s = self.shape(t).to_vec();
-            out = broadcast(&out, &s).ok_or_else(|| WorkloadError::Shape {
-                op: name.clone(),
-                msg: format!("shapes {out:?} and {s:?} do not broadcast"),
-            })?;
+        let name = self.qualify(name, op.name());
+        let mut out: Shape = inputs
+            .first()
+            .map_or(Shape::new(), |&t| Shape::from_slice(self.shape(t)));
+        for &t in inputs.iter().skip(1) {
+            let s = self.shape(t);
+            if s != out.as_slice() {
+                out = broadcast(&out, s).map(Shape::from_vec).ok_or_else(|| WorkloadError::Shape {
+                    op: name.clone(),
+                    msg: format!("shapes {out:?} and {s:?} do not broadcast"),
+                })?;
+            }
         }
         let elems = checked_numel(&out).unwrap_or(0);
         self.push1(
             name,
             OpKind::Elementwise { op, elems },
-            inputs.to_vec(),
-            vec![],
+            inputs,
+            &[],
             out,
         )
     }
@@ -545,7 +584,7 @@ impl TraceBuilder {
     ) -> Result<TensorId> {
         let name = self.qualify(name, "param");
         let w = self.weight(&name, "weight", pshape.clone())?;
-        let s = self.shape(x).to_vec();
+        let s = Shape::from_slice(self.shape(x));
         let out = broadcast(&s, &pshape).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: format!("shapes {s:?} and {pshape:?} do not broadcast"),
@@ -554,8 +593,8 @@ impl TraceBuilder {
         self.push1(
             name,
             OpKind::Elementwise { op, elems },
-            vec![x],
-            vec![w],
+            &[x],
+            &[w],
             out,
         )
     }
@@ -601,7 +640,7 @@ impl TraceBuilder {
             kh: k,
             kw: k,
         };
-        self.push1(name, kind, vec![x], vec![], vec![n, c, ho, wo])
+        self.push1(name, kind, &[x], &[], [n, c, ho, wo])
     }
 
     pub fn global_avg_pool(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
@@ -616,15 +655,15 @@ impl TraceBuilder {
             kh: h,
             kw: w,
         };
-        self.push1(name, kind, vec![x], vec![], vec![n, c, 1, 1])
+        self.push1(name, kind, &[x], &[], [n, c, 1, 1])
     }
 
     pub fn softmax(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
         let name = self.qualify(name, "softmax");
-        let shape = self.shape(x).to_vec();
+        let shape = Shape::from_slice(self.shape(x));
         let cols = *shape.last().unwrap_or(&1);
         let rows = checked_numel(&shape).unwrap_or(0) / cols;
-        self.push1(name, OpKind::Softmax { rows, cols }, vec![x], vec![], shape)
+        self.push1(name, OpKind::Softmax { rows, cols }, &[x], &[], shape)
     }
 
     /// Pure data movement producing `out` (reshape, transpose, concat, ...).
@@ -648,8 +687,8 @@ impl TraceBuilder {
         self.push1(
             name,
             OpKind::DataMovement { kind, elems },
-            inputs.to_vec(),
-            vec![],
+            inputs,
+            &[],
             out,
         )
     }
@@ -679,15 +718,15 @@ impl TraceBuilder {
         dim: u64,
     ) -> Result<TensorId> {
         let name = self.qualify(name, "embed");
-        let table = self.weight(&name, "weight", vec![vocab, dim])?;
-        let mut out = self.shape(ids).to_vec();
+        let table = self.weight(&name, "weight", [vocab, dim])?;
+        let mut out = Shape::from_slice(self.shape(ids));
         let rows = checked_numel(&out).unwrap_or(0);
         out.push(dim);
         self.push1(
             name,
             OpKind::Embedding { rows, dim },
-            vec![ids],
-            vec![table],
+            &[ids],
+            &[table],
             out,
         )
     }
@@ -705,7 +744,7 @@ impl TraceBuilder {
         causal: bool,
     ) -> Result<TensorId> {
         let name = self.qualify(name, "attn");
-        let (qs, ks) = (self.shape(q).to_vec(), self.shape(k).to_vec());
+        let (qs, ks) = (Shape::from_slice(self.shape(q)), Shape::from_slice(self.shape(k)));
         let bad = |msg: String| WorkloadError::Shape {
             op: name.clone(),
             msg,
@@ -741,7 +780,7 @@ impl TraceBuilder {
             causal,
         };
         let out = vec![*b, *sq, *hd];
-        self.push1(name, kind, vec![q, k, v], vec![], out)
+        self.push1(name, kind, &[q, k, v], &[], out)
     }
 }
 

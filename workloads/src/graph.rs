@@ -66,7 +66,7 @@ pub struct Graph {
     /// Producing op of each tensor (None for inputs, weights, constants).
     pub producer: Vec<Option<OpId>>,
     /// Ops reading each tensor as an activation operand, in topological order.
-    pub consumers: Vec<Vec<OpId>>,
+    pub consumers: Consumers,
     /// A checked topological order of the ops.
     pub order: Vec<OpId>,
     /// Position of each op in `order`.
@@ -80,6 +80,54 @@ pub struct Graph {
     /// Tensors whose data a rewrite absorbed (a folded BatchNorm's scale and statistics): they
     /// occupy no memory in the rewritten model.
     pub folded_away: Vec<bool>,
+}
+
+/// Each tensor's readers as one flat list with offsets (one allocation, not one per tensor):
+/// `consumers[t]` is tensor `t`'s slice.
+#[derive(Clone, Debug, Default)]
+pub struct Consumers {
+    /// `start[t]..start[t + 1]` indexes tensor `t`'s readers in `ops`.
+    start: Vec<u32>,
+    ops: Vec<OpId>,
+}
+
+impl std::ops::Index<usize> for Consumers {
+    type Output = [OpId];
+    fn index(&self, t: usize) -> &[OpId] {
+        &self.ops[self.start[t] as usize..self.start[t + 1] as usize]
+    }
+}
+
+impl Consumers {
+    /// Readers of each of `n_t` tensors, in op-index order.
+    fn of(trace: &Trace, n_t: usize) -> Consumers {
+        let mut start = vec![0u32; n_t + 1];
+        for op in &trace.ops {
+            for &t in &op.inputs {
+                start[t.0 as usize + 1] += 1;
+            }
+        }
+        for i in 0..n_t {
+            start[i + 1] += start[i];
+        }
+        let mut fill: Vec<u32> = start[..n_t].to_vec();
+        let mut ops = vec![OpId(0); start[n_t] as usize];
+        for (i, op) in trace.ops.iter().enumerate() {
+            for &t in &op.inputs {
+                let at = &mut fill[t.0 as usize];
+                ops[*at as usize] = OpId(i as u32);
+                *at += 1;
+            }
+        }
+        Consumers { start, ops }
+    }
+
+    /// Orders each tensor's readers by their position in the schedule.
+    fn sort_by_position(&mut self, position: &[usize]) {
+        for w in self.start.windows(2) {
+            self.ops[w[0] as usize..w[1] as usize].sort_by_key(|o| position[o.0 as usize]);
+        }
+    }
 }
 
 /// Ops that cost nothing and alias their input: a reshape (flatten/squeeze/unsqueeze lower to it)
@@ -140,7 +188,6 @@ fn analyse(trace: Trace) -> Result<Graph, WorkloadError> {
     let n_t = trace.tensors.len();
     let n_o = trace.ops.len();
     let mut producer: Vec<Option<OpId>> = vec![None; n_t];
-    let mut consumers: Vec<Vec<OpId>> = vec![Vec::new(); n_t];
     let bad = |msg: String| WorkloadError::Invalid {
         file: trace.name.clone(),
         place: "operator graph".into(),
@@ -168,46 +215,29 @@ fn analyse(trace: Trace) -> Result<Graph, WorkloadError> {
             producer[t.0 as usize] = Some(OpId(i as u32));
         }
     }
-    // Kahn's algorithm, taking the lowest op index among the ready ones: a trace already in
-    // topological order (every front-end writes one) keeps its order exactly.
-    let mut indegree = vec![0usize; n_o];
-    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n_o];
-    for (i, op) in trace.ops.iter().enumerate() {
-        for &t in &op.inputs {
-            if let Some(p) = producer[t.0 as usize] {
-                succ[p.0 as usize].push(i);
-                indegree[i] += 1;
-            }
-            consumers[t.0 as usize].push(OpId(i as u32));
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n_o)
-        .filter(|&i| indegree[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(n_o);
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
-        order.push(OpId(i as u32));
-        for &s in &succ[i] {
-            indegree[s] -= 1;
-            if indegree[s] == 0 {
-                ready.push(std::cmp::Reverse(s));
-            }
-        }
-    }
-    if order.len() != n_o {
-        let stuck = (0..n_o).find(|&i| indegree[i] > 0).unwrap_or(0);
-        return Err(bad(format!(
-            "the ops form a cycle (op `{}` waits on itself)",
-            trace.ops[stuck].name
-        )));
-    }
+    // Whether every op reads only what earlier ops wrote: then the file order is the order.
+    let in_order = trace.ops.iter().enumerate().all(|(i, op)| {
+        op.inputs
+            .iter()
+            .all(|&t| producer[t.0 as usize].is_none_or(|p| (p.0 as usize) < i))
+    });
+    let mut consumers = Consumers::of(&trace, n_t);
+    let order: Vec<OpId> = if in_order {
+        (0..n_o as u32).map(OpId).collect()
+    } else {
+        kahn_order(&trace, &producer).map_err(|stuck| {
+            bad(format!(
+                "the ops form a cycle (op `{}` waits on itself)",
+                trace.ops[stuck].name
+            ))
+        })?
+    };
     let mut position = vec![0usize; n_o];
     for (p, o) in order.iter().enumerate() {
         position[o.0 as usize] = p;
     }
-    for c in consumers.iter_mut() {
-        c.sort_by_key(|o| position[o.0 as usize]);
+    if !in_order {
+        consumers.sort_by_position(&position);
     }
     // Views alias the storage of their input (resolved in order, so chains of views collapse).
     let mut storage: Vec<TensorId> = (0..n_t as u32).map(TensorId).collect();
@@ -249,6 +279,40 @@ fn analyse(trace: Trace) -> Result<Graph, WorkloadError> {
         passes: Vec::new(),
         folded_away: vec![false; n_t],
     })
+}
+
+/// Kahn's algorithm, taking the lowest op index among the ready ones: a trace in topological order
+/// keeps its order exactly. `Err` holds an op on a cycle.
+fn kahn_order(trace: &Trace, producer: &[Option<OpId>]) -> Result<Vec<OpId>, usize> {
+    let n_o = trace.ops.len();
+    let mut indegree = vec![0usize; n_o];
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n_o];
+    for (i, op) in trace.ops.iter().enumerate() {
+        for &t in &op.inputs {
+            if let Some(p) = producer[t.0 as usize] {
+                succ[p.0 as usize].push(i);
+                indegree[i] += 1;
+            }
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n_o)
+        .filter(|&i| indegree[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n_o);
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(OpId(i as u32));
+        for &s in &succ[i] {
+            indegree[s] -= 1;
+            if indegree[s] == 0 {
+                ready.push(std::cmp::Reverse(s));
+            }
+        }
+    }
+    if order.len() != n_o {
+        return Err((0..n_o).find(|&i| indegree[i] > 0).unwrap_or(0));
+    }
+    Ok(order)
 }
 
 fn is_batchnorm(op: &Op) -> bool {
@@ -319,7 +383,7 @@ fn fold_into_product(
             .iter()
             .all(|&w| trace.tensors[w.0 as usize].numel() == channels);
         let same_shape = trace.tensor(x).shape == trace.tensor(op.outputs[0]).shape;
-        if readers[x.0 as usize] != 1 || prod.outputs != [x] || !per_channel || !same_shape {
+        if readers[x.0 as usize] != 1 || prod.outputs[..] != [x] || !per_channel || !same_shape {
             continue;
         }
         let out = op.outputs[0];
@@ -343,7 +407,7 @@ fn fold_into_product(
         }
         folded_away[x.0 as usize] = true;
         let prod = &mut trace.ops[p];
-        prod.outputs = vec![out];
+        prod.outputs = crate::ir::TensorIds::from_slice(&[out]);
         if !product_has_bias {
             prod.weights.extend(bias);
         }
@@ -412,7 +476,7 @@ mod tests {
         assert_eq!(g.passes[0].pass, "fold-batchnorm");
         assert_eq!(g.passes[0].ops, vec!["bn".to_string()]);
         // The conv now writes the BN's output tensor, which the ReLU reads, and carries a bias.
-        assert_eq!(g.trace.ops[0].outputs, vec![bn_out]);
+        assert_eq!(g.trace.ops[0].outputs[..], [bn_out]);
         assert_eq!(g.trace.ops[0].weights.len(), 2);
         let bias = g.trace.ops[0].weights[1];
         assert_eq!(g.trace.tensor(bias).name, "bn.bias");
@@ -442,7 +506,7 @@ mod tests {
         assert_eq!(g.passes[0].pass, "fold-bias-add");
         assert_eq!(g.trace.ops.len(), 2);
         assert_eq!(g.trace.ops[0].weights.len(), 2);
-        assert_eq!(g.trace.ops[0].outputs, vec![z]);
+        assert_eq!(g.trace.ops[0].outputs[..], [z]);
         assert!(!g.folded_away[g.trace.ops[0].weights[1].0 as usize]);
     }
 
@@ -463,7 +527,7 @@ mod tests {
         let mut t = conv_bn_relu();
         // Make the conv read the ReLU's output: conv → bn → relu → conv.
         let relu_out = t.ops[2].outputs[0];
-        t.ops[0].inputs = vec![relu_out];
+        t.ops[0].inputs = crate::ir::TensorIds::from_slice(&[relu_out]);
         let e = Graph::new(t).unwrap_err().to_string();
         assert!(e.contains("cycle"), "{e}");
     }

@@ -4,6 +4,7 @@
 //! Counts are `u64` and computed with checked arithmetic so absurd shapes become errors, not wraps.
 
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::fmt;
 
 use crate::error::WorkloadError;
@@ -96,7 +97,7 @@ pub struct OpId(pub u32);
 #[derive(Clone, Debug, Serialize)]
 pub struct Tensor {
     pub name: String,
-    pub shape: Vec<u64>,
+    pub shape: Shape,
     pub dtype: DType,
     pub role: TensorRole,
 }
@@ -161,6 +162,33 @@ pub enum EltOp {
 }
 
 impl EltOp {
+    /// Lower-case name, as unnamed ops are called (`relu`, `hardswish`, `relu3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EltOp::Add => "add",
+            EltOp::Sub => "sub",
+            EltOp::Mul => "mul",
+            EltOp::Div => "div",
+            EltOp::Pow => "pow",
+            EltOp::Sqrt => "sqrt",
+            EltOp::Relu => "relu",
+            EltOp::Relu6 => "relu6",
+            EltOp::Gelu => "gelu",
+            EltOp::Silu => "silu",
+            EltOp::Sigmoid => "sigmoid",
+            EltOp::HardSigmoid => "hardsigmoid",
+            EltOp::HardSwish => "hardswish",
+            EltOp::Tanh => "tanh",
+            EltOp::Erf => "erf",
+            EltOp::Exp => "exp",
+            EltOp::Neg => "neg",
+            EltOp::Cast => "cast",
+            EltOp::Where => "where",
+            EltOp::Rope => "rope",
+            EltOp::Other => "other",
+        }
+    }
+
     /// Arithmetic operations per output element; a cost-model convention (transcendentals count as
     /// a handful of ops the way vector units evaluate them with polynomials).
     pub fn flops_per_elem(self) -> u64 {
@@ -471,16 +499,23 @@ pub enum Phase {
     Decode,
 }
 
+/// A tensor's dimensions: inline up to four (NCHW), so most tensors carry no second allocation.
+pub type Shape = SmallVec<[u64; 4]>;
+
+/// An op's operand list: inline up to four ids (the same size as a `Vec`), so the common op
+/// allocates nothing for them.
+pub type TensorIds = SmallVec<[TensorId; 4]>;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Op {
     /// Hierarchical name, dot-separated (`layer1.0.conv1`).
     pub name: String,
     pub kind: OpKind,
     /// Activation operands (including KV cache reads).
-    pub inputs: Vec<TensorId>,
+    pub inputs: TensorIds,
     /// Learned parameters and constants.
-    pub weights: Vec<TensorId>,
-    pub outputs: Vec<TensorId>,
+    pub weights: TensorIds,
+    pub outputs: TensorIds,
     pub phase: Phase,
     pub macs: u64,
     pub flops: u64,

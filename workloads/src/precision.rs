@@ -100,16 +100,18 @@ impl PrecisionPolicy {
                 t.dtype = self.for_op(&t.name).weights;
             }
         }
-        for i in 0..trace.ops.len() {
-            let pr = self.for_op(&trace.ops[i].name).clone();
-            trace.ops[i].dtype = pr.activations;
-            let op = &trace.ops[i];
-            let (weights, outputs) = (op.weights.clone(), op.outputs.clone());
-            for w in weights {
-                trace.tensors[w.0 as usize].dtype = pr.weights;
+        let Trace { ops, tensors, .. } = trace;
+        for op in ops.iter_mut() {
+            let (weights, activations) = {
+                let pr = self.for_op(&op.name);
+                (pr.weights, pr.activations)
+            };
+            op.dtype = activations;
+            for w in &op.weights {
+                tensors[w.0 as usize].dtype = weights;
             }
-            for o in outputs {
-                trace.tensors[o.0 as usize].dtype = pr.activations;
+            for o in &op.outputs {
+                tensors[o.0 as usize].dtype = activations;
             }
         }
     }

@@ -120,7 +120,7 @@ fn a_huge_flat_expression_is_an_error_not_a_stack_overflow() {
     );
     let ok = format!("let c = {}1\ninput [c]\nrelu\n", "1 + ".repeat(999));
     let t = parse_dsl("ok.vnet", &ok, Default::default()).unwrap();
-    assert_eq!(t.tensors[0].shape, vec![1, 1000]);
+    assert_eq!(t.tensors[0].shape[..], [1, 1000]);
 }
 
 /// Names are what a small file multiplies: 50,000 ops under one 6,000-character scope took 1.7 GB

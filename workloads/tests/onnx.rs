@@ -67,7 +67,7 @@ fn torchscript_weights_are_parameters_not_inputs() {
         .filter(|x| x.role == TensorRole::Input)
         .collect();
     assert_eq!(inputs.len(), 1);
-    assert_eq!(inputs[0].shape, vec![1, 3, 224, 224]);
+    assert_eq!(inputs[0].shape[..], [1, 3, 224, 224]);
 }
 
 #[test]

@@ -638,7 +638,7 @@ impl CpuModel {
         let bound = if compute >= mem {
             Bound::Compute
         } else {
-            Bound::Memory(level)
+            Bound::Memory(level.into())
         };
         let total_s = compute.max(mem) + extra + fixed;
         // A product of matrix-vector products streams its matrix: when the stream is slower than
@@ -665,7 +665,7 @@ impl CpuModel {
                         total_s,
                         compute_s: total_s - (stream - dots),
                         memory_s: stream,
-                        bound: Bound::Memory(parts[0].2.clone()),
+                        bound: Bound::Memory(parts[0].2.as_str().into()),
                     };
                 }
             }
@@ -708,7 +708,7 @@ impl HardwareModel for CpuModel {
         let (read_bytes, write_bytes) = (trace.op_bytes_read(op), trace.op_bytes_written(op));
         let (_, level) = self.bandwidth(read_bytes.saturating_add(write_bytes) as f64);
         c.traffic = vec![LevelTraffic {
-            level,
+            level: level.into(),
             read_bytes,
             write_bytes,
         }];

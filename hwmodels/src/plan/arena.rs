@@ -54,17 +54,20 @@ fn place_in_order(buffers: &[Buffer], order: &[usize]) -> ArenaPlan {
     let mut offsets = vec![0u64; buffers.len()];
     let mut placed: Vec<usize> = Vec::with_capacity(buffers.len());
     let mut size = 0u64;
+    // Intervals taken by placed buffers alive at the same time, by offset (reused per buffer).
+    let mut taken: Vec<(u64, u64)> = Vec::with_capacity(buffers.len());
     for &i in order {
         let b = &buffers[i];
-        // Intervals taken by placed buffers alive at the same time, by offset.
-        let mut taken: Vec<(u64, u64)> = placed
-            .iter()
-            .filter(|&&j| buffers[j].overlaps(b))
-            .map(|&j| (offsets[j], offsets[j].saturating_add(buffers[j].size)))
-            .collect();
+        taken.clear();
+        taken.extend(
+            placed
+                .iter()
+                .filter(|&&j| buffers[j].overlaps(b))
+                .map(|&j| (offsets[j], offsets[j].saturating_add(buffers[j].size))),
+        );
         taken.sort_unstable();
         let mut at = 0u64;
-        for (start, end) in taken {
+        for &(start, end) in &taken {
             if start >= at.saturating_add(b.size) {
                 break;
             }

@@ -10,7 +10,8 @@ use vchip_workloads::TensorId;
 use super::arena::{plan_arena, Buffer};
 use crate::schedule::{materialised, step_spans, Step};
 
-/// Where each buffer went (index into `capacities`), and each level's planned arena size.
+/// Where each buffer went (index into `capacities`), and each bounded level's planned arena size
+/// (0 for an unbounded level: nothing there needs a plan).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     pub level: Vec<usize>,
@@ -50,6 +51,9 @@ pub fn place_by_capacity(
     }
     let mut arena = vec![0u64; capacities.len()];
     for (l, cap) in capacities.iter().enumerate() {
+        if cap.is_none() {
+            continue;
+        }
         loop {
             let members: Vec<usize> = (0..buffers.len()).filter(|&i| level[i] == l).collect();
             let bufs: Vec<Buffer> = members.iter().map(|&i| buffers[i]).collect();
@@ -121,7 +125,7 @@ mod tests {
         let p = place_by_capacity(&bufs, &[Some(100), None], 4);
         assert_eq!(p.level, vec![0, 1, 0]);
         assert_eq!(p.arena[0], 60);
-        assert_eq!(p.arena[1], 50);
+        assert_eq!(p.arena[1], 0, "the unbounded level is not planned");
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub struct SystolicModel {
     static_pj_per_cycle: f64,
     dram_pj_per_bit: f64,
     /// Name of the off-chip level: DRAM, or the host link of a chip without memory.
-    offchip: String,
+    offchip: LevelName,
+    /// `LEVEL_SRAM`, shared by every step's traffic rows.
+    sram: LevelName,
 }
 
 enum SramBandwidth {
@@ -136,6 +138,7 @@ impl SystolicModel {
                 LEVEL_DRAM
             }
             .into(),
+            sram: LEVEL_SRAM.into(),
             spec,
         })
     }
@@ -389,7 +392,7 @@ impl SystolicModel {
         cost.array = Some(array);
         cost.traffic = vec![
             LevelTraffic {
-                level: LEVEL_SRAM.into(),
+                level: self.sram.clone(),
                 read_bytes: sram_rd,
                 write_bytes: sram_wr,
             },

@@ -71,7 +71,7 @@ impl SystolicModel {
                 on_chip: true,
             },
             Level {
-                name: self.offchip.clone(),
+                name: self.offchip.to_string(),
                 capacity_bytes: self
                     .spec
                     .dram
@@ -198,11 +198,28 @@ impl SystolicModel {
         let anchor = g.op(step.ops[0]);
         let matrix = is_matrix(anchor);
         let mut extra = Extra::default();
-        let mut seen: std::collections::HashSet<TensorId> = std::collections::HashSet::new();
+        // Storage roots already counted: scanned while few (most steps read one or two).
+        let mut seen_few: smallvec::SmallVec<[TensorId; 8]> = smallvec::SmallVec::new();
+        let mut seen_many: std::collections::HashSet<TensorId> = Default::default();
+        let mut first_sight = |root: TensorId| {
+            if seen_many.is_empty() && seen_few.len() < 8 {
+                if seen_few.contains(&root) {
+                    return false;
+                }
+                seen_few.push(root);
+                return true;
+            }
+            if seen_many.is_empty() {
+                seen_many.extend(seen_few.iter().copied());
+            }
+            seen_many.insert(root)
+        };
         for (i, &o) in step.ops.iter().enumerate() {
             let op = g.op(o);
             if matrix && i == 0 {
-                seen.extend(op.inputs.iter().map(|t| g.storage[t.0 as usize]));
+                for t in &op.inputs {
+                    first_sight(g.storage[t.0 as usize]);
+                }
                 // The GEMM model streams the first weight (the matrix); a bias comes beside it.
                 let bias = weight_bytes_read(&g.trace, op, 1, on_chip);
                 extra.dram_read = extra.dram_read.saturating_add(bias);
@@ -214,7 +231,7 @@ impl SystolicModel {
                 .max(op.flops.div_ceil(self.vector.lanes.0));
             for &t in &op.inputs {
                 let root = g.storage[t.0 as usize];
-                if in_step(t) || !seen.insert(root) {
+                if in_step(t) || !first_sight(root) {
                     continue;
                 }
                 let b = g.trace.tensor(t).bytes();
@@ -281,7 +298,7 @@ impl SystolicModel {
         };
         if e.sram_read > 0 || e.sram_write > 0 {
             cost.traffic.push(LevelTraffic {
-                level: super::LEVEL_SRAM.into(),
+                level: self.sram.clone(),
                 read_bytes: e.sram_read,
                 write_bytes: e.sram_write,
             });

@@ -295,8 +295,11 @@ impl OfaSubnet {
     /// The whole subnet as one trace.
     pub fn trace(&self, batch: u64) -> Result<Trace> {
         let mut b = TraceBuilder::new(&format!("ofa-mbv3-r{}", self.r));
+        let ops = self.ops();
+        // A block is at most 14 ops (expand, depthwise, SE, project, shortcut) and 40 tensors.
+        b.reserve(ops.len() * 14, ops.len() * 40);
         let mut x = b.input("input", vec![batch, 3, self.r, self.r], DType::F32)?;
-        for (i, op) in self.ops().iter().enumerate() {
+        for (i, op) in ops.iter().enumerate() {
             b.push_scope(&format!("op{i}"));
             if let OfaOp::Logits = op {
                 let shape = b.shape(x).to_vec();

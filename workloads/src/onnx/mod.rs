@@ -839,7 +839,7 @@ mod malformed_tests {
         };
         let t = load_onnx("ok.onnx", &tile(&[2, 5]), &TraceOptions::default()).unwrap();
         let out = t.ops[0].outputs[0];
-        assert_eq!(t.tensor(out).shape, vec![4, 15]);
+        assert_eq!(t.tensor(out).shape[..], [4, 15]);
         for bad in [&[0i64, 1][..], &[2][..], &[-3, 1][..]] {
             let e = error_of(&tile(bad));
             assert!(e.contains("one positive count per axis"), "{bad:?}: {e}");

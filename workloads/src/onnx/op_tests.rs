@@ -16,7 +16,7 @@ fn out(t: &Trace, name: &str) -> (Vec<u64>, DType) {
         .iter()
         .find(|x| x.name == name)
         .unwrap_or_else(|| panic!("no tensor `{name}`"));
-    (x.shape.clone(), x.dtype)
+    (x.shape.to_vec(), x.dtype)
 }
 
 #[test]
