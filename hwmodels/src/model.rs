@@ -119,6 +119,10 @@ impl Bound {
     }
 }
 
+/// A step's traffic rows: inline for the usual on-chip + off-chip pair (one allocation fewer per
+/// step of every query).
+pub type Traffic = smallvec::SmallVec<[LevelTraffic; 2]>;
+
 /// Bytes moved at one memory level.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LevelTraffic {
@@ -220,7 +224,7 @@ pub struct OpCost {
     #[serde(flatten)]
     pub array: Option<ArrayDetail>,
     /// Traffic per memory level, outermost last.
-    pub traffic: Vec<LevelTraffic>,
+    pub traffic: Traffic,
     pub energy: Energy,
     pub bound: Bound,
 }
@@ -236,7 +240,7 @@ impl OpCost {
             mapped_macs: 0,
             utilization: 0.0,
             array: None,
-            traffic: Vec::new(),
+            traffic: Traffic::new(),
             energy: Energy::default(),
             bound: Bound::None,
         }

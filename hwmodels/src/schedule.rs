@@ -104,12 +104,25 @@ impl Schedule {
         levels: &[Level],
         arenas: &[Option<u64>],
     ) -> Schedule {
+        let spans = step_spans(g, &steps);
+        Self::with_peaks_over(g, steps, &spans, home, levels, arenas)
+    }
+
+    /// [`Schedule::with_peaks`] for a planner that has the steps' spans ([`step_spans`]) already.
+    pub fn with_peaks_over(
+        g: &Graph,
+        steps: Vec<Step>,
+        spans: &[Option<(usize, usize)>],
+        home: Vec<Option<LevelId>>,
+        levels: &[Level],
+        arenas: &[Option<u64>],
+    ) -> Schedule {
         let mut s = Schedule {
             steps,
             home,
             memory: Vec::new(),
         };
-        s.memory = level_peaks(g, &s, levels, arenas);
+        s.memory = level_peaks_over(g, &s, spans, levels, arenas);
         s
     }
 
@@ -191,8 +204,18 @@ pub fn level_peaks(
     levels: &[Level],
     arenas: &[Option<u64>],
 ) -> Vec<LevelPeak> {
+    level_peaks_over(g, s, &step_spans(g, &s.steps), levels, arenas)
+}
+
+/// [`level_peaks`] with the steps' spans given.
+fn level_peaks_over(
+    g: &Graph,
+    s: &Schedule,
+    spans: &[Option<(usize, usize)>],
+    levels: &[Level],
+    arenas: &[Option<u64>],
+) -> Vec<LevelPeak> {
     let n = s.steps.len().max(1);
-    let spans = step_spans(g, &s.steps);
     // Per level, a difference array over steps: +bytes where a tensor's life starts, −bytes after
     // it ends (linear in tensors + steps, whatever the lifetimes).
     let mut delta: Vec<Vec<i128>> = vec![vec![0i128; n + 1]; levels.len()];

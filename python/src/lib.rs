@@ -294,10 +294,14 @@ type HwKey = (
     Option<bool>,
 );
 
+/// A loaded chip under the key it was asked for.
+type Cached = (HwKey, Arc<Hw>);
+
 /// Presets with their overrides load once per process: a query then costs the network only.
 /// Files are read each time (they may change between calls).
 fn hardware(hw: &str, overrides: &[String], opts: &HwOptions) -> anyhow::Result<Arc<Hw>> {
-    static CACHE: OnceLock<Mutex<HashMap<HwKey, Arc<Hw>>>> = OnceLock::new();
+    // A list, compared field by field: a query looks its chip up without building a key.
+    static CACHE: OnceLock<Mutex<Vec<Cached>>> = OnceLock::new();
     let load = || -> anyhow::Result<Arc<Hw>> {
         let spec = session::load_spec_with(hw, overrides, opts)?;
         let model = vchip_hwmodels::build_model(spec.clone())?;
@@ -306,20 +310,33 @@ fn hardware(hw: &str, overrides: &[String], opts: &HwOptions) -> anyhow::Result<
     if std::path::Path::new(hw).exists() {
         return load();
     }
-    let key: HwKey = (
-        hw.to_string(),
-        overrides.to_vec(),
-        opts.lib.clone(),
-        opts.npu,
-        opts.cuda_graphs,
-    );
+    let is_key = |k: &HwKey| {
+        k.0 == hw
+            && k.1 == overrides
+            && k.2 == opts.lib
+            && k.3 == opts.npu
+            && k.4 == opts.cuda_graphs
+    };
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(h) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(h) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.iter().find(|(k, _)| is_key(k)).map(|(_, h)| h.clone()))
+    {
         return Ok(h);
     }
     let h = load()?;
     if let Ok(mut c) = cache.lock() {
-        c.insert(key, h.clone());
+        if !c.iter().any(|(k, _)| is_key(k)) {
+            let key: HwKey = (
+                hw.to_string(),
+                overrides.to_vec(),
+                opts.lib.clone(),
+                opts.npu,
+                opts.cuda_graphs,
+            );
+            c.push((key, h.clone()));
+        }
     }
     Ok(h)
 }

@@ -235,7 +235,7 @@ impl TraceBuilder {
     ) -> Result<TensorId> {
         let shape = shape.as_ref();
         self.charge_name(&name)?;
-        if checked_numel(&shape).is_none() {
+        if checked_numel(shape).is_none() {
             return Err(WorkloadError::Shape {
                 op: name,
                 msg: format!(
@@ -258,7 +258,12 @@ impl TraceBuilder {
         Ok(id)
     }
 
-    pub fn input(&mut self, name: &str, shape: impl AsRef<[u64]>, dtype: DType) -> Result<TensorId> {
+    pub fn input(
+        &mut self,
+        name: &str,
+        shape: impl AsRef<[u64]>,
+        dtype: DType,
+    ) -> Result<TensorId> {
         self.add_tensor(name.to_string(), shape, dtype, TensorRole::Input)
     }
 
@@ -403,8 +408,11 @@ impl TraceBuilder {
                 s.kh, s.kw, s.dilation, s.pad
             )));
         };
-        let mut weights: TensorIds =
-            smallvec::smallvec![self.weight(&name, "weight", [s.c_out, c / s.groups, s.kh, s.kw])?];
+        let mut weights: TensorIds = smallvec::smallvec![self.weight(
+            &name,
+            "weight",
+            [s.c_out, c / s.groups, s.kh, s.kw]
+        )?];
         if s.bias {
             weights.push(self.weight(&name, "bias", [s.c_out])?);
         }
@@ -494,7 +502,10 @@ impl TraceBuilder {
     /// after broadcasting).
     pub fn matmul(&mut self, name: &str, a: TensorId, b: TensorId) -> Result<TensorId> {
         let name = self.qualify(name, "matmul");
-        let (sa, sb) = (Shape::from_slice(self.shape(a)), Shape::from_slice(self.shape(b)));
+        let (sa, sb) = (
+            Shape::from_slice(self.shape(a)),
+            Shape::from_slice(self.shape(b)),
+        );
         let (kind, oshape) = matmul_shape(&sa, &sb).ok_or_else(|| WorkloadError::Shape {
             op: name.clone(),
             msg: format!("cannot multiply shapes {sa:?} and {sb:?}"),
@@ -558,20 +569,16 @@ impl TraceBuilder {
         for &t in inputs.iter().skip(1) {
             let s = self.shape(t);
             if s != out.as_slice() {
-                out = broadcast(&out, s).map(Shape::from_vec).ok_or_else(|| WorkloadError::Shape {
-                    op: name.clone(),
-                    msg: format!("shapes {out:?} and {s:?} do not broadcast"),
+                out = broadcast(&out, s).map(Shape::from_vec).ok_or_else(|| {
+                    WorkloadError::Shape {
+                        op: name.clone(),
+                        msg: format!("shapes {out:?} and {s:?} do not broadcast"),
+                    }
                 })?;
             }
         }
         let elems = checked_numel(&out).unwrap_or(0);
-        self.push1(
-            name,
-            OpKind::Elementwise { op, elems },
-            inputs,
-            &[],
-            out,
-        )
+        self.push1(name, OpKind::Elementwise { op, elems }, inputs, &[], out)
     }
 
     /// Element-wise op with a learned operand of the given shape (positional embeddings, scales).
@@ -590,13 +597,7 @@ impl TraceBuilder {
             msg: format!("shapes {s:?} and {pshape:?} do not broadcast"),
         })?;
         let elems = checked_numel(&out).unwrap_or(0);
-        self.push1(
-            name,
-            OpKind::Elementwise { op, elems },
-            &[x],
-            &[w],
-            out,
-        )
+        self.push1(name, OpKind::Elementwise { op, elems }, &[x], &[w], out)
     }
 
     /// Square pooling window: kernel `k`, `stride`, symmetric `pad`, optional ceil rounding.
@@ -684,13 +685,7 @@ impl TraceBuilder {
             op: name.clone(),
             msg: format!("output shape {out:?} is empty or too large"),
         })?;
-        self.push1(
-            name,
-            OpKind::DataMovement { kind, elems },
-            inputs,
-            &[],
-            out,
-        )
+        self.push1(name, OpKind::DataMovement { kind, elems }, inputs, &[], out)
     }
 
     /// Reshape keeping the element count (checked).
@@ -722,13 +717,7 @@ impl TraceBuilder {
         let mut out = Shape::from_slice(self.shape(ids));
         let rows = checked_numel(&out).unwrap_or(0);
         out.push(dim);
-        self.push1(
-            name,
-            OpKind::Embedding { rows, dim },
-            &[ids],
-            &[table],
-            out,
-        )
+        self.push1(name, OpKind::Embedding { rows, dim }, &[ids], &[table], out)
     }
 
     /// Attention core over `q [b, sq, h*d]` and `k, v [b, skv, kvh*d]`; output `[b, sq, h*d]`.
@@ -744,7 +733,10 @@ impl TraceBuilder {
         causal: bool,
     ) -> Result<TensorId> {
         let name = self.qualify(name, "attn");
-        let (qs, ks) = (Shape::from_slice(self.shape(q)), Shape::from_slice(self.shape(k)));
+        let (qs, ks) = (
+            Shape::from_slice(self.shape(q)),
+            Shape::from_slice(self.shape(k)),
+        );
         let bad = |msg: String| WorkloadError::Shape {
             op: name.clone(),
             msg,

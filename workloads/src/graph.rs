@@ -349,6 +349,9 @@ fn fold_into_product(
     is_foldable: fn(&Op) -> bool,
     folded_away: &mut [bool],
 ) -> Vec<String> {
+    if !trace.ops.iter().any(is_foldable) {
+        return Vec::new();
+    }
     let mut producer: Vec<Option<usize>> = vec![None; trace.tensors.len()];
     let mut readers = vec![0usize; trace.tensors.len()];
     let mut weight_readers = vec![0usize; trace.tensors.len()];

@@ -389,9 +389,9 @@ impl OpKind {
 
     /// The GEMM(s) this op lowers to on a matrix engine: `(gemm, repeats)`. Grouped convolutions
     /// become `groups` independent GEMMs; attention becomes its two batched products.
-    pub fn gemms(&self) -> Vec<(Gemm, u64)> {
+    pub fn gemms(&self) -> SmallVec<[(Gemm, u64); 2]> {
         match *self {
-            OpKind::Conv2d(c) => vec![(
+            OpKind::Conv2d(c) => smallvec::smallvec![(
                 Gemm {
                     batch: 1,
                     m: c.batch * c.h_out * c.w_out,
@@ -400,7 +400,7 @@ impl OpKind {
                 },
                 c.groups,
             )],
-            OpKind::MatMul(g) => vec![(Gemm { batch: 1, ..g }, g.batch)],
+            OpKind::MatMul(g) => smallvec::smallvec![(Gemm { batch: 1, ..g }, g.batch)],
             OpKind::Attention {
                 batch,
                 heads,
@@ -408,7 +408,7 @@ impl OpKind {
                 kv_len,
                 head_dim,
                 ..
-            } => vec![
+            } => smallvec::smallvec![
                 (
                     Gemm {
                         batch: 1,
@@ -428,7 +428,7 @@ impl OpKind {
                     batch * heads,
                 ),
             ],
-            _ => Vec::new(),
+            _ => SmallVec::new(),
         }
     }
 

@@ -89,15 +89,25 @@ impl PrecisionPolicy {
         }
         // Weights no op of this trace reads (the experts a decode step does not route to) are
         // still resident: stored at the precision their name asks for, else the default.
-        let mut read = vec![false; trace.tensors.len()];
-        for op in &trace.ops {
-            for w in &op.weights {
-                read[w.0 as usize] = true;
+        if self.overrides.is_empty() {
+            // One precision for all: read or not, every weight gets the default (the op loop
+            // below sets the read ones to the same).
+            for t in trace.tensors.iter_mut() {
+                if t.role == TensorRole::Weight {
+                    t.dtype = self.default.weights;
+                }
             }
-        }
-        for (t, read) in trace.tensors.iter_mut().zip(read) {
-            if t.role == TensorRole::Weight && !read {
-                t.dtype = self.for_op(&t.name).weights;
+        } else {
+            let mut read = vec![false; trace.tensors.len()];
+            for op in &trace.ops {
+                for w in &op.weights {
+                    read[w.0 as usize] = true;
+                }
+            }
+            for (t, read) in trace.tensors.iter_mut().zip(read) {
+                if t.role == TensorRole::Weight && !read {
+                    t.dtype = self.for_op(&t.name).weights;
+                }
             }
         }
         let Trace { ops, tensors, .. } = trace;

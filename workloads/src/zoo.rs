@@ -102,9 +102,16 @@ pub static ZOO: &[ZooEntry] = &[
     ),
 ];
 
+/// The zoo entry called `name`, ignoring case, `-` and `_` (compared in place: every model a
+/// query loads is looked up here first).
 pub fn find(name: &str) -> Option<&'static ZooEntry> {
-    let norm = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
-    ZOO.iter().find(|e| norm(e.name) == norm(name))
+    let norm = |s: &'static str| s.bytes().filter(|b| !matches!(b, b'-' | b'_'));
+    let wanted = || name.bytes().filter(|b| !matches!(b, b'-' | b'_'));
+    ZOO.iter().find(|e| {
+        norm(e.name)
+            .map(|b| b.to_ascii_lowercase())
+            .eq(wanted().map(|b| b.to_ascii_lowercase()))
+    })
 }
 
 /// Options that shape a trace: batch, sequence/context lengths, LLM phase.

@@ -707,7 +707,7 @@ impl HardwareModel for CpuModel {
         // a GEMV over a matrix beyond L3 moves its bytes at DRAM.
         let (read_bytes, write_bytes) = (trace.op_bytes_read(op), trace.op_bytes_written(op));
         let (_, level) = self.bandwidth(read_bytes.saturating_add(write_bytes) as f64);
-        c.traffic = vec![LevelTraffic {
+        c.traffic = smallvec::smallvec![LevelTraffic {
             level: level.into(),
             read_bytes,
             write_bytes,

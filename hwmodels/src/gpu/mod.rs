@@ -331,7 +331,7 @@ impl GpuModel {
             .last()
             .map_or(0, |o| trace.op_bytes_written(o))
             .min(hbm_traffic);
-        let mut traffic = vec![
+        let mut traffic: crate::model::Traffic = smallvec::smallvec![
             LevelTraffic {
                 level: LEVEL_L2.into(),
                 read_bytes: t.l2_bytes,

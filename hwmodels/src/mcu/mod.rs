@@ -301,7 +301,7 @@ impl McuModel {
                 0.0
             },
             array: None,
-            traffic: vec![
+            traffic: smallvec::smallvec![
                 LevelTraffic {
                     level: LEVEL_SRAM.into(),
                     read_bytes: act_read,

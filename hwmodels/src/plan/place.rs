@@ -79,8 +79,16 @@ pub fn place_by_capacity(
 
 /// Activation buffers (storage roots that are materialised) with their spans, for planners.
 pub fn activation_buffers(g: &Graph, steps: &[Step]) -> Vec<(TensorId, Buffer)> {
-    let spans = step_spans(g, steps);
-    let mat = materialised(g, steps);
+    activation_buffers_over(g, &step_spans(g, steps), &materialised(g, steps))
+}
+
+/// [`activation_buffers`] from the steps' spans and materialised tensors, where the caller has
+/// them already.
+pub fn activation_buffers_over(
+    g: &Graph,
+    spans: &[Option<(usize, usize)>],
+    mat: &[bool],
+) -> Vec<(TensorId, Buffer)> {
     spans
         .iter()
         .enumerate()

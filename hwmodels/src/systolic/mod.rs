@@ -182,7 +182,7 @@ impl SystolicModel {
     }
 
     /// The GEMMs an op maps to, `(dims, repeats)`, under the chosen conventions.
-    fn gemms(&self, op: &Op, compat: Compat) -> Vec<(GemmDims, u64)> {
+    fn gemms(&self, op: &Op, compat: Compat) -> smallvec::SmallVec<[(GemmDims, u64); 2]> {
         match (&op.kind, compat) {
             (OpKind::Conv2d(c), Compat::Scalesim) => {
                 let Conv2d {
@@ -195,7 +195,7 @@ impl SystolicModel {
                 let eff = |k: u64, d: u64| d * (k - 1) + 1;
                 let e = scalesim_out_dim(c.h_in + 2 * c.pad_h, eff(c.kh, c.dil_h), c.stride_h);
                 let f = scalesim_out_dim(c.w_in + 2 * c.pad_w, eff(c.kw, c.dil_w), c.stride_w);
-                vec![(
+                smallvec::smallvec![(
                     GemmDims {
                         m: batch * e * f,
                         n: c_out / groups,
@@ -390,7 +390,7 @@ impl SystolicModel {
         let sram_wr =
             ((array.sram.ofmap_writes as f64 * c_bytes) as u64).saturating_add(extra.sram_write);
         cost.array = Some(array);
-        cost.traffic = vec![
+        cost.traffic = smallvec::smallvec![
             LevelTraffic {
                 level: self.sram.clone(),
                 read_bytes: sram_rd,

@@ -10,7 +10,7 @@ use vchip_workloads::{Op, OpKind, TensorId, TensorRole};
 use super::{weight_bytes_read, SystolicModel};
 use crate::model::*;
 use crate::plan::fuse::{fuse_epilogues, MATRIX_EPILOGUES};
-use crate::plan::place::{activation_buffers, place_by_capacity};
+use crate::plan::place::{activation_buffers_over, place_by_capacity};
 use crate::schedule::{Level, LevelId, Schedule, Step, StepKind};
 
 /// Which operands of a matrix op are already on chip.
@@ -115,26 +115,28 @@ impl SystolicModel {
             opts.boundary.inputs_on_chip(),
             opts.boundary.outputs_on_chip(),
         );
-        let candidates: Vec<(TensorId, crate::plan::arena::Buffer)> = activation_buffers(g, &steps)
-            .into_iter()
-            .filter(|(t, _)| {
-                let i = t.0 as usize;
-                match g.trace.tensors[i].role {
-                    TensorRole::Activation if g.producer[i].is_some() => {
-                        !escapes[i] || outputs_on_chip
+        let spans = crate::schedule::step_spans(g, &steps);
+        let mat = crate::schedule::materialised(g, &steps);
+        let candidates: Vec<(TensorId, crate::plan::arena::Buffer)> =
+            activation_buffers_over(g, &spans, &mat)
+                .into_iter()
+                .filter(|(t, _)| {
+                    let i = t.0 as usize;
+                    match g.trace.tensors[i].role {
+                        TensorRole::Activation if g.producer[i].is_some() => {
+                            !escapes[i] || outputs_on_chip
+                        }
+                        TensorRole::Input => inputs_on_chip,
+                        _ => false,
                     }
-                    TensorRole::Input => inputs_on_chip,
-                    _ => false,
-                }
-            })
-            .collect();
+                })
+                .collect();
         let bufs: Vec<_> = candidates.iter().map(|c| c.1).collect();
         let placed = place_by_capacity(
             &bufs,
             &[Some(self.operand_capacity(&self.buffer_specs.ifmap)), None],
             steps.len(),
         );
-        let mat = crate::schedule::materialised(g, &steps);
         let mut home: Vec<Option<LevelId>> = mat.iter().map(|&m| m.then_some(OFFCHIP)).collect();
         for ((t, _), &l) in candidates.iter().zip(&placed.level) {
             if l == 0 {
@@ -158,9 +160,10 @@ impl SystolicModel {
             }
         }
         // The buffer holds the activation arena and, beside it, the cached weights.
-        Schedule::with_peaks(
+        Schedule::with_peaks_over(
             g,
             steps,
+            &spans,
             home,
             &levels,
             &[Some(placed.arena[0].saturating_add(cached)), None],

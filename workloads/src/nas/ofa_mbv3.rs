@@ -296,8 +296,9 @@ impl OfaSubnet {
     pub fn trace(&self, batch: u64) -> Result<Trace> {
         let mut b = TraceBuilder::new(&format!("ofa-mbv3-r{}", self.r));
         let ops = self.ops();
-        // A block is at most 14 ops (expand, depthwise, SE, project, shortcut) and 40 tensors.
-        b.reserve(ops.len() * 14, ops.len() * 40);
+        // Room for 12 ops and 30 tensors per block (a 22-block subnet has 222 and 530): short of it
+        // the lists double.
+        b.reserve(ops.len() * 12, ops.len() * 30);
         let mut x = b.input("input", vec![batch, 3, self.r, self.r], DType::F32)?;
         for (i, op) in ops.iter().enumerate() {
             b.push_scope(&format!("op{i}"));
