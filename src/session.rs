@@ -98,6 +98,9 @@ impl TraceRequest {
 
     /// The options the model has no use for (they would pass silently otherwise), as one warning.
     pub fn inapplicable(&self, model: &str) -> Option<String> {
+        if self.seq.is_none() && self.context.is_none() && self.phase.is_none() {
+            return None;
+        }
         let (has_seq, llm) = model_dims(model);
         let mut unused = Vec::new();
         if self.seq.is_some() && !has_seq {

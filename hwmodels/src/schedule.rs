@@ -34,8 +34,9 @@ pub enum StepKind {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Step {
-    /// The ops, anchor first, in execution order.
-    pub ops: Vec<OpId>,
+    /// The ops, anchor first, in execution order (inline up to four: most steps are an anchor
+    /// and an epilogue or two).
+    pub ops: smallvec::SmallVec<[OpId; 4]>,
     pub kind: StepKind,
 }
 
@@ -79,7 +80,7 @@ impl Schedule {
             .order
             .iter()
             .map(|&o| Step {
-                ops: vec![o],
+                ops: smallvec::smallvec![o],
                 kind: if vchip_workloads::graph::is_view(g.op(o)) {
                     StepKind::View
                 } else {
@@ -228,7 +229,8 @@ fn level_peaks_over(
         }
     }
     // (level, tensor, first, last, bytes) of everything stored.
-    let mut stored: Vec<(usize, usize, usize, usize, u64)> = Vec::new();
+    let mut stored: Vec<(usize, usize, usize, usize, u64)> =
+        Vec::with_capacity(g.trace.tensors.len());
     for (t, tensor) in g.trace.tensors.iter().enumerate() {
         if g.storage[t].0 as usize != t || g.folded_away.get(t).copied().unwrap_or(false) {
             continue;

@@ -64,6 +64,10 @@ def arch_spec(arch: Mapping[str, Any]) -> str:
         raise VchipError(f"arch dict: 'r' is {r!r}; a resolution is a whole number of pixels such as 224")
 
     def digits(key: str, values: Iterable[Any]) -> str:
+        # The common case first: a list of plain ints 0-9 (what OFA's samplers give) joins as it
+        # is; the checks below cost a third of a query.
+        if type(values) is list and all(type(v) is int and 0 <= v <= 9 for v in values):
+            return "".join(map(str, values))
         out = []
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise VchipError(f"arch dict: '{key}' holds {values!r}; OFA's arch dicts hold a list per key")

@@ -51,7 +51,7 @@ pub const MATRIX_EPILOGUES: FusionRules = FusionRules {
 
 /// Groups the graph's ops into steps, in a valid execution order.
 pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
-    let mut groups: Vec<(Vec<OpId>, usize)> = Vec::with_capacity(g.order.len());
+    let mut groups: Vec<(smallvec::SmallVec<[OpId; 4]>, usize)> = Vec::with_capacity(g.order.len());
     // Output tensor of an open group (still extendable) → group index, indexed by tensor (a
     // hash map of it was a tenth of scheduling a small network).
     let mut open: Vec<Option<usize>> = vec![None; g.trace.tensors.len()];
@@ -59,7 +59,7 @@ pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
         let op = g.op(id);
         let pos = g.position[id.0 as usize];
         if is_view(op) {
-            groups.push((vec![id], pos));
+            groups.push((smallvec::smallvec![id], pos));
             continue;
         }
         let single_out = op.outputs.len() == 1;
@@ -82,12 +82,15 @@ pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
                 continue;
             }
         }
-        groups.push((vec![id], pos));
+        groups.push((smallvec::smallvec![id], pos));
         if single_out && ((rules.anchor)(op) || (rules.epilogue)(op)) {
             open[op.outputs[0].0 as usize] = Some(groups.len() - 1);
         }
     }
-    groups.sort_by_key(|g| g.1);
+    // Already in order unless a fused step moved past a later op (then stably sorted).
+    if !groups.is_sorted_by_key(|g| g.1) {
+        groups.sort_by_key(|g| g.1);
+    }
     groups
         .into_iter()
         .map(|(ops, _)| {
