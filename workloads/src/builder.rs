@@ -150,6 +150,15 @@ impl TraceBuilder {
         self.trace.tensors[id.0 as usize].dtype = dtype;
     }
 
+    /// Sets the compute precision of the ops added from op index `first` on (a front-end that
+    /// learns it after building them: a quantized ONNX node).
+    pub fn set_op_dtypes_since(&mut self, first: usize, dtype: DType) {
+        let from = first.min(self.trace.ops.len());
+        for op in &mut self.trace.ops[from..] {
+            op.dtype = dtype;
+        }
+    }
+
     /// The outputs of the ops added from op index `first` on.
     pub fn outputs_since(&self, first: usize) -> impl Iterator<Item = TensorId> + '_ {
         self.trace.ops[first.min(self.trace.ops.len())..]

@@ -12,6 +12,7 @@ mod dtypes;
 mod op_tests;
 mod ops;
 pub mod proto;
+mod qdq;
 
 use std::collections::HashMap;
 
@@ -307,15 +308,27 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         }
     }
     let order = node_order(file, &graph)?;
+    let mut readers = qdq::Readers::of(&graph);
+    let mut absorbed = vec![false; graph.node.len()];
     for &i in &order {
+        let n = &graph.node[i];
+        if imp.absorb_qdq(n, &mut readers)? {
+            absorbed[i] = true;
+            continue;
+        }
+        let quantized = imp.quantized_inputs(n, &readers);
         let first_op = imp.b.ops_len();
-        imp.node(i, &graph.node[i])?;
-        imp.fix_output_dtypes(&graph.node[i], first_op);
+        imp.node(i, n)?;
+        imp.fix_output_dtypes(n, first_op);
+        if let Some(dtype) = quantized {
+            imp.run_quantized(n, first_op, dtype);
+        }
     }
     // Tensors carry the file's value names (node outputs in order, then the graph outputs, which
-    // win where a no-op node made two names one tensor).
+    // win where a no-op node made two names one tensor); a folded Q/DQ names nothing.
     let named = order
         .iter()
+        .filter(|&&i| !absorbed[i])
         .flat_map(|&i| graph.node[i].output.iter())
         .chain(graph.output.iter().map(|o| &o.name));
     for value in named {

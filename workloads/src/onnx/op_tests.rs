@@ -514,3 +514,160 @@ fn unnamed_optional_outputs_are_not_written() {
     assert_eq!(t.ops[0].outputs.len(), 2);
     assert_eq!(out(&t, "qk").0, [1, 4, 3, 6]);
 }
+
+/// An initializer of `data_type` (ONNX TensorProto.DataType) filled with ones.
+fn init(name: &str, dims: &[i64], data_type: i32) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    let width = match data_type {
+        2 | 3 => 1,
+        6 => 4,
+        _ => 4,
+    };
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type,
+        raw_data: vec![1u8; (n * width) as usize],
+        ..Default::default()
+    }
+}
+
+fn qdq_conv_graph() -> Vec<u8> {
+    let mut g = GraphProto {
+        node: vec![
+            node("QuantizeLinear", &["x", "x_s", "x_zp"], "xq", vec![]),
+            node("DequantizeLinear", &["xq", "x_s", "x_zp"], "xd", vec![]),
+            node(
+                "DequantizeLinear",
+                &["w", "w_s", "w_zp"],
+                "wd",
+                vec![int("axis", 0)],
+            ),
+            node("DequantizeLinear", &["b", "b_s"], "bd", vec![]),
+            node(
+                "Conv",
+                &["xd", "wd", "bd"],
+                "c",
+                vec![ints("pads", &[1, 1, 1, 1])],
+            ),
+            node("Relu", &["c"], "r", vec![]),
+            node("QuantizeLinear", &["r", "y_s", "y_zp"], "rq", vec![]),
+            node("DequantizeLinear", &["rq", "y_s", "y_zp"], "rd", vec![]),
+        ],
+        name: "qdq".into(),
+        input: vec![super::malformed_tests::value("x", &[1, 8, 8, 8])],
+        initializer: vec![
+            init("x_s", &[], 1),
+            init("x_zp", &[], 2),
+            init("w", &[16, 8, 3, 3], 3),
+            init("w_s", &[16], 1),
+            init("w_zp", &[16], 3),
+            init("b", &[16], 6),
+            init("b_s", &[16], 1),
+            init("y_s", &[], 1),
+            init("y_zp", &[], 2),
+        ],
+        ..Default::default()
+    };
+    g.output.push(ValueInfoProto {
+        name: "rd".into(),
+        r#type: None,
+    });
+    encode(g)
+}
+
+#[test]
+fn qdq_pairs_fold_into_the_op_they_wrap() {
+    let t = trace(&qdq_conv_graph()).unwrap();
+    let kinds: Vec<(&str, DType)> = t
+        .ops
+        .iter()
+        .map(|o| (o.kind.type_name(), o.dtype))
+        .collect();
+    // The input's quantize and the output's dequantize stay (the graph's edges); the weight,
+    // bias and activation pairs around the convolution cost nothing.
+    assert_eq!(t.ops.len(), 4, "{kinds:?}");
+    let conv = t.ops.iter().find(|o| o.name.ends_with("Conv_c")).unwrap();
+    assert_eq!(conv.dtype, DType::Int8, "the convolution runs at int8");
+    assert_eq!(conv.macs, 16 * 8 * 9 * 8 * 8, "the float model's MACs");
+    // It reads the int8 weight as stored, under the initializer's name.
+    let w = &t.tensors[conv.weights[0].0 as usize];
+    assert_eq!(
+        (w.name.as_str(), w.dtype, w.bytes()),
+        ("w", DType::Int8, 1152)
+    );
+    assert_eq!(t.tensors[conv.weights[1].0 as usize].name, "b");
+    // Its input is the quantized tensor; its own output is float (the graph's type), the ReLU's
+    // is stored int8 because a folded QuantizeLinear reads it.
+    assert_eq!(out(&t, "xq").1, DType::Int8);
+    assert_eq!(out(&t, "c").1, DType::F32);
+    assert_eq!(out(&t, "r").1, DType::Int8);
+    assert_eq!(out(&t, "rd"), (vec![1, 16, 8, 8], DType::F32));
+    // Folded values name no tensor.
+    for gone in ["xd", "wd", "bd", "rq"] {
+        assert!(t.tensors.iter().all(|x| x.name != gone), "{gone}");
+    }
+    assert_eq!(t.totals().params, 16 * 8 * 9 + 16);
+}
+
+#[test]
+fn integer_convolutions_are_convolutions_on_narrow_operands() {
+    let mut x = super::malformed_tests::value("x", &[1, 8, 8, 8]);
+    if let Some(t) = x.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()) {
+        t.elem_type = 2; // uint8
+    }
+    let graph = |n: NodeProto, inits: Vec<TensorProto>| {
+        let mut g = GraphProto {
+            node: vec![n],
+            name: "g".into(),
+            input: vec![x.clone()],
+            initializer: inits,
+            ..Default::default()
+        };
+        g.output.push(ValueInfoProto {
+            name: "y".into(),
+            r#type: None,
+        });
+        encode(g)
+    };
+    let qlinear = graph(
+        node(
+            "QLinearConv",
+            &["x", "x_s", "x_zp", "w", "w_s", "w_zp", "y_s", "y_zp"],
+            "y",
+            vec![],
+        ),
+        vec![
+            init("x_s", &[], 1),
+            init("x_zp", &[], 2),
+            init("w", &[16, 8, 3, 3], 3),
+            init("w_s", &[], 1),
+            init("w_zp", &[], 3),
+            init("y_s", &[], 1),
+            init("y_zp", &[], 3),
+        ],
+    );
+    let t = trace(&qlinear).unwrap();
+    assert_eq!(t.ops.len(), 1);
+    assert_eq!(
+        (t.ops[0].dtype, t.ops[0].macs),
+        (DType::Int8, 16 * 8 * 9 * 6 * 6)
+    );
+    assert_eq!(out(&t, "y"), (vec![1, 16, 6, 6], DType::Int8));
+    assert_eq!(
+        t.totals().weight_bytes,
+        1152,
+        "int8 weights; scales and zero points not counted"
+    );
+    let integer = graph(
+        node("ConvInteger", &["x", "w"], "y", vec![]),
+        vec![init("w", &[16, 8, 3, 3], 3)],
+    );
+    let t = trace(&integer).unwrap();
+    assert_eq!(
+        (t.ops[0].dtype, t.ops[0].macs),
+        (DType::Int8, 16 * 8 * 9 * 6 * 6)
+    );
+    // int32 accumulators: vchip's integer class.
+    assert_eq!(out(&t, "y"), (vec![1, 16, 6, 6], DType::Int64));
+}

@@ -242,7 +242,7 @@ impl Importer<'_> {
     }
 
     /// Trace tensor for a parameter, created on first use. Running statistics are constants.
-    fn param_id(&mut self, name: &str, role: TensorRole) -> Result<Option<TensorId>> {
+    pub(super) fn param_id(&mut self, name: &str, role: TensorRole) -> Result<Option<TensorId>> {
         let Some(Val::Param { shape, dtype, id }) = self.vals.get(name).cloned() else {
             return Ok(None);
         };
@@ -633,6 +633,7 @@ impl Importer<'_> {
                 self.quantize(n, idx)?
             }
             "QLinearMatMul" | "MatMulInteger" => self.integer_matmul(n, idx)?,
+            "QLinearConv" | "ConvInteger" => self.integer_conv(n, idx)?,
             "RotaryEmbedding" if n.domain.is_empty() || n.domain == "ai.onnx" => {
                 self.rotary_embedding(n, idx)?
             }

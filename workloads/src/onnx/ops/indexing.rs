@@ -195,6 +195,37 @@ impl Importer<'_> {
         )
     }
 
+    /// QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B) and
+    /// ConvInteger(x, w, x_zp, w_zp): a convolution on integer operands, shaped and costed as
+    /// Conv over (x, w, B); scales and zero points are per-channel bytes, not counted.
+    pub(super) fn integer_conv(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let slots: &[usize] = if n.op_type == "QLinearConv" {
+            &[0, 3, 8]
+        } else {
+            &[0, 1]
+        };
+        let conv = NodeProto {
+            input: slots
+                .iter()
+                .filter_map(|&i| n.input.get(i).cloned())
+                .collect(),
+            op_type: "Conv".into(),
+            ..n.clone()
+        };
+        let first = self.b.ops_len();
+        self.conv(&conv, idx)?;
+        self.b.set_op_dtypes_since(first, self.integer_precision(n));
+        Ok(())
+    }
+
+    /// An integer operator computes at its data input's width (int8 unless int4).
+    fn integer_precision(&self, n: &NodeProto) -> DType {
+        match n.input.first().and_then(|x| self.vals.get(x.as_str())) {
+            Some(Val::Act(id)) if self.b.tensor(*id).dtype == DType::Int4 => DType::Int4,
+            _ => DType::Int8,
+        }
+    }
+
     /// QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) and
     /// MatMulInteger(a, b, a_zp, b_zp): an integer matrix product.
     pub(super) fn integer_matmul(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
@@ -212,6 +243,9 @@ impl Importer<'_> {
         } else {
             &[2, 3]
         };
-        self.emit(n, idx, kind, consts, vec![out])
+        let first = self.b.ops_len();
+        self.emit(n, idx, kind, consts, vec![out])?;
+        self.b.set_op_dtypes_since(first, self.integer_precision(n));
+        Ok(())
     }
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""A QDQ int8 ResNet-18 made with ONNX Runtime's quantizer, traced by vchip (CI runs this).
+
+Builds ResNet-18 (He et al. 2016; torchvision's layout with BatchNorm folded into the
+convolutions, as ONNX Runtime's pre-processing does before quantizing) with random weights using
+`onnx.helper`, quantizes it with `onnxruntime.quantization.quantize_static` (QDQ format, int8
+weights per channel, uint8 activations, two random calibration images), and checks what vchip
+makes of both files:
+
+- every convolution and the classifier run at int8 in the QDQ model, at f32 in the float one;
+- the MACs are the float model's (1,814,073,344, torchvision's ResNet-18 at 224x224);
+- the weight bytes are within 1 % of the quantized model's initializers (int8 weights, int32
+  biases, scales and zero points);
+- no QuantizeLinear/DequantizeLinear pair inside the network is left as an op.
+
+usage: python scripts/quantized_onnx_check.py path/to/vchip WORKDIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+RESNET18_MACS = 1_814_073_344
+
+
+def resnet18(path: str) -> None:
+    rng = np.random.default_rng(0)
+    nodes, inits = [], []
+    count = [0]
+
+    def fresh(prefix: str) -> str:
+        count[0] += 1
+        return f"{prefix}_{count[0]}"
+
+    def conv(x: str, c_in: int, c_out: int, k: int, stride: int, relu: bool) -> str:
+        w, b, y = fresh("w"), fresh("b"), fresh("conv")
+        fan_in = c_in * k * k
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32), w))
+        inits.append(numpy_helper.from_array((rng.standard_normal(c_out) * 0.01).astype(np.float32), b))
+        nodes.append(helper.make_node("Conv", [x, w, b], [y], kernel_shape=[k, k], strides=[stride, stride],
+                                      pads=[k // 2] * 4, name=y))
+        if not relu:
+            return y
+        r = fresh("relu")
+        nodes.append(helper.make_node("Relu", [y], [r], name=r))
+        return r
+
+    x = conv("input", 3, 64, 7, 2, True)
+    p = fresh("pool")
+    nodes.append(helper.make_node("MaxPool", [x], [p], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4, name=p))
+    x, c = p, 64
+    for stage, width in enumerate([64, 128, 256, 512]):
+        for block in range(2):
+            stride = 2 if stage > 0 and block == 0 else 1
+            y = conv(conv(x, c, width, 3, stride, True), width, width, 3, 1, False)
+            short = conv(x, c, width, 1, stride, False) if (stride != 1 or c != width) else x
+            a, r = fresh("add"), fresh("relu")
+            nodes.append(helper.make_node("Add", [y, short], [a], name=a))
+            nodes.append(helper.make_node("Relu", [a], [r], name=r))
+            x, c = r, width
+    g, f = fresh("gap"), fresh("flat")
+    nodes.append(helper.make_node("GlobalAveragePool", [x], [g], name=g))
+    nodes.append(helper.make_node("Flatten", [g], [f], axis=1, name=f))
+    inits.append(numpy_helper.from_array((rng.standard_normal((1000, 512)) * 0.04).astype(np.float32), "fc_w"))
+    inits.append(numpy_helper.from_array(np.zeros(1000, np.float32), "fc_b"))
+    nodes.append(helper.make_node("Gemm", [f, "fc_w", "fc_b"], ["logits"], transB=1, name="fc"))
+    graph = helper.make_graph(
+        nodes, "resnet18",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+class Images(CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(1)
+        self.batches = iter([{"input": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
+                             for _ in range(2)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def trace(vchip: str, path: str) -> dict:
+    out = subprocess.run([vchip, "trace", path, "--format", "json"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main() -> int:
+    vchip, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    fp32, qdq = os.path.join(work, "resnet18.onnx"), os.path.join(work, "resnet18.qdq.onnx")
+    resnet18(fp32)
+    quantize_static(fp32, qdq, Images(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    model = onnx.load(qdq)
+    stored = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    kinds = sorted({n.op_type for n in model.graph.node})
+    print(f"quantized model: {len(model.graph.node)} nodes ({', '.join(kinds)}), initializers {stored:,} bytes")
+
+    failures = []
+    f, q = trace(vchip, fp32), trace(vchip, qdq)
+    for name, t, want in (("float", f, "f32"), ("QDQ", q, "int8")):
+        products = [o for o in t["ops"] if o["type"] in ("conv2d", "dwconv2d", "matmul")]
+        wrong = [o["name"] for o in products if o["dtype"] != want]
+        print(f"{name}: {len(t['ops'])} ops, {len(products)} products, MACs {t['totals']['macs']:,}, "
+              f"weight bytes {t['totals']['weight_bytes']:,}")
+        if len(products) != 21:
+            failures.append(f"{name}: {len(products)} convolutions/products, ResNet-18 has 21")
+        if wrong:
+            failures.append(f"{name}: products not at {want}: {wrong[:5]}")
+        if t["totals"]["macs"] != RESNET18_MACS:
+            failures.append(f"{name}: MACs {t['totals']['macs']:,}, want {RESNET18_MACS:,}")
+    qdq_ops = [o["name"] for o in q["ops"] if o["name"].split(".")[-1].startswith(("QuantizeLinear", "DequantizeLinear"))
+               or "QuantizeLinear" in o["name"]]
+    # The network input's QuantizeLinear is the one pair member an engine runs.
+    if len(qdq_ops) > 1:
+        failures.append(f"QDQ: {len(qdq_ops)} quantize/dequantize ops left, want the input's only: {qdq_ops[:5]}")
+    err = abs(q["totals"]["weight_bytes"] - stored) / stored
+    print(f"weight bytes vs initializers: {q['totals']['weight_bytes']:,} vs {stored:,} ({err * 100:.2f} %)")
+    if err > 0.01:
+        failures.append(f"QDQ: weight bytes {q['totals']['weight_bytes']:,} are {err * 100:.2f} % off the "
+                        f"initializers' {stored:,} (limit 1 %)")
+    for msg in failures:
+        print("FAIL", msg)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
