@@ -13,6 +13,12 @@ makes of both files:
   biases, scales and zero points);
 - no QuantizeLinear/DequantizeLinear pair inside the network is left as an op.
 
+Then the LLM side: two Llama-style decoder layers (d_model 512, SwiGLU MLP 1,408; the Q/K/V/O and
+gate/up/down projections as MatMuls, RMSNorm, residuals) quantized to int4 with ONNX Runtime's
+`MatMulNBitsQuantizer` (blocks of 32, asymmetric): every projection must trace as a MatMulNBits
+product over int4 weights with the float model's MACs, and the weight bytes (packed weights,
+block scales, zero points) within 1 % of the file's initializers.
+
 usage: python scripts/quantized_onnx_check.py path/to/vchip WORKDIR
 """
 import json
@@ -91,6 +97,48 @@ class Images(CalibrationDataReader):
         return next(self.batches, None)
 
 
+def llama_layers(path: str, layers: int = 2, d: int = 512, ffn: int = 1408, seq: int = 16) -> None:
+    rng = np.random.default_rng(2)
+    nodes, inits = [], []
+
+    def weight(name: str, rows: int, cols: int) -> str:
+        inits.append(numpy_helper.from_array((rng.standard_normal((rows, cols)) / np.sqrt(rows)).astype(np.float32), name))
+        return name
+
+    def op(kind: str, inputs: list, name: str, **attrs) -> str:
+        nodes.append(helper.make_node(kind, inputs, [name], name=name, **attrs))
+        return name
+
+    x = "hidden"
+    for i in range(layers):
+        p = f"layers.{i}"
+        inits.append(numpy_helper.from_array(np.ones(d, np.float32), f"{p}.attn_norm"))
+        inits.append(numpy_helper.from_array(np.ones(d, np.float32), f"{p}.mlp_norm"))
+        h = op("SimplifiedLayerNormalization", [x, f"{p}.attn_norm"], f"{p}.attn_norm_out", axis=-1, epsilon=1e-5)
+        q = op("MatMul", [h, weight(f"{p}.q_proj", d, d)], f"{p}.q")
+        k = op("MatMul", [h, weight(f"{p}.k_proj", d, d)], f"{p}.k")
+        v = op("MatMul", [h, weight(f"{p}.v_proj", d, d)], f"{p}.v")
+        # The attention core's stand-in (the projections are what int4 quantization changes).
+        mix = op("Add", [op("Mul", [q, k], f"{p}.qk"), v], f"{p}.mix")
+        o = op("MatMul", [mix, weight(f"{p}.o_proj", d, d)], f"{p}.o")
+        x = op("Add", [x, o], f"{p}.residual1")
+        h = op("SimplifiedLayerNormalization", [x, f"{p}.mlp_norm"], f"{p}.mlp_norm_out", axis=-1, epsilon=1e-5)
+        gate = op("MatMul", [h, weight(f"{p}.gate_proj", d, ffn)], f"{p}.gate")
+        up = op("MatMul", [h, weight(f"{p}.up_proj", d, ffn)], f"{p}.up")
+        act = op("Mul", [op("Mul", [gate, op("Sigmoid", [gate], f"{p}.sig")], f"{p}.silu"), up], f"{p}.act")
+        down = op("MatMul", [act, weight(f"{p}.down_proj", ffn, d)], f"{p}.down")
+        x = op("Add", [x, down], f"{p}.residual2")
+    nodes.append(helper.make_node("Identity", [x], ["out"], name="out"))
+    graph = helper.make_graph(
+        nodes, "llama_layers",
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, seq, d])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, seq, d])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
 def trace(vchip: str, path: str) -> dict:
     out = subprocess.run([vchip, "trace", path, "--format", "json"], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
@@ -131,6 +179,30 @@ def main() -> int:
     if err > 0.01:
         failures.append(f"QDQ: weight bytes {q['totals']['weight_bytes']:,} are {err * 100:.2f} % off the "
                         f"initializers' {stored:,} (limit 1 %)")
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    fp_llm, int4 = os.path.join(work, "llama_layers.onnx"), os.path.join(work, "llama_layers.int4.onnx")
+    llama_layers(fp_llm)
+    quantizer = MatMulNBitsQuantizer(onnx.load(fp_llm), bits=4, block_size=32, is_symmetric=False)
+    quantizer.process()
+    quantizer.model.save_model_to_file(int4)
+    model = onnx.load(int4)
+    stored = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    kinds = sorted({n.op_type for n in model.graph.node})
+    print(f"int4 model: {len(model.graph.node)} nodes ({', '.join(kinds)}), initializers {stored:,} bytes")
+    f, q = trace(vchip, fp_llm), trace(vchip, int4)
+    products = [o for o in q["ops"] if o["type"] == "matmul"]
+    narrow = [o for o in products if o["weights"] and o["weights"][0]["dtype"] == "int4"]
+    print(f"int4: {len(products)} products, {len(narrow)} over int4 weights, MACs {q['totals']['macs']:,} "
+          f"(float {f['totals']['macs']:,}), weight bytes {q['totals']['weight_bytes']:,}")
+    if len(narrow) != 14 or len(products) != 14:
+        failures.append(f"int4: {len(narrow)} of {len(products)} products over int4 weights, want 14 of 14")
+    if q["totals"]["macs"] != f["totals"]["macs"]:
+        failures.append(f"int4: MACs {q['totals']['macs']:,} differ from the float model's {f['totals']['macs']:,}")
+    err = abs(q["totals"]["weight_bytes"] - stored) / stored
+    print(f"weight bytes vs initializers: {q['totals']['weight_bytes']:,} vs {stored:,} ({err * 100:.2f} %)")
+    if err > 0.01:
+        failures.append(f"int4: weight bytes {err * 100:.2f} % off the initializers' {stored:,} (limit 1 %)")
     for msg in failures:
         print("FAIL", msg)
     return 1 if failures else 0

@@ -671,3 +671,181 @@ fn integer_convolutions_are_convolutions_on_narrow_operands() {
     // int32 accumulators: vchip's integer class.
     assert_eq!(out(&t, "y"), (vec![1, 16, 6, 6], DType::Int64));
 }
+
+fn ms(mut n: NodeProto) -> NodeProto {
+    n.domain = "com.microsoft".into();
+    n
+}
+
+fn graph_with(
+    nodes: Vec<NodeProto>,
+    inputs: &[(&str, &[i64])],
+    inits: Vec<TensorProto>,
+    outputs: &[&str],
+) -> Vec<u8> {
+    encode(GraphProto {
+        node: nodes,
+        name: "g".into(),
+        input: inputs
+            .iter()
+            .map(|(n, d)| super::malformed_tests::value(n, d))
+            .collect(),
+        initializer: inits,
+        output: outputs
+            .iter()
+            .map(|o| ValueInfoProto {
+                name: o.to_string(),
+                r#type: None,
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn matmul_nbits_reads_int4_weights_with_their_block_scales() {
+    // N = 32 outputs, K = 64, blocks of 32: B is [32, 2, 16] bytes, scales one per block.
+    let bytes = graph_with(
+        vec![ms(node(
+            "MatMulNBits",
+            &["a", "b", "scales", "zp"],
+            "y",
+            vec![
+                int("K", 64),
+                int("N", 32),
+                int("bits", 4),
+                int("block_size", 32),
+            ],
+        ))],
+        &[("a", &[1, 4, 64])],
+        vec![
+            init("b", &[32, 2, 16], 2),
+            init("scales", &[64], 1),
+            init("zp", &[32], 2),
+        ],
+        &["y"],
+    );
+    let t = trace(&bytes).unwrap();
+    assert_eq!(out(&t, "y"), (vec![1, 4, 32], DType::F32));
+    let op = &t.ops[0];
+    assert_eq!(
+        (op.kind.type_name(), op.macs, op.dtype),
+        ("matmul", 4 * 64 * 32, DType::F32)
+    );
+    let w = &t.tensors[op.weights[0].0 as usize];
+    assert_eq!(
+        (w.name.as_str(), w.shape.to_vec(), w.dtype),
+        ("b", vec![32, 64], DType::Int4)
+    );
+    // Exactly the initializers' bytes: packed weights, f32 scales, uint8 zero points.
+    assert_eq!(t.totals().weight_bytes, 32 * 2 * 16 + 64 * 4 + 32);
+    let bad = graph_with(
+        vec![ms(node(
+            "MatMulNBits",
+            &["a", "b", "scales"],
+            "y",
+            vec![
+                int("K", 48),
+                int("N", 32),
+                int("bits", 4),
+                int("block_size", 32),
+            ],
+        ))],
+        &[("a", &[1, 4, 64])],
+        vec![init("b", &[32, 2, 16], 2), init("scales", &[64], 1)],
+        &["y"],
+    );
+    let e = trace(&bad).unwrap_err();
+    assert!(
+        e.contains("last dimension is 64 but attribute K is 48"),
+        "{e}"
+    );
+}
+
+#[test]
+fn contrib_attention_and_norms_have_their_shapes() {
+    // GroupQueryAttention: 8 query heads over 2 KV heads of 16, one new token after 15 cached.
+    let gqa = graph_with(
+        vec![{
+            let mut n = ms(node(
+                "GroupQueryAttention",
+                &["q", "k", "v", "past_k", "past_v"],
+                "y",
+                vec![int("num_heads", 8), int("kv_num_heads", 2)],
+            ));
+            n.output
+                .extend(["present_k".to_string(), "present_v".to_string()]);
+            n
+        }],
+        &[
+            ("q", &[1, 1, 128]),
+            ("k", &[1, 1, 32]),
+            ("v", &[1, 1, 32]),
+            ("past_k", &[1, 2, 15, 16]),
+            ("past_v", &[1, 2, 15, 16]),
+        ],
+        vec![],
+        &["y", "present_k", "present_v"],
+    );
+    let t = trace(&gqa).unwrap();
+    assert_eq!(out(&t, "y").0, [1, 1, 128]);
+    assert_eq!(out(&t, "present_k").0, [1, 2, 16, 16]);
+    match t.ops[0].kind {
+        OpKind::Attention {
+            heads,
+            kv_heads,
+            q_len,
+            kv_len,
+            head_dim,
+            ..
+        } => assert_eq!(
+            (heads, kv_heads, q_len, kv_len, head_dim),
+            (8, 2, 1, 16, 16)
+        ),
+        ref k => panic!("{k:?}"),
+    }
+    // The packed Attention: a QKV projection (a product with the weights), then the core.
+    let packed = graph_with(
+        vec![ms(node(
+            "Attention",
+            &["x", "w", "bias"],
+            "y",
+            vec![int("num_heads", 4)],
+        ))],
+        &[("x", &[2, 10, 64])],
+        vec![init("w", &[64, 192], 1), init("bias", &[192], 1)],
+        &["y"],
+    );
+    let t = trace(&packed).unwrap();
+    assert_eq!(t.ops.len(), 2);
+    assert_eq!(t.ops[0].macs, 2 * 10 * 64 * 192, "the projection");
+    assert_eq!(out(&t, "y").0, [2, 10, 64]);
+    assert_eq!(t.totals().params, 64 * 192 + 192);
+    // SkipSimplifiedLayerNormalization: RMSNorm of input + skip, the sum as a fourth output.
+    let skip = graph_with(
+        vec![{
+            let mut n = ms(node(
+                "SkipSimplifiedLayerNormalization",
+                &["x", "s", "gamma"],
+                "y",
+                vec![],
+            ));
+            n.output
+                .extend(["".to_string(), "".to_string(), "sum".to_string()]);
+            n
+        }],
+        &[("x", &[1, 5, 64]), ("s", &[1, 5, 64])],
+        vec![init("gamma", &[64], 1)],
+        &["y", "sum"],
+    );
+    let t = trace(&skip).unwrap();
+    assert_eq!(out(&t, "y").0, [1, 5, 64]);
+    assert_eq!(out(&t, "sum").0, [1, 5, 64]);
+    assert!(matches!(
+        t.ops[0].kind,
+        OpKind::Norm {
+            kind: NormKind::Rms,
+            ..
+        }
+    ));
+}

@@ -33,6 +33,7 @@ pub(super) fn param_slot_inputs(nodes: &[NodeProto]) -> HashSet<&str> {
 }
 
 mod attention;
+mod contrib;
 mod indexing;
 mod linear;
 mod loss;
@@ -423,6 +424,9 @@ impl Importer<'_> {
 
     pub(super) fn node(&mut self, idx: usize, n: &NodeProto) -> Result<()> {
         self.define_missing_inputs(n);
+        if n.domain == "com.microsoft" && self.contrib(n, idx)? {
+            return Ok(());
+        }
         let op = n.op_type.as_str();
         match op {
             "Constant" => {

@@ -1,0 +1,414 @@
+//! ONNX Runtime's `com.microsoft` operators that transformer exports use (Hugging Face optimum,
+//! onnxruntime-genai, ONNX Runtime's transformer optimizer and its int4 quantizer). Shapes and
+//! input layouts follow ONNX Runtime's contrib operator reference (docs/ContribOperators.md):
+//!
+//! - `MatMulNBits(A, B, scales, [zero_points], [g_idx], [bias])`: B holds N x K weights of
+//!   `bits` bits in blocks of `block_size` along K; a product over A's last dimension whose
+//!   weights are read narrow (w4a16/w4a32) with their per-block scales and zero points;
+//! - `Attention(input, weights, [bias], [mask], [past], ...)`: the packed QKV projection and the
+//!   attention core, with `past`/`present` as `[2, batch, heads, seq, head]`;
+//! - `MultiHeadAttention(query, [key], [value], [bias], ..., [past_key], [past_value])` and
+//!   `GroupQueryAttention(query, [key], [value], [past_key], [past_value], ...)`: the core on
+//!   projected Q/K/V (`[batch, seq, heads x head]`), KV caches `[batch, kv_heads, seq, head]`;
+//! - `SkipLayerNormalization` / `SkipSimplifiedLayerNormalization`: residual add and LayerNorm
+//!   (RMSNorm) in one, with the sum as an optional output;
+//! - `RotaryEmbedding(input, position_ids, cos_cache, sin_cache)`, `FastGelu`, `BiasGelu`,
+//!   `QuickGelu`, `Gelu`, `BiasAdd`: element-wise.
+
+use super::*;
+
+impl Importer<'_> {
+    /// Lowers a `com.microsoft` node; `false` when vchip does not read that operator.
+    pub(super) fn contrib(&mut self, n: &NodeProto, idx: usize) -> Result<bool> {
+        match n.op_type.as_str() {
+            "MatMulNBits" => self.matmul_nbits(n, idx)?,
+            "Attention" => self.packed_attention(n, idx)?,
+            "MultiHeadAttention" | "GroupQueryAttention" => self.projected_attention(n, idx)?,
+            "SkipLayerNormalization" | "SkipSimplifiedLayerNormalization" => {
+                self.skip_norm(n, idx)?
+            }
+            "RotaryEmbedding" => {
+                let x = self.in_shape(n, 0, idx)?;
+                let elems = numel(&x);
+                let kind = OpKind::Elementwise {
+                    op: EltOp::Rope,
+                    elems,
+                };
+                self.emit(n, idx, kind, &[1, 2, 3], vec![x])?
+            }
+            "FastGelu" | "BiasGelu" | "QuickGelu" | "Gelu" | "BiasAdd" => {
+                let mut out = self.in_shape(n, 0, idx)?;
+                for i in 1..n.input.len() {
+                    if n.input[i].is_empty() {
+                        continue;
+                    }
+                    let s = self.in_shape(n, i, idx)?;
+                    out = broadcast(&out, &s).ok_or_else(|| {
+                        self.err(n, idx, format!("shapes {out:?} and {s:?} do not broadcast"))
+                    })?;
+                }
+                let op = if n.op_type == "BiasAdd" {
+                    EltOp::Add
+                } else {
+                    EltOp::Gelu
+                };
+                let elems = numel(&out);
+                self.emit(n, idx, OpKind::Elementwise { op, elems }, &[], vec![out])?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A positive integer attribute, or a located error naming it.
+    fn positive_attr(&self, n: &NodeProto, idx: usize, name: &str) -> Result<u64> {
+        let v = attr_i(n, name, 0);
+        u64::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
+            self.err(
+                n,
+                idx,
+                format!("attribute `{name}` is {v}; it must be positive"),
+            )
+        })
+    }
+
+    fn matmul_nbits(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let a = self.in_shape(n, 0, idx)?;
+        let k = self.positive_attr(n, idx, "K")?;
+        let cols = self.positive_attr(n, idx, "N")?;
+        let block = self.positive_attr(n, idx, "block_size")?;
+        let bits = attr_i(n, "bits", 4);
+        let dtype = match bits {
+            4 => DType::Int4,
+            8 => DType::Int8,
+            _ => {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("`bits` is {bits}; vchip reads 4- and 8-bit MatMulNBits weights"),
+                ))
+            }
+        };
+        if block < 16 || !block.is_power_of_two() {
+            return Err(self.err(
+                n,
+                idx,
+                format!("`block_size` is {block}; it must be a power of two, at least 16"),
+            ));
+        }
+        let Some((&last, lead)) = a.split_last() else {
+            return Err(self.err(n, idx, "input A must have at least one dimension".into()));
+        };
+        if last != k {
+            return Err(self.err(
+                n,
+                idx,
+                format!("A's last dimension is {last} but attribute K is {k}"),
+            ));
+        }
+        // B as what it holds: N rows of whole blocks along K.
+        let stored = [cols, k.div_ceil(block) * block];
+        let b_name =
+            n.input.get(1).filter(|s| !s.is_empty()).ok_or_else(|| {
+                self.err(n, idx, "input B (the packed weights) is missing".into())
+            })?;
+        let weight = match self.vals.get(b_name.as_str()) {
+            Some(Val::Param { id: Some(id), .. }) => *id,
+            Some(Val::Param { .. } | Val::Const { .. }) | None => {
+                let id = self
+                    .b
+                    .add_tensor(b_name.clone(), stored, dtype, TensorRole::Weight)
+                    .map_err(|e| self.err(n, idx, e.to_string()))?;
+                self.vals.insert(
+                    b_name.clone(),
+                    Val::Param {
+                        shape: stored.to_vec(),
+                        dtype,
+                        id: Some(id),
+                    },
+                );
+                id
+            }
+            Some(Val::Act(_)) => {
+                return Err(self.err(
+                    n,
+                    idx,
+                    "input B is computed at run time; MatMulNBits weights are initializers".into(),
+                ))
+            }
+        };
+        // Scales, zero points, g_idx and bias are parameters beside it.
+        let mut weights = vec![weight];
+        for i in 2..n.input.len() {
+            let name = &n.input[i];
+            if name.is_empty() {
+                continue;
+            }
+            let role = if i == 4 {
+                TensorRole::Constant
+            } else {
+                TensorRole::Weight
+            };
+            if let Some(id) = self.param_id(name, role)? {
+                weights.push(id);
+            }
+        }
+        let acts = match self.vals.get(n.input[0].as_str()) {
+            Some(Val::Act(id)) => vec![*id],
+            _ => vec![],
+        };
+        let m = lead.iter().product::<u64>();
+        let mut out = lead.to_vec();
+        out.push(cols);
+        let kind = OpKind::MatMul(Gemm {
+            batch: 1,
+            m,
+            n: cols,
+            k,
+        });
+        let name = self.op_name(n, idx);
+        let ids = self
+            .b
+            .push_op(name, kind, acts, weights, vec![out])
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        if let (Some(o), Some(&id)) = (n.output.first(), ids.first()) {
+            self.vals.insert(o.clone(), Val::Act(id));
+        }
+        Ok(())
+    }
+
+    /// `[batch, seq, hidden]` split into heads of `heads`, or a located error.
+    fn split_heads(
+        &self,
+        n: &NodeProto,
+        idx: usize,
+        what: &str,
+        s: &[u64],
+        heads: u64,
+    ) -> Result<(u64, u64, u64)> {
+        match *s {
+            [b, l, h] if heads > 0 && h % heads == 0 => Ok((b, l, h / heads)),
+            _ => Err(self.err(
+                n,
+                idx,
+                format!(
+                    "{what} {s:?} must be [batch, sequence, heads x head size] with {heads} heads"
+                ),
+            )),
+        }
+    }
+
+    /// `MultiHeadAttention` and `GroupQueryAttention` on projected Q/K/V.
+    fn projected_attention(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let gqa = n.op_type == "GroupQueryAttention";
+        let heads = self.positive_attr(n, idx, "num_heads")?;
+        let kv_heads = if gqa {
+            self.positive_attr(n, idx, "kv_num_heads")?
+        } else {
+            heads
+        };
+        if heads % kv_heads != 0 {
+            return Err(self.err(
+                n,
+                idx,
+                format!("num_heads {heads} must be a multiple of kv_num_heads {kv_heads}"),
+            ));
+        }
+        let q = self.in_shape(n, 0, idx)?;
+        let has = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
+        // Without K and V the query input is packed: [batch, seq, (heads + 2 kv_heads) x head].
+        let (batch, q_len, head, kv_len, v_head) = if has(1) {
+            let (batch, q_len, head) = self.split_heads(n, idx, "query", &q, heads)?;
+            let k = self.in_shape(n, 1, idx)?;
+            let (_, kv_len, k_head) = self.split_heads(n, idx, "key", &k, kv_heads)?;
+            let v = self.in_shape(n, 2, idx)?;
+            let (_, _, v_head) = self.split_heads(n, idx, "value", &v, kv_heads)?;
+            if k_head != head {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("query {q:?} and key {k:?} head sizes differ"),
+                ));
+            }
+            (batch, q_len, head, kv_len, v_head)
+        } else {
+            let (batch, q_len, head) =
+                self.split_heads(n, idx, "packed query", &q, heads + 2 * kv_heads)?;
+            (batch, q_len, head, q_len, head)
+        };
+        let past_k = if gqa { 3 } else { 6 };
+        let past_len = if has(past_k) {
+            let p = self.in_shape(n, past_k, idx)?;
+            match p.as_slice() {
+                [_, _, len, _] => *len,
+                _ => return Err(self.err(n, idx, format!("past_key {p:?} must be 4-D"))),
+            }
+        } else {
+            0
+        };
+        let total = past_len + kv_len;
+        let outs = vec![
+            vec![batch, q_len, heads * v_head],
+            vec![batch, kv_heads, total, head],
+            vec![batch, kv_heads, total, v_head],
+        ];
+        // Masks, sequence lengths and rotary caches are constants; MultiHeadAttention's bias
+        // (input 3) is a weight.
+        let consts: Vec<usize> = ((if gqa { 5 } else { 4 })..n.input.len()).collect();
+        self.emit(
+            n,
+            idx,
+            OpKind::Attention {
+                batch,
+                heads,
+                kv_heads,
+                q_len,
+                kv_len: total,
+                head_dim: (head + v_head).div_ceil(2),
+                causal: gqa || attr_i(n, "unidirectional", 0) != 0,
+            },
+            &consts,
+            outs,
+        )
+    }
+
+    /// `Attention(input, weights, [bias], [mask_index], [past], [attention_bias], ...)`: the
+    /// packed QKV projection, then the core.
+    fn packed_attention(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let heads = self.positive_attr(n, idx, "num_heads")?;
+        let x = self.in_shape(n, 0, idx)?;
+        let w = self.in_shape(n, 1, idx)?;
+        let (&[batch, seq, d_in], &[w_in, w_out]) = (x.as_slice(), w.as_slice()) else {
+            return Err(self.err(
+                n,
+                idx,
+                format!("input {x:?} must be [batch, seq, hidden] and weights {w:?} [hidden, 3 x hidden]"),
+            ));
+        };
+        // Q, K and V widths: qkv_hidden_sizes, or three equal thirds.
+        let sizes = attr_ints(n, "qkv_hidden_sizes").unwrap_or_default();
+        let (dq, dk, dv) =
+            match sizes.as_slice() {
+                [q, k, v] if *q > 0 && *k > 0 && *v > 0 => (*q as u64, *k as u64, *v as u64),
+                [] if w_out % 3 == 0 => (w_out / 3, w_out / 3, w_out / 3),
+                _ => return Err(self.err(
+                    n,
+                    idx,
+                    format!(
+                        "weights {w:?} are not three equal parts and qkv_hidden_sizes is {sizes:?}"
+                    ),
+                )),
+            };
+        if w_in != d_in || dq + dk + dv != w_out || dq != dk || dq % heads != 0 || dv % heads != 0 {
+            return Err(self.err(
+                n,
+                idx,
+                format!("input {x:?}, weights {w:?}, Q/K/V widths {dq}/{dk}/{dv} and {heads} heads do not fit together"),
+            ));
+        }
+        let (head, v_head) = (dq / heads, dv / heads);
+        let past_len = match n.input.get(4).filter(|s| !s.is_empty()) {
+            Some(_) => {
+                let p = self.in_shape(n, 4, idx)?;
+                match p.as_slice() {
+                    [2, _, _, len, _] => *len,
+                    _ => {
+                        return Err(self.err(
+                            n,
+                            idx,
+                            format!("past {p:?} must be [2, batch, heads, seq, head]"),
+                        ))
+                    }
+                }
+            }
+            None => 0,
+        };
+        let total = past_len + seq;
+        let name = self.op_name(n, idx);
+        let input = match self.vals.get(n.input[0].as_str()) {
+            Some(Val::Act(id)) => vec![*id],
+            _ => vec![],
+        };
+        let mut weights = Vec::new();
+        for i in [1, 2] {
+            if let Some(s) = n.input.get(i).filter(|s| !s.is_empty()) {
+                if let Some(id) = self.param_id(s, TensorRole::Weight)? {
+                    weights.push(id);
+                }
+            }
+        }
+        let qkv = self
+            .b
+            .push_op(
+                format!("{name}.qkv"),
+                OpKind::MatMul(Gemm {
+                    batch: 1,
+                    m: batch * seq,
+                    n: w_out,
+                    k: d_in,
+                }),
+                input,
+                weights,
+                vec![vec![batch, seq, w_out]],
+            )
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        let mut acts = qkv;
+        if let Some(Val::Act(past)) = n.input.get(4).and_then(|s| self.vals.get(s.as_str())) {
+            acts.push(*past);
+        }
+        let mut outs = vec![vec![batch, seq, dv]];
+        if n.output.get(1).is_some_and(|o| !o.is_empty()) {
+            outs.push(vec![2, batch, heads, total, head.max(v_head)]);
+        }
+        let ids = self
+            .b
+            .push_op(
+                name,
+                OpKind::Attention {
+                    batch,
+                    heads,
+                    kv_heads: heads,
+                    q_len: seq,
+                    kv_len: total,
+                    head_dim: (head + v_head).div_ceil(2),
+                    causal: attr_i(n, "unidirectional", 0) != 0,
+                },
+                acts,
+                vec![],
+                outs,
+            )
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        let named = n.output.iter().filter(|o| !o.is_empty());
+        for (o, id) in named.zip(ids) {
+            self.vals.insert(o.clone(), Val::Act(id));
+        }
+        Ok(())
+    }
+
+    /// `SkipLayerNormalization(input, skip, gamma, [beta], [bias])` and the simplified (RMS)
+    /// form `(input, skip, gamma, [bias])`: outputs the normalised sum, then optional mean and
+    /// inverse deviation (`[..., 1]`) and the sum itself.
+    fn skip_norm(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let x = self.in_shape(n, 0, idx)?;
+        let skip = self.in_shape(n, 1, idx)?;
+        if broadcast(&x, &skip).as_deref() != Some(x.as_slice()) {
+            return Err(self.err(
+                n,
+                idx,
+                format!("skip {skip:?} does not broadcast to input {x:?}"),
+            ));
+        }
+        let kind = if n.op_type == "SkipLayerNormalization" {
+            NormKind::Layer
+        } else {
+            NormKind::Rms
+        };
+        let mut stat = x.clone();
+        if let Some(last) = stat.last_mut() {
+            *last = 1;
+        }
+        let outs = vec![x.clone(), stat.clone(), stat, x.clone()];
+        let elems = numel(&x);
+        self.emit(n, idx, OpKind::Norm { kind, elems }, &[], outs)
+    }
+}
