@@ -307,9 +307,6 @@ fn hardware(hw: &str, overrides: &[String], opts: &HwOptions) -> anyhow::Result<
         let model = vchip_hwmodels::build_model(spec.clone())?;
         Ok(Arc::new(Hw { spec, model }))
     };
-    if std::path::Path::new(hw).exists() {
-        return load();
-    }
     let is_key = |k: &HwKey| {
         k.0 == hw
             && k.1 == overrides
@@ -317,6 +314,8 @@ fn hardware(hw: &str, overrides: &[String], opts: &HwOptions) -> anyhow::Result<
             && k.3 == opts.npu
             && k.4 == opts.cuda_graphs
     };
+    // Only presets are cached (a file is read again each call), so a cached name is a preset:
+    // looked up before the file check, which would be a system call per query.
     let cache = CACHE.get_or_init(Default::default);
     if let Some(h) = cache
         .lock()
@@ -324,6 +323,9 @@ fn hardware(hw: &str, overrides: &[String], opts: &HwOptions) -> anyhow::Result<
         .and_then(|c| c.iter().find(|(k, _)| is_key(k)).map(|(_, h)| h.clone()))
     {
         return Ok(h);
+    }
+    if std::path::Path::new(hw).exists() {
+        return load();
     }
     let h = load()?;
     if let Ok(mut c) = cache.lock() {

@@ -32,14 +32,20 @@ pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
             "--tp and --expert-load apply to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
         )));
     }
-    if spec.starts_with("ofa-mbv3") && !path.exists() {
+    // A search-space spec (`ofa-mbv3:r=224:...`) names no file: checking for one would be a
+    // system call per query of a NAS search. A bare prefix may still be a file.
+    let space = |prefix: &str| {
+        spec.strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(':') || !path.exists())
+    };
+    if space("ofa-mbv3") {
         return nas::OfaSubnet::parse(spec)?.trace(opts.batch);
     }
-    if spec.starts_with("nasbench201") && !path.exists() {
+    if space("nasbench201") {
         let (cell, dataset) = nas::nasbench201::parse_spec(spec)?;
         return nas::nasbench201::trace(cell, &dataset, opts.batch);
     }
-    if spec.starts_with("ofa-resnet50") && !path.exists() {
+    if space("ofa-resnet50") {
         return nas::ofa_resnet50::ResSubnet::parse(spec)?.trace(opts.batch);
     }
     if !path.exists() {

@@ -287,18 +287,19 @@ impl Importer<'_> {
         };
         // Q, K and V widths: qkv_hidden_sizes, or three equal thirds.
         let sizes = attr_ints(n, "qkv_hidden_sizes").unwrap_or_default();
-        let (dq, dk, dv) =
-            match sizes.as_slice() {
-                [q, k, v] if *q > 0 && *k > 0 && *v > 0 => (*q as u64, *k as u64, *v as u64),
-                [] if w_out % 3 == 0 => (w_out / 3, w_out / 3, w_out / 3),
-                _ => return Err(self.err(
+        let (dq, dk, dv) = match sizes.as_slice() {
+            [q, k, v] if *q > 0 && *k > 0 && *v > 0 => (*q as u64, *k as u64, *v as u64),
+            [] if w_out % 3 == 0 => (w_out / 3, w_out / 3, w_out / 3),
+            _ => {
+                return Err(self.err(
                     n,
                     idx,
                     format!(
                         "weights {w:?} are not three equal parts and qkv_hidden_sizes is {sizes:?}"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if w_in != d_in || dq + dk + dv != w_out || dq != dk || dq % heads != 0 || dv % heads != 0 {
             return Err(self.err(
                 n,
