@@ -135,7 +135,8 @@ fn model_dims(model: &str) -> (bool, bool) {
     if lower.ends_with(".json") {
         (true, true)
     } else if lower.ends_with(".onnx") {
-        (true, false)
+        // An LLM export's KV-cache dimensions take --context and --phase.
+        (true, true)
     } else if lower.ends_with(".csv")
         || lower.starts_with("ofa-")
         || lower.starts_with("nasbench201:")

@@ -14,6 +14,10 @@ const ONNX_UINT8: i32 = 2;
 impl Importer<'_> {
     /// The dtype an input value carries, if it is defined.
     fn value_dtype(&self, name: &str) -> Option<DType> {
+        // A folded dequantization is float to the graph, whatever narrow tensor stands behind it.
+        if let Some(d) = self.dequantized.get(name) {
+            return Some(*d);
+        }
         match self.vals.get(name)? {
             Val::Act(id) => Some(self.b.tensor(*id).dtype),
             Val::Param { dtype, .. } | Val::Const { dtype, .. } => Some(*dtype),

@@ -51,6 +51,9 @@ pub(crate) struct Importer<'a> {
     pub declared: HashMap<String, Vec<Option<u64>>>,
     pub opts: &'a TraceOptions,
     pub unknown: Vec<String>,
+    /// Outputs of folded DequantizeLinear nodes, with the float type the graph gives them (the
+    /// value itself is the narrow tensor or weight behind it).
+    pub dequantized: HashMap<String, DType>,
 }
 
 /// Integer constants up to this many elements are kept for folding.
@@ -168,6 +171,7 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         declared: HashMap::new(),
         opts,
         unknown: Vec::new(),
+        dequantized: HashMap::new(),
     };
     for vi in graph
         .value_info
@@ -308,20 +312,21 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         }
     }
     let order = node_order(file, &graph)?;
-    let mut readers = qdq::Readers::of(&graph);
+    let readers = qdq::Readers::of(&graph);
     let mut absorbed = vec![false; graph.node.len()];
     for &i in &order {
         let n = &graph.node[i];
-        if imp.absorb_qdq(n, &mut readers)? {
+        if imp.absorb_qdq(n, &readers)? {
             absorbed[i] = true;
             continue;
         }
-        let quantized = imp.quantized_inputs(n, &readers);
+        let quantized = imp.quantized_inputs(n);
         let first_op = imp.b.ops_len();
         imp.node(i, n)?;
         imp.fix_output_dtypes(n, first_op);
         if let Some(dtype) = quantized {
-            imp.run_quantized(n, first_op, dtype);
+            // Outputs keep the types the graph gives them (float, from the dequantized inputs).
+            imp.b.set_op_dtypes_since(first_op, dtype);
         }
     }
     // Tensors carry the file's value names (node outputs in order, then the graph outputs, which
@@ -552,6 +557,45 @@ impl Importer<'_> {
     /// A graph input's shape: symbolic batch → --batch, other symbolic dims → --seq.
     /// A graph input's shape: declared sizes, then `--dim NAME=N` for a symbolic dimension the
     /// exporter named, then --batch for the first dimension and --seq for the others.
+    /// The size of a symbolic dimension: `--dim NAME=N` first, then the names LLM exporters
+    /// (Hugging Face optimum, onnxruntime-genai) give the KV-cache dimensions, bound from the
+    /// LLM options as the zoo's LLMs are: `sequence_length` is the new tokens (1 in a decode
+    /// step, `--seq` in prefill), `past_sequence_length` the cached ones (`--context`, else
+    /// `--seq`, in decode; none in prefill), `total_sequence_length` their sum; sums of names
+    /// and numbers (`past_sequence_length + 1`) add up. A decode step is `--phase decode`, or
+    /// `--context` without `--phase prefill`.
+    fn named_dim(&self, p: &str) -> Option<u64> {
+        if let Some((_, v)) = self.opts.dims.iter().find(|(k, _)| k == p) {
+            return Some(*v);
+        }
+        if p.contains('+') {
+            return p.split('+').try_fold(0u64, |acc, term| {
+                let term = term.trim();
+                let v = term.parse::<u64>().ok().or_else(|| self.named_dim(term))?;
+                acc.checked_add(v)
+            });
+        }
+        use crate::hf::LlmPhase;
+        let decode = match self.opts.llm_phase {
+            LlmPhase::Decode => true,
+            LlmPhase::Prefill => false,
+            LlmPhase::Both => self.opts.context.is_some(),
+        };
+        let past = if decode {
+            self.opts.context.or(self.opts.seq)
+        } else {
+            Some(0)
+        };
+        let new = if decode { Some(1) } else { self.opts.seq };
+        match p {
+            "past_sequence_length" | "past_seq_len" | "past_sequence_len" | "past_length" => past,
+            "sequence_length" | "seq_len" | "sequence_len" => new,
+            "total_sequence_length" | "total_seq_len" => past?.checked_add(new?),
+            "batch_size" => Some(self.opts.batch),
+            _ => None,
+        }
+    }
+
     fn input_shape(
         &self,
         name: &str,
@@ -561,8 +605,7 @@ impl Importer<'_> {
         let mut out = Vec::with_capacity(dims.len());
         for (i, d) in dims.iter().enumerate() {
             let param = params.get(i).and_then(|p| p.as_deref());
-            let bound =
-                param.and_then(|p| self.opts.dims.iter().find(|(k, _)| k == p).map(|(_, v)| *v));
+            let bound = param.and_then(|p| self.named_dim(p));
             out.push(match (d, bound) {
                 (Some(v), _) => *v,
                 (None, Some(v)) => v,

@@ -849,3 +849,228 @@ fn contrib_attention_and_norms_have_their_shapes() {
         }
     ));
 }
+
+/// An input whose dimensions are numbers or exporter names.
+fn named_input(name: &str, dims: &[&str]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| match d.parse::<i64>() {
+                            Ok(v) => Dimension {
+                                dim_value: Some(v),
+                                dim_param: None,
+                            },
+                            Err(_) => Dimension {
+                                dim_value: None,
+                                dim_param: Some(d.to_string()),
+                            },
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+#[test]
+fn kv_cache_dimensions_take_the_llm_options() {
+    // An optimum-style attention fragment: the new key appended to the cached ones.
+    let mut g = GraphProto {
+        node: vec![
+            node("MatMul", &["x", "wk"], "k", vec![]),
+            node("Reshape", &["k", "heads"], "k4", vec![]),
+            node(
+                "Transpose",
+                &["k4"],
+                "kt",
+                vec![ints("perm", &[0, 2, 1, 3])],
+            ),
+            node(
+                "Concat",
+                &["past_key_values.0.key", "kt"],
+                "present.0.key",
+                vec![int("axis", 2)],
+            ),
+            node("Softmax", &["attention_mask"], "mask_out", vec![]),
+        ],
+        name: "g".into(),
+        input: vec![
+            named_input("x", &["batch_size", "sequence_length", "64"]),
+            named_input(
+                "past_key_values.0.key",
+                &["batch_size", "4", "past_sequence_length", "16"],
+            ),
+            named_input(
+                "attention_mask",
+                &["batch_size", "past_sequence_length + sequence_length"],
+            ),
+        ],
+        initializer: vec![init("wk", &[64, 64], 1), {
+            let mut t = init("heads", &[4], 7);
+            t.raw_data = [1i64, -1, 4, 16]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            t
+        }],
+        ..Default::default()
+    };
+    g.output = ["present.0.key", "mask_out"]
+        .iter()
+        .map(|o| ValueInfoProto {
+            name: o.to_string(),
+            r#type: None,
+        })
+        .collect();
+    let bytes = encode(g);
+    let run = |phase: crate::hf::LlmPhase, seq: Option<u64>, context: Option<u64>| {
+        let opts = TraceOptions {
+            seq,
+            context,
+            llm_phase: phase,
+            ..TraceOptions::default()
+        };
+        load_onnx("t.onnx", &bytes, &opts).map_err(|e| e.to_string())
+    };
+    use crate::hf::LlmPhase;
+    // A decode step after 2,048 cached tokens: one new token, a 2,049-long cache.
+    let t = run(LlmPhase::Both, None, Some(2048)).unwrap();
+    assert_eq!(out(&t, "present.0.key").0, [1, 4, 2049, 16]);
+    assert_eq!(out(&t, "mask_out").0, [1, 2049]);
+    assert_eq!(out(&t, "k").0, [1, 1, 64]);
+    // --phase decode without --context: the cache is --seq long.
+    let t = run(LlmPhase::Decode, Some(128), None).unwrap();
+    assert_eq!(out(&t, "present.0.key").0, [1, 4, 129, 16]);
+    // Prefill: --seq new tokens, an empty cache.
+    let t = run(LlmPhase::Prefill, Some(8), None).unwrap();
+    assert_eq!(out(&t, "present.0.key").0, [1, 4, 8, 16]);
+    assert_eq!(out(&t, "mask_out").0, [1, 8]);
+}
+
+#[test]
+fn qdq_folding_keeps_float_types_and_refuses_shared_tensors() {
+    let inits = || {
+        vec![
+            init("s", &[], 1),
+            init("zp", &[], 3),
+            init("w", &[8, 8], 3),
+            init("b", &[8], 6),
+        ]
+    };
+    let x = [("x", &[1i64, 8][..])];
+    // A dequantized activation beside a float one: the Add is a float op writing float; a
+    // weight's DQ read first (a Gather of an int8 table) is float to the reader too.
+    let t = trace(&graph_with(
+        vec![
+            node("MatMul", &["x", "wd"], "m", vec![]),
+            node("DequantizeLinear", &["w", "s", "zp"], "wd", vec![]),
+            node("QuantizeLinear", &["m", "s", "zp"], "mq", vec![]),
+            node("DequantizeLinear", &["mq", "s", "zp"], "md", vec![]),
+            node("Add", &["md", "x"], "y", vec![]),
+            node("Mul", &["wd2", "y"], "z", vec![]),
+            node("DequantizeLinear", &["b", "s"], "wd2", vec![]),
+            node("DequantizeLinear", &["b", "s"], "wd3", vec![]),
+            node("Add", &["z", "wd3"], "out", vec![]),
+        ],
+        &x,
+        inits(),
+        &["out"],
+    ))
+    .unwrap();
+    assert_eq!(out(&t, "m").1, DType::Int8, "stored quantized");
+    let add = t.ops.iter().find(|o| o.name.ends_with("Add_y")).unwrap();
+    assert_eq!(add.dtype, DType::F32, "one input is float");
+    assert_eq!(out(&t, "y").1, DType::F32);
+    assert_eq!(
+        out(&t, "z").1,
+        DType::F32,
+        "a weight's DQ is float to its reader"
+    );
+    // The int32 vector read through two DQs is one parameter.
+    assert_eq!(t.tensors.iter().filter(|x| x.name == "b").count(), 1);
+    // A QuantizeLinear beside another reader of the tensor (here behind an Identity), or one of
+    // two QuantizeLinears, stays an op and the tensor stays float.
+    for (extra, second) in [
+        (node("Identity", &["m"], "alias", vec![]), "alias"),
+        (node("QuantizeLinear", &["m", "s", "zp"], "q2", vec![]), "m"),
+    ] {
+        let t = trace(&graph_with(
+            vec![
+                node("MatMul", &["x", "w"], "m", vec![]),
+                extra,
+                node("QuantizeLinear", &[second, "s", "zp"], "mq", vec![]),
+                node("DequantizeLinear", &["mq", "s", "zp"], "md", vec![]),
+                node("Relu", &["m"], "r", vec![]),
+                node("Add", &["md", "r"], "out", vec![]),
+            ],
+            &x,
+            inits(),
+            &["out", "q2"],
+        ))
+        .unwrap();
+        // (Behind an Identity the tensor carries the later name.)
+        assert_eq!(out(&t, second).1, DType::F32, "{second}");
+        assert!(
+            t.ops.iter().any(|o| o.name.ends_with("QuantizeLinear_mq")),
+            "{second}"
+        );
+    }
+}
+
+#[test]
+fn contrib_attributes_that_overflow_are_errors() {
+    let big = i64::MAX;
+    let gqa = graph_with(
+        vec![ms(node(
+            "GroupQueryAttention",
+            &["q"],
+            "y",
+            vec![int("num_heads", big), int("kv_num_heads", big)],
+        ))],
+        &[("q", &[1, 1, 64])],
+        vec![],
+        &["y"],
+    );
+    let e = trace(&gqa).unwrap_err();
+    assert!(e.contains("overflows"), "{e}");
+    let attn = graph_with(
+        vec![ms(node(
+            "Attention",
+            &["x", "w"],
+            "y",
+            vec![
+                int("num_heads", 1),
+                ints("qkv_hidden_sizes", &[big, big, 26]),
+            ],
+        ))],
+        &[("x", &[1, 2, 8])],
+        vec![init("w", &[8, 24], 1)],
+        &["y"],
+    );
+    let e = trace(&attn).unwrap_err();
+    assert!(e.contains("do not fit together"), "{e}");
+    // MatMulNBits: B must hold what N, K, bits and block_size say.
+    let nbits = graph_with(
+        vec![ms(node(
+            "MatMulNBits",
+            &["a", "b", "scales"],
+            "y",
+            vec![
+                int("K", 64),
+                int("N", 64),
+                int("bits", 4),
+                int("block_size", 32),
+            ],
+        ))],
+        &[("a", &[1, 64])],
+        vec![init("b", &[32, 2, 16], 2), init("scales", &[64], 1)],
+        &["y"],
+    );
+    let e = trace(&nbits).unwrap_err();
+    assert!(e.contains("B is [32, 2, 16]"), "{e}");
+}

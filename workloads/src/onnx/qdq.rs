@@ -8,12 +8,14 @@
 //!
 //! - a `DequantizeLinear` of an initializer is the initializer itself: the consuming op reads the
 //!   narrow weight (its scale and zero point, a few bytes per channel, are not counted);
-//! - a `QuantizeLinear` whose value only `DequantizeLinear`s read, of a tensor an op produced and
-//!   only `QuantizeLinear`s read, costs nothing: the producer writes the tensor quantized;
+//! - a `QuantizeLinear` that is the one reader of a tensor an op produced (not an alias such as
+//!   an Identity's output), whose value only `DequantizeLinear`s read, costs nothing: the
+//!   producer writes the tensor quantized (to int8/uint8/int4/uint4; other targets stay ops);
 //! - a `DequantizeLinear` of a quantized activation costs nothing: its reader takes the integer
 //!   tensor;
-//! - an op whose activation inputs are all quantized runs at that precision (`Op::dtype`), and
-//!   writes float (what the graph says) unless a folded `QuantizeLinear` makes its output integer.
+//! - an op whose activation inputs are all folded dequantizations runs at their precision
+//!   (`Op::dtype`); every op's outputs keep the types the graph gives them (a folded DQ is float
+//!   to its readers), unless a folded `QuantizeLinear` makes them integer.
 //!
 //! Pairs at the graph's edges stay ops: quantizing the network input, dequantizing an output.
 
@@ -24,26 +26,29 @@ use super::{Importer, Val};
 use crate::error::Result;
 use crate::ir::{DType, TensorRole};
 
-/// Who reads each value, which values leave the graph, and which values are folded
-/// dequantizations of activations (an op reading only those runs quantized).
+/// Who reads and who writes each value, and which values leave the graph.
 pub(super) struct Readers<'g> {
     by_value: HashMap<&'g str, Vec<&'g NodeProto>>,
+    producer: HashMap<&'g str, &'g NodeProto>,
     outputs: HashSet<&'g str>,
-    dequantized: HashSet<&'g str>,
 }
 
 impl<'g> Readers<'g> {
     pub(super) fn of(graph: &'g GraphProto) -> Readers<'g> {
         let mut by_value: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+        let mut producer = HashMap::new();
         for n in &graph.node {
             for i in n.input.iter().filter(|i| !i.is_empty()) {
                 by_value.entry(i.as_str()).or_default().push(n);
             }
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                producer.insert(o.as_str(), n);
+            }
         }
         Readers {
             by_value,
+            producer,
             outputs: graph.output.iter().map(|o| o.name.as_str()).collect(),
-            dequantized: HashSet::new(),
         }
     }
 
@@ -55,6 +60,22 @@ impl<'g> Readers<'g> {
                 .get(value)
                 .is_some_and(|r| !r.is_empty() && r.iter().all(|n| n.op_type == op_type))
     }
+
+    /// Whether `value` is read by exactly one node and is not a graph output.
+    fn read_once(&self, value: &str) -> bool {
+        !self.outputs.contains(value) && self.by_value.get(value).is_some_and(|r| r.len() == 1)
+    }
+
+    /// Whether `value` is written by a node that passes another value on under a new name (the
+    /// tensor behind it may have other readers).
+    fn is_alias(&self, value: &str) -> bool {
+        self.producer.get(value).is_some_and(|n| {
+            matches!(
+                n.op_type.as_str(),
+                "Identity" | "Dropout" | "Optional" | "OptionalGetElement"
+            )
+        })
+    }
 }
 
 /// Precisions a quantized activation is stored in.
@@ -65,11 +86,7 @@ pub(super) fn is_quantized(d: DType) -> bool {
 impl Importer<'_> {
     /// Absorbs `n` when it is a Q or DQ node an engine folds away (see the module notes): its
     /// output becomes another name for its input. Returns whether it was absorbed.
-    pub(super) fn absorb_qdq<'g>(
-        &mut self,
-        n: &'g NodeProto,
-        readers: &mut Readers<'g>,
-    ) -> Result<bool> {
+    pub(super) fn absorb_qdq(&mut self, n: &NodeProto, readers: &Readers) -> Result<bool> {
         let standard = n.domain.is_empty() || n.domain == "ai.onnx";
         let (Some(input), Some(output)) = (n.input.first(), n.output.first()) else {
             return Ok(false);
@@ -81,6 +98,15 @@ impl Importer<'_> {
         {
             return Ok(false);
         }
+        // What the graph types a DequantizeLinear's output as: its scale's type (f32 or f16).
+        let float = match n.input.get(1).and_then(|s| self.vals.get(s.as_str())) {
+            Some(Val::Param { dtype, .. } | Val::Const { dtype, .. })
+                if matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) =>
+            {
+                *dtype
+            }
+            _ => DType::F32,
+        };
         match (n.op_type.as_str(), self.vals.get(input.as_str()).cloned()) {
             ("DequantizeLinear", Some(Val::Param { shape, dtype, id })) => {
                 let id = match id {
@@ -98,45 +124,51 @@ impl Importer<'_> {
                         id: Some(id),
                     },
                 );
+                self.dequantized.insert(output.clone(), float);
                 Ok(true)
             }
             // A small integer initializer (an int32 bias) is kept as a folding constant; read
-            // through a DQ it is a parameter.
+            // through a DQ it is a parameter, one tensor however many DQs read it.
             ("DequantizeLinear", Some(Val::Const { shape, dtype, .. })) if !shape.is_empty() => {
                 let id = self
                     .b
                     .add_tensor(input.clone(), &shape, dtype, TensorRole::Weight)?;
-                self.vals.insert(
-                    output.clone(),
-                    Val::Param {
-                        shape,
-                        dtype,
-                        id: Some(id),
-                    },
-                );
+                let param = Val::Param {
+                    shape,
+                    dtype,
+                    id: Some(id),
+                };
+                self.vals.insert(input.clone(), param.clone());
+                self.vals.insert(output.clone(), param);
+                self.dequantized.insert(output.clone(), float);
                 Ok(true)
             }
             ("DequantizeLinear", Some(Val::Act(id))) if is_quantized(self.b.tensor(id).dtype) => {
                 self.vals.insert(output.clone(), Val::Act(id));
-                readers.dequantized.insert(output.as_str());
+                self.dequantized.insert(output.clone(), float);
                 Ok(true)
             }
             ("QuantizeLinear", Some(Val::Act(id)))
                 if self.b.tensor(id).role == TensorRole::Activation
-                    && readers.only_read_by(input, "QuantizeLinear")
+                    && readers.read_once(input)
+                    && !readers.is_alias(input)
                     && readers.only_read_by(output, "DequantizeLinear") =>
             {
-                // The zero point's type, else the output_dtype attribute, else uint8 (the spec's
-                // default): either way 8 bits unless int4.
-                let quantized = match n.input.get(2).and_then(|z| self.vals.get(z.as_str())) {
-                    Some(Val::Param { dtype, .. } | Val::Const { dtype, .. })
+                // Only to types vchip stores: the zero point's (int8/uint8/int4/uint4), else
+                // the output_dtype attribute's, else uint8 (the spec's default).
+                let zero_point = n.input.get(2).filter(|z| !z.is_empty());
+                let quantized = match zero_point.map(|z| self.vals.get(z.as_str())) {
+                    Some(Some(Val::Param { dtype, .. } | Val::Const { dtype, .. }))
                         if is_quantized(*dtype) =>
                     {
                         *dtype
                     }
-                    _ => match n.attribute.iter().find(|a| a.name == "output_dtype") {
+                    Some(_) => return Ok(false),
+                    None => match n.attribute.iter().find(|a| a.name == "output_dtype") {
+                        None => DType::Int8,
+                        Some(a) if a.i == 0 || matches!(a.i, 2 | 3) => DType::Int8,
                         Some(a) if matches!(a.i, 21 | 22) => DType::Int4,
-                        _ => DType::Int8,
+                        Some(_) => return Ok(false),
                     },
                 };
                 self.b.set_dtype(id, quantized);
@@ -149,7 +181,7 @@ impl Importer<'_> {
 
     /// The precision `n` runs at when every activation it reads is a folded dequantization of a
     /// quantized tensor (a graph that is integer by its own types keeps its ops as they are).
-    pub(super) fn quantized_inputs(&self, n: &NodeProto, readers: &Readers) -> Option<DType> {
+    pub(super) fn quantized_inputs(&self, n: &NodeProto) -> Option<DType> {
         let mut acts = n
             .input
             .iter()
@@ -161,7 +193,7 @@ impl Importer<'_> {
         acts.peek()?;
         let mut widest = DType::Int4;
         for (name, d) in acts {
-            if !is_quantized(d) || !readers.dequantized.contains(name.as_str()) {
+            if !is_quantized(d) || !self.dequantized.contains_key(name.as_str()) {
                 return None;
             }
             if d == DType::Int8 {
@@ -169,35 +201,5 @@ impl Importer<'_> {
             }
         }
         Some(widest)
-    }
-
-    /// Marks the ops built for `n` (from op index `first_op` on) as running at `dtype`; their
-    /// outputs are float as the graph types them (a folded QuantizeLinear narrows them later).
-    pub(super) fn run_quantized(&mut self, n: &NodeProto, first_op: usize, dtype: DType) {
-        self.b.set_op_dtypes_since(first_op, dtype);
-        // Integer operators (QOperator format) and the Q/DQ ops themselves write what the graph
-        // types them as.
-        if matches!(
-            n.op_type.as_str(),
-            "QLinearConv"
-                | "QLinearMatMul"
-                | "ConvInteger"
-                | "MatMulInteger"
-                | "QuantizeLinear"
-                | "DequantizeLinear"
-                | "DynamicQuantizeLinear"
-        ) {
-            return;
-        }
-        for o in n.output.iter().filter(|o| !o.is_empty()) {
-            if let Some(Val::Act(id)) = self.vals.get(o.as_str()) {
-                let id = *id;
-                if self.b.outputs_since(first_op).any(|t| t == id)
-                    && is_quantized(self.b.tensor(id).dtype)
-                {
-                    self.b.set_dtype(id, DType::F32);
-                }
-            }
-        }
     }
 }

@@ -60,6 +60,17 @@ impl Importer<'_> {
         Ok(true)
     }
 
+    /// `v`, or a located error saying what overflowed (attributes are the file's to set).
+    fn fits(&self, n: &NodeProto, idx: usize, v: Option<u64>, what: &str) -> Result<u64> {
+        v.ok_or_else(|| {
+            self.err(
+                n,
+                idx,
+                format!("{what} overflows: the attributes or shapes are corrupt"),
+            )
+        })
+    }
+
     /// A positive integer attribute, or a located error naming it.
     fn positive_attr(&self, n: &NodeProto, idx: usize, name: &str) -> Result<u64> {
         let v = attr_i(n, name, 0);
@@ -107,11 +118,35 @@ impl Importer<'_> {
             ));
         }
         // B as what it holds: N rows of whole blocks along K.
-        let stored = [cols, k.div_ceil(block) * block];
+        let stored = [
+            cols,
+            self.fits(
+                n,
+                idx,
+                k.div_ceil(block).checked_mul(block),
+                "K rounded up to whole blocks",
+            )?,
+        ];
         let b_name =
             n.input.get(1).filter(|s| !s.is_empty()).ok_or_else(|| {
                 self.err(n, idx, "input B (the packed weights) is missing".into())
             })?;
+        // B as stored: [N, blocks along K, bytes per block].
+        let blob = block * bits as u64 / 8;
+        let want = [cols, k.div_ceil(block), blob];
+        if let Some(Val::Param { shape, .. } | Val::Const { shape, .. }) =
+            self.vals.get(b_name.as_str())
+        {
+            let packed = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            let expected = want.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            if packed != expected {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("B is {shape:?}; with N={cols}, K={k}, bits={bits} and block_size={block} it holds {want:?}"),
+                ));
+            }
+        }
         let weight = match self.vals.get(b_name.as_str()) {
             Some(Val::Param { id: Some(id), .. }) => *id,
             Some(Val::Param { .. } | Val::Const { .. }) | None => {
@@ -157,7 +192,12 @@ impl Importer<'_> {
             Some(Val::Act(id)) => vec![*id],
             _ => vec![],
         };
-        let m = lead.iter().product::<u64>();
+        let m = self.fits(
+            n,
+            idx,
+            lead.iter().try_fold(1u64, |a, &d| a.checked_mul(d)),
+            "the rows of A",
+        )?;
         let mut out = lead.to_vec();
         out.push(cols);
         let kind = OpKind::MatMul(Gemm {
@@ -232,8 +272,18 @@ impl Importer<'_> {
             }
             (batch, q_len, head, kv_len, v_head)
         } else {
-            let (batch, q_len, head) =
-                self.split_heads(n, idx, "packed query", &q, heads + 2 * kv_heads)?;
+            let (batch, q_len, head) = self.split_heads(
+                n,
+                idx,
+                "packed query",
+                &q,
+                self.fits(
+                    n,
+                    idx,
+                    kv_heads.checked_mul(2).and_then(|kv| kv.checked_add(heads)),
+                    "num_heads + 2 x kv_num_heads",
+                )?,
+            )?;
             (batch, q_len, head, q_len, head)
         };
         let past_k = if gqa { 3 } else { 6 };
@@ -246,9 +296,10 @@ impl Importer<'_> {
         } else {
             0
         };
-        let total = past_len + kv_len;
+        let total = self.fits(n, idx, past_len.checked_add(kv_len), "past + new sequence")?;
+        let width = self.fits(n, idx, heads.checked_mul(v_head), "num_heads x head size")?;
         let outs = vec![
-            vec![batch, q_len, heads * v_head],
+            vec![batch, q_len, width],
             vec![batch, kv_heads, total, head],
             vec![batch, kv_heads, total, v_head],
         ];
@@ -300,7 +351,8 @@ impl Importer<'_> {
                 ))
             }
         };
-        if w_in != d_in || dq + dk + dv != w_out || dq != dk || dq % heads != 0 || dv % heads != 0 {
+        let widths = dq.checked_add(dk).and_then(|x| x.checked_add(dv));
+        if w_in != d_in || widths != Some(w_out) || dq != dk || dq % heads != 0 || dv % heads != 0 {
             return Err(self.err(
                 n,
                 idx,
@@ -324,7 +376,7 @@ impl Importer<'_> {
             }
             None => 0,
         };
-        let total = past_len + seq;
+        let total = self.fits(n, idx, past_len.checked_add(seq), "past + new sequence")?;
         let name = self.op_name(n, idx);
         let input = match self.vals.get(n.input[0].as_str()) {
             Some(Val::Act(id)) => vec![*id],
@@ -344,7 +396,7 @@ impl Importer<'_> {
                 format!("{name}.qkv"),
                 OpKind::MatMul(Gemm {
                     batch: 1,
-                    m: batch * seq,
+                    m: self.fits(n, idx, batch.checked_mul(seq), "batch x sequence")?,
                     n: w_out,
                     k: d_in,
                 }),

@@ -204,12 +204,31 @@ impl Importer<'_> {
         } else {
             &[0, 1]
         };
+        // An int32 bias small enough to be a folding constant is still a parameter here.
+        if let Some(b) = n.input.get(8).filter(|b| !b.is_empty()) {
+            if let Some(Val::Const { shape, dtype, .. }) = self.vals.get(b.as_str()).cloned() {
+                self.vals.insert(
+                    b.clone(),
+                    Val::Param {
+                        shape,
+                        dtype,
+                        id: None,
+                    },
+                );
+            }
+        }
         let conv = NodeProto {
             input: slots
                 .iter()
                 .filter_map(|&i| n.input.get(i).cloned())
                 .collect(),
             op_type: "Conv".into(),
+            // Unnamed, it is named after what it is (`QLinearConv_7`), not the stand-in.
+            name: if n.name.is_empty() {
+                format!("{}_{idx}", n.op_type)
+            } else {
+                n.name.clone()
+            },
             ..n.clone()
         };
         let first = self.b.ops_len();
