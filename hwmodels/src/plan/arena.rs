@@ -67,6 +67,18 @@ fn place_in_order(buffers: &[Buffer], order: &[usize]) -> ArenaPlan {
     }
 }
 
+/// The lowest offset where `size` bytes fit among `taken` intervals (sorted by start, then end).
+fn first_fit(taken: impl Iterator<Item = (u64, u64)>, size: u64) -> u64 {
+    let mut at = 0u64;
+    for (start, end) in taken {
+        if start >= at.saturating_add(size) {
+            break;
+        }
+        at = at.max(end);
+    }
+    at
+}
+
 /// First-fit over a scan of every placed buffer, kept sorted by (offset, end).
 fn place_by_scan(buffers: &[Buffer], order: &[usize]) -> ArenaPlan {
     let mut offsets = vec![0u64; buffers.len()];
@@ -74,16 +86,11 @@ fn place_by_scan(buffers: &[Buffer], order: &[usize]) -> ArenaPlan {
     let mut size = 0u64;
     for &i in order {
         let b = &buffers[i];
-        let mut at = 0u64;
-        for &(start, end, first, last) in &placed {
-            if first > b.last || b.first > last {
-                continue;
-            }
-            if start >= at.saturating_add(b.size) {
-                break;
-            }
-            at = at.max(end);
-        }
+        let alive = placed
+            .iter()
+            .filter(|&&(_, _, first, last)| first <= b.last && b.first <= last)
+            .map(|&(start, end, _, _)| (start, end));
+        let at = first_fit(alive, b.size);
         offsets[i] = at;
         let end = at.saturating_add(b.size);
         size = size.max(end);
@@ -128,13 +135,7 @@ fn place_by_step_lists(buffers: &[Buffer], order: &[usize], total_span: usize) -
             taken.extend_from_slice(&live[slot[s]..slot[s] + used[s]]);
         }
         taken.sort_unstable();
-        let mut at = 0u64;
-        for &(start, end) in &taken {
-            if start >= at.saturating_add(b.size) {
-                break;
-            }
-            at = at.max(end);
-        }
+        let at = first_fit(taken.iter().copied(), b.size);
         offsets[i] = at;
         let end = at.saturating_add(b.size);
         size = size.max(end);

@@ -852,29 +852,22 @@ fn contrib_attention_and_norms_have_their_shapes() {
 
 /// An input whose dimensions are numbers or exporter names.
 fn named_input(name: &str, dims: &[&str]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| match d.parse::<i64>() {
-                            Ok(v) => Dimension {
-                                dim_value: Some(v),
-                                dim_param: None,
-                            },
-                            Err(_) => Dimension {
-                                dim_value: None,
-                                dim_param: Some(d.to_string()),
-                            },
-                        })
-                        .collect(),
-                }),
-            }),
-        }),
+    let mut v = super::malformed_tests::value(name, &[]);
+    if let Some(shape) = v
+        .r#type
+        .as_mut()
+        .and_then(|t| t.tensor_type.as_mut())
+        .and_then(|t| t.shape.as_mut())
+    {
+        shape.dim = dims
+            .iter()
+            .map(|d| Dimension {
+                dim_value: d.parse::<i64>().ok(),
+                dim_param: d.parse::<i64>().is_err().then(|| d.to_string()),
+            })
+            .collect();
     }
+    v
 }
 
 #[test]
