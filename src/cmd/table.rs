@@ -49,6 +49,20 @@ struct Device {
     policy: Option<PrecisionPolicy>,
 }
 
+impl Device {
+    /// Writes the distinct-op table (one row per op, this chip's costs) to `path`.
+    fn write_ops(&self, ops: &[nas_table::DistinctOp], path: &std::path::Path) -> Result<()> {
+        let mut df = nas_table::distinct_frame(
+            ops,
+            &self.spec.name,
+            self.spec.clock_hz(),
+            self.model.models_energy(),
+        )?;
+        vchip_explore::run_sweep::write_table(&mut df, path)?;
+        Ok(())
+    }
+}
+
 /// The chip, and the listed models traced for it, through the loader every command uses.
 fn device(
     hw: &str,
@@ -124,13 +138,7 @@ fn keyed_space(
         )?;
     }
     let ops: Vec<_> = rows.into_iter().map(|(d, _)| d).collect();
-    let mut df = nas_table::distinct_frame(
-        &ops,
-        &dev.spec.name,
-        dev.spec.clock_hz(),
-        dev.model.models_energy(),
-    )?;
-    vchip_explore::run_sweep::write_table(&mut df, &output.join(format!("{space}.parquet")))?;
+    dev.write_ops(&ops, &output.join(format!("{space}.parquet")))?;
     eprintln!("{} {space} ops: {}", ops.len(), written.join(", "));
     Ok(())
 }
@@ -262,14 +270,7 @@ fn build(a: TableArgs) -> Result<()> {
                 nas_table::distinct_ops(&traces, dev.model.as_ref(), &CostOptions::default())?;
             std::fs::create_dir_all(&output)
                 .with_context(|| format!("cannot create {}", output.display()))?;
-            let mut df = nas_table::distinct_frame(
-                &ops,
-                &dev.spec.name,
-                dev.spec.clock_hz(),
-                dev.model.models_energy(),
-            )?;
-            let path = output.join("models.parquet");
-            vchip_explore::run_sweep::write_table(&mut df, &path)?;
+            dev.write_ops(&ops, &output.join("models.parquet"))?;
             // And one row per model as given (its spec string, its position), whole-network
             // totals: the row a search maps back to its candidate.
             let request = crate::session::TraceRequest {

@@ -1031,6 +1031,20 @@ fn contrib_attributes_that_overflow_are_errors() {
     );
     let e = trace(&gqa).unwrap_err();
     assert!(e.contains("overflows"), "{e}");
+    // MultiHeadAttention has no 3-D packed QKV form (ONNX Runtime refuses it too).
+    let mha = graph_with(
+        vec![ms(node(
+            "MultiHeadAttention",
+            &["q"],
+            "y",
+            vec![int("num_heads", 4)],
+        ))],
+        &[("q", &[1, 1, 192])],
+        vec![],
+        &["y"],
+    );
+    let e = trace(&mha).unwrap_err();
+    assert!(e.contains("without key and value"), "{e}");
     let attn = graph_with(
         vec![ms(node(
             "Attention",

@@ -131,15 +131,12 @@ impl Importer<'_> {
             n.input.get(1).filter(|s| !s.is_empty()).ok_or_else(|| {
                 self.err(n, idx, "input B (the packed weights) is missing".into())
             })?;
-        // B as stored: [N, blocks along K, bytes per block].
-        let blob = block * bits as u64 / 8;
-        let want = [cols, k.div_ceil(block), blob];
+        // B as stored: [N, blocks along K, bytes per block] (block_size is a multiple of 8).
+        let want = [cols, k.div_ceil(block), block / 8 * bits as u64];
         if let Some(Val::Param { shape, .. } | Val::Const { shape, .. }) =
             self.vals.get(b_name.as_str())
         {
-            let packed = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-            let expected = want.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-            if packed != expected {
+            if checked_product(shape).ok() != checked_product(&want).ok() {
                 return Err(self.err(
                     n,
                     idx,
@@ -192,12 +189,7 @@ impl Importer<'_> {
             Some(Val::Act(id)) => vec![*id],
             _ => vec![],
         };
-        let m = self.fits(
-            n,
-            idx,
-            lead.iter().try_fold(1u64, |a, &d| a.checked_mul(d)),
-            "the rows of A",
-        )?;
+        let m = checked_product(lead).map_err(|e| self.err(n, idx, e.to_string()))?;
         let mut out = lead.to_vec();
         out.push(cols);
         let kind = OpKind::MatMul(Gemm {
@@ -256,7 +248,7 @@ impl Importer<'_> {
         }
         let q = self.in_shape(n, 0, idx)?;
         let has = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
-        // Without K and V the query input is packed: [batch, seq, (heads + 2 kv_heads) x head].
+        // Without K and V, GQA's query input is packed: [batch, seq, (heads + 2 kv_heads) x head].
         let (batch, q_len, head, kv_len, v_head) = if has(1) {
             let (batch, q_len, head) = self.split_heads(n, idx, "query", &q, heads)?;
             let k = self.in_shape(n, 1, idx)?;
@@ -271,6 +263,13 @@ impl Importer<'_> {
                 ));
             }
             (batch, q_len, head, kv_len, v_head)
+        } else if !gqa {
+            // ONNX Runtime refuses a 3-D packed QKV here (its 5-D packed layouts are not read).
+            return Err(self.err(
+                n,
+                idx,
+                "MultiHeadAttention without key and value: vchip reads separate [batch, seq, hidden] Q, K and V".into(),
+            ));
         } else {
             let (batch, q_len, head) = self.split_heads(
                 n,
