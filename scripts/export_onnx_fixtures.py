@@ -5,10 +5,15 @@ Exports torchvision models without weights (`export_params=False`, a few KiB eac
 exporters: the TorchScript exporter (`dynamo=False`) and the `dynamo=True` exporter. vchip must load
 both and reproduce the zoo's MACs and parameter counts.
 
+Swin-T's TorchScript export computes its window pads with Shape/Mod/Concat/Reshape/Slice/Transpose
+subgraphs on constants, which vchip folds (the fixture checks it).
+
 usage: python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch torchvision onnx onnxscript
-       /tmp/torchvenv/bin/python scripts/export_onnx_fixtures.py
+       /tmp/torchvenv/bin/python scripts/export_onnx_fixtures.py [MODEL ...]
+Last made with torch 2.15.0 / torchvision 0.29.2 (swin_t) and earlier versions (the others).
 """
 import os
+import sys
 import warnings
 
 import onnx
@@ -17,7 +22,7 @@ import torchvision
 
 warnings.filterwarnings("ignore")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "onnx")
-MODELS = ["resnet18", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
+MODELS = sys.argv[1:] or ["resnet18", "mobilenet_v2", "efficientnet_b0", "vit_b_16", "swin_t"]
 
 os.makedirs(OUT, exist_ok=True)
 for name in MODELS:

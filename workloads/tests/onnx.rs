@@ -54,6 +54,29 @@ fn both_exporter_flavours_reproduce_the_zoo() {
     }
 }
 
+/// Swin-T's TorchScript export pads each window with pads computed by a Shape/Mod/Concat/
+/// Reshape/Slice(step -1)/Transpose subgraph; vchip folds it. References from torchvision 0.29:
+/// `torch.utils.flop_counter` gives 8,981,133,312 FLOPs (4,490,566,656 MACs); the model has
+/// 28,288,354 parameters and 28,812 int64 buffers (relative position indices), which the
+/// TorchScript exporter writes as initializers.
+#[test]
+fn swin_t_torchscript_export_traces_with_folded_pads() {
+    let opts = TraceOptions::default();
+    let ts = load_model(&fixture("swin_t.torchscript.onnx"), &opts).unwrap();
+    let t = ts.totals();
+    assert_eq!(t.macs, 4_490_566_656);
+    assert_eq!(t.params, 28_288_354 + 28_812);
+    assert_eq!(t.weight_bytes, 28_288_354 * 4 + 28_812 * 8);
+    let pads: Vec<_> = ts
+        .ops
+        .iter()
+        .filter(|op| op.name.ends_with("attn.Pad"))
+        .collect();
+    assert_eq!(pads.len(), 12, "one window pad per block");
+    let dy = load_model(&fixture("swin_t.dynamo.onnx"), &opts).unwrap();
+    assert_eq!(dy.totals().macs, 4_490_566_656);
+}
+
 #[test]
 fn torchscript_weights_are_parameters_not_inputs() {
     let t = load_model(

@@ -1081,3 +1081,55 @@ fn contrib_attributes_that_overflow_are_errors() {
     let e = trace(&nbits).unwrap_err();
     assert!(e.contains("B is [32, 2, 16]"), "{e}");
 }
+
+fn int64_init(name: &str, values: &[i64]) -> TensorProto {
+    let mut t = init(name, &[values.len() as i64], 7);
+    t.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    t
+}
+
+#[test]
+fn pads_computed_by_reversing_a_table_of_pairs_fold() {
+    // How PyTorch's TorchScript exporter writes F.pad (Swin-T's window pads): torch's
+    // last-dim-first (begin, end) pairs reshaped to [4, 2], rows reversed (Slice, step -1),
+    // transposed and flattened into ONNX's all-begins-then-all-ends order.
+    let nodes = vec![
+        node("Reshape", &["pairs", "table"], "t2", vec![]),
+        node(
+            "Slice",
+            &["t2", "minus1", "far", "zero", "minus1"],
+            "rev",
+            vec![],
+        ),
+        node("Transpose", &["rev"], "tr", vec![ints("perm", &[1, 0])]),
+        node("Reshape", &["tr", "flat"], "pads", vec![]),
+        node("Pad", &["x", "pads"], "y", vec![]),
+    ];
+    let inits = vec![
+        int64_init("pairs", &[0, 1, 0, 2, 0, 3, 0, 4]),
+        int64_init("table", &[-1, 2]),
+        int64_init("minus1", &[-1]),
+        int64_init("far", &[i64::MIN + 1]),
+        int64_init("zero", &[0]),
+        int64_init("flat", &[-1]),
+    ];
+    let t = trace(&graph_with(nodes, &[("x", &[2, 3, 4, 5])], inits, &["y"])).unwrap();
+    // Pads [0, 0, 0, 0, 4, 3, 2, 1]: the last dim gets 1 at its end, the first 4.
+    assert_eq!(out(&t, "y").0, [6, 6, 6, 6]);
+}
+
+#[test]
+fn folded_slices_and_transposes_keep_values_in_any_rank() {
+    use super::ops::movement::fold_index_map;
+    // [[1, 2, 3], [4, 5, 6]] transposed: [[1, 4], [2, 5], [3, 6]].
+    let v = [1, 2, 3, 4, 5, 6];
+    let tr = fold_index_map(&[2, 3], &[3, 2], &v, |_, i| i, |d| [1, 0][d]);
+    assert_eq!(tr.unwrap(), [1, 4, 2, 5, 3, 6]);
+    // Columns 2 then 0 (start 2, step -2) of every row: [[3, 1], [6, 4]].
+    let start = [0, 2];
+    let step = [1, -2];
+    let sl = fold_index_map(&[2, 3], &[2, 2], &v, |a, i| start[a] + i * step[a], |d| d);
+    assert_eq!(sl.unwrap(), [3, 1, 6, 4]);
+    // Values that do not fill the shape fold to nothing rather than to a wrong table.
+    assert!(fold_index_map(&[2, 3], &[3, 2], &v[..5], |_, i| i, |d| [1, 0][d]).is_none());
+}

@@ -37,7 +37,7 @@ mod contrib;
 mod indexing;
 mod linear;
 mod loss;
-mod movement;
+pub(super) mod movement;
 mod pool_reduce;
 mod spatial;
 
@@ -791,6 +791,17 @@ impl Importer<'_> {
                 let out = out.ok_or_else(|| {
                     self.err(n, idx, format!("bad perm {perm:?} for rank {}", x.len()))
                 })?;
+                if let Some(Val::Const {
+                    ints: Some(v),
+                    dtype,
+                    ..
+                }) = self.input(n, 0).cloned()
+                {
+                    let perm: Vec<usize> = perm.iter().filter_map(|&p| axis(p, x.len())).collect();
+                    let vals = movement::fold_index_map(&x, &out, &v, |_, i| i, |d| perm[d]);
+                    self.set_const(n, out, dtype, vals);
+                    return Ok(());
+                }
                 self.movement(n, idx, MoveKind::Transpose, out)?;
             }
             "Concat" => self.concat(n, idx)?,

@@ -194,16 +194,22 @@ impl Importer<'_> {
             out[ax] = len.clamp(0, d as i128) as u64;
             ranges.push((ax, s, e, step));
         }
-        if let Some(Val::Const { ints: Some(v), .. }) = self.input(n, 0).cloned() {
-            if x.len() == 1 && ranges.len() == 1 && self.all_const(n) {
-                let (_, s, _, step) = ranges[0];
-                let vals: Option<Vec<i64>> = (0..out[0] as i64)
-                    .map(|i| {
-                        v.get(s.saturating_add(i.saturating_mul(step)) as usize)
-                            .copied()
-                    })
-                    .collect();
-                self.set_const(n, out, DType::Int64, vals);
+        if let Some(Val::Const {
+            ints: Some(v),
+            dtype,
+            ..
+        }) = self.input(n, 0).cloned()
+        {
+            if self.all_const(n) {
+                // Shape arithmetic sliced in any rank (Swin's pads: a [4, 2] table reversed).
+                let mut start = vec![0i64; x.len()];
+                let mut step = vec![1i64; x.len()];
+                for &(ax, s, _, st) in &ranges {
+                    start[ax] = s;
+                    step[ax] = st;
+                }
+                let vals = fold_index_map(&x, &out, &v, |o, i| start[o] + i * step[o], |o| o);
+                self.set_const(n, out, dtype, vals);
                 return Ok(());
             }
         }
@@ -267,4 +273,47 @@ impl Importer<'_> {
         let out = if out.is_empty() { vec![1] } else { out };
         self.movement(n, idx, MoveKind::Gather, out)
     }
+}
+
+/// Values of a constant tensor of shape `out` whose element at multi-index `o` is the input's
+/// (shape `x`, values `v` row-major) element at index `pick(axis_of(d), o[d])` along each input
+/// axis `axis_of(d)`: slices (`axis_of` = identity) and transposes (`axis_of` = perm) alike.
+/// `None` when an index falls outside the input or the value list does not match its shape.
+pub(in crate::onnx) fn fold_index_map(
+    x: &[u64],
+    out: &[u64],
+    v: &[i64],
+    pick: impl Fn(usize, i64) -> i64,
+    axis_of: impl Fn(usize) -> usize,
+) -> Option<Vec<i64>> {
+    let total: u64 = out.iter().product();
+    if x.iter().product::<u64>() != v.len() as u64 || total > MAX_FOLD || out.len() != x.len() {
+        return None;
+    }
+    let mut strides = vec![1i64; x.len()];
+    for d in (0..x.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * x[d + 1] as i64;
+    }
+    let mut idx = vec![0u64; out.len()];
+    let mut vals = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut flat = 0i64;
+        for (d, &i) in idx.iter().enumerate() {
+            let a = axis_of(d);
+            let j = pick(a, i as i64);
+            if j < 0 || j >= x[a] as i64 {
+                return None;
+            }
+            flat += j * strides[a];
+        }
+        vals.push(v[flat as usize]);
+        for d in (0..out.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Some(vals)
 }
