@@ -322,7 +322,14 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         }
         let quantized = imp.quantized_inputs(n);
         let first_op = imp.b.ops_len();
-        imp.node(i, n)?;
+        if let Err(e) = imp.node(i, n) {
+            // A node after an unsupported one sees guessed shapes: the unsupported op is the
+            // cause to name, not the shape error it led to.
+            if !imp.unknown.is_empty() && !opts.allow_unknown {
+                return Err(imp.unsupported_error(file));
+            }
+            return Err(e);
+        }
         imp.fix_output_dtypes(n, first_op);
         if let Some(dtype) = quantized {
             // Outputs keep the types the graph gives them (float, from the dequantized inputs).
@@ -346,16 +353,12 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         }
     }
     if !imp.unknown.is_empty() {
+        if !opts.allow_unknown {
+            return Err(imp.unsupported_error(file));
+        }
         let mut kinds: Vec<String> = imp.unknown.clone();
         kinds.sort();
         kinds.dedup();
-        if !opts.allow_unknown {
-            return Err(WorkloadError::UnsupportedOps {
-                file: file.to_string(),
-                count: imp.unknown.len(),
-                list: kinds.join(", "),
-            });
-        }
         eprintln!(
             "warning: {file}: costed {} node(s) at zero: {}",
             imp.unknown.len(),
@@ -545,6 +548,18 @@ fn dim_params(vi: &ValueInfoProto) -> Vec<Option<String>> {
 }
 
 impl Importer<'_> {
+    /// The operators met so far that vchip does not read, as one error.
+    fn unsupported_error(&self, file: &str) -> WorkloadError {
+        let mut kinds: Vec<String> = self.unknown.clone();
+        kinds.sort();
+        kinds.dedup();
+        WorkloadError::UnsupportedOps {
+            file: file.to_string(),
+            count: self.unknown.len(),
+            list: kinds.join(", "),
+        }
+    }
+
     pub(crate) fn err(&self, node: &NodeProto, index: usize, msg: String) -> WorkloadError {
         WorkloadError::Invalid {
             file: self.file.to_string(),

@@ -1133,3 +1133,82 @@ fn folded_slices_and_transposes_keep_values_in_any_rank() {
     // Values that do not fill the shape fold to nothing rather than to a wrong table.
     assert!(fold_index_map(&[2, 3], &[3, 2], &v[..5], |_, i| i, |d| [1, 0][d]).is_none());
 }
+
+#[test]
+fn embed_layer_normalization_looks_up_rows_then_normalises() {
+    let mut n = ms(node(
+        "EmbedLayerNormalization",
+        &[
+            "ids", "seg", "word", "pos", "segtab", "gamma", "beta", "mask",
+        ],
+        "y",
+        vec![],
+    ));
+    n.output.push("mask_index".into());
+    let g = graph_with(
+        vec![n],
+        &[("ids", &[2, 16]), ("seg", &[2, 16]), ("mask", &[2, 16])],
+        vec![
+            init("word", &[100, 32], 1),
+            init("pos", &[64, 32], 1),
+            init("segtab", &[2, 32], 1),
+            init("gamma", &[32], 1),
+            init("beta", &[32], 1),
+        ],
+        &["y", "mask_index"],
+    );
+    let t = trace(&g).unwrap();
+    assert_eq!(out(&t, "y").0, [2, 16, 32]);
+    assert_eq!(out(&t, "mask_index").0, [2]);
+    // Three lookups of 32 rows each (not the whole tables), then one LayerNorm.
+    let lookups: Vec<_> = t
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Embedding { rows: 32, dim: 32 }))
+        .collect();
+    assert_eq!(lookups.len(), 3);
+    assert!(matches!(
+        t.ops.last().unwrap().kind,
+        OpKind::Norm {
+            kind: NormKind::Layer,
+            elems: 1024
+        }
+    ));
+    assert_eq!(t.totals().params, (100 + 64 + 2) * 32 + 2 * 32);
+    // A table whose width is not the word table's is an error naming it.
+    let bad = graph_with(
+        vec![ms(node(
+            "EmbedLayerNormalization",
+            &["ids", "", "word", "pos", "", "gamma", "beta"],
+            "y",
+            vec![],
+        ))],
+        &[("ids", &[2, 16])],
+        vec![
+            init("word", &[100, 32], 1),
+            init("pos", &[64, 16], 1),
+            init("gamma", &[32], 1),
+            init("beta", &[32], 1),
+        ],
+        &["y"],
+    );
+    let e = trace(&bad).unwrap_err();
+    assert!(e.contains("position_embedding [64, 16]"), "{e}");
+}
+
+#[test]
+fn an_unsupported_op_is_named_before_the_errors_its_guessed_shape_causes() {
+    // The unknown op's output is guessed from its input ([4]), which MatMul cannot take with
+    // a [16, 8] weight: the error must name the unknown op, not MatMul.
+    let g = graph_with(
+        vec![
+            node("FrobnicateV2", &["x"], "h", vec![]),
+            node("MatMul", &["h", "w"], "y", vec![]),
+        ],
+        &[("x", &[4])],
+        vec![init("w", &[16, 8], 1)],
+        &["y"],
+    );
+    let e = trace(&g).unwrap_err();
+    assert!(e.contains("FrobnicateV2"), "{e}");
+}

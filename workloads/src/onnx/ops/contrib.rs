@@ -12,6 +12,8 @@
 //!   projected Q/K/V (`[batch, seq, heads x head]`), KV caches `[batch, kv_heads, seq, head]`;
 //! - `SkipLayerNormalization` / `SkipSimplifiedLayerNormalization`: residual add and LayerNorm
 //!   (RMSNorm) in one, with the sum as an optional output;
+//! - `EmbedLayerNormalization(input_ids, [segment_ids], word, position, [segment], gamma, beta,
+//!   [mask], [position_ids])`: BERT's three embedding lookups, their sum and LayerNorm;
 //! - `RotaryEmbedding(input, position_ids, cos_cache, sin_cache)`, `FastGelu`, `BiasGelu`,
 //!   `QuickGelu`, `Gelu`, `BiasAdd`: element-wise.
 
@@ -27,6 +29,7 @@ impl Importer<'_> {
             "SkipLayerNormalization" | "SkipSimplifiedLayerNormalization" => {
                 self.skip_norm(n, idx)?
             }
+            "EmbedLayerNormalization" => self.embed_layer_norm(n, idx)?,
             "RotaryEmbedding" => {
                 let x = self.in_shape(n, 0, idx)?;
                 let elems = numel(&x);
@@ -440,6 +443,99 @@ impl Importer<'_> {
     /// `SkipLayerNormalization(input, skip, gamma, [beta], [bias])` and the simplified (RMS)
     /// form `(input, skip, gamma, [bias])`: outputs the normalised sum, then optional mean and
     /// inverse deviation (`[..., 1]`) and the sum itself.
+    /// `EmbedLayerNormalization`: one row lookup per token in each table (word, position,
+    /// segment), then the sum's LayerNorm. Outputs: `[batch, seq, hidden]`, the mask index
+    /// `[batch]` (int32) and, when named, the embedding sum.
+    fn embed_layer_norm(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let ids = self.in_shape(n, 0, idx)?;
+        let &[batch, seq] = ids.as_slice() else {
+            return Err(self.err(
+                n,
+                idx,
+                format!("input_ids {ids:?} must be [batch, sequence]"),
+            ));
+        };
+        let word = self.in_shape(n, 2, idx)?;
+        let &[_, hidden] = word.as_slice() else {
+            return Err(self.err(
+                n,
+                idx,
+                format!("word_embedding {word:?} must be [vocab, hidden]"),
+            ));
+        };
+        let rows = self.fits(n, idx, batch.checked_mul(seq), "batch x sequence")?;
+        let name = self.op_name(n, idx);
+        let mut sums = Vec::new();
+        for (slot, table, index) in [(2, "word", 0), (3, "position", 8), (4, "segment", 1)] {
+            let Some(tname) = n.input.get(slot).filter(|s| !s.is_empty()).cloned() else {
+                continue;
+            };
+            let t = self.in_shape(n, slot, idx)?;
+            if t.len() != 2 || t[1] != hidden {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("{table}_embedding {t:?} must be [rows, {hidden}] like word_embedding"),
+                ));
+            }
+            let Some(w) = self.param_id(&tname, TensorRole::Weight)? else {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("{table}_embedding `{tname}` must be a weight"),
+                ));
+            };
+            let acts: Vec<TensorId> = match self.input(n, index) {
+                Some(Val::Act(id)) => vec![*id],
+                _ => vec![],
+            };
+            let out = self
+                .b
+                .push_op(
+                    format!("{name}.{table}"),
+                    OpKind::Embedding { rows, dim: hidden },
+                    acts,
+                    vec![w],
+                    vec![vec![batch, seq, hidden]],
+                )
+                .map_err(|e| self.err(n, idx, e.to_string()))?;
+            sums.extend(out);
+        }
+        let mut weights = Vec::new();
+        for slot in [5, 6] {
+            if let Some(w) = n.input.get(slot).filter(|s| !s.is_empty()).cloned() {
+                weights.extend(self.param_id(&w, TensorRole::Weight)?);
+            }
+        }
+        let elems = numel(&[batch, seq, hidden]);
+        let outs = [
+            vec![batch, seq, hidden],
+            vec![batch],
+            vec![batch, seq, hidden],
+        ];
+        let named = |k: usize| n.output.get(k).is_some_and(|o| !o.is_empty());
+        let keep: Vec<usize> = (0..3).filter(|&k| k == 0 || named(k)).collect();
+        let ids = self
+            .b
+            .push_op(
+                name,
+                OpKind::Norm {
+                    kind: NormKind::Layer,
+                    elems,
+                },
+                sums,
+                weights,
+                keep.iter().map(|&k| outs[k].clone()).collect(),
+            )
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        for (&k, id) in keep.iter().zip(ids) {
+            if named(k) {
+                self.vals.insert(n.output[k].clone(), Val::Act(id));
+            }
+        }
+        Ok(())
+    }
+
     fn skip_norm(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
         let x = self.in_shape(n, 0, idx)?;
         let skip = self.in_shape(n, 1, idx)?;
