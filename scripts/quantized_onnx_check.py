@@ -13,10 +13,11 @@ makes of both files:
   biases, scales and zero points);
 - no QuantizeLinear/DequantizeLinear pair inside the network is left as an op.
 
-Then the LLM side: two Llama-style decoder layers (d_model 512, SwiGLU MLP 1,408; the Q/K/V/O and
-gate/up/down projections as MatMuls, RMSNorm, residuals) quantized to int4 with ONNX Runtime's
-`MatMulNBitsQuantizer` (blocks of 32, asymmetric): every projection must trace as a MatMulNBits
-product over int4 weights with the float model's MACs, and the weight bytes (packed weights,
+Then the LLM side: a token embedding and two Llama-style decoder layers (d_model 512, SwiGLU MLP
+1,408; the Q/K/V/O and gate/up/down projections as MatMuls, RMSNorm, residuals) quantized to int4
+with ONNX Runtime's `MatMulNBitsQuantizer` (blocks of 32, asymmetric, MatMuls and the Gather):
+every projection must trace as a MatMulNBits product over int4 weights with the float model's
+MACs, the embedding as a GatherBlockQuantized lookup in an int4 table, and the weight bytes (packed weights,
 block scales, zero points) within 1 % of the file's initializers.
 
 usage: python scripts/quantized_onnx_check.py path/to/vchip WORKDIR
@@ -97,7 +98,7 @@ class Images(CalibrationDataReader):
         return next(self.batches, None)
 
 
-def llama_layers(path: str, layers: int = 2, d: int = 512, ffn: int = 1408, seq: int = 16) -> None:
+def llama_layers(path: str, layers: int = 2, d: int = 512, ffn: int = 1408, seq: int = 16, vocab: int = 2048) -> None:
     rng = np.random.default_rng(2)
     nodes, inits = [], []
 
@@ -109,7 +110,8 @@ def llama_layers(path: str, layers: int = 2, d: int = 512, ffn: int = 1408, seq:
         nodes.append(helper.make_node(kind, inputs, [name], name=name, **attrs))
         return name
 
-    x = "hidden"
+    # The token embedding as a Gather, which the quantizer turns into GatherBlockQuantized.
+    x = op("Gather", [weight("embed_tokens", vocab, d), "input_ids"], "hidden", axis=0)
     for i in range(layers):
         p = f"layers.{i}"
         inits.append(numpy_helper.from_array(np.ones(d, np.float32), f"{p}.attn_norm"))
@@ -131,12 +133,19 @@ def llama_layers(path: str, layers: int = 2, d: int = 512, ffn: int = 1408, seq:
     nodes.append(helper.make_node("Identity", [x], ["out"], name="out"))
     graph = helper.make_graph(
         nodes, "llama_layers",
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [1, seq, d])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, seq, d])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
+
+
+def stored_bytes(t: TensorProto) -> int:
+    """Bytes an initializer holds: 4-bit types pack two values a byte (numpy unpacks them)."""
+    if t.data_type in (TensorProto.INT4, TensorProto.UINT4):
+        return (int(np.prod(t.dims)) + 1) // 2
+    return numpy_helper.to_array(t).nbytes
 
 
 def trace(vchip: str, path: str) -> dict:
@@ -152,7 +161,7 @@ def main() -> int:
     quantize_static(fp32, qdq, Images(), quant_format=QuantFormat.QDQ, per_channel=True,
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     model = onnx.load(qdq)
-    stored = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    stored = sum(stored_bytes(t) for t in model.graph.initializer)
     kinds = sorted({n.op_type for n in model.graph.node})
     print(f"quantized model: {len(model.graph.node)} nodes ({', '.join(kinds)}), initializers {stored:,} bytes")
 
@@ -183,11 +192,13 @@ def main() -> int:
 
     fp_llm, int4 = os.path.join(work, "llama_layers.onnx"), os.path.join(work, "llama_layers.int4.onnx")
     llama_layers(fp_llm)
-    quantizer = MatMulNBitsQuantizer(onnx.load(fp_llm), bits=4, block_size=32, is_symmetric=False)
+    quantizer = MatMulNBitsQuantizer(onnx.load(fp_llm), bits=4, block_size=32, is_symmetric=False,
+                                     op_types_to_quantize=("MatMul", "Gather"),
+                                     quant_axes=(("MatMul", 0), ("Gather", 1)))
     quantizer.process()
     quantizer.model.save_model_to_file(int4)
     model = onnx.load(int4)
-    stored = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    stored = sum(stored_bytes(t) for t in model.graph.initializer)
     kinds = sorted({n.op_type for n in model.graph.node})
     print(f"int4 model: {len(model.graph.node)} nodes ({', '.join(kinds)}), initializers {stored:,} bytes")
     f, q = trace(vchip, fp_llm), trace(vchip, int4)
@@ -197,6 +208,10 @@ def main() -> int:
           f"(float {f['totals']['macs']:,}), weight bytes {q['totals']['weight_bytes']:,}")
     if len(narrow) != 14 or len(products) != 14:
         failures.append(f"int4: {len(narrow)} of {len(products)} products over int4 weights, want 14 of 14")
+    lookups = [o for o in q["ops"] if o["type"] == "embedding"]
+    print(f"int4: embedding lookups {[(o['name'], o['weights'][0]['dtype']) for o in lookups]}")
+    if "GatherBlockQuantized" not in kinds or [o["weights"][0]["dtype"] for o in lookups] != ["int4"]:
+        failures.append(f"int4: the embedding must be one GatherBlockQuantized lookup in an int4 table, got {lookups}")
     if q["totals"]["macs"] != f["totals"]["macs"]:
         failures.append(f"int4: MACs {q['totals']['macs']:,} differ from the float model's {f['totals']['macs']:,}")
     err = abs(q["totals"]["weight_bytes"] - stored) / stored

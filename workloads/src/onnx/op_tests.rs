@@ -1212,3 +1212,41 @@ fn an_unsupported_op_is_named_before_the_errors_its_guessed_shape_causes() {
     let e = trace(&g).unwrap_err();
     assert!(e.contains("FrobnicateV2"), "{e}");
 }
+
+#[test]
+fn gather_block_quantized_looks_up_rows_of_a_narrow_table() {
+    // A uint8 table holding two 4-bit values a byte: [1000, 64] bytes = 1000 rows of 128 values,
+    // scales per 32 values along axis 1; 2 x 8 token ids.
+    let gbq = |scales: &[i64], bits: i64| {
+        graph_with(
+            vec![ms(node(
+                "GatherBlockQuantized",
+                &["table", "ids", "scales"],
+                "y",
+                vec![
+                    int("block_size", 32),
+                    int("gather_axis", 0),
+                    int("quantize_axis", 1),
+                    int("bits", bits),
+                ],
+            ))],
+            &[("ids", &[2, 8])],
+            vec![init("table", &[1000, 64], 2), init("scales", scales, 1)],
+            &["y"],
+        )
+    };
+    let t = trace(&gbq(&[1000, 4], 4)).unwrap();
+    assert_eq!(out(&t, "y").0, [2, 8, 128]);
+    let op = &t.ops[0];
+    assert!(matches!(op.kind, OpKind::Embedding { rows: 16, dim: 128 }));
+    let table = t.tensor(op.weights[0]);
+    assert_eq!((table.dtype, table.bytes()), (DType::Int4, 64_000));
+    assert_eq!(t.totals().weight_bytes, 64_000 + 1000 * 4 * 4);
+    let e = trace(&gbq(&[1000, 2], 4)).unwrap_err();
+    assert!(
+        e.contains("scales are [1000, 2]") && e.contains("[1000, 4]"),
+        "{e}"
+    );
+    let e = trace(&gbq(&[1000, 4], 2)).unwrap_err();
+    assert!(e.contains("`bits` is 2"), "{e}");
+}

@@ -5,6 +5,9 @@
 //! - `MatMulNBits(A, B, scales, [zero_points], [g_idx], [bias])`: B holds N x K weights of
 //!   `bits` bits in blocks of `block_size` along K; a product over A's last dimension whose
 //!   weights are read narrow (w4a16/w4a32) with their per-block scales and zero points;
+//! - `GatherBlockQuantized(data, indices, scales, [zero_points])`: an embedding lookup in a
+//!   table of `bits`-bit values (int4/uint4, or two 4-bit values per uint8 byte along the last
+//!   axis) with scales per `block_size` values along `quantize_axis`;
 //! - `Attention(input, weights, [bias], [mask], [past], ...)`: the packed QKV projection and the
 //!   attention core, with `past`/`present` as `[2, batch, heads, seq, head]`;
 //! - `MultiHeadAttention(query, [key], [value], [bias], ..., [past_key], [past_value])` and
@@ -24,6 +27,7 @@ impl Importer<'_> {
     pub(super) fn contrib(&mut self, n: &NodeProto, idx: usize) -> Result<bool> {
         match n.op_type.as_str() {
             "MatMulNBits" => self.matmul_nbits(n, idx)?,
+            "GatherBlockQuantized" => self.gather_block_quantized(n, idx)?,
             "Attention" => self.packed_attention(n, idx)?,
             "MultiHeadAttention" | "GroupQueryAttention" => self.projected_attention(n, idx)?,
             "SkipLayerNormalization" | "SkipSimplifiedLayerNormalization" => {
@@ -76,7 +80,12 @@ impl Importer<'_> {
 
     /// A positive integer attribute, or a located error naming it.
     fn positive_attr(&self, n: &NodeProto, idx: usize, name: &str) -> Result<u64> {
-        let v = attr_i(n, name, 0);
+        self.positive_attr_or(n, idx, name, 0)
+    }
+
+    /// A positive integer attribute, `default` when absent.
+    fn positive_attr_or(&self, n: &NodeProto, idx: usize, name: &str, default: i64) -> Result<u64> {
+        let v = attr_i(n, name, default);
         u64::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
             self.err(
                 n,
@@ -205,6 +214,132 @@ impl Importer<'_> {
         let ids = self
             .b
             .push_op(name, kind, acts, weights, vec![out])
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        if let (Some(o), Some(&id)) = (n.output.first(), ids.first()) {
+            self.vals.insert(o.clone(), Val::Act(id));
+        }
+        Ok(())
+    }
+
+    /// `GatherBlockQuantized`: rows of a block-quantized table (ONNX Runtime's
+    /// contrib_ops/cpu/quantization/gather_block_quantized.cc). The table is a weight of `bits`
+    /// bits per value; the output is `data[:gather_axis] + indices + data[gather_axis + 1:]` in
+    /// values (a uint8 table of 4-bit values holds two per byte along its last axis).
+    fn gather_block_quantized(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let bits = attr_i(n, "bits", 4);
+        let dtype =
+            match bits {
+                4 => DType::Int4,
+                8 => DType::Int8,
+                _ => return Err(self.err(
+                    n,
+                    idx,
+                    format!(
+                        "`bits` is {bits}; vchip reads 4- and 8-bit GatherBlockQuantized tables"
+                    ),
+                )),
+            };
+        let block = self.positive_attr_or(n, idx, "block_size", 128)?;
+        if block < 16 || !block.is_power_of_two() {
+            return Err(self.err(
+                n,
+                idx,
+                format!("`block_size` is {block}; it must be a power of two, at least 16"),
+            ));
+        }
+        let data_name = n.input.first().filter(|s| !s.is_empty()).cloned();
+        let (stored, stored_dtype, id) = match data_name.as_deref().and_then(|d| self.vals.get(d)) {
+            Some(Val::Param { shape, dtype, id }) => (shape.clone(), *dtype, *id),
+            Some(Val::Const { shape, dtype, .. }) => (shape.clone(), *dtype, None),
+            _ => {
+                return Err(self.err(
+                    n,
+                    idx,
+                    "input data (the quantized table) must be an initializer".into(),
+                ))
+            }
+        };
+        // Two 4-bit values per byte when the table is stored as uint8.
+        let mut table = stored.clone();
+        if bits == 4 && stored_dtype != DType::Int4 {
+            if let Some(last) = table.last_mut() {
+                *last = self.fits(n, idx, last.checked_mul(2), "packed table width")?;
+            }
+        }
+        let rank = table.len();
+        let g = axis(attr_i(n, "gather_axis", 0), rank).ok_or_else(|| {
+            self.err(
+                n,
+                idx,
+                format!("gather_axis out of range for table {table:?}"),
+            )
+        })?;
+        let q = axis(attr_i(n, "quantize_axis", 1), rank).ok_or_else(|| {
+            self.err(
+                n,
+                idx,
+                format!("quantize_axis out of range for table {table:?}"),
+            )
+        })?;
+        let mut want_scales = table.clone();
+        want_scales[q] = table[q].div_ceil(block);
+        if let Some(Val::Param { shape, .. } | Val::Const { shape, .. }) = self.input(n, 2) {
+            if checked_product(shape).ok() != checked_product(&want_scales).ok() {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("scales are {shape:?}; a table of {table:?} values in blocks of {block} along axis {q} has {want_scales:?}"),
+                ));
+            }
+        }
+        let indices = self.in_shape(n, 1, idx)?;
+        let mut out = table[..g].to_vec();
+        out.extend(&indices);
+        out.extend(&table[g + 1..]);
+        let lookups = checked_product(&table[..g])
+            .and_then(|a| checked_product(&indices).map(|b| (a, b)))
+            .map_err(|e| self.err(n, idx, e.to_string()))?;
+        let rows = self.fits(n, idx, lookups.0.checked_mul(lookups.1), "rows looked up")?;
+        let dim = checked_product(&table[g + 1..]).map_err(|e| self.err(n, idx, e.to_string()))?;
+        let name = data_name.unwrap_or_default();
+        let weight = match id {
+            Some(id) => id,
+            None => {
+                let id = self
+                    .b
+                    .add_tensor(name.clone(), table.clone(), dtype, TensorRole::Weight)
+                    .map_err(|e| self.err(n, idx, e.to_string()))?;
+                self.vals.insert(
+                    name,
+                    Val::Param {
+                        shape: table,
+                        dtype,
+                        id: Some(id),
+                    },
+                );
+                id
+            }
+        };
+        let mut weights = vec![weight];
+        for i in 2..n.input.len().min(4) {
+            if let Some(w) = n.input.get(i).filter(|s| !s.is_empty()).cloned() {
+                weights.extend(self.param_id(&w, TensorRole::Weight)?);
+            }
+        }
+        let acts = match self.input(n, 1) {
+            Some(Val::Act(id)) => vec![*id],
+            _ => vec![],
+        };
+        let op_name = self.op_name(n, idx);
+        let ids = self
+            .b
+            .push_op(
+                op_name,
+                OpKind::Embedding { rows, dim },
+                acts,
+                weights,
+                vec![out],
+            )
             .map_err(|e| self.err(n, idx, e.to_string()))?;
         if let (Some(o), Some(&id)) = (n.output.first(), ids.first()) {
             self.vals.insert(o.clone(), Val::Act(id));
