@@ -13,7 +13,7 @@ use polars_arrow::ffi::{export_iterator, ArrowArrayStream};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyCapsule, PyDict};
+use pyo3::types::{PyBool, PyCapsule, PyDict, PyInt, PyList};
 use vchip::report::Format;
 use vchip::session::{self, HwOptions, SimRequest, TraceRequest};
 use vchip_hwmodels::{Compat, CostOptions, Fusion, HardwareModel, HardwareSpec};
@@ -562,6 +562,50 @@ fn trace(py: Python<'_>, model: &str, opts: Option<&Bound<'_, PyDict>>) -> PyRes
     Ok(Trace { inner, totals })
 }
 
+/// Digits of a list of plain ints 0-9 appended to `out`; `None` for anything else (the
+/// Python `arch_spec` then checks it and words the error).
+fn push_digits(v: &Bound<'_, PyAny>, out: &mut String) -> Option<()> {
+    let list = v.cast::<PyList>().ok()?;
+    for x in list.iter() {
+        if !x.is_exact_instance_of::<PyInt>() {
+            return None;
+        }
+        let d: u8 = x.extract().ok()?;
+        if d > 9 {
+            return None;
+        }
+        out.push(char::from(b'0' + d));
+    }
+    Some(())
+}
+
+/// The spec string of an OFA-MobileNetV3 arch dict of plain ints (`{"ks": [...], "e": [...],
+/// "d": [...], "r": [224]}`, what OFA's samplers give), or `None` for any other dict: the
+/// common query's conversion without the Python loop.
+#[pyfunction]
+fn ofa_spec(arch: &Bound<'_, PyDict>) -> Option<String> {
+    if arch.len() != 4 {
+        return None;
+    }
+    let r = arch.get_item("r").ok()??;
+    let r = match r.cast::<PyList>() {
+        Ok(l) if l.len() == 1 => l.get_item(0).ok()?,
+        Ok(_) => return None,
+        Err(_) => r,
+    };
+    if !r.is_exact_instance_of::<PyInt>() {
+        return None;
+    }
+    let r: u32 = r.extract().ok()?;
+    let mut s = format!("ofa-mbv3:r={r}:d=");
+    push_digits(&arch.get_item("d").ok()??, &mut s)?;
+    s.push_str(":ks=");
+    push_digits(&arch.get_item("ks").ok()??, &mut s)?;
+    s.push_str(":e=");
+    push_digits(&arch.get_item("e").ok()??, &mut s)?;
+    Some(s)
+}
+
 #[pyfunction]
 #[pyo3(signature = (model, hw, overrides, opts=None))]
 fn simulate(
@@ -664,6 +708,7 @@ fn _vchip(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SimResult>()?;
     m.add_function(wrap_pyfunction!(trace, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(ofa_spec, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(hardware_yaml, m)?)?;

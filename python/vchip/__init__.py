@@ -105,6 +105,11 @@ def arch_spec(arch: Mapping[str, Any]) -> str:
 
 
 def _model(m: Model) -> str:
+    if type(m) is dict:
+        # OFA's samplers' dicts of plain ints convert in Rust; anything else is checked here.
+        spec = _vchip.ofa_spec(m)
+        if spec is not None:
+            return spec
     if isinstance(m, Mapping):
         return arch_spec(m)
     if isinstance(m, (str, os.PathLike)):

@@ -10,7 +10,7 @@ pub struct TraceBuilder {
     prefix: String,
     /// `prefix`'s length before each open scope.
     scope: Vec<usize>,
-    auto_names: std::collections::HashMap<String, u32>,
+    auto_names: std::collections::HashMap<String, u32, foldhash::fast::FixedState>,
     /// Scratch for `auto_names` lookups.
     auto_key: String,
     /// Activation dtype of new tensors.
@@ -197,6 +197,14 @@ impl TraceBuilder {
 
     pub fn shape(&self, t: TensorId) -> &[u64] {
         &self.trace.tensors[t.0 as usize].shape
+    }
+
+    /// Re-declares a tensor's shape and dtype (a front-end learning how a stored weight is
+    /// read, e.g. bytes that hold two 4-bit values each).
+    pub fn retype_tensor(&mut self, t: TensorId, shape: &[u64], dtype: DType) {
+        let x = &mut self.trace.tensors[t.0 as usize];
+        x.shape = Shape::from_slice(shape);
+        x.dtype = dtype;
     }
 
     pub fn tensor(&self, t: TensorId) -> &Tensor {

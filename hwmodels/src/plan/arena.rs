@@ -134,7 +134,10 @@ fn place_by_step_lists(buffers: &[Buffer], order: &[usize], total_span: usize) -
         for s in b.first..=b.last {
             taken.extend_from_slice(&live[slot[s]..slot[s] + used[s]]);
         }
-        taken.sort_unstable();
+        if b.first != b.last {
+            // One step's list is sorted already; several are merged here.
+            taken.sort_unstable();
+        }
         let at = first_fit(taken.iter().copied(), b.size);
         offsets[i] = at;
         let end = at.saturating_add(b.size);

@@ -29,7 +29,11 @@ pub fn place_by_capacity(
     let mut level = vec![outer; buffers.len()];
     let mut live: Vec<Vec<u64>> = vec![vec![0u64; steps.max(1)]; capacities.len()];
     let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by_key(|&i| (buffers[i].first, i));
+    // Keys are distinct (the index breaks ties), so an unstable sort gives the stable order;
+    // buffers usually come in creation order, already sorted.
+    if !buffers.is_sorted_by_key(|b| b.first) {
+        order.sort_unstable_by_key(|&i| (buffers[i].first, i));
+    }
     for &i in &order {
         let b = &buffers[i];
         let span = b.first..=b.last.min(steps.saturating_sub(1));

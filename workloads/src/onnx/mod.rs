@@ -14,7 +14,7 @@ mod ops;
 pub mod proto;
 mod qdq;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 
@@ -314,6 +314,7 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
     let order = node_order(file, &graph)?;
     let readers = qdq::Readers::of(&graph);
     let mut absorbed = vec![false; graph.node.len()];
+    let mut guessed: HashSet<&str> = HashSet::new();
     for &i in &order {
         let n = &graph.node[i];
         if imp.absorb_qdq(n, &readers)? {
@@ -322,13 +323,42 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         }
         let quantized = imp.quantized_inputs(n);
         let first_op = imp.b.ops_len();
+        let unknown_before = imp.unknown.len();
+        // Values downstream of an unsupported op have guessed shapes: an error there names the
+        // unsupported op as its cause.
+        let guessed_input = n.input.iter().any(|v| guessed.contains(v.as_str()));
         if let Err(e) = imp.node(i, n) {
-            // A node after an unsupported one sees guessed shapes: the unsupported op is the
-            // cause to name, not the shape error it led to.
-            if !imp.unknown.is_empty() && !opts.allow_unknown {
+            if !guessed_input {
+                return Err(e);
+            }
+            if !opts.allow_unknown {
                 return Err(imp.unsupported_error(file));
             }
-            return Err(e);
+            return Err(match e {
+                WorkloadError::Invalid {
+                    file,
+                    place,
+                    msg,
+                    hint,
+                } => WorkloadError::Invalid {
+                    file,
+                    place,
+                    msg: format!(
+                        "{msg} (an input comes from an op vchip does not read, costed at zero with a guessed shape: {})",
+                        imp.unknown.join(", ")
+                    ),
+                    hint,
+                },
+                other => other,
+            });
+        }
+        if guessed_input || imp.unknown.len() > unknown_before {
+            guessed.extend(
+                n.output
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(|o| o.as_str()),
+            );
         }
         imp.fix_output_dtypes(n, first_op);
         if let Some(dtype) = quantized {

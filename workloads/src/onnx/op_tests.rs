@@ -1250,3 +1250,173 @@ fn gather_block_quantized_looks_up_rows_of_a_narrow_table() {
     let e = trace(&gbq(&[1000, 4], 2)).unwrap_err();
     assert!(e.contains("`bits` is 2"), "{e}");
 }
+
+#[test]
+fn folded_tables_refuse_bad_perms_and_clamp_negative_slices_as_onnx_does() {
+    let table = |nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
+        trace(&graph_with(nodes, &[("x", &[1])], inits, &["y"]))
+    };
+    // A repeated perm is an error naming it, not a panic.
+    let e = table(
+        vec![
+            node("Transpose", &["t"], "tt", vec![ints("perm", &[0, 0])]),
+            node("Reshape", &["tt", "flat"], "v", vec![]),
+            node("Expand", &["x", "v"], "y", vec![]),
+        ],
+        vec![
+            {
+                let mut t = int64_init("t", &[1, 2, 3, 4, 5, 6]);
+                t.dims = vec![2, 3];
+                t
+            },
+            int64_init("flat", &[-1]),
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("not a permutation"), "{e}");
+    // Step -1 from a start before the beginning: ONNX clamps the start to 0, one element.
+    let t = table(
+        vec![
+            node("Slice", &["t", "s", "e", "a", "st"], "v", vec![]),
+            node("Expand", &["x", "v"], "y", vec![]),
+        ],
+        vec![
+            int64_init("t", &[3, 5, 7, 2]),
+            int64_init("s", &[-10]),
+            int64_init("e", &[-10]),
+            int64_init("a", &[0]),
+            int64_init("st", &[-1]),
+        ],
+    )
+    .unwrap();
+    assert_eq!(out(&t, "y").0, [3]);
+    // Steps known only at run time are not taken as 1.
+    let e = trace(&graph_with(
+        vec![node("Slice", &["x", "s", "e", "a", "st"], "y", vec![])],
+        &[("x", &[2, 4]), ("st", &[1])],
+        vec![
+            int64_init("s", &[0]),
+            int64_init("e", &[100]),
+            int64_init("a", &[1]),
+        ],
+        &["y"],
+    ))
+    .unwrap_err();
+    assert!(e.contains("constant axes and steps"), "{e}");
+}
+
+#[test]
+fn tied_int4_embedding_is_one_table_read_two_ways() {
+    // onnxruntime-genai's tied embeddings: the LM head's packed int4 weight [V, K/32, 16] is
+    // reshaped to [V, K/2] bytes for GatherBlockQuantized and read by MatMulNBits as it is.
+    let (v, k) = (1024i64, 256i64);
+    let nodes = vec![
+        node("Reshape", &["w_q4", "shp"], "table", vec![]),
+        ms(node(
+            "GatherBlockQuantized",
+            &["table", "ids", "w_scale"],
+            "emb",
+            vec![int("bits", 4), int("block_size", 32)],
+        )),
+        ms(node(
+            "MatMulNBits",
+            &["emb", "w_q4", "w_scale"],
+            "y",
+            vec![
+                int("K", k),
+                int("N", v),
+                int("bits", 4),
+                int("block_size", 32),
+            ],
+        )),
+    ];
+    let inits = vec![
+        init("w_q4", &[v, k / 32, 16], 2),
+        init("w_scale", &[v, k / 32], 1),
+        int64_init("shp", &[v, k / 2]),
+    ];
+    let t = trace(&graph_with(nodes, &[("ids", &[1, 8])], inits, &["y"])).unwrap();
+    assert_eq!(out(&t, "emb").0, [1, 8, 256]);
+    assert_eq!(out(&t, "y").0, [1, 8, 1024]);
+    // One table of V x K int4 values (V x K / 2 bytes) and its scales, counted once.
+    assert_eq!(t.totals().weight_bytes, (v * k / 2 + v * k / 32 * 4) as u64);
+    assert!(t
+        .ops
+        .iter()
+        .all(|op| t.tensor(op.weights[0]).dtype == DType::Int4));
+    assert_eq!(
+        t.ops.len(),
+        2,
+        "the reshape of a weight is an alias, not an op"
+    );
+}
+
+#[test]
+fn gather_block_quantized_checks_scale_and_zero_point_layouts() {
+    let gbq = |scales: &[i64], zp: Option<&[i64]>, gather_axis: i64| {
+        let mut inputs = vec!["table", "ids", "scales"];
+        let mut inits = vec![init("table", &[100, 32], 2), init("scales", scales, 1)];
+        if let Some(z) = zp {
+            inputs.push("zp");
+            inits.push(init("zp", z, 2));
+        }
+        trace(&graph_with(
+            vec![ms(node(
+                "GatherBlockQuantized",
+                &inputs,
+                "y",
+                vec![
+                    int("block_size", 32),
+                    int("gather_axis", gather_axis),
+                    int("quantize_axis", 1),
+                ],
+            ))],
+            &[("ids", &[4])],
+            inits,
+            &["y"],
+        ))
+    };
+    // [100, 64] int4 values: scales [100, 2], zero points packed two a byte: [100, 1].
+    assert_eq!(
+        out(&gbq(&[100, 2], Some(&[100, 1]), 0).unwrap(), "y").0,
+        [4, 64]
+    );
+    let e = gbq(&[2, 100], None, 0).unwrap_err();
+    assert!(e.contains("scales are [2, 100]"), "{e}");
+    let e = gbq(&[100, 2], Some(&[100, 2]), 0).unwrap_err();
+    assert!(e.contains("zero_points are [100, 2]"), "{e}");
+    let e = gbq(&[100, 2], None, 1).unwrap_err();
+    assert!(e.contains("gathered on axis 0"), "{e}");
+}
+
+#[test]
+fn errors_downstream_of_an_unsupported_op_say_so_and_others_do_not() {
+    // An error in a node that does not read the unknown op's output is reported as itself.
+    let g = graph_with(
+        vec![
+            node("FrobnicateV2", &["x"], "h", vec![]),
+            node("MatMul", &["x", "w"], "y", vec![]),
+        ],
+        &[("x", &[4])],
+        vec![init("w", &[16, 8], 1)],
+        &["y", "h"],
+    );
+    let e = trace(&g).unwrap_err();
+    assert!(e.contains("MatMul") && !e.contains("FrobnicateV2"), "{e}");
+    // With --allow-unknown, an error downstream names the guessed op.
+    let g = graph_with(
+        vec![
+            node("FrobnicateV2", &["x"], "h", vec![]),
+            node("MatMul", &["h", "w"], "y", vec![]),
+        ],
+        &[("x", &[4])],
+        vec![init("w", &[16, 8], 1)],
+        &["y"],
+    );
+    let opts = TraceOptions {
+        allow_unknown: true,
+        ..TraceOptions::default()
+    };
+    let e = load_onnx("t.onnx", &g, &opts).unwrap_err().to_string();
+    assert!(e.contains("guessed shape: FrobnicateV2"), "{e}");
+}

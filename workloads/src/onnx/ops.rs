@@ -784,20 +784,27 @@ impl Importer<'_> {
                 let x = self.in_shape(n, 0, idx)?;
                 let perm =
                     attr_ints(n, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
-                let out: Option<Vec<u64>> = perm
-                    .iter()
-                    .map(|&p| axis(p, x.len()).map(|a| x[a]))
-                    .collect();
-                let out = out.ok_or_else(|| {
-                    self.err(n, idx, format!("bad perm {perm:?} for rank {}", x.len()))
-                })?;
+                // A permutation of 0..rank, as ONNX Runtime requires (no repeats, no negatives).
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if !sorted.iter().copied().eq(0..x.len() as i64) {
+                    return Err(self.err(
+                        n,
+                        idx,
+                        format!(
+                            "perm {perm:?} is not a permutation of the {} axes of {x:?}",
+                            x.len()
+                        ),
+                    ));
+                }
+                let perm: Vec<usize> = perm.iter().map(|&p| p as usize).collect();
+                let out: Vec<u64> = perm.iter().map(|&a| x[a]).collect();
                 if let Some(Val::Const {
                     ints: Some(v),
                     dtype,
                     ..
                 }) = self.input(n, 0).cloned()
                 {
-                    let perm: Vec<usize> = perm.iter().filter_map(|&p| axis(p, x.len())).collect();
                     let vals = movement::fold_index_map(&x, &out, &v, |_, i| i, |d| perm[d]);
                     self.set_const(n, out, dtype, vals);
                     return Ok(());
@@ -933,6 +940,24 @@ impl Importer<'_> {
         if let Some(Val::Const { dtype, ints, .. }) = self.input(n, 0).cloned() {
             self.set_const(n, out, dtype, ints);
             return Ok(());
+        }
+        // A reshaped weight is the same weight seen with another shape (onnxruntime-genai
+        // reshapes a tied int4 LM head into its embedding table): an alias, not an op.
+        if let Some(Val::Param { dtype, .. }) = self.input(n, 0).cloned() {
+            let name = n.input[0].clone();
+            if let (Some(id), Some(o)) =
+                (self.param_id(&name, TensorRole::Weight)?, n.output.first())
+            {
+                self.vals.insert(
+                    o.clone(),
+                    Val::Param {
+                        shape: out,
+                        dtype,
+                        id: Some(id),
+                    },
+                );
+                return Ok(());
+            }
         }
         self.movement(n, idx, MoveKind::Reshape, out)
     }

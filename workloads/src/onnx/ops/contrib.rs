@@ -163,11 +163,19 @@ impl Importer<'_> {
                     .b
                     .add_tensor(b_name.clone(), stored, dtype, TensorRole::Weight)
                     .map_err(|e| self.err(n, idx, e.to_string()))?;
+                // Other readers (a Reshape to the tied embedding table) still see the file's
+                // bytes; only the trace's tensor holds 4-bit values.
+                let (shape, file_dtype) = match self.vals.get(b_name.as_str()) {
+                    Some(Val::Param { shape, dtype, .. } | Val::Const { shape, dtype, .. }) => {
+                        (shape.clone(), *dtype)
+                    }
+                    _ => (stored.to_vec(), dtype),
+                };
                 self.vals.insert(
                     b_name.clone(),
                     Val::Param {
-                        shape: stored.to_vec(),
-                        dtype,
+                        shape,
+                        dtype: file_dtype,
                         id: Some(id),
                     },
                 );
@@ -227,18 +235,19 @@ impl Importer<'_> {
     /// values (a uint8 table of 4-bit values holds two per byte along its last axis).
     fn gather_block_quantized(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
         let bits = attr_i(n, "bits", 4);
-        let dtype =
-            match bits {
-                4 => DType::Int4,
-                8 => DType::Int8,
-                _ => return Err(self.err(
+        let dtype = match bits {
+            4 => DType::Int4,
+            8 => DType::Int8,
+            _ => {
+                return Err(self.err(
                     n,
                     idx,
                     format!(
                         "`bits` is {bits}; vchip reads 4- and 8-bit GatherBlockQuantized tables"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let block = self.positive_attr_or(n, idx, "block_size", 128)?;
         if block < 16 || !block.is_power_of_two() {
             return Err(self.err(
@@ -259,14 +268,29 @@ impl Importer<'_> {
                 ))
             }
         };
+        if stored_dtype == DType::Int4 && bits != 4 {
+            return Err(self.err(
+                n,
+                idx,
+                format!("the table holds 4-bit values but `bits` is {bits}"),
+            ));
+        }
         // Two 4-bit values per byte when the table is stored as uint8.
+        let packed = bits == 4 && stored_dtype != DType::Int4;
         let mut table = stored.clone();
-        if bits == 4 && stored_dtype != DType::Int4 {
+        if packed {
             if let Some(last) = table.last_mut() {
                 *last = self.fits(n, idx, last.checked_mul(2), "packed table width")?;
             }
         }
         let rank = table.len();
+        if rank < 2 {
+            return Err(self.err(
+                n,
+                idx,
+                format!("the table is {table:?}; it needs a gather axis and a quantized axis"),
+            ));
+        }
         let g = axis(attr_i(n, "gather_axis", 0), rank).ok_or_else(|| {
             self.err(
                 n,
@@ -281,14 +305,37 @@ impl Importer<'_> {
                 format!("quantize_axis out of range for table {table:?}"),
             )
         })?;
+        if packed && (g != 0 || q != rank - 1) {
+            return Err(self.err(
+                n,
+                idx,
+                format!("a uint8 table of packed 4-bit values is gathered on axis 0 and quantized along its last axis (got gather_axis {g}, quantize_axis {q})"),
+            ));
+        }
         let mut want_scales = table.clone();
         want_scales[q] = table[q].div_ceil(block);
         if let Some(Val::Param { shape, .. } | Val::Const { shape, .. }) = self.input(n, 2) {
-            if checked_product(shape).ok() != checked_product(&want_scales).ok() {
+            if *shape != want_scales {
                 return Err(self.err(
                     n,
                     idx,
                     format!("scales are {shape:?}; a table of {table:?} values in blocks of {block} along axis {q} has {want_scales:?}"),
+                ));
+            }
+        }
+        // Zero points: one per block, packed two a byte along the last axis with a uint8 table.
+        let mut want_zp = want_scales.clone();
+        if packed {
+            if let Some(last) = want_zp.last_mut() {
+                *last = last.div_ceil(2);
+            }
+        }
+        if let Some(Val::Param { shape, .. } | Val::Const { shape, .. }) = self.input(n, 3) {
+            if *shape != want_zp {
+                return Err(self.err(
+                    n,
+                    idx,
+                    format!("zero_points are {shape:?}; with scales {want_scales:?} they are {want_zp:?}"),
                 ));
             }
         }
@@ -303,7 +350,14 @@ impl Importer<'_> {
         let dim = checked_product(&table[g + 1..]).map_err(|e| self.err(n, idx, e.to_string()))?;
         let name = data_name.unwrap_or_default();
         let weight = match id {
-            Some(id) => id,
+            Some(id) => {
+                // A table created before (as MatMulNBits' packed weight, or reshaped from it):
+                // the same bytes, read as `bits`-bit values.
+                if self.b.tensor(id).dtype != dtype {
+                    self.b.retype_tensor(id, &table, dtype);
+                }
+                id
+            }
             None => {
                 let id = self
                     .b
@@ -598,6 +652,53 @@ impl Importer<'_> {
                 format!("word_embedding {word:?} must be [vocab, hidden]"),
             ));
         };
+        let has = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
+        for (slot, what) in [(3, "position_embedding"), (5, "gamma")] {
+            if !has(slot) {
+                return Err(self.err(n, idx, format!("input {what} is missing")));
+            }
+        }
+        if has(1) != has(4) {
+            return Err(self.err(
+                n,
+                idx,
+                "segment_ids and segment_embedding come together (one is missing)".into(),
+            ));
+        }
+        for (slot, what) in [(1, "segment_ids"), (7, "mask")] {
+            if has(slot) {
+                let s = self.in_shape(n, slot, idx)?;
+                if s != ids {
+                    return Err(self.err(
+                        n,
+                        idx,
+                        format!("{what} {s:?} must have input_ids' shape {ids:?}"),
+                    ));
+                }
+            }
+        }
+        for (slot, what) in [(5, "gamma"), (6, "beta")] {
+            if has(slot) {
+                let s = self.in_shape(n, slot, idx)?;
+                if s != [hidden] {
+                    return Err(self.err(
+                        n,
+                        idx,
+                        format!("{what} {s:?} must be [{hidden}], the embedding width"),
+                    ));
+                }
+            }
+        }
+        let positions = self.in_shape(n, 3, idx)?;
+        if !has(8) && positions.first().is_some_and(|&p| p < seq) {
+            return Err(self.err(
+                n,
+                idx,
+                format!(
+                    "position_embedding {positions:?} has fewer rows than the sequence ({seq}); use a shorter --seq"
+                ),
+            ));
+        }
         let rows = self.fits(n, idx, batch.checked_mul(seq), "batch x sequence")?;
         let name = self.op_name(n, idx);
         let mut sums = Vec::new();

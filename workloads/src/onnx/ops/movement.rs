@@ -151,6 +151,19 @@ impl Importer<'_> {
                 .ok_or_else(|| self.err(n, idx, "Slice needs constant starts and ends".into()))?;
             return self.movement(n, idx, MoveKind::Slice, out);
         };
+        // Axes or steps given but only known at run time: the declared output or an error,
+        // never the defaults.
+        let given = |i: usize| n.input.len() > 1 && n.input.get(i).is_some_and(|s| !s.is_empty());
+        if (axes.is_none() && given(3)) || (steps.is_none() && given(4)) {
+            let out = self.declared_full(n, 0).ok_or_else(|| {
+                self.err(
+                    n,
+                    idx,
+                    "Slice needs constant axes and steps (or a declared output shape)".into(),
+                )
+            })?;
+            return self.movement(n, idx, MoveKind::Slice, out);
+        }
         let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
         if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
@@ -175,13 +188,15 @@ impl Importer<'_> {
             if step == 0 {
                 return Err(self.err(n, idx, "Slice step 0".into()));
             }
-            let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
+            // max-then-min rather than clamp: an empty axis (d = 0) has lo > hi.
+            let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
             let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
             let (s, e) = if step > 0 {
                 (clamp(norm(starts[i]), 0, d), clamp(norm(ends[i]), 0, d))
             } else {
+                // ONNX: with a negative step, starts clamp to [0, d - 1], ends to [-1, d - 1].
                 (
-                    clamp(norm(starts[i]), -1, d - 1),
+                    clamp(norm(starts[i]), 0, d - 1),
                     clamp(norm(ends[i]), -1, d - 1),
                 )
             };
@@ -306,7 +321,7 @@ pub(in crate::onnx) fn fold_index_map(
             }
             flat += j * strides[a];
         }
-        vals.push(v[flat as usize]);
+        vals.push(*v.get(flat as usize)?);
         for d in (0..out.len()).rev() {
             idx[d] += 1;
             if idx[d] < out[d] {
