@@ -130,6 +130,24 @@ def test_arch_dicts_are_the_spec_strings():
     assert vchip.arch_spec(res) == "ofa-resnet50:r=192:d=01201:e=" + "1" * 18 + ":w=210120"
 
 
+def test_arch_dicts_of_plain_ints_convert_in_rust_as_in_python():
+    from vchip import _vchip
+
+    rng = random.Random(11)
+    for _ in range(200):
+        arch = random_arch(rng)
+        assert _vchip.ofa_spec(arch) == vchip.arch_spec(arch)
+        flat = dict(arch, r=arch["r"][0])
+        assert _vchip.ofa_spec(flat) == vchip.arch_spec(flat)
+    # Anything else is left to the Python conversion and its checks.
+    arch = random_arch(rng)
+    for odd in (dict(arch, ks=[True] * 20), dict(arch, r=[224.0]), dict(arch, ks=tuple(arch["ks"])),
+                dict(arch, e=[13] + arch["e"][1:]), dict(arch, extra=1), dict(arch, r=[224, 192])):
+        assert _vchip.ofa_spec(odd) is None
+    with pytest.raises(vchip.VchipError, match="single digits"):
+        vchip.simulate(dict(arch, e=[13] + arch["e"][1:]), "edge-tpu-like")
+
+
 # --- batches keep each candidate's identity -------------------------------------------------
 
 
