@@ -9,7 +9,7 @@ use crate::schedule::{Level, Schedule, Step};
 use crate::spec::HardwareSpec;
 
 /// Modelling conventions to follow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compat {
     /// vchip's own semantics: standard convolution output sizes and the finite-buffer stall model.

@@ -98,6 +98,31 @@ fn results_are_identical_with_one_and_two_threads() {
     assert_eq!(one, with(2), "and across runs");
 }
 
+/// The systolic model remembers matrix-step costs by everything they depend on: a model that has
+/// costed other networks first (warm) gives byte-identical results to a fresh one, and networks
+/// sharing layer shapes do not borrow each other's placements.
+#[test]
+fn remembered_matrix_costs_equal_fresh_ones() {
+    let spec = load_hardware("edge-tpu-like").unwrap();
+    let warm = build_model(spec.clone()).unwrap();
+    let opts = CostOptions::default();
+    let nets = ["resnet18", "resnet50", "mobilenetv2", "resnet18"];
+    let traces: Vec<Trace> = nets
+        .iter()
+        .map(|n| int8(zoo::load_by_name(n, &TraceOptions::default()).unwrap()))
+        .collect();
+    for t in &traces {
+        let warm_run = simulate(t, warm.as_ref(), &opts).unwrap();
+        let fresh = run(t, &spec);
+        assert_eq!(
+            serde_json::to_string(&warm_run).unwrap(),
+            serde_json::to_string(&fresh).unwrap(),
+            "{}",
+            t.name
+        );
+    }
+}
+
 /// A 256×256×256 int8 GEMM: each operand is 64 KiB.
 const GEMM: &str = "input [256, 256]\nlinear 256 bias=0\n";
 

@@ -400,7 +400,6 @@ fn fold_into_product(
                 .find(|&w| trace.tensors[w.0 as usize].role == role)
         };
         let bias = last_with(TensorRole::Weight).or_else(|| last_with(TensorRole::Constant));
-        let name = op.name.clone();
         let product_has_bias = trace.ops[p].weights.len() > 1;
         for &w in &op.weights {
             // Absorbed into the product's weights, unless another op still reads it.
@@ -416,7 +415,8 @@ fn fold_into_product(
         }
         producer[out.0 as usize] = Some(p);
         *gone = true;
-        folded.push(name);
+        // The folded op is dropped below: its name moves to the report uncopied.
+        folded.push(std::mem::take(&mut trace.ops[i].name));
     }
     if !folded.is_empty() {
         let mut keep = removed.iter().map(|r| !r);

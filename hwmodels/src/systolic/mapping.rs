@@ -15,7 +15,7 @@
 use crate::spec::Dataflow;
 
 /// A GEMM `C (m×n) = A (m×k) · B (k×n)`; A is the ifmap operand, B the filter operand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GemmDims {
     pub m: u64,
     pub n: u64,

@@ -45,7 +45,29 @@ pub struct SystolicModel {
     offchip: LevelName,
     /// `LEVEL_SRAM`, shared by every step's traffic rows.
     sram: LevelName,
+    /// Costs of matrix steps already computed, by everything they depend on: a NAS search
+    /// queries thousands of subnets whose layers repeat a few hundred GEMM shapes.
+    matrix_memo: std::sync::Mutex<MatrixMemo>,
 }
+
+/// Everything `cost_matrix` reads: the GEMMs with their repeats, the operand widths, where the
+/// operands live, the fused epilogue, the compute dtype, the compatibility mode and the
+/// attention softmax's work.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct MatrixKey {
+    gemms: smallvec::SmallVec<[(GemmDims, u64); 2]>,
+    bits: [u64; 3],
+    io: (bool, Option<u64>, bool, bool, bool),
+    extra: [u64; 6],
+    dtype: vchip_workloads::DType,
+    compat: Compat,
+    softmax_flops: u64,
+}
+
+type MatrixMemo = std::collections::HashMap<MatrixKey, OpCost, foldhash::fast::FixedState>;
+
+/// Entries kept before the memo starts over (a few MB; a sweep's distinct shapes fit many times).
+const MATRIX_MEMO_ENTRIES: usize = 16_384;
 
 enum SramBandwidth {
     PerOperand([Option<f64>; 3]),
@@ -139,6 +161,7 @@ impl SystolicModel {
             }
             .into(),
             sram: LEVEL_SRAM.into(),
+            matrix_memo: Default::default(),
             spec,
         })
     }
@@ -224,20 +247,58 @@ impl SystolicModel {
         extra: &Extra,
     ) -> OpCost {
         let compat = opts.compat;
+        let bits = |t: Option<&vchip_workloads::TensorId>| t.map(|&t| trace.tensor(t).dtype.bits());
+        let a_bits = bits(op.inputs.first()).unwrap_or(8);
+        let key = MatrixKey {
+            gemms: self.gemms(op, compat),
+            bits: [
+                a_bits,
+                bits(op.weights.first().or(op.inputs.get(1))).unwrap_or(a_bits),
+                bits(op.outputs.first()).unwrap_or(8),
+            ],
+            io: (
+                io.a_on_chip,
+                io.a_stored_bytes,
+                io.b_on_chip,
+                io.c_on_chip,
+                io.pipelined_folds,
+            ),
+            extra: [
+                extra.vector_flops,
+                extra.epilogue_cycles,
+                extra.dram_read,
+                extra.dram_write,
+                extra.sram_read,
+                extra.sram_write,
+            ],
+            dtype: op.dtype,
+            compat,
+            softmax_flops: softmax_flops(op),
+        };
+        // A poisoned lock only means another thread panicked mid-insert: recompute.
+        if let Some(hit) = self
+            .matrix_memo
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return hit;
+        }
+        let cost = self.cost_matrix_uncached(op, &key, io, extra);
+        if let Ok(mut memo) = self.matrix_memo.lock() {
+            if memo.len() >= MATRIX_MEMO_ENTRIES {
+                memo.clear();
+            }
+            memo.insert(key, cost.clone());
+        }
+        cost
+    }
+
+    /// [`Self::cost_matrix`] computed: `key` carries the GEMMs, operand widths and mode.
+    fn cost_matrix_uncached(&self, op: &Op, key: &MatrixKey, io: &Io, extra: &Extra) -> OpCost {
+        let compat = key.compat;
         let word = |bits: u64| bits as f64 / 8.0;
-        let a_bytes = op
-            .inputs
-            .first()
-            .map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
-        let b_bytes = op
-            .weights
-            .first()
-            .or(op.inputs.get(1))
-            .map_or(a_bytes, |&t| word(trace.tensor(t).dtype.bits()));
-        let c_bytes = op
-            .outputs
-            .first()
-            .map_or(1.0, |&t| word(trace.tensor(t).dtype.bits()));
+        let [a_bytes, b_bytes, c_bytes] = key.bits.map(word);
         let words = WordBytes {
             a: a_bytes,
             b: b_bytes,
@@ -252,7 +313,7 @@ impl SystolicModel {
         let mut sram_pj = 0.0;
         // Bytes each buffer moves (array side plus DRAM fills and drains), for bandwidth limits.
         let mut sram_bytes = [0.0f64; 3];
-        for (g, reps) in self.gemms(op, compat) {
+        for &(g, reps) in &key.gemms {
             let m = map_gemm(g, self.rows, self.cols, self.dataflow);
             let cycles = match compat {
                 // SCALE-Sim reports the 0-based index of the last cycle.
@@ -352,23 +413,8 @@ impl SystolicModel {
             cost.compute_cycles = cost.compute_cycles.max(epilogue_cycles);
         }
         // Softmax inside attention runs on the vector unit after the products.
-        let (vec_cycles, vec_flops) = if let OpKind::Attention {
-            batch,
-            heads,
-            q_len,
-            kv_len,
-            ..
-        } = op.kind
-        {
-            let flops = batch
-                .saturating_mul(heads)
-                .saturating_mul(q_len)
-                .saturating_mul(kv_len)
-                .saturating_mul(5);
-            (flops.div_ceil(self.vector.lanes.0), flops)
-        } else {
-            (0, 0)
-        };
+        let vec_flops = key.softmax_flops;
+        let vec_cycles = vec_flops.div_ceil(self.vector.lanes.0);
         cost.compute_cycles = cost.compute_cycles.saturating_add(vec_cycles);
         cost.cycles = cost.compute_cycles.saturating_add(cost.stall_cycles);
         cost.bound = if compat == Compat::Scalesim
@@ -461,6 +507,24 @@ fn weight_bytes_read(
             .filter(|&&w| !cached(w))
             .map(|&w| trace.tensor(w).bytes())
             .fold(0, u64::saturating_add),
+    }
+}
+
+/// The softmax work inside an attention op, which runs on the vector unit after the products.
+fn softmax_flops(op: &Op) -> u64 {
+    match op.kind {
+        OpKind::Attention {
+            batch,
+            heads,
+            q_len,
+            kv_len,
+            ..
+        } => batch
+            .saturating_mul(heads)
+            .saturating_mul(q_len)
+            .saturating_mul(kv_len)
+            .saturating_mul(5),
+        _ => 0,
     }
 }
 
