@@ -591,11 +591,24 @@ impl Importer<'_> {
     }
 
     pub(crate) fn err(&self, node: &NodeProto, index: usize, msg: String) -> WorkloadError {
+        // A value the node needs that the file feeds in as an integer graph input: PyTorch's
+        // `export_params=False` turns constants it folded into inputs without values.
+        let valueless = node.input.iter().find(|name| {
+            matches!(self.vals.get(name.as_str()), Some(Val::Act(id))
+                if self.b.tensor(*id).role == TensorRole::Input
+                    && self.b.tensor(*id).dtype == DType::Int64)
+        });
+        let hint = match valueless {
+            Some(name) if msg.contains("constant") => format!(
+                "input `{name}` is an integer graph input, so its value is not in the file (an export with export_params=False makes folded constants inputs): export with do_constant_folding=False, or with the weights"
+            ),
+            _ => "check the exported model (onnx.checker) or report the node to vchip".into(),
+        };
         WorkloadError::Invalid {
             file: self.file.to_string(),
             place: node_place(node, index),
             msg,
-            hint: "check the exported model (onnx.checker) or report the node to vchip".into(),
+            hint,
         }
     }
 

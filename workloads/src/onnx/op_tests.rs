@@ -1420,3 +1420,35 @@ fn errors_downstream_of_an_unsupported_op_say_so_and_others_do_not() {
     let e = load_onnx("t.onnx", &g, &opts).unwrap_err().to_string();
     assert!(e.contains("guessed shape: FrobnicateV2"), "{e}");
 }
+
+#[test]
+fn a_shape_fed_as_an_integer_graph_input_names_the_export_option() {
+    // What torch.onnx.export(..., export_params=False) with constant folding writes: the folded
+    // shape of an Expand becomes an input without a value.
+    let mut shape_input = super::malformed_tests::value("onnx::Expand_8432", &[4]);
+    if let Some(t) = shape_input
+        .r#type
+        .as_mut()
+        .and_then(|t| t.tensor_type.as_mut())
+    {
+        t.elem_type = 7;
+    }
+    let g = encode(GraphProto {
+        node: vec![node("Expand", &["x", "onnx::Expand_8432"], "y", vec![])],
+        name: "g".into(),
+        input: vec![
+            super::malformed_tests::value("x", &[1, 3, 1, 1]),
+            shape_input,
+        ],
+        output: vec![ValueInfoProto {
+            name: "y".into(),
+            r#type: None,
+        }],
+        ..Default::default()
+    });
+    let e = trace(&g).unwrap_err();
+    assert!(
+        e.contains("`onnx::Expand_8432`") && e.contains("do_constant_folding=False"),
+        "{e}"
+    );
+}
