@@ -28,14 +28,15 @@ pub struct ArenaPlan {
 
 /// Plans `buffers`. Deterministic: ties in size go to the earlier-starting, then lower-index buffer.
 pub fn plan_arena(buffers: &[Buffer]) -> ArenaPlan {
-    let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (&buffers[a], &buffers[b]);
-        y.size
-            .cmp(&x.size)
-            .then(x.first.cmp(&y.first))
-            .then(a.cmp(&b))
-    });
+    // Sorted on keys laid out beside each other (largest first, then earlier, then lower index):
+    // the index breaks every tie, so the unstable sort's order is the only one.
+    let mut keyed: Vec<(std::cmp::Reverse<u64>, usize, usize)> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (std::cmp::Reverse(b.size), b.first, i))
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i).collect();
     place_in_order(buffers, &order)
 }
 
