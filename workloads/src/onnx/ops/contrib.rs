@@ -95,11 +95,16 @@ impl Importer<'_> {
         })
     }
 
-    fn matmul_nbits(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
-        let a = self.in_shape(n, 0, idx)?;
-        let k = self.positive_attr(n, idx, "K")?;
-        let cols = self.positive_attr(n, idx, "N")?;
-        let block = self.positive_attr(n, idx, "block_size")?;
+    /// `bits` (4 or 8: the dtype values are read at) and `block_size` (a power of two, at
+    /// least 16; `default_block` when absent, 0 for none) of a block-quantized operator.
+    fn block_quantization(
+        &self,
+        n: &NodeProto,
+        idx: usize,
+        what: &str,
+        default_block: i64,
+    ) -> Result<(i64, DType, u64)> {
+        let block = self.positive_attr_or(n, idx, "block_size", default_block)?;
         let bits = attr_i(n, "bits", 4);
         let dtype = match bits {
             4 => DType::Int4,
@@ -108,7 +113,7 @@ impl Importer<'_> {
                 return Err(self.err(
                     n,
                     idx,
-                    format!("`bits` is {bits}; vchip reads 4- and 8-bit MatMulNBits weights"),
+                    format!("`bits` is {bits}; vchip reads 4- and 8-bit {what}"),
                 ))
             }
         };
@@ -119,6 +124,14 @@ impl Importer<'_> {
                 format!("`block_size` is {block}; it must be a power of two, at least 16"),
             ));
         }
+        Ok((bits, dtype, block))
+    }
+
+    fn matmul_nbits(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
+        let a = self.in_shape(n, 0, idx)?;
+        let k = self.positive_attr(n, idx, "K")?;
+        let cols = self.positive_attr(n, idx, "N")?;
+        let (bits, dtype, block) = self.block_quantization(n, idx, "MatMulNBits weights", 0)?;
         let Some((&last, lead)) = a.split_last() else {
             return Err(self.err(n, idx, "input A must have at least one dimension".into()));
         };
@@ -234,28 +247,8 @@ impl Importer<'_> {
     /// bits per value; the output is `data[:gather_axis] + indices + data[gather_axis + 1:]` in
     /// values (a uint8 table of 4-bit values holds two per byte along its last axis).
     fn gather_block_quantized(&mut self, n: &NodeProto, idx: usize) -> Result<()> {
-        let bits = attr_i(n, "bits", 4);
-        let dtype = match bits {
-            4 => DType::Int4,
-            8 => DType::Int8,
-            _ => {
-                return Err(self.err(
-                    n,
-                    idx,
-                    format!(
-                        "`bits` is {bits}; vchip reads 4- and 8-bit GatherBlockQuantized tables"
-                    ),
-                ))
-            }
-        };
-        let block = self.positive_attr_or(n, idx, "block_size", 128)?;
-        if block < 16 || !block.is_power_of_two() {
-            return Err(self.err(
-                n,
-                idx,
-                format!("`block_size` is {block}; it must be a power of two, at least 16"),
-            ));
-        }
+        let (bits, dtype, block) =
+            self.block_quantization(n, idx, "GatherBlockQuantized tables", 128)?;
         let data_name = n.input.first().filter(|s| !s.is_empty()).cloned();
         let (stored, stored_dtype, id) = match data_name.as_deref().and_then(|d| self.vals.get(d)) {
             Some(Val::Param { shape, dtype, id }) => (shape.clone(), *dtype, *id),
