@@ -1443,3 +1443,43 @@ fn a_shape_fed_as_an_integer_graph_input_names_the_export_option() {
         "{e}"
     );
 }
+
+#[test]
+fn rotary_caches_are_read_a_row_per_position() {
+    // GroupQueryAttention with do_rotary: 4 query heads over 2 KV heads of 16, one new token;
+    // cos/sin caches of 4,096 positions x 8. The step reads one row of each, not 32 KiB tables.
+    let mut n = ms(node(
+        "GroupQueryAttention",
+        &["q", "k", "v", "past_k", "past_v", "seqlens", "total", "cos", "sin"],
+        "y",
+        vec![int("num_heads", 4), int("kv_num_heads", 2), int("do_rotary", 1)],
+    ));
+    n.output.extend(["present_k".to_string(), "present_v".to_string()]);
+    let t = trace(&graph_with(
+        vec![n],
+        &[
+            ("q", &[1, 1, 64]),
+            ("k", &[1, 1, 32]),
+            ("v", &[1, 1, 32]),
+            ("past_k", &[1, 2, 15, 16]),
+            ("past_v", &[1, 2, 15, 16]),
+            ("seqlens", &[1]),
+            ("total", &[1]),
+        ],
+        vec![init("cos", &[4096, 8], 1), init("sin", &[4096, 8], 1)],
+        &["y", "present_k", "present_v"],
+    ))
+    .unwrap();
+    let lookups: Vec<_> = t
+        .ops
+        .iter()
+        .filter(|op| matches!(op.kind, OpKind::Embedding { rows: 1, dim: 8 }))
+        .collect();
+    assert_eq!(lookups.len(), 2, "one row of cos and one of sin");
+    let attn = t.ops.last().unwrap();
+    assert!(matches!(attn.kind, OpKind::Attention { .. }));
+    assert!(attn.weights.is_empty(), "the tables are read through the lookups");
+    // The caches are constants: not parameters, and still held in memory.
+    assert_eq!(t.totals().params, 0);
+    assert_eq!(out(&t, "present_k").0, [1, 2, 16, 16]);
+}

@@ -265,7 +265,7 @@ impl Importer<'_> {
     }
 
     /// Splits a node's inputs into activations and parameters (constants are compile-time).
-    fn operands(
+    pub(super) fn operands(
         &mut self,
         n: &NodeProto,
         const_slots: &[usize],
@@ -307,6 +307,20 @@ impl Importer<'_> {
         outs: Vec<Vec<u64>>,
     ) -> Result<()> {
         let (acts, weights) = self.operands(n, consts)?;
+        self.emit_operands(n, idx, kind, acts, weights, outs)
+    }
+
+    /// [`Self::emit`] with the operands given (a node whose inputs are partly read through
+    /// ops emitted before it).
+    pub(super) fn emit_operands(
+        &mut self,
+        n: &NodeProto,
+        idx: usize,
+        kind: OpKind,
+        acts: Vec<TensorId>,
+        weights: Vec<TensorId>,
+        outs: Vec<Vec<u64>>,
+    ) -> Result<()> {
         let name = self.op_name(n, idx);
         // Optional outputs the node leaves unnamed are not written (an Attention without its
         // present KV, an LSTM keeping only Y_h); an op keeps at least one output.

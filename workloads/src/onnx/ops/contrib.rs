@@ -41,7 +41,13 @@ impl Importer<'_> {
                     op: EltOp::Rope,
                     elems,
                 };
-                self.emit(n, idx, kind, &[1, 2, 3], vec![x])?
+                // One cos/sin row per position: [batch, seq, ...] or [batch, heads, seq, head].
+                let rows = match x.as_slice() {
+                    [b, s, _] => b.saturating_mul(*s),
+                    [b, _, s, _] => b.saturating_mul(*s),
+                    _ => elems,
+                };
+                self.emit_with_rotary_rows(n, idx, kind, &[1, 2, 3], [2, 3], rows, vec![x])?
             }
             "FastGelu" | "BiasGelu" | "QuickGelu" | "Gelu" | "BiasAdd" => {
                 let mut out = self.in_shape(n, 0, idx)?;
@@ -490,21 +496,64 @@ impl Importer<'_> {
         // Masks, sequence lengths and rotary caches are constants; MultiHeadAttention's bias
         // (input 3) is a weight.
         let consts: Vec<usize> = ((if gqa { 5 } else { 4 })..n.input.len()).collect();
-        self.emit(
-            n,
-            idx,
-            OpKind::Attention {
-                batch,
-                heads,
-                kv_heads,
-                q_len,
-                kv_len: total,
-                head_dim: (head + v_head).div_ceil(2),
-                causal: gqa || attr_i(n, "unidirectional", 0) != 0,
-            },
-            &consts,
-            outs,
-        )
+        let kind = OpKind::Attention {
+            batch,
+            heads,
+            kv_heads,
+            q_len,
+            kv_len: total,
+            head_dim: (head + v_head).div_ceil(2),
+            causal: gqa || attr_i(n, "unidirectional", 0) != 0,
+        };
+        let rows = self.fits(n, idx, batch.checked_mul(q_len), "batch x sequence")?;
+        let slots = if gqa { [7, 8] } else { [usize::MAX; 2] };
+        self.emit_with_rotary_rows(n, idx, kind, &consts, slots, rows, outs)
+    }
+
+    /// Emits the node with its rotary cos/sin caches (inputs `slots`, `[positions, width]`
+    /// tables) read through row lookups for the `rows` positions it rotates, as ONNX Runtime's
+    /// kernels gather them: the tables stay constants, but a step reads its rows, not the whole
+    /// tables.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_with_rotary_rows(
+        &mut self,
+        n: &NodeProto,
+        idx: usize,
+        kind: OpKind,
+        consts: &[usize],
+        slots: [usize; 2],
+        rows: u64,
+        outs: Vec<Vec<u64>>,
+    ) -> Result<()> {
+        let (mut acts, mut weights) = self.operands(n, consts)?;
+        let name = self.op_name(n, idx);
+        for (slot, which) in slots.into_iter().zip(["cos_cache", "sin_cache"]) {
+            let Some(table) = n.input.get(slot).filter(|s| !s.is_empty()).cloned() else {
+                continue;
+            };
+            let Some(Val::Param { shape, .. }) = self.vals.get(table.as_str()).cloned() else {
+                continue;
+            };
+            let (Some(id), &[_, width]) = (
+                self.param_id(&table, TensorRole::Constant)?,
+                shape.as_slice(),
+            ) else {
+                continue;
+            };
+            weights.retain(|&w| w != id);
+            let out = self
+                .b
+                .push_op(
+                    format!("{name}.{which}"),
+                    OpKind::Embedding { rows, dim: width },
+                    vec![],
+                    vec![id],
+                    vec![vec![rows, width]],
+                )
+                .map_err(|e| self.err(n, idx, e.to_string()))?;
+            acts.extend(out);
+        }
+        self.emit_operands(n, idx, kind, acts, weights, outs)
     }
 
     /// `Attention(input, weights, [bias], [mask_index], [past], [attention_bias], ...)`: the
