@@ -1450,11 +1450,18 @@ fn rotary_caches_are_read_a_row_per_position() {
     // cos/sin caches of 4,096 positions x 8. The step reads one row of each, not 32 KiB tables.
     let mut n = ms(node(
         "GroupQueryAttention",
-        &["q", "k", "v", "past_k", "past_v", "seqlens", "total", "cos", "sin"],
+        &[
+            "q", "k", "v", "past_k", "past_v", "seqlens", "total", "cos", "sin",
+        ],
         "y",
-        vec![int("num_heads", 4), int("kv_num_heads", 2), int("do_rotary", 1)],
+        vec![
+            int("num_heads", 4),
+            int("kv_num_heads", 2),
+            int("do_rotary", 1),
+        ],
     ));
-    n.output.extend(["present_k".to_string(), "present_v".to_string()]);
+    n.output
+        .extend(["present_k".to_string(), "present_v".to_string()]);
     let t = trace(&graph_with(
         vec![n],
         &[
@@ -1478,7 +1485,10 @@ fn rotary_caches_are_read_a_row_per_position() {
     assert_eq!(lookups.len(), 2, "one row of cos and one of sin");
     let attn = t.ops.last().unwrap();
     assert!(matches!(attn.kind, OpKind::Attention { .. }));
-    assert!(attn.weights.is_empty(), "the tables are read through the lookups");
+    assert!(
+        attn.weights.is_empty(),
+        "the tables are read through the lookups"
+    );
     // The caches are constants: not parameters, and still held in memory.
     assert_eq!(t.totals().params, 0);
     assert_eq!(out(&t, "present_k").0, [1, 2, 16, 16]);
