@@ -3,7 +3,7 @@
 
 Small models built from a config with random weights by `transformers`, exported the way users
 get them, with the weights left out (each initializer keeps its name, type and shape; its data is
-marked external in a file that is not shipped, so the fixtures are a few hundred KiB):
+marked external in a file that is not shipped, so the fixtures are 15-100 KiB each):
 
 - llama-tiny.optimum.onnx: Hugging Face optimum's `text-generation-with-past` export (inputs
   `past_key_values.N.key/value`, one graph for prefill and decode), and its config.json;

@@ -345,7 +345,7 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
                     place,
                     msg: format!(
                         "{msg} (an input comes from an op vchip does not read, costed at zero with a guessed shape: {})",
-                        imp.unknown.join(", ")
+                        imp.unknown_kinds()
                     ),
                     hint,
                 },
@@ -386,13 +386,10 @@ pub fn load_onnx(file: &str, bytes: &[u8], opts: &TraceOptions) -> Result<Trace>
         if !opts.allow_unknown {
             return Err(imp.unsupported_error(file));
         }
-        let mut kinds: Vec<String> = imp.unknown.clone();
-        kinds.sort();
-        kinds.dedup();
         eprintln!(
             "warning: {file}: costed {} node(s) at zero: {}",
             imp.unknown.len(),
-            kinds.join(", ")
+            imp.unknown_kinds()
         );
     }
     if imp.b.ops_len() == 0 {
@@ -578,15 +575,20 @@ fn dim_params(vi: &ValueInfoProto) -> Vec<Option<String>> {
 }
 
 impl Importer<'_> {
+    /// The operator types met so far that vchip does not read, sorted, each once.
+    fn unknown_kinds(&self) -> String {
+        let mut kinds: Vec<&str> = self.unknown.iter().map(String::as_str).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds.join(", ")
+    }
+
     /// The operators met so far that vchip does not read, as one error.
     fn unsupported_error(&self, file: &str) -> WorkloadError {
-        let mut kinds: Vec<String> = self.unknown.clone();
-        kinds.sort();
-        kinds.dedup();
         WorkloadError::UnsupportedOps {
             file: file.to_string(),
             count: self.unknown.len(),
-            list: kinds.join(", "),
+            list: self.unknown_kinds(),
         }
     }
 
@@ -612,9 +614,6 @@ impl Importer<'_> {
         }
     }
 
-    /// A graph input's shape: symbolic batch → --batch, other symbolic dims → --seq.
-    /// A graph input's shape: declared sizes, then `--dim NAME=N` for a symbolic dimension the
-    /// exporter named, then --batch for the first dimension and --seq for the others.
     /// The size of a symbolic dimension: `--dim NAME=N` first, then the names LLM exporters
     /// (Hugging Face optimum, onnxruntime-genai) give the KV-cache dimensions, bound from the
     /// LLM options as the zoo's LLMs are: `sequence_length` is the new tokens (1 in a decode
@@ -654,6 +653,8 @@ impl Importer<'_> {
         }
     }
 
+    /// A graph input's shape: declared sizes, then a symbolic dimension's size by its name
+    /// ([`Self::named_dim`]), then --batch for the first dimension and --seq for the others.
     fn input_shape(
         &self,
         name: &str,

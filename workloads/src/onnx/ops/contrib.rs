@@ -237,15 +237,7 @@ impl Importer<'_> {
             n: cols,
             k,
         });
-        let name = self.op_name(n, idx);
-        let ids = self
-            .b
-            .push_op(name, kind, acts, weights, vec![out])
-            .map_err(|e| self.err(n, idx, e.to_string()))?;
-        if let (Some(o), Some(&id)) = (n.output.first(), ids.first()) {
-            self.vals.insert(o.clone(), Val::Act(id));
-        }
-        Ok(())
+        self.emit_operands(n, idx, kind, acts, weights, vec![out])
     }
 
     /// `GatherBlockQuantized`: rows of a block-quantized table (ONNX Runtime's
@@ -383,21 +375,8 @@ impl Importer<'_> {
             Some(Val::Act(id)) => vec![*id],
             _ => vec![],
         };
-        let op_name = self.op_name(n, idx);
-        let ids = self
-            .b
-            .push_op(
-                op_name,
-                OpKind::Embedding { rows, dim },
-                acts,
-                weights,
-                vec![out],
-            )
-            .map_err(|e| self.err(n, idx, e.to_string()))?;
-        if let (Some(o), Some(&id)) = (n.output.first(), ids.first()) {
-            self.vals.insert(o.clone(), Val::Act(id));
-        }
-        Ok(())
+        let kind = OpKind::Embedding { rows, dim };
+        self.emit_operands(n, idx, kind, acts, weights, vec![out])
     }
 
     /// `[batch, seq, hidden]` split into heads of `heads`, or a located error.
@@ -785,33 +764,16 @@ impl Importer<'_> {
                 weights.extend(self.param_id(&w, TensorRole::Weight)?);
             }
         }
-        let elems = numel(&[batch, seq, hidden]);
-        let outs = [
+        let kind = OpKind::Norm {
+            kind: NormKind::Layer,
+            elems: numel(&[batch, seq, hidden]),
+        };
+        let outs = vec![
             vec![batch, seq, hidden],
             vec![batch],
             vec![batch, seq, hidden],
         ];
-        let named = |k: usize| n.output.get(k).is_some_and(|o| !o.is_empty());
-        let keep: Vec<usize> = (0..3).filter(|&k| k == 0 || named(k)).collect();
-        let ids = self
-            .b
-            .push_op(
-                name,
-                OpKind::Norm {
-                    kind: NormKind::Layer,
-                    elems,
-                },
-                sums,
-                weights,
-                keep.iter().map(|&k| outs[k].clone()).collect(),
-            )
-            .map_err(|e| self.err(n, idx, e.to_string()))?;
-        for (&k, id) in keep.iter().zip(ids) {
-            if named(k) {
-                self.vals.insert(n.output[k].clone(), Val::Act(id));
-            }
-        }
-        Ok(())
+        self.emit_operands(n, idx, kind, sums, weights, outs)
     }
 
     fn skip_norm(&mut self, n: &NodeProto, idx: usize) -> Result<()> {

@@ -153,7 +153,7 @@ impl Importer<'_> {
         };
         // Axes or steps given but only known at run time: the declared output or an error,
         // never the defaults.
-        let given = |i: usize| n.input.len() > 1 && n.input.get(i).is_some_and(|s| !s.is_empty());
+        let given = |i: usize| n.input.get(i).is_some_and(|s| !s.is_empty());
         if (axes.is_none() && given(3)) || (steps.is_none() && given(4)) {
             let out = self.declared_full(n, 0).ok_or_else(|| {
                 self.err(
