@@ -18,11 +18,14 @@ SECTIONS = [
     ("VectorSpec", "vector", "systolic.rs"),
     ("CpuSpec", "cpu", "cpu.rs"),
     ("GpuSpec", "gpu", "gpu.rs"),
-    ("Interconnect", "gpu.interconnect", "gpu.rs"),
+    ("Interconnect", "gpu.interconnect, dataflow.socket_link", "gpu.rs"),
+    ("HostMemory", "gpu.host", "gpu.rs"),
     ("McuSpec", "mcu", "mcu.rs"),
     ("SramRegion", "mcu.sram[]", "mcu.rs"),
     ("FlashSpec", "mcu.flash", "mcu.rs"),
     ("NpuSpec", "mcu.npu", "mcu.rs"),
+    ("DataflowSpec", "dataflow", "dataflow.rs"),
+    ("TierSpec", "dataflow.tiers[]", "dataflow.rs"),
 ]
 TYPES = {
     "Positive": "number > 0",

@@ -772,6 +772,57 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     out
 }
 
+/// A Composition of Experts scenario on a node and its baseline: JSON under `coe`, or a table
+/// with one column per system.
+pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
+    if f == Format::Json {
+        return json(&serde_json::json!({ "coe": c }));
+    }
+    let runs = [&c.run, &c.baseline];
+    let row = |what: &str, v: &dyn Fn(&vchip_sim::coe::CoeRun) -> String| {
+        std::iter::once(what.to_string())
+            .chain(runs.iter().map(|r| v(r)))
+            .collect::<Vec<_>>()
+    };
+    let raw = f == Format::Csv;
+    let secs = |s: f64| if raw { format!("{s:.6e}") } else { seconds(s) };
+    let gb = |b: u64| format!("{:.2}", b as f64 / 1e9);
+    let rows = vec![
+        row("devices", &|r| r.devices.to_string()),
+        row("expert GB (all devices)", &|r| gb(r.expert_bytes)),
+        row("experts pinned in fast tier", &|r| {
+            format!("{} ({})", r.experts_pinned, r.fast_tier)
+        }),
+        row("others in", &|r| r.slow_tier.clone()),
+        row("TTFT", &|r| secs(r.serving.ttft_s)),
+        row("TPOT", &|r| secs(r.serving.tpot_s)),
+        row("one request", &|r| secs(r.serving.e2e_s)),
+        row("one switch", &|r| secs(r.switch_s)),
+        row("switches", &|r| format!("{:.1}", r.switches)),
+        row("execution total", &|r| secs(r.exec_s_total)),
+        row("switching total", &|r| secs(r.switch_s_total)),
+        row("switch share %", &|r| {
+            format!("{:.1}", 100.0 * r.switch_share)
+        }),
+        row("tokens/s", &|r| format!("{:.1}", r.tokens_per_s)),
+    ];
+    let header = ["", &c.run.hardware, &c.baseline.hardware];
+    if raw {
+        return csv(&header, &rows);
+    }
+    let mut out = format!(
+        "Composition of Experts: {} experts of {}, {} requests ({}), prompt {} + {} generated, one request at a time\n",
+        c.experts, c.expert_model, c.run.requests, c.requests, c.prompt, c.gen
+    );
+    out.push_str(&table(&header, &rows, 1));
+    let _ = writeln!(
+        out,
+        "\n{} over {}: {:.2}x overall, switching {:.1}x faster",
+        c.run.hardware, c.baseline.hardware, c.speedup, c.switch_speedup
+    );
+    out
+}
+
 /// Writes `contents` to `path` atomically (temporary file in the same directory, then a rename), so
 /// readers never see a half-written file. One implementation serves every output of vchip.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {

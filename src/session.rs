@@ -249,11 +249,12 @@ pub fn load(hw: &str, models: &[String], trace: &TraceRequest, opts: &HwOptions)
     })
 }
 
-/// Tensor parallelism splits an LLM over GPUs, so it needs a GPU description.
+/// Tensor parallelism splits an LLM over GPUs or a dataflow node's sockets.
 pub fn check_tp(spec: &HardwareSpec, trace: &TraceRequest) -> Result<()> {
-    if trace.tp > 1 && spec.kind != vchip_hwmodels::spec::HwKind::Gpu {
+    use vchip_hwmodels::spec::HwKind;
+    if trace.tp > 1 && !matches!(spec.kind, HwKind::Gpu | HwKind::Dataflow) {
         bail!(
-            "--tp splits an LLM over GPUs; `{}` is not a GPU (kind: gpu presets: a100-sxm-80gb, h100-sxm, dgx-a100, dgx-h100, ...)",
+            "--tp splits an LLM over GPUs or sockets; `{}` is neither (kind: gpu presets: a100-sxm-80gb, h100-sxm, dgx-a100, dgx-h100, ...; kind: dataflow: sn40l-8)",
             spec.name
         );
     }

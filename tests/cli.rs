@@ -1391,7 +1391,7 @@ fn gpu_serving_reports_and_fails_clearly() {
         ),
         (
             vec!["simulate", "llama-2-7b", "--hw", "tpu-v1", "--tp", "2"],
-            "is not a GPU",
+            "splits an LLM over GPUs or sockets; `tpu-v1` is neither",
         ),
         (
             vec![

@@ -287,7 +287,27 @@ pub fn apply_point(
 }
 
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
+    path.split('.').try_fold(v, child)
+}
+
+/// A key of a section, or the element of a list named `k` (a dataflow chip's memory tiers are a
+/// list in order; `dataflow.tiers.ddr.bandwidth_gb_s` names one by its `name`).
+fn child<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .find(|x| x.get("name") == Some(&Value::from(k))),
+        _ => v.get(k),
+    }
+}
+
+fn child_mut<'a>(v: &'a mut Value, k: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Array(items) => items
+            .iter_mut()
+            .find(|x| x.get("name") == Some(&Value::from(k))),
+        _ => v.get_mut(k),
+    }
 }
 
 /// Keys that name a description rather than describe it: never swept.
@@ -309,6 +329,17 @@ fn value_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
                     out.push(p)
                 }
                 Value::Object(_) => value_keys(x, &p, out),
+                Value::Array(items) => {
+                    for item in items {
+                        if let Some(Value::String(n)) = item.get("name") {
+                            // The name identifies the element: not a value to sweep.
+                            let named = format!("{p}.{n}");
+                            value_keys(item, &named, out);
+                            let name_key = format!("{named}.name");
+                            out.retain(|k| *k != name_key);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -320,9 +351,7 @@ fn set_value(json: &mut Value, a: &Axis, v: f64) -> Result<(), ExploreError> {
     let parts: Vec<&str> = a.key.split('.').collect();
     let mut cur = json;
     for k in &parts[..parts.len() - 1] {
-        cur = cur
-            .get_mut(*k)
-            .ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
+        cur = child_mut(cur, k).ok_or_else(|| ExploreError::Sweep(format!("no key {}", a.key)))?;
     }
     let Value::Object(map) = cur else {
         return Err(ExploreError::Sweep(format!("no key {}", a.key)));

@@ -6,6 +6,7 @@
 
 pub mod area;
 pub mod cpu;
+pub mod dataflow;
 pub mod energy;
 pub mod error;
 pub mod gpu;
@@ -54,10 +55,6 @@ pub fn build_model(spec: HardwareSpec) -> Result<Box<dyn HardwareModel>, HwError
         crate::spec::HwKind::Cpu => Ok(Box::new(crate::cpu::CpuModel::new(spec)?)),
         crate::spec::HwKind::Mcu => Ok(Box::new(crate::mcu::McuModel::new(spec)?)),
         crate::spec::HwKind::Gpu => Ok(Box::new(crate::gpu::GpuModel::new(spec)?)),
-        other => Err(HwError::Invalid {
-            file: spec.name.clone(),
-            key: "kind".into(),
-            msg: format!("hardware kind `{other:?}` has no model yet"),
-        }),
+        crate::spec::HwKind::Dataflow => Ok(Box::new(crate::dataflow::DataflowModel::new(spec)?)),
     }
 }

@@ -227,6 +227,9 @@ pub struct OpCost {
     pub traffic: Traffic,
     pub energy: Energy,
     pub bound: Bound,
+    /// The slowest stage of a pipelined section (dataflow chips): the op that sets its pace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<LevelName>,
 }
 
 impl OpCost {
@@ -243,6 +246,7 @@ impl OpCost {
             traffic: Traffic::new(),
             energy: Energy::default(),
             bound: Bound::None,
+            stage: None,
         }
     }
 
@@ -355,6 +359,13 @@ pub trait HardwareModel: Send + Sync {
     /// unit) and value. Default: [`derived_common`].
     fn derived(&self) -> Vec<(String, f64)> {
         derived_common(self)
+    }
+
+    /// Whether each layer of a repeated stack costs the same wherever it sits, so a network's cost
+    /// is affine in its layer count (LLM serving costs one and two layers and extends them).
+    /// False for kinds whose schedule groups layers together (a dataflow chip's sections).
+    fn layers_cost_alike(&self) -> bool {
+        true
     }
 
     /// Microcontrollers' memory report (arena, flash, fits); `None` for other kinds.

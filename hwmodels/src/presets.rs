@@ -34,6 +34,8 @@ pub static PRESETS: &[Preset] = &[
     preset!("mi300x"),
     preset!("dgx-a100"),
     preset!("dgx-h100"),
+    preset!("sn40l"),
+    preset!("sn40l-8"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Preset> {

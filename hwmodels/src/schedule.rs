@@ -30,6 +30,9 @@ pub enum StepKind {
     Fused,
     /// A view (reshape): costs nothing.
     View,
+    /// A pipelined section of a dataflow chip: its ops run at once as stages spread over the
+    /// chip's compute units, passing tiles through on-chip memory.
+    Section,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -7,6 +7,7 @@
 //! Not for: parsing networks or describing hardware; those live upstream in `workloads` and
 //! `hwmodels`.
 
+pub mod coe;
 pub mod serving;
 
 use rayon::prelude::*;

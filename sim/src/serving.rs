@@ -77,9 +77,9 @@ pub fn serve(
             cfg.max_positions
         ))));
     }
-    // The layer shortcut needs identical layers: a precision override that may name some of
-    // them costs the whole network instead.
-    let uniform = precision.is_none_or(|p| p.overrides.is_empty());
+    // The layer shortcut needs identical layers costed alike: a precision override that may name
+    // some of them, or a chip whose sections span layers, costs the whole network instead.
+    let uniform = precision.is_none_or(|p| p.overrides.is_empty()) && hw.layers_cost_alike();
     let layers = if uniform { cfg.layers } else { 1 };
     let with_layers = |n: u64| {
         let mut c = cfg.clone();
@@ -178,8 +178,14 @@ pub fn serve(
             .sum::<f64>()
             / span
     };
-    let hbm = hw.levels().into_iter().find(|l| !l.on_chip);
-    let capacity = hbm.as_ref().and_then(|l| l.capacity_bytes);
+    // Everything off chip that holds data: a GPU's HBM; a dataflow chip's HBM and DDR tiers
+    // (where the schedule placed weights in the slower tier, the latency shows it).
+    let capacity = hw
+        .levels()
+        .iter()
+        .filter(|l| !l.on_chip)
+        .filter_map(|l| l.capacity_bytes)
+        .reduce(u64::saturating_add);
     // The largest activation set alive in prefill (one layer's worth is the whole network's).
     let w1 = prefill.weights;
     let act_peak = prefill

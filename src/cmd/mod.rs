@@ -2,6 +2,7 @@
 //! share, with the one loader of hardware and models (`crate::session`).
 
 pub mod args;
+pub mod coe;
 pub mod hw;
 pub mod merge;
 pub mod simulate;
@@ -67,6 +68,12 @@ enum Cmd {
         after_help = "Examples:\n  vchip validate --device cpu --quick -o report/\n  vchip validate --device cpu --from report/measurements.json -o refit/\n  vchip validate --device gpu --quick -o report/"
     )]
     Validate(self::validate::ValidateArgs),
+    /// Composition of Experts: many expert LLMs served from one node's memory tiers, model
+    /// switching included, against the same scenario on a baseline node.
+    #[command(
+        after_help = "Examples:\n  vchip coe --experts 150 --expert-model llama-2-7b --hw sn40l-8 --zipf 1.0 --prompt 512 --gen 20\n  vchip coe --experts 150 --expert-model llama-2-7b --hw sn40l-8 --requests requests.csv --format json"
+    )]
+    Coe(self::coe::CoeArgs),
     /// Hardware presets.
     #[command(
         after_help = "Examples:\n  vchip hw list --format json\n  vchip hw show tpu-v1 > my.yaml\n  vchip hw show scale.cfg"
@@ -86,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Table(a) => self::table::run(a),
         Cmd::Merge(a) => self::merge::run(a),
         Cmd::Validate(a) => self::validate::run(a),
+        Cmd::Coe(a) => self::coe::run(a),
         Cmd::Hw { cmd } => self::hw::run(cmd),
     }
 }

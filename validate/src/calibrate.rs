@@ -78,6 +78,7 @@ fn spec_with(host: &HostInfo, cpu: CpuSpec, dram_gb_s: f64) -> HardwareSpec {
         cpu: Some(cpu),
         mcu: None,
         gpu: None,
+        dataflow: None,
         buffers: None,
         dram: Some(DramSpec {
             technology: "host".into(),

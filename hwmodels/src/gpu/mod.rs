@@ -252,23 +252,14 @@ impl GpuModel {
         })
     }
 
-    /// Ring all-reduce over `group` GPUs: 2(N−1) steps, each moving 1/N of the data per GPU and
-    /// paying the link latency (NCCL's ring algorithm).
+    /// Ring all-reduce over `group` GPUs on the node's interconnect.
     fn all_reduce(&self, bytes: u64, group: u64) -> KernelTime {
-        let n = group.max(1) as f64;
-        if group <= 1 {
-            return KernelTime::default();
-        }
-        let (bw, lat) = self
-            .gpu
-            .interconnect
-            .as_ref()
-            .map_or((f64::INFINITY, 0.0), |l| {
-                (l.gb_s.0 * 1e9, l.latency_us.0 * 1e-6)
-            });
-        let moved = 2.0 * (n - 1.0) / n * bytes as f64;
         KernelTime {
-            seconds: moved / bw + 2.0 * (n - 1.0) * lat,
+            seconds: self
+                .gpu
+                .interconnect
+                .as_ref()
+                .map_or(0.0, |l| l.ring_all_reduce_s(bytes, group)),
             compute_s: 0.0,
             hbm_bytes: 0,
             l2_bytes: 0,
@@ -372,6 +363,7 @@ impl GpuModel {
             traffic,
             energy: Energy::default(),
             bound,
+            stage: None,
         })
     }
 }

@@ -322,6 +322,7 @@ impl McuModel {
             } else {
                 Bound::Compute
             },
+            stage: None,
         }
     }
 }

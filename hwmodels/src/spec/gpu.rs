@@ -44,6 +44,19 @@ pub struct GpuSpec {
     /// The link between GPUs of the node (NVLink, Infinity Fabric, PCIe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interconnect: Option<Interconnect>,
+    /// The host's memory and the path from it to the GPUs (where a Composition of Experts keeps
+    /// the experts HBM cannot hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostMemory>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostMemory {
+    /// Host memory of the node, GiB.
+    pub capacity_gib: Positive,
+    /// Host-to-GPU copy bandwidth of the whole node, GB/s (copies to the GPUs share it).
+    pub gb_s: Positive,
 }
 
 fn one() -> Count {
@@ -59,6 +72,23 @@ pub struct Interconnect {
     pub gb_s: Positive,
     /// Latency of one step of a collective, µs.
     pub latency_us: NonNegative,
+}
+
+impl Interconnect {
+    /// Seconds of a ring all-reduce of `bytes` over `group` devices: 2(N−1) steps, each moving
+    /// 1/N of the data per device and paying the link latency (NCCL's ring algorithm).
+    pub fn ring_all_reduce_s(&self, bytes: u64, group: u64) -> f64 {
+        if group <= 1 {
+            return 0.0;
+        }
+        let n = group as f64;
+        2.0 * (n - 1.0) / n * bytes as f64 / (self.gb_s.0 * 1e9) + self.ring_latency_s(group)
+    }
+
+    /// The latency part of [`Self::ring_all_reduce_s`]: 2(N−1) link latencies.
+    pub fn ring_latency_s(&self, group: u64) -> f64 {
+        2.0 * group.saturating_sub(1) as f64 * self.latency_us.0 * 1e-6
+    }
 }
 
 impl GpuSpec {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::HwError;
 
 pub mod cpu;
+pub mod dataflow;
 pub mod gpu;
 pub mod mcu;
 pub mod systolic;
@@ -145,10 +146,15 @@ pub struct HardwareSpec {
     /// A microcontroller board (`kind: mcu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcu: Option<mcu::McuSpec>,
+    /// A reconfigurable dataflow chip or node (`kind: dataflow`): compute and memory units,
+    /// memory tiers, sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataflow: Option<dataflow::DataflowSpec>,
     /// On-chip buffers of accelerators (required for `kind: systolic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffers: Option<Buffers>,
-    /// Off-chip memory (required by every kind but `mcu`, whose memories are its SRAM and flash).
+    /// Off-chip memory (required by every kind but `mcu`, whose memories are its SRAM and flash,
+    /// and `dataflow`, whose tiers are listed in its own section).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dram: Option<DramSpec>,
     /// The vector unit of accelerators (required for `kind: systolic`).
@@ -285,13 +291,14 @@ impl HardwareSpec {
             }
         }
         // A section of another kind would be silently ignored: name it instead.
-        let sections: [(&str, bool, &[HwKind]); 6] = [
+        let sections: [(&str, bool, &[HwKind]); 7] = [
             ("systolic", self.systolic.is_some(), &[HwKind::Systolic]),
             ("buffers", self.buffers.is_some(), &[HwKind::Systolic]),
             ("vector", self.vector.is_some(), &[HwKind::Systolic]),
             ("cpu", self.cpu.is_some(), &[HwKind::Cpu]),
             ("mcu", self.mcu.is_some(), &[HwKind::Mcu]),
             ("gpu", self.gpu.is_some(), &[HwKind::Gpu]),
+            ("dataflow", self.dataflow.is_some(), &[HwKind::Dataflow]),
         ];
         for (key, present, kinds) in sections {
             if present && !kinds.contains(&self.kind) {
@@ -321,7 +328,13 @@ impl HardwareSpec {
                 }
             }
         }
-        if self.kind != HwKind::Mcu && self.dram.is_none() {
+        if self.kind == HwKind::Dataflow && self.dram.is_some() {
+            return Err(invalid(
+                "dram",
+                "`kind: dataflow` lists its memories under `dataflow.tiers` (hbm, ddr, ...); move the `dram:` figures there".into(),
+            ));
+        }
+        if !matches!(self.kind, HwKind::Mcu | HwKind::Dataflow) && self.dram.is_none() {
             return Err(invalid(
                 "dram",
                 "this kind needs a `dram:` section (technology, capacity_gib, bandwidth_gb_s)"
@@ -331,13 +344,27 @@ impl HardwareSpec {
         match self.kind {
             HwKind::Systolic => {
                 if self.systolic.is_none() {
-                    return Err(invalid("systolic", "`kind: systolic` needs a `systolic:` section with rows, cols and dataflow".into()));
+                    return Err(invalid(
+                        "systolic",
+                        "`kind: systolic` needs a `systolic:` section with rows, cols and dataflow"
+                            .into(),
+                    ));
                 }
                 if self.buffers.is_none() || self.vector.is_none() {
-                    return Err(invalid("buffers", "`kind: systolic` needs `buffers:` and `vector:` sections".into()));
+                    return Err(invalid(
+                        "buffers",
+                        "`kind: systolic` needs `buffers:` and `vector:` sections".into(),
+                    ));
                 }
-                if self.dram.as_ref().is_some_and(|d| d.energy_pj_per_bit.is_none()) {
-                    return Err(invalid("dram.energy_pj_per_bit", "`kind: systolic` reports energy and needs the DRAM energy per bit".into()));
+                if self
+                    .dram
+                    .as_ref()
+                    .is_some_and(|d| d.energy_pj_per_bit.is_none())
+                {
+                    return Err(invalid(
+                        "dram.energy_pj_per_bit",
+                        "`kind: systolic` reports energy and needs the DRAM energy per bit".into(),
+                    ));
                 }
             }
             HwKind::Cpu => {
@@ -358,7 +385,10 @@ impl HardwareSpec {
                         ));
                     }
                     if v.0 > 1e6 {
-                        return Err(invalid(&format!("gpu.tensor_tflops.{k}"), "is out of range: give TFLOP/s (1e6 at most)".into()));
+                        return Err(invalid(
+                            &format!("gpu.tensor_tflops.{k}"),
+                            "is out of range: give TFLOP/s (1e6 at most)".into(),
+                        ));
                     }
                 }
                 for (key, v) in [
@@ -366,7 +396,10 @@ impl HardwareSpec {
                     ("gpu.mma_efficiency", g.mma_efficiency.0),
                 ] {
                     if v > 1.0 {
-                        return Err(invalid(key, format!("{v} is a share of the peak: give 0 to 1")));
+                        return Err(invalid(
+                            key,
+                            format!("{v} is a share of the peak: give 0 to 1"),
+                        ));
                     }
                 }
                 if g.count.0 > 1 && g.interconnect.is_none() {
@@ -376,14 +409,21 @@ impl HardwareSpec {
                     ));
                 }
                 if g.sms.0 > 100_000 || g.count.0 > 100_000 {
-                    return Err(invalid("gpu", "sms and count are out of range (100,000 at most)".into()));
+                    return Err(invalid(
+                        "gpu",
+                        "sms and count are out of range (100,000 at most)".into(),
+                    ));
                 }
             }
-            other => {
-                return Err(invalid(
-                    "kind",
-                    format!("hardware kind `{other:?}` is planned but has no model yet; supported today: systolic, cpu, mcu, gpu"),
-                ))
+            HwKind::Dataflow => {
+                let Some(d) = &self.dataflow else {
+                    return Err(invalid(
+                        "dataflow",
+                        "`kind: dataflow` needs a `dataflow:` section (pcus, pmus, tiers, ...)"
+                            .into(),
+                    ));
+                };
+                d.check().map_err(|(key, msg)| invalid(&key, msg))?;
             }
         }
         if !self.area_mm2.is_empty() && self.kind != HwKind::Systolic {

@@ -1,0 +1,484 @@
+//! The dataflow kind (`kind: dataflow`): reconfigurable dataflow chips of the SambaNova SN40L
+//! class. The schedule cuts the graph into sections (`plan.rs`); inside a section every op is a
+//! stage with its share of the compute units, and tiles stream from stage to stage through PMU
+//! buffers, so a section takes as long as its slowest resource: the slowest stage (plus the fill
+//! and drain of the pipeline and the latency of its collectives), a memory tier, the on-chip
+//! network or the socket links. Weights and tensors between sections live in the tier placement
+//! gave them. `--fusion off` is the unfused baseline of the SN40L paper (Prabhakar et al., MICRO
+//! 2024, §VI-A): one kernel per op, launched by host software, every tensor in HBM.
+
+pub mod plan;
+
+use vchip_workloads::graph::{is_view, Graph};
+use vchip_workloads::{MoveKind, Op, OpKind, Trace};
+
+use crate::area::Area;
+use crate::energy::{mac_pj_45nm, node_scale};
+use crate::error::HwError;
+use crate::model::*;
+use crate::schedule::{Level, Schedule, Step, StepKind};
+use crate::spec::dataflow::DataflowSpec;
+use crate::spec::HardwareSpec;
+
+pub const LEVEL_SRAM: &str = "sram";
+pub const LEVEL_NOC: &str = "noc";
+pub const LEVEL_LINK: &str = "link";
+/// Sections whose time is their launch.
+pub const LAUNCH: &str = "launch";
+
+pub struct DataflowModel {
+    spec: HardwareSpec,
+    d: DataflowSpec,
+    clock: f64,
+    /// sram, the tiers in order, noc, link (when there are several sockets).
+    levels: Vec<Level>,
+    /// Energy multiplier of 45 nm figures at this node.
+    scale: f64,
+}
+
+/// Index of the first off-chip tier in [`DataflowModel::levels`] (SRAM is 0).
+const FIRST_TIER: usize = 1;
+
+impl DataflowModel {
+    pub fn new(spec: HardwareSpec) -> Result<Self, HwError> {
+        let d = spec.dataflow.clone().ok_or_else(|| HwError::Invalid {
+            file: spec.name.clone(),
+            key: "dataflow".into(),
+            msg: "`kind: dataflow` needs a `dataflow:` section".into(),
+        })?;
+        let clock = spec.clock_hz();
+        let mut levels = vec![Level {
+            name: LEVEL_SRAM.into(),
+            capacity_bytes: Some(d.sram_bytes()),
+            bytes_per_s: d.pmus.0 as f64 * d.pmu_bytes_per_cycle.0 * clock,
+            on_chip: true,
+        }];
+        for t in &d.tiers {
+            levels.push(Level {
+                name: t.name.clone(),
+                capacity_bytes: Some((t.capacity_gib.0 * (1u64 << 30) as f64) as u64),
+                bytes_per_s: t.bandwidth_gb_s.0 * 1e9,
+                on_chip: false,
+            });
+        }
+        levels.push(Level {
+            name: LEVEL_NOC.into(),
+            capacity_bytes: None,
+            bytes_per_s: d.noc_gb_s.0 * 1e9,
+            on_chip: true,
+        });
+        if let Some(l) = &d.socket_link {
+            levels.push(Level {
+                name: LEVEL_LINK.into(),
+                capacity_bytes: None,
+                bytes_per_s: l.gb_s.0 * 1e9,
+                on_chip: false,
+            });
+        }
+        let scale = node_scale(spec.node_nm(), spec.voltage_v.map(|v| v.0));
+        Ok(DataflowModel {
+            spec,
+            d,
+            clock,
+            levels,
+            scale,
+        })
+    }
+
+    pub fn dataflow(&self) -> &DataflowSpec {
+        &self.d
+    }
+
+    fn noc_level(&self) -> usize {
+        FIRST_TIER + self.d.tiers.len()
+    }
+
+    fn link_level(&self) -> Option<usize> {
+        self.d.socket_link.as_ref().map(|_| self.noc_level() + 1)
+    }
+
+    fn pmu_bytes(&self) -> u64 {
+        (self.d.pmu_kib.0 * 1024.0) as u64
+    }
+
+    /// Sustained bytes per second of level `l` (a tier at its streaming share).
+    fn sustained(&self, l: usize) -> f64 {
+        let eff = l
+            .checked_sub(FIRST_TIER)
+            .and_then(|i| self.d.tiers.get(i))
+            .map_or(1.0, |t| t.efficiency.0);
+        self.levels[l].bytes_per_s * eff
+    }
+
+    /// Energy per byte moved at level `l`, pJ.
+    fn pj_per_byte(&self, l: usize) -> f64 {
+        if l == 0 {
+            return 8.0 * self.d.sram_pj_per_bit.0;
+        }
+        l.checked_sub(FIRST_TIER)
+            .and_then(|i| self.d.tiers.get(i))
+            .map_or(0.0, |t| 8.0 * t.energy_pj_per_bit.0)
+    }
+
+    fn mac_pj(&self, op: &Op) -> f64 {
+        match self.spec.energy.mac_pj.get(op.dtype.name()) {
+            Some(v) => v.0,
+            None => mac_pj_45nm(op.dtype) * self.scale,
+        }
+    }
+
+    /// Cycles one PCU needs for `op`, and the MACs it maps (0 for vector work).
+    fn pcu_cycles(&self, trace: &Trace, op: &Op) -> (f64, u64) {
+        let (lanes, stages) = (self.d.pcu_lanes.0 as f64, self.d.pcu_stages.0 as f64);
+        // A PCU as an output-stationary systolic array: rows of the product along its stages,
+        // columns along its lanes; a partial last tile leaves units idle.
+        let fill = |x: u64, width: f64| {
+            let x = x.max(1) as f64;
+            x / ((x / width).ceil() * width)
+        };
+        let matrix = |m: u64, n: u64| {
+            let eff = fill(m, stages) * fill(n, lanes);
+            (op.macs as f64 / (lanes * stages * eff), op.macs)
+        };
+        match op.kind {
+            OpKind::MatMul(g) => matrix(g.m, g.n),
+            OpKind::Conv2d(c)
+                if c.c_in / c.groups.max(1) == 1 && c.c_out / c.groups.max(1) == 1 =>
+            {
+                // Depthwise: a stencil on the SIMD lanes.
+                (op.macs as f64 / lanes, 0)
+            }
+            OpKind::Conv2d(c) => matrix(c.batch * c.h_out * c.w_out, c.c_out / c.groups.max(1)),
+            OpKind::Attention {
+                q_len, head_dim, ..
+            } => matrix(q_len, head_dim),
+            OpKind::DataMovement {
+                kind: MoveKind::AllReduce { .. },
+                ..
+            } => (0.0, 0),
+            _ => {
+                // SIMD: one element per lane per cycle, up to `stages` chained operations each.
+                let elems = trace
+                    .op_activation_bytes_read(op)
+                    .max(trace.op_bytes_written(op)) as f64
+                    / (op.dtype.bits() as f64 / 8.0).max(0.125);
+                ((elems / lanes).max(op.flops as f64 / (lanes * stages)), 0)
+            }
+        }
+    }
+
+    /// Costs a step: a section of stages (one op alone in the unfused baseline). `placed`: the
+    /// graph, its schedule and the step's ops, sorted; without it every tensor is in the first
+    /// tier and nothing comes from another stage.
+    fn cost_ops(
+        &self,
+        trace: &Trace,
+        stages: &[&Op],
+        placed: Option<(&Graph, &Schedule, &[vchip_workloads::OpId])>,
+        fused: bool,
+    ) -> Result<OpCost, HwError> {
+        if stages.is_empty() {
+            return Ok(OpCost::zero());
+        }
+        let mut bytes = vec![(0u64, 0u64); self.levels.len()];
+        let noc = self.noc_level();
+        let add = |bytes: &mut Vec<(u64, u64)>, l: usize, r: u64, w: u64| {
+            bytes[l].0 = bytes[l].0.saturating_add(r);
+            bytes[l].1 = bytes[l].1.saturating_add(w);
+        };
+        let home = |t: vchip_workloads::TensorId| {
+            placed.map_or(FIRST_TIER, |(g, s, _)| s.home_of(g, t).unwrap_or(0))
+        };
+        // Made by a stage of this section (its root's producer is one of the step's ops).
+        let made_inside = |t: vchip_workloads::TensorId| {
+            placed.is_some_and(|(g, _, ops)| {
+                let root = g.storage[t.0 as usize].0 as usize;
+                g.producer[root].is_some_and(|p| ops.binary_search(&p).is_ok())
+            })
+        };
+        // Read by this section's stages only.
+        let kept_inside = |t: vchip_workloads::TensorId| {
+            placed.is_some_and(|(g, _, ops)| {
+                let readers = &g.consumers[g.storage[t.0 as usize].0 as usize];
+                !readers.is_empty() && readers.iter().all(|c| ops.binary_search(c).is_ok())
+            })
+        };
+        let mut work = Vec::with_capacity(stages.len());
+        let (mut macs, mut mac_pj, mut vector_pj) = (0u64, 0.0f64, 0.0f64);
+        let (mut link_s, mut collective_latency_s) = (0.0f64, 0.0f64);
+        for op in stages {
+            for &w in &op.weights {
+                add(&mut bytes, home(w), trace.tensor(w).bytes(), 0);
+            }
+            for &t in &op.inputs {
+                let b = trace.tensor(t).bytes();
+                if made_inside(t) {
+                    // From the stage that made it: its PMU buffers over the network.
+                    add(&mut bytes, 0, b, 0);
+                    add(&mut bytes, noc, b, 0);
+                } else {
+                    add(&mut bytes, home(t), b, 0);
+                }
+            }
+            for &t in &op.outputs {
+                let b = trace.tensor(t).bytes();
+                let level = if kept_inside(t) { 0 } else { home(t) };
+                add(&mut bytes, level, 0, b);
+            }
+            if let OpKind::DataMovement {
+                kind: MoveKind::AllReduce { group },
+                ..
+            } = op.kind
+            {
+                if group > self.d.sockets.0 {
+                    return Err(HwError::Op {
+                        op: op.name.clone(),
+                        msg: format!(
+                            "tensor parallelism over {group} sockets, but `{}` has {} (dataflow.sockets); use a node preset such as sn40l-8, or a smaller --tp",
+                            self.spec.name, self.d.sockets.0
+                        ),
+                    });
+                }
+                if let (Some(l), Some(link)) = (self.link_level(), &self.d.socket_link) {
+                    let b = trace.op_bytes_written(op);
+                    add(&mut bytes, l, 0, b);
+                    link_s += link.ring_all_reduce_s(b, group) - link.ring_latency_s(group);
+                    collective_latency_s += link.ring_latency_s(group);
+                }
+            }
+            let (cycles, mapped) = self.pcu_cycles(trace, op);
+            macs = macs.saturating_add(mapped);
+            mac_pj += mapped as f64 * self.mac_pj(op);
+            if mapped == 0 {
+                // An element-wise operation: about an fp32 add (Horowitz, 0.9 pJ at 45 nm).
+                vector_pj += op.flops as f64 * 0.9 * self.scale;
+            }
+            let out_elems: u64 = op.outputs.iter().map(|&t| trace.tensor(t).numel()).sum();
+            work.push((cycles, out_elems.div_ceil(self.d.pcu_lanes.0).max(1)));
+        }
+        // Units to stages in proportion to their work (at least one each): balanced stages.
+        let pcus = self.d.pcus.0 as f64;
+        let total: f64 = work.iter().map(|w| w.0).sum();
+        let spare = (pcus - work.len() as f64).max(0.0);
+        let mut bottleneck = (0.0f64, 0usize);
+        let mut fill = 0.0f64;
+        for (i, &(cycles, tiles)) in work.iter().enumerate() {
+            let units = if total > 0.0 {
+                1.0 + (spare * cycles / total).floor()
+            } else {
+                1.0
+            };
+            let t = cycles / units;
+            if t > bottleneck.0 {
+                bottleneck = (t, i);
+            }
+            // The first tile passes every stage before the last leaves the pipeline.
+            fill += t / tiles as f64 + self.d.stage_latency_cycles.0;
+        }
+        let compute_s = (bottleneck.0 + fill) / self.clock + collective_latency_s;
+        // Every resource's time; the slowest sets the section's.
+        let mut slowest = (compute_s, None::<usize>);
+        for (l, &(r, w)) in bytes.iter().enumerate() {
+            let t = if Some(l) == self.link_level() {
+                link_s
+            } else {
+                r.saturating_add(w) as f64 / self.sustained(l)
+            };
+            if t > slowest.0 {
+                slowest = (t, Some(l));
+            }
+        }
+        let launch_s = if fused {
+            self.d.orchestrated_launch_us.0
+        } else {
+            self.d.host_launch_us.0
+        } * 1e-6;
+        let seconds = slowest.0 + launch_s;
+        let cycles = (seconds * self.clock).round() as u64;
+        let compute_cycles = ((bottleneck.0).round() as u64).min(cycles);
+        let memory_s = bytes
+            .iter()
+            .enumerate()
+            .filter(|(l, _)| !self.levels[*l].on_chip)
+            .map(|(l, &(r, w))| {
+                if Some(l) == self.link_level() {
+                    link_s
+                } else {
+                    r.saturating_add(w) as f64 / self.sustained(l)
+                }
+            })
+            .fold(0.0, f64::max);
+        let bound = if launch_s > slowest.0 {
+            Bound::Memory(LAUNCH.into())
+        } else {
+            match slowest.1 {
+                None => Bound::Compute,
+                Some(l) => Bound::Memory(self.levels[l].name.as_str().into()),
+            }
+        };
+        let (mut sram_pj, mut dram_pj) = (0.0, 0.0);
+        for (l, &(r, w)) in bytes.iter().enumerate() {
+            let e = r.saturating_add(w) as f64 * self.pj_per_byte(l);
+            if self.levels[l].on_chip {
+                sram_pj += e;
+            } else {
+                dram_pj += e;
+            }
+        }
+        let peak = self.peak_macs_per_cycle() as f64;
+        Ok(OpCost {
+            engine: if macs > 0 {
+                Engine::Matrix
+            } else {
+                Engine::Vector
+            },
+            compute_cycles,
+            stall_cycles: cycles - compute_cycles,
+            cycles,
+            memory_cycles: (memory_s * self.clock).round() as u64,
+            mapped_macs: macs,
+            utilization: if cycles > 0 {
+                macs as f64 / (cycles as f64 * peak)
+            } else {
+                0.0
+            },
+            array: None,
+            traffic: bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, &(r, w))| r > 0 || w > 0)
+                .map(|(l, &(r, w))| LevelTraffic {
+                    level: self.levels[l].name.as_str().into(),
+                    read_bytes: r,
+                    write_bytes: w,
+                })
+                .collect(),
+            energy: Energy {
+                mac_pj,
+                vector_pj,
+                sram_pj,
+                dram_pj,
+                static_pj: self.spec.energy.static_power_w.0 * seconds * 1e12,
+            },
+            bound,
+            stage: (stages.len() > 1).then(|| stages[bottleneck.1].name.as_str().into()),
+        })
+    }
+}
+
+impl HardwareModel for DataflowModel {
+    fn spec(&self) -> &HardwareSpec {
+        &self.spec
+    }
+
+    /// An op alone, launched by the host, its tensors in the first tier.
+    fn cost_op(&self, trace: &Trace, op: &Op, opts: &CostOptions) -> Result<OpCost, HwError> {
+        refuse_scalesim(&self.spec, opts, "dataflow chips")?;
+        self.cost_ops(trace, &[op], None, false)
+    }
+
+    fn peak_macs_per_cycle(&self) -> u64 {
+        self.d.macs_per_cycle()
+    }
+
+    fn levels(&self) -> Vec<Level> {
+        self.levels.clone()
+    }
+
+    fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
+        refuse_scalesim(&self.spec, opts, "dataflow chips")?;
+        let capacities: Vec<Option<u64>> = self.levels.iter().map(|l| l.capacity_bytes).collect();
+        let (steps, first_level, capacities) = if opts.fusion == Fusion::Off {
+            // The paper's baseline: every tensor in HBM (the next tier when it is full).
+            (plan::one_op_per_step(g), FIRST_TIER, capacities)
+        } else {
+            let steps = plan::sections(g, self.d.pcus.0, self.d.pmus.0, self.pmu_bytes());
+            // The PMUs the largest section leaves free hold data across sections.
+            let busiest = steps
+                .iter()
+                .map(|s| {
+                    s.ops
+                        .iter()
+                        .map(|&o| g.op(o))
+                        .filter(|o| !is_view(o))
+                        .map(|o| plan::stage_pmus(g, o, self.pmu_bytes()))
+                        .sum::<u64>()
+                })
+                .max()
+                .unwrap_or(0);
+            let mut caps = capacities;
+            caps[0] = Some(
+                self.d
+                    .pmus
+                    .0
+                    .saturating_sub(busiest)
+                    .saturating_mul(self.pmu_bytes()),
+            );
+            (steps, 0, caps)
+        };
+        // Only tiers hold tensors (never the network or the links).
+        let mut caps = capacities;
+        caps.truncate(FIRST_TIER + self.d.tiers.len());
+        let home = plan::place(g, &steps, &caps, first_level, (FIRST_TIER, opts.boundary));
+        Ok(Schedule::with_peaks(g, steps, home, &self.levels, &[]))
+    }
+
+    fn cost_step(
+        &self,
+        g: &Graph,
+        s: &Schedule,
+        step: &Step,
+        _opts: &CostOptions,
+    ) -> Result<OpCost, HwError> {
+        if step.kind == StepKind::View {
+            return Ok(OpCost::zero());
+        }
+        let stages: Vec<&Op> = step
+            .ops
+            .iter()
+            .map(|&o| g.op(o))
+            .filter(|o| !is_view(o))
+            .collect();
+        let mut ops = step.ops.to_vec();
+        ops.sort_unstable();
+        self.cost_ops(
+            &g.trace,
+            &stages,
+            Some((g, s, &ops)),
+            step.kind == StepKind::Section,
+        )
+    }
+
+    /// Sections hold many layers, and the slowest resource of each sets its time.
+    fn layers_cost_alike(&self) -> bool {
+        false
+    }
+
+    fn area(&self) -> Area {
+        Area::default()
+    }
+
+    fn models_area(&self) -> bool {
+        false
+    }
+
+    fn derived(&self) -> Vec<(String, f64)> {
+        let mut v = derived_common(self);
+        v.push(("sockets".into(), self.d.sockets.0 as f64));
+        v.push((
+            "node_peak_tflops".into(),
+            2.0 * self.d.macs_per_cycle() as f64 * self.clock * self.d.sockets.0 as f64 / 1e12,
+        ));
+        for t in &self.d.tiers {
+            v.push((
+                format!("node_{}_capacity_gib", t.name),
+                t.capacity_gib.0 * self.d.sockets.0 as f64,
+            ));
+            v.push((
+                format!("node_{}_bandwidth_gb_s", t.name),
+                t.bandwidth_gb_s.0 * self.d.sockets.0 as f64,
+            ));
+        }
+        v
+    }
+}

@@ -1,0 +1,373 @@
+//! Composition of Experts serving: many expert LLMs of one architecture behind a router, most of
+//! them kept in a large slow store, each request served by one expert that must be in the fast
+//! tier (HBM) first. What the SN40L paper measures on a dataflow node against DGX baselines
+//! (Prabhakar et al., MICRO 2024, §V–VI-C).
+//!
+//! The model: experts are placed by popularity (largest benefit per byte first; experts are the
+//! same size, so the most requested first) in HBM beside one request's KV cache and
+//! activations; one HBM slot stays free as the swap slot. A request for an expert neither pinned
+//! nor in the swap slot pays the copy into HBM (model switching), then runs prompt + generation.
+//! Requests are served one at a time. With a Zipf popularity the switching is the exact
+//! expectation in steady state (the swap slot holds the last unpinned expert requested); with a
+//! request list it is counted request by request.
+
+use serde::Serialize;
+use vchip_hwmodels::spec::HwKind;
+use vchip_hwmodels::{CostOptions, HardwareModel, HardwareSpec};
+use vchip_workloads::hf::HfConfig;
+use vchip_workloads::precision::PrecisionPolicy;
+use vchip_workloads::WorkloadError;
+
+use crate::serving::{serve, Serving};
+use crate::SimError;
+
+/// Which experts the requests ask for.
+#[derive(Clone, Debug)]
+pub enum Requests {
+    /// `count` requests drawn from a Zipf popularity with exponent `s` over the experts (expert
+    /// `i`, 0-based, asked with probability ∝ 1/(i+1)^s).
+    Zipf { s: f64, count: u64 },
+    /// The experts asked, in order (0-based).
+    List(Vec<u64>),
+}
+
+/// One system serving the scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct CoeRun {
+    pub hardware: String,
+    pub devices: u64,
+    /// One request's prompt and generation on one expert (batch 1).
+    pub serving: Serving,
+    /// Weights of one expert over all its devices.
+    pub expert_bytes: u64,
+    /// Where experts live: the fast tier that serves them, the store that holds the rest.
+    pub fast_tier: String,
+    pub slow_tier: String,
+    /// Experts HBM holds for good (the most requested), besides the swap slot.
+    pub experts_pinned: u64,
+    /// Seconds to copy one expert into the fast tier (all devices at once).
+    pub switch_s: f64,
+    pub requests: u64,
+    /// Copies the requests cause (an expectation for a Zipf popularity).
+    pub switches: f64,
+    pub exec_s_total: f64,
+    pub switch_s_total: f64,
+    pub total_s: f64,
+    /// Generated tokens per second over the whole request stream.
+    pub tokens_per_s: f64,
+    /// Share of the time spent switching.
+    pub switch_share: f64,
+}
+
+/// The scenario on a system and on its baseline, with the ratios.
+#[derive(Clone, Debug, Serialize)]
+pub struct Coe {
+    pub experts: u64,
+    pub expert_model: String,
+    pub prompt: u64,
+    pub gen: u64,
+    /// `zipf:S` or `list` (the file as given).
+    pub requests: String,
+    #[serde(flatten)]
+    pub run: CoeRun,
+    pub baseline: CoeRun,
+    /// Baseline total time over this system's.
+    pub speedup: f64,
+    /// Baseline switch time over this system's.
+    pub switch_speedup: f64,
+}
+
+/// Where experts live on `spec` and how fast one (of `expert_bytes_per_device` per device over
+/// `devices` devices) is copied into the fast tier: (fast tier, its bytes per device, slow store,
+/// its bytes per device, seconds per copy).
+fn expert_store(
+    spec: &HardwareSpec,
+    expert_bytes_per_device: u64,
+    devices: u64,
+) -> Result<(String, u64, String, u64, f64), SimError> {
+    let gib = |g: f64| (g * (1u64 << 30) as f64) as u64;
+    let no = |msg: String| SimError::Workload(WorkloadError::Option(msg));
+    match (spec.kind, &spec.dataflow, &spec.gpu) {
+        (HwKind::Dataflow, Some(d), _) => {
+            let (fast, rest) = d
+                .tiers
+                .split_first()
+                .ok_or_else(|| no(format!("`{}` lists no memory tiers", spec.name)))?;
+            let Some(next) = rest.first() else {
+                return Err(no(format!(
+                    "`{}` has one memory tier ({}): a Composition of Experts needs a second to hold the experts it cannot (add a `ddr` tier)",
+                    spec.name, fast.name
+                )));
+            };
+            let slow: u64 = rest.iter().map(|t| gib(t.capacity_gib.0)).sum();
+            // Every socket copies its own shard from its DDR at once.
+            let rate = next.bandwidth_gb_s.0 * 1e9 * next.efficiency.0;
+            Ok((
+                fast.name.clone(),
+                gib(fast.capacity_gib.0),
+                rest.iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                slow,
+                expert_bytes_per_device as f64 / rate,
+            ))
+        }
+        (HwKind::Gpu, _, Some(g)) => {
+            let host = g.host.as_ref().ok_or_else(|| {
+                no(format!(
+                    "`{}` describes no host memory (`gpu.host`): a Composition of Experts keeps the experts HBM cannot hold there; use dgx-h100 or dgx-a100, or add `host: {{ capacity_gib, gb_s }}`",
+                    spec.name
+                ))
+            })?;
+            let hbm = spec.dram_or_err()?;
+            let count = g.count.0.max(1);
+            // The node's one host-to-GPU path carries every device's shard.
+            let bytes = expert_bytes_per_device.saturating_mul(devices) as f64;
+            Ok((
+                "hbm".into(),
+                gib(hbm.capacity_gib.0),
+                "host".into(),
+                gib(host.capacity_gib.0) / count,
+                bytes / (host.gb_s.0 * 1e9),
+            ))
+        }
+        _ => Err(no(format!(
+            "`{}` is neither a dataflow node nor a GPU node; vchip coe runs on kind: dataflow (sn40l-8) or kind: gpu with host memory (dgx-h100, dgx-a100)",
+            spec.name
+        ))),
+    }
+}
+
+/// Popularity of each expert (sums to 1) from the requests.
+fn popularity(experts: u64, req: &Requests) -> Vec<f64> {
+    let mut p: Vec<f64> = match req {
+        Requests::Zipf { s, .. } => (0..experts)
+            .map(|i| 1.0 / ((i + 1) as f64).powf(*s))
+            .collect(),
+        Requests::List(list) => {
+            let mut n = vec![0.0; experts as usize];
+            for &e in list {
+                n[e as usize] += 1.0;
+            }
+            n
+        }
+    };
+    let total: f64 = p.iter().sum();
+    if total > 0.0 {
+        p.iter_mut().for_each(|x| *x /= total);
+    }
+    p
+}
+
+/// Runs the scenario on one system: `hw` with `spec`, the expert split over `devices`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_one(
+    name: &str,
+    cfg: &HfConfig,
+    experts: u64,
+    req: &Requests,
+    prompt: u64,
+    gen: u64,
+    precision: Option<&PrecisionPolicy>,
+    spec: &HardwareSpec,
+    hw: &dyn HardwareModel,
+    devices: u64,
+) -> Result<CoeRun, SimError> {
+    let cfg = cfg.tensor_parallel(devices)?;
+    let s = serve(
+        name,
+        &cfg,
+        1,
+        prompt,
+        gen,
+        precision,
+        hw,
+        &CostOptions::default(),
+    )?;
+    let w = s.weight_bytes_per_gpu.max(1);
+    let (fast_tier, fast, slow_tier, slow, switch_s) = expert_store(spec, w, devices)?;
+    // HBM beside one request's KV cache and activations.
+    let reserve = s.hbm_needed_bytes.saturating_sub(s.weight_bytes_per_gpu);
+    let slots = fast.saturating_sub(reserve) / w;
+    let gb = |b: u64| b as f64 / 1e9;
+    let all = w.saturating_mul(experts);
+    if slots == 0 || all > (fast.saturating_sub(reserve)).saturating_add(slow) {
+        return Err(SimError::Workload(WorkloadError::Option(format!(
+            "{experts} experts of `{name}` do not fit `{}`: each takes {:.2} GB per device, {:.1} GB in all per device, but {fast_tier} holds {:.1} GB beside one request's {:.2} GB of KV cache and activations and {slow_tier} {:.1} GB. Fix: fewer --experts, a narrower --precision, or hardware with more memory",
+            spec.name,
+            gb(w),
+            gb(all),
+            gb(fast),
+            gb(reserve),
+            gb(slow)
+        ))));
+    }
+    let p = popularity(experts, req);
+    // The most requested experts pinned, one slot left to swap into (none when all fit).
+    let mut order: Vec<usize> = (0..experts as usize).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    let pinned_n = if slots >= experts { experts } else { slots - 1 };
+    let mut pinned = vec![false; experts as usize];
+    for &i in order.iter().take(pinned_n as usize) {
+        pinned[i] = true;
+    }
+    let (requests, switches) = match req {
+        Requests::Zipf { count, .. } => {
+            // Steady state: the swap slot holds unpinned expert j with probability p_j / U.
+            let u: f64 = (0..experts as usize)
+                .filter(|&i| !pinned[i])
+                .map(|i| p[i])
+                .sum();
+            let per_request: f64 = if u > 0.0 {
+                (0..experts as usize)
+                    .filter(|&i| !pinned[i])
+                    .map(|i| p[i] * (1.0 - p[i] / u))
+                    .sum()
+            } else {
+                0.0
+            };
+            (*count, per_request * *count as f64)
+        }
+        Requests::List(list) => {
+            let mut slot = None;
+            let mut n = 0u64;
+            for &e in list {
+                if !pinned[e as usize] && slot != Some(e) {
+                    n += 1;
+                    slot = Some(e);
+                }
+            }
+            (list.len() as u64, n as f64)
+        }
+    };
+    let exec_s_total = s.e2e_s * requests as f64;
+    let switch_s_total = switch_s * switches;
+    let total_s = exec_s_total + switch_s_total;
+    Ok(CoeRun {
+        hardware: spec.name.clone(),
+        devices,
+        expert_bytes: w.saturating_mul(devices),
+        fast_tier,
+        slow_tier,
+        experts_pinned: pinned_n,
+        switch_s,
+        requests,
+        switches,
+        exec_s_total,
+        switch_s_total,
+        total_s,
+        tokens_per_s: if total_s > 0.0 {
+            (requests * gen) as f64 / total_s
+        } else {
+            0.0
+        },
+        switch_share: if total_s > 0.0 {
+            switch_s_total / total_s
+        } else {
+            0.0
+        },
+        serving: s,
+    })
+}
+
+/// Devices an expert is split over on `spec` by default: the node's sockets or GPUs.
+pub fn devices(spec: &HardwareSpec) -> u64 {
+    spec.dataflow
+        .as_ref()
+        .map(|d| d.sockets.0)
+        .or(spec.gpu.as_ref().map(|g| g.count.0))
+        .unwrap_or(1)
+}
+
+/// Checks the request list against the expert count (0-based ids).
+pub fn check_requests(experts: u64, req: &Requests) -> Result<(), SimError> {
+    let bad = |m: String| Err(SimError::Workload(WorkloadError::Option(m)));
+    if experts == 0 {
+        return bad("--experts must be at least 1".into());
+    }
+    match req {
+        Requests::Zipf { s, count } => {
+            if !(s.is_finite() && *s >= 0.0) {
+                return bad(format!(
+                    "--zipf {s}: give an exponent of 0 (uniform) or more"
+                ));
+            }
+            if *count == 0 {
+                return bad("--count must be at least 1".into());
+            }
+        }
+        Requests::List(list) => {
+            if list.is_empty() {
+                return bad("the request list is empty; give at least one request".into());
+            }
+            if let Some((i, e)) = list.iter().enumerate().find(|(_, &e)| e >= experts) {
+                return bad(format!(
+                    "request {} asks for expert {e}, but there are {experts} (ids 0 to {}); raise --experts or fix the list",
+                    i + 1,
+                    experts - 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The scenario on `run` and `baseline` ((name, spec, model, devices) each).
+#[allow(clippy::too_many_arguments)]
+pub fn compare(
+    name: &str,
+    cfg: &HfConfig,
+    experts: u64,
+    req: &Requests,
+    requests_label: String,
+    prompt: u64,
+    gen: u64,
+    precision: Option<&PrecisionPolicy>,
+    system: (&HardwareSpec, &dyn HardwareModel, u64),
+    baseline: (&HardwareSpec, &dyn HardwareModel, u64),
+) -> Result<Coe, SimError> {
+    check_requests(experts, req)?;
+    let ours = run_one(
+        name, cfg, experts, req, prompt, gen, precision, system.0, system.1, system.2,
+    )?;
+    let base = run_one(
+        name, cfg, experts, req, prompt, gen, precision, baseline.0, baseline.1, baseline.2,
+    )?;
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Ok(Coe {
+        experts,
+        expert_model: name.to_string(),
+        prompt,
+        gen,
+        requests: requests_label,
+        speedup: ratio(base.total_s, ours.total_s),
+        switch_speedup: ratio(base.switch_s, ours.switch_s),
+        run: ours,
+        baseline: base,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_popularity_is_normalised_and_ranked() {
+        let p = popularity(4, &Requests::Zipf { s: 1.0, count: 1 });
+        let h = 1.0 + 0.5 + 1.0 / 3.0 + 0.25;
+        assert!((p[0] - 1.0 / h).abs() < 1e-12);
+        assert!((p[3] - 0.25 / h).abs() < 1e-12);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let u = popularity(3, &Requests::Zipf { s: 0.0, count: 1 });
+        assert!(u.iter().all(|&x| (x - 1.0 / 3.0).abs() < 1e-12));
+    }
+
+    #[test]
+    fn a_request_for_an_expert_outside_the_list_is_refused() {
+        let e = check_requests(3, &Requests::List(vec![0, 2, 3])).unwrap_err();
+        assert!(e.to_string().contains("request 3 asks for expert 3"), "{e}");
+        assert!(check_requests(3, &Requests::List(vec![0, 1, 2])).is_ok());
+        assert!(check_requests(3, &Requests::Zipf { s: -1.0, count: 5 }).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! `vchip coe`: a Composition of Experts served on a node, model switching included, against the
+//! same scenario on a baseline node.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use vchip_sim::coe::Requests;
+
+use super::args::OutArgs;
+use crate::report;
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("popularity").required(true).args(["requests", "zipf"])))]
+pub struct CoeArgs {
+    /// Number of experts (ids 0 to N-1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub experts: u64,
+    /// The architecture every expert shares: a zoo LLM or a Hugging Face config.json.
+    #[arg(long)]
+    pub expert_model: String,
+    /// The node serving them: a dataflow node (sn40l-8) or a GPU node with host memory.
+    #[arg(long)]
+    pub hw: String,
+    /// The node to compare with, experts beyond its HBM in host memory.
+    #[arg(long, default_value = "dgx-h100")]
+    pub baseline: String,
+    /// The requests in order: a CSV file with an `expert` column of expert ids.
+    #[arg(long, value_name = "FILE.csv")]
+    pub requests: Option<PathBuf>,
+    /// Requests drawn from a Zipf popularity with this exponent (0: uniform); expert 0 the most
+    /// asked. The switching reported is the exact steady-state expectation.
+    #[arg(long, value_name = "S")]
+    pub zipf: Option<f64>,
+    /// Requests in the stream, with --zipf.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub count: u64,
+    /// Prompt tokens of each request.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub prompt: u64,
+    /// Tokens generated per request.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub gen: u64,
+    /// Precision policy (default: each hardware's own).
+    #[arg(long)]
+    pub precision: Option<String>,
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// Reads a request list: one expert id per row, in the `expert` column (or the only column).
+pub fn read_requests(path: &std::path::Path) -> Result<Vec<u64>> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let Some((_, header)) = lines.next() else {
+        bail!("{name}: no requests; give a CSV with an `expert` column, one request per row");
+    };
+    let cells = |l: &str| {
+        l.split(',')
+            .map(|c| c.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let head = cells(header);
+    let (column, mut ids) = match head.iter().position(|c| c.eq_ignore_ascii_case("expert")) {
+        Some(c) => (c, Vec::new()),
+        None if head.len() == 1 && head[0].parse::<u64>().is_ok() => (0, vec![header]),
+        None => bail!(
+            "{name}:1: no `expert` column (columns: {}); name the column of expert ids `expert`",
+            head.join(", ")
+        ),
+    };
+    let mut out = Vec::new();
+    for (i, line) in ids.drain(..).map(|l| (0usize, l)).chain(lines) {
+        let row = cells(line);
+        let cell = row.get(column).map(String::as_str).unwrap_or("");
+        let id = cell.parse::<u64>().map_err(|_| {
+            anyhow::anyhow!(
+                "{name}:{}: `{cell}` is not an expert id; give a whole number from 0",
+                i + 1
+            )
+        })?;
+        out.push(id);
+    }
+    if out.is_empty() {
+        bail!("{name}: the header has no requests under it; add one row per request");
+    }
+    Ok(out)
+}
+
+pub fn run(a: CoeArgs) -> Result<()> {
+    let (req, label) = match (&a.requests, a.zipf) {
+        (Some(p), _) => (Requests::List(read_requests(p)?), p.display().to_string()),
+        (None, Some(s)) => (
+            Requests::Zipf { s, count: a.count },
+            format!("zipf:{s} x {}", a.count),
+        ),
+        (None, None) => bail!("give --requests FILE.csv or --zipf S"),
+    };
+    let (name, cfg) = vchip_workloads::llm_config(&a.expert_model).with_context(|| {
+        format!(
+            "--expert-model applies to LLMs (a zoo LLM or a Hugging Face config.json); `{}` is not one",
+            a.expert_model
+        )
+    })??;
+    let load = |hw: &str| -> Result<_> {
+        let spec = crate::session::load_spec(hw, &Default::default())?;
+        let model = vchip_hwmodels::build_model(spec.clone())?;
+        let policy = a
+            .precision
+            .as_deref()
+            .or(spec.precision.as_deref())
+            .map(vchip_workloads::precision::PrecisionPolicy::parse)
+            .transpose()?;
+        let devices = vchip_sim::coe::devices(&spec);
+        Ok((spec, model, policy, devices))
+    };
+    let (spec, model, policy, devices) = load(&a.hw)?;
+    let (bspec, bmodel, _, bdevices) = load(&a.baseline)?;
+    if a.precision.is_none() && spec.precision != bspec.precision {
+        bail!(
+            "`{}` and `{}` compute in different precisions ({:?} and {:?}); give --precision so both run the experts alike",
+            spec.name,
+            bspec.name,
+            spec.precision,
+            bspec.precision
+        );
+    }
+    let coe = vchip_sim::coe::compare(
+        &name,
+        &cfg,
+        a.experts,
+        &req,
+        label,
+        a.prompt,
+        a.gen,
+        policy.as_ref(),
+        (&spec, model.as_ref(), devices),
+        (&bspec, bmodel.as_ref(), bdevices),
+    )?;
+    a.out.emit(&report::render_coe(&coe, a.out.format))
+}
