@@ -330,6 +330,9 @@ fn fused_names(ops: &[String]) -> String {
         .join("+")
 }
 
+/// Sections a text report lists one per line.
+const SECTIONS_LISTED: usize = 24;
+
 /// Columns of the step table that only array chips fill: map eff %, ifmap/filter/ofmap SRAM.
 const ARRAY_COLUMNS: [usize; 4] = [10, 12, 13, 14];
 
@@ -519,7 +522,12 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
             vec![
                 s.index.to_string(),
                 s.ops[0].clone(),
-                fused_names(&s.ops),
+                if s.kind == vchip_hwmodels::StepKind::Section && s.ops.len() > 1 {
+                    // A section runs many ops: its extent, not every name.
+                    format!("+{} ops to {}", s.ops.len() - 1, s.ops[s.ops.len() - 1])
+                } else {
+                    fused_names(&s.ops)
+                },
                 s.op_type.to_string(),
                 s.detail.clone(),
                 format!("{:?}", s.phase).to_lowercase(),
@@ -723,6 +731,46 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
             if m.live_count > 3 { ", ..." } else { "" },
             if m.fits { "" } else { "   DOES NOT FIT" }
         );
+    }
+    let sections: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.kind == vchip_hwmodels::StepKind::Section)
+        .collect();
+    if !sections.is_empty() {
+        let _ = writeln!(out, "sections: {}", sections.len());
+        for s in sections.iter().take(SECTIONS_LISTED) {
+            let _ = writeln!(
+                out,
+                "  #{:<4} {:>5} ops  {:>10}  bound {}{}  traffic {}",
+                s.index,
+                s.ops.len(),
+                seconds(s.cost.cycles as f64 / r.clock_hz),
+                s.cost.bound.label(),
+                s.cost
+                    .stage
+                    .as_ref()
+                    .map_or(String::new(), |st| format!(", slowest stage {st}")),
+                s.cost
+                    .traffic
+                    .iter()
+                    .map(|t| format!(
+                        "{} {}B/{}B",
+                        t.level,
+                        si(t.read_bytes as f64),
+                        si(t.write_bytes as f64)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if sections.len() > SECTIONS_LISTED {
+            let _ = writeln!(
+                out,
+                "  ... {} more (--format json lists every one)",
+                sections.len() - SECTIONS_LISTED
+            );
+        }
     }
     // The memory wall: which resource bounds how much of the time, and what lifting it would save.
     let mut walls: Vec<(String, u64, u64)> = Vec::new();

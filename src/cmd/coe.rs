@@ -22,6 +22,10 @@ pub struct CoeArgs {
     /// The node serving them: a dataflow node (sn40l-8) or a GPU node with host memory.
     #[arg(long)]
     pub hw: String,
+    /// Override a key of --hw's description, as `vchip sweep --set` names it (repeatable), e.g.
+    /// `--set dataflow.tiers.ddr.bandwidth_gb_s=100`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// The node to compare with, experts beyond its HBM in host memory.
     #[arg(long, default_value = "dgx-h100")]
     pub baseline: String,
@@ -106,8 +110,8 @@ pub fn run(a: CoeArgs) -> Result<()> {
             a.expert_model
         )
     })??;
-    let load = |hw: &str| -> Result<_> {
-        let spec = crate::session::load_spec(hw, &Default::default())?;
+    let load = |hw: &str, set: &[String]| -> Result<_> {
+        let spec = crate::session::load_spec_with(hw, set, &Default::default())?;
         let model = vchip_hwmodels::build_model(spec.clone())?;
         let policy = a
             .precision
@@ -118,8 +122,8 @@ pub fn run(a: CoeArgs) -> Result<()> {
         let devices = vchip_sim::coe::devices(&spec);
         Ok((spec, model, policy, devices))
     };
-    let (spec, model, policy, devices) = load(&a.hw)?;
-    let (bspec, bmodel, _, bdevices) = load(&a.baseline)?;
+    let (spec, model, policy, devices) = load(&a.hw, &a.set)?;
+    let (bspec, bmodel, _, bdevices) = load(&a.baseline, &[])?;
     if a.precision.is_none() && spec.precision != bspec.precision {
         bail!(
             "`{}` and `{}` compute in different precisions ({:?} and {:?}); give --precision so both run the experts alike",

@@ -388,9 +388,9 @@ impl HardwareModel for DataflowModel {
     fn schedule(&self, g: &Graph, opts: &CostOptions) -> Result<Schedule, HwError> {
         refuse_scalesim(&self.spec, opts, "dataflow chips")?;
         let capacities: Vec<Option<u64>> = self.levels.iter().map(|l| l.capacity_bytes).collect();
-        let (steps, first_level, capacities) = if opts.fusion == Fusion::Off {
+        let (steps, first_level, capacities, buffers) = if opts.fusion == Fusion::Off {
             // The paper's baseline: every tensor in HBM (the next tier when it is full).
-            (plan::one_op_per_step(g), FIRST_TIER, capacities)
+            (plan::one_op_per_step(g), FIRST_TIER, capacities, 0)
         } else {
             let steps = plan::sections(g, self.d.pcus.0, self.d.pmus.0, self.pmu_bytes());
             // The PMUs the largest section leaves free hold data across sections.
@@ -406,21 +406,23 @@ impl HardwareModel for DataflowModel {
                 })
                 .max()
                 .unwrap_or(0);
+            let buffers = busiest.min(self.d.pmus.0).saturating_mul(self.pmu_bytes());
             let mut caps = capacities;
-            caps[0] = Some(
-                self.d
-                    .pmus
-                    .0
-                    .saturating_sub(busiest)
-                    .saturating_mul(self.pmu_bytes()),
-            );
-            (steps, 0, caps)
+            caps[0] = Some(self.d.sram_bytes().saturating_sub(buffers));
+            (steps, 0, caps, buffers)
         };
         // Only tiers hold tensors (never the network or the links).
         let mut caps = capacities;
         caps.truncate(FIRST_TIER + self.d.tiers.len());
         let home = plan::place(g, &steps, &caps, first_level, (FIRST_TIER, opts.boundary));
-        Ok(Schedule::with_peaks(g, steps, home, &self.levels, &[]))
+        let mut s = Schedule::with_peaks(g, steps, home, &self.levels, &[]);
+        // The SRAM holds the largest section's stage buffers beside what lives there.
+        if let Some(m) = s.memory.first_mut().filter(|_| buffers > 0) {
+            let arena = m.peak_bytes.saturating_add(buffers);
+            m.arena_bytes = Some(arena);
+            m.fits = m.capacity_bytes.is_none_or(|c| arena <= c);
+        }
+        Ok(s)
     }
 
     fn cost_step(

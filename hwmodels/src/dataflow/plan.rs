@@ -84,7 +84,7 @@ pub fn one_op_per_step(g: &Graph) -> Vec<Step> {
 
 /// Where each tensor lives: `capacities[l]` bytes per level (`None`: unbounded), `first_level`
 /// the innermost level tensors may go to (levels before it are skipped). Tensors produced and
-/// read inside one section are the section's own and stay at level 0 (its PMUs). The network's
+/// read inside one section stream through its buffers and have no home. The network's
 /// inputs arrive in, and its outputs leave through, level `io_level` where `boundary` says so.
 pub fn place(
     g: &Graph,
@@ -110,8 +110,8 @@ pub fn place(
     for (t, b) in activation_buffers_over(g, &spans, &mat) {
         let t = t.0 as usize;
         if sections && b.first == b.last && g.producer[t].is_some() && b.last < last_step {
-            // Produced and consumed within one section: its PMU buffers.
-            home[t] = Some(0);
+            // Produced and consumed within one section: it streams through the stages' PMU
+            // buffers a few tiles at a time and is never stored whole.
             continue;
         }
         let arrives = g.producer[t].is_none() && g.trace.tensors[t].role == TensorRole::Input;
@@ -246,5 +246,16 @@ mod tests {
         let (x, y) = (g.trace.ops[0].inputs[0], g.trace.ops[2].outputs[0]);
         assert_eq!((home[x.0 as usize], home[y.0 as usize]), (Some(1), Some(1)));
         assert_eq!(home[relu_out], Some(0));
+        // In one section the activations between stages stream and are stored nowhere.
+        let one = sections(&g, 100, 100, 1 << 16);
+        let home = place(
+            &g,
+            &one,
+            &[Some(1 << 20), Some(1 << 20), None],
+            0,
+            (1, Boundary::Network),
+        );
+        assert_eq!(home[relu_out], None);
+        assert_eq!(home[w1], Some(0));
     }
 }
