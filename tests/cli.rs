@@ -1,48 +1,10 @@
 //! End-to-end tests of the `vchip` command line: real runs, real files, exit codes and messages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn vchip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vchip"))
-        .args(args)
-        .output()
-        .expect("run vchip")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn repo(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(p)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A scratch directory unique to one test.
-fn scratch(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vchip-cli-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs vchip and asserts a clean failure (exit 1, no panic) whose message holds `expect`.
-fn fails_with(args: &[&str], expect: &str) {
-    let o = vchip(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert!(
-        err.contains(expect),
-        "{args:?}: expected `{expect}` in: {err}"
-    );
-}
+mod common;
+use common::*;
 
 /// Runs vchip on a file with the given contents and asserts a clean failure: exit code 1, an
 /// `error:` line naming the file and containing every `expect` fragment, and no panic.

@@ -139,6 +139,12 @@ fn expert_store(
     }
 }
 
+/// Whether `spec` can serve a Composition of Experts (a dataflow node with a second tier, or a
+/// GPU node with host memory); the error says what is missing.
+pub fn check_node(spec: &HardwareSpec) -> Result<(), SimError> {
+    expert_store(spec, 1, 1).map(|_| ())
+}
+
 /// Popularity of each expert (sums to 1) from the requests.
 fn popularity(experts: u64, req: &Requests) -> Vec<f64> {
     let mut p: Vec<f64> = match req {

@@ -124,6 +124,8 @@ pub fn run(a: CoeArgs) -> Result<()> {
     };
     let (spec, model, policy, devices) = load(&a.hw, &a.set)?;
     let (bspec, bmodel, _, bdevices) = load(&a.baseline, &[])?;
+    vchip_sim::coe::check_node(&spec)?;
+    vchip_sim::coe::check_node(&bspec)?;
     if a.precision.is_none() && spec.precision != bspec.precision {
         bail!(
             "`{}` and `{}` compute in different precisions ({:?} and {:?}); give --precision so both run the experts alike",
