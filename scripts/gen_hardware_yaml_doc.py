@@ -63,7 +63,7 @@ out = [
     "`vchip hw show PRESET` prints a commented example of each kind; `tests/architecture.rs` fails",
     "when a key of the schema is missing here.",
     "",
-    "Enumerations: `kind`: systolic, cpu, mcu, gpu (dataflow is reserved); `systolic.dataflow`: os,",
+    "Enumerations: `kind`: systolic, cpu, mcu, gpu, dataflow; `systolic.dataflow`: os,",
     "ws, is; `mcu.core`: cortex-m4f, cortex-m7, cortex-m33, cortex-m55; `mcu.library`: tflm,",
     "cmsis-nn, vendor; `mcu.planner`: tflm, tinyengine; `gpu.tensor_tflops` keys: bf16, f16, tf32,",
     "fp8, int8, int4; `energy.mac_pj` keys: dtype names (f32, f16, bf16, fp8, fp8-e5m2, int8, int4).",

@@ -47,6 +47,20 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "llama-2-7b_decode_sn40l-8",
+        &[
+            "llama-2-7b",
+            "--hw",
+            "sn40l-8",
+            "--tp",
+            "8",
+            "--phase",
+            "decode",
+            "--context",
+            "2048",
+        ],
+    ),
+    (
         "inc5b_sa32_os_scalesim",
         &[
             "tests/fixtures/scalesim/inputs/topologies/conv_test_inc5b.csv",
@@ -117,10 +131,14 @@ fn fusion_off_matches_the_layer_by_layer_goldens() {
                 }
             })
             .collect();
-        let actual = simulate_json(name, &args, &["--fusion", "off"]);
         let path = root()
             .join("tests/golden/layer_by_layer")
             .join(format!("{name}.json"));
+        if name.contains("sn40l") {
+            // Kinds added after the whole-graph engine have no layer-by-layer record.
+            continue;
+        }
+        let actual = simulate_json(name, &args, &["--fusion", "off"]);
         let golden: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let mut d = Vec::new();
         diff("", &golden, &actual, &mut d);

@@ -1,8 +1,7 @@
 //! The hardware description schema: one YAML format for every hardware kind.
 //!
 //! Common sections (clock, technology, memories, vector unit, energy) are shared by all kinds; each
-//! kind adds its own section (`systolic:`, `cpu:`, `mcu:`; `gpu:` and `dataflow:` are reserved for
-//! the models that follow). Unknown keys are rejected, sizes must be positive, and every error
+//! kind adds its own section (`systolic:`, `cpu:`, `mcu:`, `gpu:`, `dataflow:`). Unknown keys are rejected, sizes must be positive, and every error
 //! carries the line and column (serde-saphyr renders a source snippet).
 
 use std::collections::BTreeMap;
@@ -116,7 +115,7 @@ impl Dataflow {
 pub struct HardwareSpec {
     /// Name shown in reports and `hw list`.
     pub name: String,
-    /// Which model costs it: `systolic`, `cpu`, `mcu` or `gpu`.
+    /// Which model costs it: `systolic`, `cpu`, `mcu`, `gpu` or `dataflow`.
     pub kind: HwKind,
     /// One line for `hw list`.
     #[serde(default)]
