@@ -77,14 +77,22 @@ pub struct Coe {
     pub switch_speedup: f64,
 }
 
-/// Where experts live on `spec` and how fast one (of `expert_bytes_per_device` per device over
-/// `devices` devices) is copied into the fast tier: (fast tier, its bytes per device, slow store,
-/// its bytes per device, seconds per copy).
+/// Where a node keeps experts, per device, and how fast one is copied into the fast tier.
+struct ExpertStore {
+    fast_tier: String,
+    fast_bytes: u64,
+    slow_tier: String,
+    slow_bytes: u64,
+    /// Seconds to copy one expert (all its devices' shards).
+    switch_s: f64,
+}
+
+/// The expert store of `spec` for an expert of `expert_bytes_per_device` on each of `devices`.
 fn expert_store(
     spec: &HardwareSpec,
     expert_bytes_per_device: u64,
     devices: u64,
-) -> Result<(String, u64, String, u64, f64), SimError> {
+) -> Result<ExpertStore, SimError> {
     let gib = |g: f64| (g * (1u64 << 30) as f64) as u64;
     let no = |msg: String| SimError::Workload(WorkloadError::Option(msg));
     match (spec.kind, &spec.dataflow, &spec.gpu) {
@@ -102,16 +110,17 @@ fn expert_store(
             let slow: u64 = rest.iter().map(|t| gib(t.capacity_gib.0)).sum();
             // Every socket copies its own shard from its DDR at once.
             let rate = next.bandwidth_gb_s.0 * 1e9 * next.efficiency.0;
-            Ok((
-                fast.name.clone(),
-                gib(fast.capacity_gib.0),
-                rest.iter()
+            Ok(ExpertStore {
+                fast_tier: fast.name.clone(),
+                fast_bytes: gib(fast.capacity_gib.0),
+                slow_tier: rest
+                    .iter()
                     .map(|t| t.name.as_str())
                     .collect::<Vec<_>>()
                     .join("+"),
-                slow,
-                expert_bytes_per_device as f64 / rate,
-            ))
+                slow_bytes: slow,
+                switch_s: expert_bytes_per_device as f64 / rate,
+            })
         }
         (HwKind::Gpu, _, Some(g)) => {
             let host = g.host.as_ref().ok_or_else(|| {
@@ -124,13 +133,13 @@ fn expert_store(
             let count = g.count.0.max(1);
             // The node's one host-to-GPU path carries every device's shard.
             let bytes = expert_bytes_per_device.saturating_mul(devices) as f64;
-            Ok((
-                "hbm".into(),
-                gib(hbm.capacity_gib.0),
-                "host".into(),
-                gib(host.capacity_gib.0) / count,
-                bytes / (host.gb_s.0 * 1e9),
-            ))
+            Ok(ExpertStore {
+                fast_tier: "hbm".into(),
+                fast_bytes: gib(hbm.capacity_gib.0),
+                slow_tier: "host".into(),
+                slow_bytes: gib(host.capacity_gib.0) / count,
+                switch_s: bytes / (host.gb_s.0 * 1e9),
+            })
         }
         _ => Err(no(format!(
             "`{}` is neither a dataflow node nor a GPU node; vchip coe runs on kind: dataflow (sn40l-8) or kind: gpu with host memory (dgx-h100, dgx-a100)",
@@ -192,7 +201,13 @@ pub fn run_one(
         &CostOptions::default(),
     )?;
     let w = s.weight_bytes_per_gpu.max(1);
-    let (fast_tier, fast, slow_tier, slow, switch_s) = expert_store(spec, w, devices)?;
+    let ExpertStore {
+        fast_tier,
+        fast_bytes: fast,
+        slow_tier,
+        slow_bytes: slow,
+        switch_s,
+    } = expert_store(spec, w, devices)?;
     // HBM beside one request's KV cache and activations.
     let reserve = s.hbm_needed_bytes.saturating_sub(s.weight_bytes_per_gpu);
     let slots = fast.saturating_sub(reserve) / w;

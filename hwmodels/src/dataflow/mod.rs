@@ -158,10 +158,10 @@ impl DataflowModel {
             } => (0.0, 0),
             _ => {
                 // SIMD: one element per lane per cycle, up to `stages` chained operations each.
-                let elems = trace
-                    .op_activation_bytes_read(op)
-                    .max(trace.op_bytes_written(op)) as f64
-                    / (op.dtype.bits() as f64 / 8.0).max(0.125);
+                let numel = |ts: &[vchip_workloads::TensorId]| -> u64 {
+                    ts.iter().map(|&t| trace.tensor(t).numel()).sum()
+                };
+                let elems = numel(&op.inputs).max(numel(&op.outputs)) as f64;
                 ((elems / lanes).max(op.flops as f64 / (lanes * stages)), 0)
             }
         }
@@ -242,7 +242,7 @@ impl DataflowModel {
                 if let (Some(l), Some(link)) = (self.link_level(), &self.d.socket_link) {
                     let b = trace.op_bytes_written(op);
                     add(&mut bytes, l, 0, b);
-                    link_s += link.ring_all_reduce_s(b, group) - link.ring_latency_s(group);
+                    link_s += link.ring_transfer_s(b, group);
                     collective_latency_s += link.ring_latency_s(group);
                 }
             }
@@ -277,13 +277,16 @@ impl DataflowModel {
         }
         let compute_s = (bottleneck.0 + fill) / self.clock + collective_latency_s;
         // Every resource's time; the slowest sets the section's.
-        let mut slowest = (compute_s, None::<usize>);
-        for (l, &(r, w)) in bytes.iter().enumerate() {
-            let t = if Some(l) == self.link_level() {
+        let level_s = |l: usize, (r, w): (u64, u64)| {
+            if Some(l) == self.link_level() {
                 link_s
             } else {
                 r.saturating_add(w) as f64 / self.sustained(l)
-            };
+            }
+        };
+        let mut slowest = (compute_s, None::<usize>);
+        for (l, &rw) in bytes.iter().enumerate() {
+            let t = level_s(l, rw);
             if t > slowest.0 {
                 slowest = (t, Some(l));
             }
@@ -300,13 +303,7 @@ impl DataflowModel {
             .iter()
             .enumerate()
             .filter(|(l, _)| !self.levels[*l].on_chip)
-            .map(|(l, &(r, w))| {
-                if Some(l) == self.link_level() {
-                    link_s
-                } else {
-                    r.saturating_add(w) as f64 / self.sustained(l)
-                }
-            })
+            .map(|(l, &rw)| level_s(l, rw))
             .fold(0.0, f64::max);
         let bound = if launch_s > slowest.0 {
             Bound::Memory(LAUNCH.into())

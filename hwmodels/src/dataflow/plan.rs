@@ -109,7 +109,8 @@ pub fn place(
     let sections = steps.iter().any(|s| s.kind == StepKind::Section);
     for (t, b) in activation_buffers_over(g, &spans, &mat) {
         let t = t.0 as usize;
-        if sections && b.first == b.last && g.producer[t].is_some() && b.last < last_step {
+        let read = !g.consumers[t].is_empty();
+        if sections && b.first == b.last && g.producer[t].is_some() && read {
             // Produced and consumed within one section: it streams through the stages' PMU
             // buffers a few tiles at a time and is never stored whole.
             continue;

@@ -78,11 +78,16 @@ impl Interconnect {
     /// Seconds of a ring all-reduce of `bytes` over `group` devices: 2(N−1) steps, each moving
     /// 1/N of the data per device and paying the link latency (NCCL's ring algorithm).
     pub fn ring_all_reduce_s(&self, bytes: u64, group: u64) -> f64 {
+        self.ring_transfer_s(bytes, group) + self.ring_latency_s(group)
+    }
+
+    /// The bandwidth part of [`Self::ring_all_reduce_s`]: 2(N−1)/N of the data per device.
+    pub fn ring_transfer_s(&self, bytes: u64, group: u64) -> f64 {
         if group <= 1 {
             return 0.0;
         }
         let n = group as f64;
-        2.0 * (n - 1.0) / n * bytes as f64 / (self.gb_s.0 * 1e9) + self.ring_latency_s(group)
+        2.0 * (n - 1.0) / n * bytes as f64 / (self.gb_s.0 * 1e9)
     }
 
     /// The latency part of [`Self::ring_all_reduce_s`]: 2(N−1) link latencies.
