@@ -670,7 +670,7 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
         );
         let _ = writeln!(
             out,
-            "         per GPU: weights {:.2} GB + KV cache {:.2} GB, {:.2} GB needed of {:.2} GB: {}",
+            "         per device: weights {:.2} GB + KV cache {:.2} GB, {:.2} GB needed of {:.2} GB off chip: {}",
             sv.weight_bytes_per_gpu as f64 / 1e9,
             sv.kv_cache_bytes as f64 / 1e9,
             sv.hbm_needed_bytes as f64 / 1e9,
@@ -750,7 +750,7 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
                 s.cost
                     .stage
                     .as_ref()
-                    .map_or(String::new(), |st| format!(", slowest stage {st}")),
+                    .map_or(String::new(), |st| format!(", critical path {st}")),
                 s.cost
                     .traffic
                     .iter()
@@ -820,6 +820,15 @@ pub fn render_sim_with(r: &SimResult, f: Format, totals_row: bool) -> String {
     out
 }
 
+/// A ratio with the digits that matter (`3.72x`, `4.10e-3x`).
+fn ratio(v: f64) -> String {
+    if v >= 0.1 {
+        format!("{v:.2}x")
+    } else {
+        format!("{v:.2e}x")
+    }
+}
+
 /// A Composition of Experts scenario on a node and its baseline: JSON under `coe`, or a table
 /// with one column per system.
 pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
@@ -838,9 +847,8 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
     let rows = vec![
         row("devices", &|r| r.devices.to_string()),
         row("expert GB (all devices)", &|r| gb(r.expert_bytes)),
-        row("experts pinned in fast tier", &|r| {
-            format!("{} ({})", r.experts_pinned, r.fast_tier)
-        }),
+        row("fast tier", &|r| r.fast_tier.clone()),
+        row("experts pinned there", &|r| r.experts_pinned.to_string()),
         row("others in", &|r| r.slow_tier.clone()),
         row("TTFT", &|r| secs(r.serving.ttft_s)),
         row("TPOT", &|r| secs(r.serving.tpot_s)),
@@ -856,17 +864,29 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
     ];
     let header = ["", &c.run.hardware, &c.baseline.hardware];
     if raw {
-        return csv(&header, &rows);
+        // The ratios as rows too (the baseline's column is 1 by definition).
+        let mut rows = rows;
+        rows.insert(0, row("hardware", &|r| r.hardware.clone()));
+        for (what, v) in [("speedup", c.speedup), ("switch speedup", c.switch_speedup)] {
+            rows.push(vec![what.to_string(), format!("{v:.6}"), "1".to_string()]);
+        }
+        for r in &mut rows {
+            r[0] = csv_column(&r[0]);
+        }
+        return csv(&["metric", "system", "baseline"], &rows);
     }
     let mut out = format!(
         "Composition of Experts: {} experts of {}, {} requests ({}), prompt {} + {} generated, one request at a time\n",
-        c.experts, c.expert_model, c.run.requests, c.requests, c.prompt, c.gen
+        c.experts, c.expert_model, c.run.requests, c.request_source, c.prompt, c.gen
     );
     out.push_str(&table(&header, &rows, 1));
     let _ = writeln!(
         out,
-        "\n{} over {}: {:.2}x overall, switching {:.1}x faster",
-        c.run.hardware, c.baseline.hardware, c.speedup, c.switch_speedup
+        "\n{} over {}: {} overall, switching {} faster",
+        c.run.hardware,
+        c.baseline.hardware,
+        ratio(c.speedup),
+        ratio(c.switch_speedup)
     );
     out
 }

@@ -344,9 +344,15 @@ pub fn simulate_graph(
         // has nowhere to spill, so a network that outgrows it is refused.
         if let Some(m) = result.memory.iter().find(|m| !m.on_chip && !m.fits) {
             let fix = if spec.gpu.is_some() {
-                "--tp N on a node preset, a narrower --precision, a smaller --batch/--seq"
+                "--tp N on a node preset, a narrower --precision, a smaller --batch/--seq".into()
+            } else if let Some(d) = &spec.dataflow {
+                format!(
+                    "--tp N on a node preset (sn40l-8), a narrower --precision, a smaller --batch/--seq, a larger `dataflow.tiers.{}.capacity_gib`",
+                    d.tiers.last().map_or("ddr", |t| t.name.as_str())
+                )
             } else {
                 "a narrower --precision, a smaller --batch/--seq, a larger `dram.capacity_gib`"
+                    .to_string()
             };
             bail!(
                 "`{}` does not fit `{}`: {} needs {:.2} GB of {:.2} GB (live at the peak: {}). Fix: {fix}, or --allow-no-fit to report it anyway",

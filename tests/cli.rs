@@ -1295,7 +1295,7 @@ fn gpu_serving_reports_and_fails_clearly() {
                 "--gen",
                 "4",
             ],
-            "64 attention heads do not split over 3 GPUs",
+            "64 attention heads do not split over 3 devices",
         ),
         (
             vec![

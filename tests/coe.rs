@@ -75,6 +75,66 @@ fn a_request_list_is_served_in_order() {
 }
 
 #[test]
+fn a_spreadsheet_export_reads_and_csv_output_carries_the_ratios() {
+    let dir = scratch("coe-bom");
+    let f = dir.join("excel.csv");
+    std::fs::write(&f, "\u{feff}\"expert\",\"note\"\r\n\"3\",a\r\n4,b\r\n").unwrap();
+    let mut args = COE.to_vec();
+    args.extend(["--requests", f.to_str().unwrap(), "--format", "csv"]);
+    let o = vchip(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("metric,system,baseline\nhardware,sn40l-8,dgx-h100\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nspeedup,") && text.contains("\nswitch_speedup,"),
+        "{text}"
+    );
+    assert!(text.contains("\nexperts_pinned_there,39,49\n"), "{text}");
+    args.push("--totals");
+    fails_with(&args, "--totals adds a total row");
+}
+
+#[test]
+fn experts_beyond_ddr_come_from_the_next_tier_at_its_speed() {
+    let dir = scratch("coe-ssd");
+    let base = stdout(&vchip(&["hw", "show", "sn40l-8"]));
+    // DDR for 5 experts of 1.69 GB per socket, then an SSD at 10 GB/s.
+    let yaml = base.replace("capacity_gib: 1536", "capacity_gib: 10").replace(
+        "  sockets: 8",
+        "    - name: ssd\n      capacity_gib: 4096\n      bandwidth_gb_s: 10\n      efficiency: 1\n      energy_pj_per_bit: 100\n  sockets: 8",
+    );
+    let f = dir.join("ssd.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let run = |hw: &str| {
+        json(&vchip(&[
+            "coe",
+            "--experts",
+            "150",
+            "--expert-model",
+            "llama-2-7b",
+            "--hw",
+            hw,
+            "--zipf",
+            "0",
+            "--format",
+            "json",
+        ]))["coe"]
+            .clone()
+    };
+    let (ddr, ssd) = (run("sn40l-8"), run(f.to_str().unwrap()));
+    assert_eq!(ssd["slow_tier"], "ddr+ssd");
+    // The nearest store's copy is as fast; but 6 experts fit DDR, the other ~105 unpinned ones
+    // come from the SSD, 14x slower (10 GB/s against 200 x 0.7).
+    assert_eq!(ssd["switch_s"], ddr["switch_s"]);
+    assert_eq!(ssd["switches"], ddr["switches"]);
+    let ratio = ssd["switch_s_total"].as_f64().unwrap() / ddr["switch_s_total"].as_f64().unwrap();
+    assert!(ratio > 12.0 && ratio < 14.0, "{ratio}");
+}
+
+#[test]
 fn coe_errors_name_the_place_and_the_fix() {
     let dir = scratch("coe-errors");
     let with = |name: &str, text: &str| {
@@ -93,7 +153,7 @@ fn coe_errors_name_the_place_and_the_fix() {
     let out_of_range = with("range.csv", "expert\n150\n");
     let mut args = COE.to_vec();
     args.extend(["--requests", &out_of_range]);
-    fails_with(&args, "request 1 asks for expert 150, but there are 150");
+    fails_with(&args, "range.csv:2: expert 150 is beyond the 150 experts");
     // Neither popularity, or both: usage errors.
     let usage = |args: &[&str], expect: &str| {
         let o = vchip(args);
@@ -226,7 +286,7 @@ fn malformed_dataflow_descriptions_are_refused_with_the_key() {
     let base = vchip(&["hw", "show", "sn40l-8"]);
     assert!(base.status.success());
     let yaml = stdout(&base);
-    let cases: [(&str, String, &str); 4] = [
+    let cases: [(&str, String, &str); 6] = [
         (
             "order.yaml",
             yaml.replacen("bandwidth_gb_s: 1800", "bandwidth_gb_s: 100", 1),
@@ -241,6 +301,16 @@ fn malformed_dataflow_descriptions_are_refused_with_the_key() {
             "eff.yaml",
             yaml.replacen("efficiency: 0.85", "efficiency: 1.5", 1),
             "dataflow.tiers.hbm.efficiency",
+        ),
+        (
+            "noc.yaml",
+            yaml.replacen("name: ddr", "name: noc", 1),
+            "`noc` cannot name a tier",
+        ),
+        (
+            "dot.yaml",
+            yaml.replacen("name: ddr", "name: dd.r", 1),
+            "`dd.r` cannot name a tier",
         ),
         (
             "dram.yaml",

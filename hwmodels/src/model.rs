@@ -227,7 +227,8 @@ pub struct OpCost {
     pub traffic: Traffic,
     pub energy: Energy,
     pub bound: Bound,
-    /// The slowest stage of a pipelined section (dataflow chips): the op that sets its pace.
+    /// What sets a pipelined section's critical path (dataflow chips): its slowest stage (an op
+    /// name), or the latency of its collectives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<LevelName>,
 }

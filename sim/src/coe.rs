@@ -45,7 +45,7 @@ pub struct CoeRun {
     pub slow_tier: String,
     /// Experts HBM holds for good (the most requested), besides the swap slot.
     pub experts_pinned: u64,
-    /// Seconds to copy one expert into the fast tier (all devices at once).
+    /// Seconds to copy one expert into the fast tier from the nearest store (all devices at once).
     pub switch_s: f64,
     pub requests: u64,
     /// Copies the requests cause (an expectation for a Zipf popularity).
@@ -66,8 +66,8 @@ pub struct Coe {
     pub expert_model: String,
     pub prompt: u64,
     pub gen: u64,
-    /// `zipf:S` or `list` (the file as given).
-    pub requests: String,
+    /// Where the requests come from: `zipf:S x COUNT`, or the request file as given.
+    pub request_source: String,
     #[serde(flatten)]
     pub run: CoeRun,
     pub baseline: CoeRun,
@@ -77,14 +77,19 @@ pub struct Coe {
     pub switch_speedup: f64,
 }
 
-/// Where a node keeps experts, per device, and how fast one is copied into the fast tier.
+/// A store the experts HBM cannot hold live in, per device, and the time to copy one expert
+/// (all its devices' shards) from it into the fast tier.
+struct SlowTier {
+    name: String,
+    bytes: u64,
+    copy_s: f64,
+}
+
+/// Where a node keeps experts: the fast tier that serves them and, in order, the stores behind it.
 struct ExpertStore {
     fast_tier: String,
     fast_bytes: u64,
-    slow_tier: String,
-    slow_bytes: u64,
-    /// Seconds to copy one expert (all its devices' shards).
-    switch_s: f64,
+    slow: Vec<SlowTier>,
 }
 
 /// The expert store of `spec` for an expert of `expert_bytes_per_device` on each of `devices`.
@@ -101,25 +106,26 @@ fn expert_store(
                 .tiers
                 .split_first()
                 .ok_or_else(|| no(format!("`{}` lists no memory tiers", spec.name)))?;
-            let Some(next) = rest.first() else {
+            if rest.is_empty() {
                 return Err(no(format!(
                     "`{}` has one memory tier ({}): a Composition of Experts needs a second to hold the experts it cannot (add a `ddr` tier)",
                     spec.name, fast.name
                 )));
-            };
-            let slow: u64 = rest.iter().map(|t| gib(t.capacity_gib.0)).sum();
-            // Every socket copies its own shard from its DDR at once.
-            let rate = next.bandwidth_gb_s.0 * 1e9 * next.efficiency.0;
+            }
             Ok(ExpertStore {
                 fast_tier: fast.name.clone(),
                 fast_bytes: gib(fast.capacity_gib.0),
-                slow_tier: rest
+                // Every socket copies its own shard from its own tier at once, at the speed the
+                // tier streams.
+                slow: rest
                     .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("+"),
-                slow_bytes: slow,
-                switch_s: expert_bytes_per_device as f64 / rate,
+                    .map(|t| SlowTier {
+                        name: t.name.clone(),
+                        bytes: gib(t.capacity_gib.0),
+                        copy_s: expert_bytes_per_device as f64
+                            / (t.bandwidth_gb_s.0 * 1e9 * t.efficiency.0),
+                    })
+                    .collect(),
             })
         }
         (HwKind::Gpu, _, Some(g)) => {
@@ -136,9 +142,11 @@ fn expert_store(
             Ok(ExpertStore {
                 fast_tier: "hbm".into(),
                 fast_bytes: gib(hbm.capacity_gib.0),
-                slow_tier: "host".into(),
-                slow_bytes: gib(host.capacity_gib.0) / count,
-                switch_s: bytes / (host.gb_s.0 * 1e9),
+                slow: vec![SlowTier {
+                    name: "host".into(),
+                    bytes: gib(host.capacity_gib.0) / count,
+                    copy_s: bytes / (host.gb_s.0 * 1e9),
+                }],
             })
         }
         _ => Err(no(format!(
@@ -201,78 +209,111 @@ pub fn run_one(
         &CostOptions::default(),
     )?;
     let w = s.weight_bytes_per_gpu.max(1);
-    let ExpertStore {
-        fast_tier,
-        fast_bytes: fast,
-        slow_tier,
-        slow_bytes: slow,
-        switch_s,
-    } = expert_store(spec, w, devices)?;
+    let store = expert_store(spec, w, devices)?;
+    let gb = |b: u64| b as f64 / 1e9;
+    let no = |msg: String| Err(SimError::Workload(WorkloadError::Option(msg)));
     // HBM beside one request's KV cache and activations.
     let reserve = s.hbm_needed_bytes.saturating_sub(s.weight_bytes_per_gpu);
-    let slots = fast.saturating_sub(reserve) / w;
-    let gb = |b: u64| b as f64 / 1e9;
-    let all = w.saturating_mul(experts);
-    if slots == 0 || all > (fast.saturating_sub(reserve)).saturating_add(slow) {
-        return Err(SimError::Workload(WorkloadError::Option(format!(
-            "{experts} experts of `{name}` do not fit `{}`: each takes {:.2} GB per device, {:.1} GB in all per device, but {fast_tier} holds {:.1} GB beside one request's {:.2} GB of KV cache and activations and {slow_tier} {:.1} GB. Fix: fewer --experts, a narrower --precision, or hardware with more memory",
-            spec.name,
+    let slots = store.fast_bytes.saturating_sub(reserve) / w;
+    if slots == 0 {
+        return no(format!(
+            "one expert of `{name}` ({:.2} GB per device) does not fit the {} of `{}` ({:.2} GB beside one request's {:.2} GB of KV cache and activations). Fix: more devices per expert (a node preset), a narrower --precision, or a larger {} tier",
             gb(w),
-            gb(all),
-            gb(fast),
+            store.fast_tier,
+            spec.name,
+            gb(store.fast_bytes),
             gb(reserve),
-            gb(slow)
-        ))));
+            store.fast_tier
+        ));
     }
     let p = popularity(experts, req);
-    // The most requested experts pinned, one slot left to swap into (none when all fit).
+    // The most requested experts pinned, one slot left to swap into (none when all fit); the
+    // others fill the slower stores in order, most requested first.
     let mut order: Vec<usize> = (0..experts as usize).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
     let pinned_n = if slots >= experts { experts } else { slots - 1 };
-    let mut pinned = vec![false; experts as usize];
-    for &i in order.iter().take(pinned_n as usize) {
-        pinned[i] = true;
+    // Copy time of each expert (None: pinned).
+    let mut copy_s: Vec<Option<f64>> = vec![None; experts as usize];
+    let mut unplaced = order.iter().skip(pinned_n as usize).peekable();
+    for tier in &store.slow {
+        for _ in 0..tier.bytes / w {
+            let Some(&i) = unplaced.next() else { break };
+            copy_s[i] = Some(tier.copy_s);
+        }
     }
-    let (requests, switches) = match req {
+    let left = unplaced.count();
+    if left > 0 {
+        let tiers: Vec<String> = store
+            .slow
+            .iter()
+            .map(|t| format!("{} {:.1} GB holds {}", t.name, gb(t.bytes), t.bytes / w))
+            .collect();
+        return no(format!(
+            "{experts} experts of `{name}` do not fit `{}`: each takes {:.2} GB per device, {:.1} GB in all per device; {} holds {pinned_n} of them ({:.1} GB beside one request's {:.2} GB of KV cache and activations, one slot kept to swap into), {}; {left} have nowhere to go. Fix: fewer --experts, a narrower --precision, or hardware with more memory",
+            spec.name,
+            gb(w),
+            gb(w.saturating_mul(experts)),
+            store.fast_tier,
+            gb(store.fast_bytes),
+            gb(reserve),
+            tiers.join(", ")
+        ));
+    }
+    let (requests, switches, switch_s_total) = match req {
         Requests::Zipf { count, .. } => {
-            // Steady state: the swap slot holds unpinned expert j with probability p_j / U.
+            // Steady state: the swap slot holds unpinned expert j with probability p_j / U, so a
+            // request for unpinned i copies with probability 1 - p_i / U.
             let u: f64 = (0..experts as usize)
-                .filter(|&i| !pinned[i])
+                .filter(|&i| copy_s[i].is_some())
                 .map(|i| p[i])
                 .sum();
-            let per_request: f64 = if u > 0.0 {
-                (0..experts as usize)
-                    .filter(|&i| !pinned[i])
-                    .map(|i| p[i] * (1.0 - p[i] / u))
-                    .sum()
-            } else {
-                0.0
-            };
-            (*count, per_request * *count as f64)
+            let (mut n, mut t) = (0.0, 0.0);
+            if u > 0.0 {
+                for (i, c) in copy_s.iter().enumerate() {
+                    if let Some(c) = c {
+                        let per_request = p[i] * (1.0 - p[i] / u);
+                        n += per_request;
+                        t += per_request * c;
+                    }
+                }
+            }
+            let k = *count as f64;
+            (*count, n * k, t * k)
         }
         Requests::List(list) => {
             let mut slot = None;
-            let mut n = 0u64;
+            let (mut n, mut t) = (0u64, 0.0);
             for &e in list {
-                if !pinned[e as usize] && slot != Some(e) {
+                if let Some(c) = copy_s[e as usize].filter(|_| slot != Some(e)) {
                     n += 1;
+                    t += c;
                     slot = Some(e);
                 }
             }
-            (list.len() as u64, n as f64)
+            (list.len() as u64, n as f64, t)
         }
     };
     let exec_s_total = s.e2e_s * requests as f64;
-    let switch_s_total = switch_s * switches;
     let total_s = exec_s_total + switch_s_total;
+    if !total_s.is_finite() {
+        return no(format!(
+            "the scenario on `{}` takes no finite time (a tier's bandwidth or the clock is too small to cost); check its description",
+            spec.name
+        ));
+    }
     Ok(CoeRun {
         hardware: spec.name.clone(),
         devices,
         expert_bytes: w.saturating_mul(devices),
-        fast_tier,
-        slow_tier,
+        slow_tier: store
+            .slow
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
+        switch_s: store.slow[0].copy_s,
+        fast_tier: store.fast_tier,
         experts_pinned: pinned_n,
-        switch_s,
         requests,
         switches,
         exec_s_total,
@@ -361,7 +402,7 @@ pub fn compare(
         expert_model: name.to_string(),
         prompt,
         gen,
-        requests: requests_label,
+        request_source: requests_label,
         speedup: ratio(base.total_s, ours.total_s),
         switch_speedup: ratio(base.switch_s, ours.switch_s),
         run: ours,

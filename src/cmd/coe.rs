@@ -34,7 +34,7 @@ pub struct CoeArgs {
     pub requests: Option<PathBuf>,
     /// Requests drawn from a Zipf popularity with this exponent (0: uniform); expert 0 the most
     /// asked. The switching reported is the exact steady-state expectation.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub zipf: Option<f64>,
     /// Requests in the stream, with --zipf.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
@@ -52,10 +52,13 @@ pub struct CoeArgs {
     pub out: OutArgs,
 }
 
-/// Reads a request list: one expert id per row, in the `expert` column (or the only column).
-pub fn read_requests(path: &std::path::Path) -> Result<Vec<u64>> {
+/// Reads a request list: one expert id (below `experts`) per row, in the `expert` column (or the
+/// only column).
+pub fn read_requests(path: &std::path::Path, experts: u64) -> Result<Vec<u64>> {
     let name = path.display();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    // Spreadsheets write a byte-order mark first.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text
         .lines()
         .enumerate()
@@ -65,7 +68,13 @@ pub fn read_requests(path: &std::path::Path) -> Result<Vec<u64>> {
     };
     let cells = |l: &str| {
         l.split(',')
-            .map(|c| c.trim().to_string())
+            .map(|c| {
+                let c = c.trim();
+                c.strip_prefix('"')
+                    .and_then(|c| c.strip_suffix('"'))
+                    .unwrap_or(c)
+                    .to_string()
+            })
             .collect::<Vec<_>>()
     };
     let head = cells(header);
@@ -87,6 +96,13 @@ pub fn read_requests(path: &std::path::Path) -> Result<Vec<u64>> {
                 i + 1
             )
         })?;
+        if id >= experts {
+            bail!(
+                "{name}:{}: expert {id} is beyond the {experts} experts (ids 0 to {}); raise --experts or fix the list",
+                i + 1,
+                experts - 1
+            );
+        }
         out.push(id);
     }
     if out.is_empty() {
@@ -96,8 +112,14 @@ pub fn read_requests(path: &std::path::Path) -> Result<Vec<u64>> {
 }
 
 pub fn run(a: CoeArgs) -> Result<()> {
+    if a.out.totals {
+        bail!("--totals adds a total row to a per-step CSV; `vchip coe` writes one row per figure (drop it)");
+    }
     let (req, label) = match (&a.requests, a.zipf) {
-        (Some(p), _) => (Requests::List(read_requests(p)?), p.display().to_string()),
+        (Some(p), _) => (
+            Requests::List(read_requests(p, a.experts)?),
+            p.display().to_string(),
+        ),
         (None, Some(s)) => (
             Requests::Zipf { s, count: a.count },
             format!("zipf:{s} x {}", a.count),
@@ -127,12 +149,13 @@ pub fn run(a: CoeArgs) -> Result<()> {
     vchip_sim::coe::check_node(&spec)?;
     vchip_sim::coe::check_node(&bspec)?;
     if a.precision.is_none() && spec.precision != bspec.precision {
+        let p = |s: &vchip_hwmodels::HardwareSpec| s.precision.clone().unwrap_or("f32".into());
         bail!(
-            "`{}` and `{}` compute in different precisions ({:?} and {:?}); give --precision so both run the experts alike",
+            "`{}` and `{}` compute in different precisions ({} and {}); give --precision so both run the experts alike",
             spec.name,
             bspec.name,
-            spec.precision,
-            bspec.precision
+            p(&spec),
+            p(&bspec)
         );
     }
     let coe = vchip_sim::coe::compare(

@@ -261,6 +261,14 @@ fn build(a: TableArgs) -> Result<()> {
         precision,
         mcu,
     } = a;
+    if space != "nasbench201" {
+        let kind = crate::session::load_spec(&hw, &mcu.options()).map(|s| s.kind);
+        if matches!(kind, Ok(vchip_hwmodels::spec::HwKind::Dataflow)) {
+            eprintln!(
+                "warning: `{hw}` pipelines many ops in one section; its per-op entries cost each op alone (with a launch) and do not add up to a network's latency: use the whole-network rows (networks.parquet, the subnets in dynast.csv, or vchip.simulate_many)"
+            );
+        }
+    }
     match space.as_str() {
         "models" => {
             let list = models.context("`vchip table models` needs --models NAME[,NAME...]")?;

@@ -329,13 +329,13 @@ impl HfConfig {
         };
         if !self.heads.is_multiple_of(tp) {
             return Err(bad(format!(
-                "{} attention heads do not split over {tp} GPUs",
+                "{} attention heads do not split over {tp} devices",
                 self.heads
             )));
         }
         if !self.intermediate.is_multiple_of(tp) {
             return Err(bad(format!(
-                "the MLP width {} does not split over {tp} GPUs",
+                "the MLP width {} does not split over {tp} devices",
                 self.intermediate
             )));
         }
@@ -345,7 +345,7 @@ impl HfConfig {
             1
         } else {
             return Err(bad(format!(
-                "{} KV heads neither split over nor replicate onto {tp} GPUs",
+                "{} KV heads neither split over nor replicate onto {tp} devices",
                 self.kv_heads
             )));
         };

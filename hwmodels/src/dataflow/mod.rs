@@ -57,7 +57,8 @@ impl DataflowModel {
             levels.push(Level {
                 name: t.name.clone(),
                 capacity_bytes: Some((t.capacity_gib.0 * (1u64 << 30) as f64) as u64),
-                bytes_per_s: t.bandwidth_gb_s.0 * 1e9,
+                // Declared at what streaming sustains, as levels are (the roofline's roof).
+                bytes_per_s: t.bandwidth_gb_s.0 * 1e9 * t.efficiency.0,
                 on_chip: false,
             });
         }
@@ -99,15 +100,6 @@ impl DataflowModel {
 
     fn pmu_bytes(&self) -> u64 {
         (self.d.pmu_kib.0 * 1024.0) as u64
-    }
-
-    /// Sustained bytes per second of level `l` (a tier at its streaming share).
-    fn sustained(&self, l: usize) -> f64 {
-        let eff = l
-            .checked_sub(FIRST_TIER)
-            .and_then(|i| self.d.tiers.get(i))
-            .map_or(1.0, |t| t.efficiency.0);
-        self.levels[l].bytes_per_s * eff
     }
 
     /// Energy per byte moved at level `l`, pJ.
@@ -205,7 +197,7 @@ impl DataflowModel {
         };
         let mut work = Vec::with_capacity(stages.len());
         let (mut macs, mut mac_pj, mut vector_pj) = (0u64, 0.0f64, 0.0f64);
-        let (mut link_s, mut collective_latency_s) = (0.0f64, 0.0f64);
+        let (mut link_s, mut collective_latency_s, mut collectives) = (0.0f64, 0.0f64, 0u64);
         for op in stages {
             for &w in &op.weights {
                 add(&mut bytes, home(w), trace.tensor(w).bytes(), 0);
@@ -244,6 +236,7 @@ impl DataflowModel {
                     add(&mut bytes, l, 0, b);
                     link_s += link.ring_transfer_s(b, group);
                     collective_latency_s += link.ring_latency_s(group);
+                    collectives += 1;
                 }
             }
             let (cycles, mapped) = self.pcu_cycles(trace, op);
@@ -275,13 +268,16 @@ impl DataflowModel {
             // The first tile passes every stage before the last leaves the pipeline.
             fill += t / tiles as f64 + self.d.stage_latency_cycles.0;
         }
-        let compute_s = (bottleneck.0 + fill) / self.clock + collective_latency_s;
+        // The pipeline's critical path: the slowest stage, fill and drain, the collectives'
+        // latency (a tile waits for each all-reduce).
+        let pipeline_s = (bottleneck.0 + fill) / self.clock;
+        let compute_s = pipeline_s + collective_latency_s;
         // Every resource's time; the slowest sets the section's.
         let level_s = |l: usize, (r, w): (u64, u64)| {
             if Some(l) == self.link_level() {
                 link_s
             } else {
-                r.saturating_add(w) as f64 / self.sustained(l)
+                r.saturating_add(w) as f64 / self.levels[l].bytes_per_s
             }
         };
         let mut slowest = (compute_s, None::<usize>);
@@ -298,7 +294,7 @@ impl DataflowModel {
         } * 1e-6;
         let seconds = slowest.0 + launch_s;
         let cycles = (seconds * self.clock).round() as u64;
-        let compute_cycles = ((bottleneck.0).round() as u64).min(cycles);
+        let compute_cycles = ((compute_s * self.clock).round() as u64).min(cycles);
         let memory_s = bytes
             .iter()
             .enumerate()
@@ -358,7 +354,13 @@ impl DataflowModel {
                 static_pj: self.spec.energy.static_power_w.0 * seconds * 1e12,
             },
             bound,
-            stage: (stages.len() > 1).then(|| stages[bottleneck.1].name.as_str().into()),
+            // What sets the critical path: the collectives' latency where it outweighs the
+            // stages, else the slowest stage.
+            stage: if collective_latency_s > pipeline_s {
+                Some(format!("all-reduce latency ({collectives} collectives)").into())
+            } else {
+                (stages.len() > 1).then(|| stages[bottleneck.1].name.as_str().into())
+            },
         })
     }
 }
@@ -474,7 +476,7 @@ impl HardwareModel for DataflowModel {
                 t.capacity_gib.0 * self.d.sockets.0 as f64,
             ));
             v.push((
-                format!("node_{}_bandwidth_gb_s", t.name),
+                format!("node_{}_peak_bandwidth_gb_s", t.name),
                 t.bandwidth_gb_s.0 * self.d.sockets.0 as f64,
             ));
         }

@@ -107,6 +107,8 @@ pub fn place(
         }
     }
     let sections = steps.iter().any(|s| s.kind == StepKind::Section);
+    // The network's inputs and outputs, held in the I/O level before anything is placed.
+    let mut io: Vec<(usize, Buffer)> = Vec::new();
     for (t, b) in activation_buffers_over(g, &spans, &mat) {
         let t = t.0 as usize;
         let read = !g.consumers[t].is_empty();
@@ -118,7 +120,7 @@ pub fn place(
         let arrives = g.producer[t].is_none() && g.trace.tensors[t].role == TensorRole::Input;
         let leaves = g.consumers[t].is_empty();
         if (arrives && !boundary.inputs_on_chip()) || (leaves && !boundary.outputs_on_chip()) {
-            home[t] = Some(io_level);
+            io.push((t, b));
             continue;
         }
         let written = u64::from(g.producer[t].is_some());
@@ -144,6 +146,13 @@ pub fn place(
     let n_steps = steps.len().max(1);
     let mut live: Vec<Vec<u64>> = vec![vec![0u64; n_steps]; capacities.len()];
     let outer = capacities.len().saturating_sub(1);
+    for (t, b) in io {
+        for v in &mut live[io_level.min(outer)][b.first.min(n_steps - 1)..=b.last.min(n_steps - 1)]
+        {
+            *v = v.saturating_add(b.size);
+        }
+        home[t] = Some(io_level.min(outer));
+    }
     for (_, _, t, b) in wanted {
         let span = b.first.min(n_steps - 1)..=b.last.min(n_steps - 1);
         let level = (first_level..capacities.len())

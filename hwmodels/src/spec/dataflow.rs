@@ -65,6 +65,9 @@ pub struct TierSpec {
     pub energy_pj_per_bit: Positive,
 }
 
+/// Names the model gives its own levels and bounds: no tier may take them.
+pub const RESERVED_NAMES: [&str; 4] = ["sram", "noc", "link", "launch"];
+
 impl DataflowSpec {
     /// MACs per cycle of one socket's PCUs together.
     pub fn macs_per_cycle(&self) -> u64 {
@@ -89,25 +92,36 @@ impl DataflowSpec {
         }
         for (i, t) in self.tiers.iter().enumerate() {
             let key = format!("dataflow.tiers.{}", t.name);
-            if t.name.trim().is_empty() || matches!(t.name.as_str(), "sram" | "link") {
+            let word = !t.name.is_empty()
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !word || RESERVED_NAMES.contains(&t.name.as_str()) {
                 return Err((
                     format!("dataflow.tiers[{i}].name"),
-                    format!("`{}` is not a tier name (empty, or `sram`/`link`, which the model names itself)", t.name),
+                    format!(
+                        "`{}` cannot name a tier: use letters, digits, `_` or `-` (it names `--set` keys), and none of {}, which the model uses itself",
+                        t.name,
+                        RESERVED_NAMES.join(", ")
+                    ),
                 ));
             }
             if self.tiers[..i].iter().any(|o| o.name == t.name) {
                 return Err((key, "is given twice; name each tier once".into()));
             }
-            if t.efficiency.0 > 1.0 {
+            if t.efficiency.0 > 1.0 || t.efficiency.0 < 0.01 {
                 return Err((
                     format!("{key}.efficiency"),
-                    format!("{} is a share of the peak: give 0 to 1", t.efficiency.0),
+                    format!("{} is a share of the peak: give 0.01 to 1", t.efficiency.0),
                 ));
             }
-            if t.bandwidth_gb_s.0 > 1e6 || t.capacity_gib.0 > 1e9 || t.energy_pj_per_bit.0 > 1e4 {
+            if !(1e-3..=1e6).contains(&t.bandwidth_gb_s.0)
+                || t.capacity_gib.0 > 1e9
+                || t.energy_pj_per_bit.0 > 1e4
+            {
                 return Err((
                     key,
-                    "is out of range: bandwidth_gb_s up to 1e6, capacity_gib up to 1e9, energy_pj_per_bit up to 1e4".into(),
+                    "is out of range: bandwidth_gb_s from 0.001 (1 MB/s) to 1e6, capacity_gib up to 1e9, energy_pj_per_bit up to 1e4".into(),
                 ));
             }
         }

@@ -423,6 +423,15 @@ impl HardwareSpec {
                     ));
                 };
                 d.check().map_err(|(key, msg)| invalid(&key, msg))?;
+                if self.clock_mhz.0 < 1.0 {
+                    return Err(invalid(
+                        "clock_mhz",
+                        format!(
+                            "{} MHz is not a dataflow chip's clock (1 MHz at least)",
+                            self.clock_mhz.0
+                        ),
+                    ));
+                }
             }
         }
         if !self.area_mm2.is_empty() && self.kind != HwKind::Systolic {
