@@ -9,19 +9,22 @@ fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-const COE: [&str; 7] = [
-    "coe",
-    "--experts",
-    "150",
-    "--expert-model",
-    "llama-2-7b",
-    "--hw",
-    "sn40l-8",
-];
+/// `vchip coe` with 150 Llama-2-7B experts on `hw`.
+fn coe_on(hw: &str) -> Vec<&str> {
+    vec![
+        "coe",
+        "--experts",
+        "150",
+        "--expert-model",
+        "llama-2-7b",
+        "--hw",
+        hw,
+    ]
+}
 
 #[test]
 fn coe_reports_throughput_switching_and_the_baseline_under_coe() {
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--zipf", "1", "--format", "json"]);
     let v = json(&vchip(&args));
     let c = &v["coe"];
@@ -39,7 +42,7 @@ fn coe_reports_throughput_switching_and_the_baseline_under_coe() {
     let ratio = c["baseline"]["total_s"].as_f64().unwrap() / c["total_s"].as_f64().unwrap();
     assert!((speedup - ratio).abs() < 1e-9);
     // The text report says the same.
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--zipf", "1"]);
     let o = vchip(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -62,7 +65,7 @@ fn a_request_list_is_served_in_order() {
         text.push_str(&format!("{i},{e}\n"));
     }
     std::fs::write(&f, text).unwrap();
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--requests", f.to_str().unwrap(), "--format", "json"]);
     let v = json(&vchip(&args));
     assert_eq!(v["coe"]["requests"], 51);
@@ -79,7 +82,7 @@ fn a_spreadsheet_export_reads_and_csv_output_carries_the_ratios() {
     let dir = scratch("coe-bom");
     let f = dir.join("excel.csv");
     std::fs::write(&f, "\u{feff}\"expert\",\"note\"\r\n\"3\",a\r\n4,b\r\n").unwrap();
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--requests", f.to_str().unwrap(), "--format", "csv"]);
     let o = vchip(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -109,20 +112,9 @@ fn experts_beyond_ddr_come_from_the_next_tier_at_its_speed() {
     let f = dir.join("ssd.yaml");
     std::fs::write(&f, yaml).unwrap();
     let run = |hw: &str| {
-        json(&vchip(&[
-            "coe",
-            "--experts",
-            "150",
-            "--expert-model",
-            "llama-2-7b",
-            "--hw",
-            hw,
-            "--zipf",
-            "0",
-            "--format",
-            "json",
-        ]))["coe"]
-            .clone()
+        let mut args = coe_on(hw);
+        args.extend(["--zipf", "0", "--format", "json"]);
+        json(&vchip(&args))["coe"].clone()
     };
     let (ddr, ssd) = (run("sn40l-8"), run(f.to_str().unwrap()));
     assert_eq!(ssd["slow_tier"], "ddr+ssd");
@@ -143,15 +135,15 @@ fn coe_errors_name_the_place_and_the_fix() {
         f.to_string_lossy().into_owned()
     };
     let bad_id = with("bad.csv", "expert\n3\nseven\n");
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--requests", &bad_id]);
     fails_with(&args, "bad.csv:3: `seven` is not an expert id");
     let no_column = with("nocol.csv", "model,prompt\n1,2\n");
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--requests", &no_column]);
     fails_with(&args, "no `expert` column (columns: model, prompt)");
     let out_of_range = with("range.csv", "expert\n150\n");
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--requests", &out_of_range]);
     fails_with(&args, "range.csv:2: expert 150 is beyond the 150 experts");
     // Neither popularity, or both: usage errors.
@@ -160,8 +152,8 @@ fn coe_errors_name_the_place_and_the_fix() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).contains(expect), "{}", stderr(&o));
     };
-    usage(&COE, "--requests <FILE.csv>|--zipf <S>");
-    let mut args = COE.to_vec();
+    usage(&coe_on("sn40l-8"), "--requests <FILE.csv>|--zipf <S>");
+    let mut args = coe_on("sn40l-8");
     args.extend(["--zipf", "1", "--requests", &bad_id]);
     usage(&args, "cannot be used with");
     // Kinds without tiers or host memory, a model that is not an LLM, too many experts.
@@ -207,7 +199,7 @@ fn coe_errors_name_the_place_and_the_fix() {
         ],
         "600 experts of `llama-2-70b` do not fit `sn40l-8`",
     );
-    let mut args = COE.to_vec();
+    let mut args = coe_on("sn40l-8");
     args.extend(["--zipf", "1", "--set", "dataflow.tiers.dd.bandwidth_gb_s=1"]);
     fails_with(&args, "Did you mean `dataflow.tiers.ddr.bandwidth_gb_s`?");
 }

@@ -96,6 +96,9 @@ pub enum Engine {
     None,
 }
 
+/// The bound of a step whose time is its launch (a kernel or section shorter than starting it).
+pub const LAUNCH: &str = "launch";
+
 /// A memory level's name in costs: shared, so a step's traffic rows copy a pointer, not a string.
 pub type LevelName = std::sync::Arc<str>;
 

@@ -23,8 +23,6 @@ use crate::spec::HardwareSpec;
 pub const LEVEL_SRAM: &str = "sram";
 pub const LEVEL_NOC: &str = "noc";
 pub const LEVEL_LINK: &str = "link";
-/// Sections whose time is their launch.
-pub const LAUNCH: &str = "launch";
 
 pub struct DataflowModel {
     spec: HardwareSpec,

@@ -22,8 +22,6 @@ use kernels::{Gpu, KernelTime};
 pub const LEVEL_L2: &str = "l2";
 pub const LEVEL_HBM: &str = "hbm";
 pub const LEVEL_LINK: &str = "interconnect";
-/// Steps whose time is the kernel launch, not the kernel.
-pub const LAUNCH: &str = "launch";
 
 pub struct GpuModel {
     spec: HardwareSpec,
