@@ -852,7 +852,8 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
         row("others in", &|r| r.slow_tier.clone()),
         row("TTFT", &|r| secs(r.serving.ttft_s)),
         row("TPOT", &|r| secs(r.serving.tpot_s)),
-        row("one request", &|r| secs(r.serving.e2e_s)),
+        row("router per request", &|r| secs(r.router_s)),
+        row("one request", &|r| secs(r.serving.e2e_s + r.router_s)),
         row("one switch", &|r| secs(r.switch_s)),
         row("switches", &|r| format!("{:.1}", r.switches)),
         row("execution total", &|r| secs(r.exec_s_total)),
@@ -876,8 +877,16 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
         return csv(&["metric", "system", "baseline"], &rows);
     }
     let mut out = format!(
-        "Composition of Experts: {} experts of {}, {} requests ({}), prompt {} + {} generated, one request at a time\n",
-        c.experts, c.expert_model, c.run.requests, c.request_source, c.prompt, c.gen
+        "Composition of Experts: {} experts of {}{}, {} requests ({}), prompt {} + {} generated, one request at a time\n",
+        c.experts,
+        c.expert_model,
+        c.router
+            .as_ref()
+            .map_or(String::new(), |r| format!(" behind a {r} router")),
+        c.run.requests,
+        c.request_source,
+        c.prompt,
+        c.gen
     );
     out.push_str(&table(&header, &rows, 1));
     let _ = writeln!(

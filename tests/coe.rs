@@ -200,6 +200,9 @@ fn coe_errors_name_the_place_and_the_fix() {
         "600 experts of `llama-2-70b` do not fit `sn40l-8`",
     );
     let mut args = coe_on("sn40l-8");
+    args.extend(["--zipf", "1", "--router", "resnet50"]);
+    fails_with(&args, "--router applies to LLMs");
+    let mut args = coe_on("sn40l-8");
     args.extend(["--zipf", "1", "--set", "dataflow.tiers.dd.bandwidth_gb_s=1"]);
     fails_with(&args, "Did you mean `dataflow.tiers.ddr.bandwidth_gb_s`?");
 }

@@ -31,6 +31,25 @@ pub enum Requests {
     List(Vec<u64>),
 }
 
+/// What is served: `experts` experts of one LLM architecture answering `requests`, each with a
+/// `prompt` and `gen` generated tokens, optionally behind a router LLM that reads every prompt.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The expert architecture's name and configuration.
+    pub name: String,
+    pub cfg: HfConfig,
+    pub experts: u64,
+    pub requests: Requests,
+    /// Where the requests come from, as reported: `zipf:S x COUNT` or the request file.
+    pub request_source: String,
+    pub prompt: u64,
+    pub gen: u64,
+    pub precision: Option<PrecisionPolicy>,
+    /// A router (name, configuration) that prefills every prompt to pick the expert; it stays in
+    /// HBM (the SN40L paper's Samba-CoE, §V).
+    pub router: Option<(String, HfConfig)>,
+}
+
 /// One system serving the scenario.
 #[derive(Clone, Debug, Serialize)]
 pub struct CoeRun {
@@ -45,6 +64,8 @@ pub struct CoeRun {
     pub slow_tier: String,
     /// Experts HBM holds for good (the most requested), besides the swap slot.
     pub experts_pinned: u64,
+    /// The router's prefill of one prompt (0 without a router).
+    pub router_s: f64,
     /// Seconds to copy one expert into the fast tier from the nearest store (all devices at once).
     pub switch_s: f64,
     pub requests: u64,
@@ -64,6 +85,8 @@ pub struct CoeRun {
 pub struct Coe {
     pub experts: u64,
     pub expert_model: String,
+    /// The router model, if any.
+    pub router: Option<String>,
     pub prompt: u64,
     pub gen: u64,
     /// Where the requests come from: `zipf:S x COUNT`, or the request file as given.
@@ -183,37 +206,51 @@ fn popularity(experts: u64, req: &Requests) -> Vec<f64> {
     p
 }
 
-/// Runs the scenario on one system: `hw` with `spec`, the expert split over `devices`.
-#[allow(clippy::too_many_arguments)]
+/// Runs the scenario on one system: `hw` with `spec`, each model split over `devices`.
 pub fn run_one(
-    name: &str,
-    cfg: &HfConfig,
-    experts: u64,
-    req: &Requests,
-    prompt: u64,
-    gen: u64,
-    precision: Option<&PrecisionPolicy>,
+    sc: &Scenario,
     spec: &HardwareSpec,
     hw: &dyn HardwareModel,
     devices: u64,
 ) -> Result<CoeRun, SimError> {
-    let cfg = cfg.tensor_parallel(devices)?;
-    let s = serve(
+    let Scenario {
         name,
-        &cfg,
-        1,
+        experts,
         prompt,
         gen,
-        precision,
-        hw,
-        &CostOptions::default(),
-    )?;
+        ..
+    } = sc;
+    let (experts, prompt, gen) = (*experts, *prompt, *gen);
+    let serve_one = |name: &str, cfg: &HfConfig, gen: u64| {
+        serve(
+            name,
+            &cfg.tensor_parallel(devices)?,
+            1,
+            prompt,
+            gen,
+            sc.precision.as_ref(),
+            hw,
+            &CostOptions::default(),
+        )
+    };
+    let s = serve_one(name, &sc.cfg, gen)?;
+    // The router reads the prompt (its prefill picks the expert) and keeps its weights in HBM.
+    let (router_s, router_bytes) = match &sc.router {
+        Some((rname, rcfg)) => {
+            let r = serve_one(rname, rcfg, 1)?;
+            (r.ttft_s, r.weight_bytes_per_gpu)
+        }
+        None => (0.0, 0),
+    };
     let w = s.weight_bytes_per_gpu.max(1);
     let store = expert_store(spec, w, devices)?;
     let gb = |b: u64| b as f64 / 1e9;
     let no = |msg: String| Err(SimError::Workload(WorkloadError::Option(msg)));
-    // HBM beside one request's KV cache and activations.
-    let reserve = s.hbm_needed_bytes.saturating_sub(s.weight_bytes_per_gpu);
+    // HBM beside one request's KV cache and activations, and the router.
+    let reserve = s
+        .hbm_needed_bytes
+        .saturating_sub(s.weight_bytes_per_gpu)
+        .saturating_add(router_bytes);
     let slots = store.fast_bytes.saturating_sub(reserve) / w;
     if slots == 0 {
         return no(format!(
@@ -226,7 +263,7 @@ pub fn run_one(
             store.fast_tier
         ));
     }
-    let p = popularity(experts, req);
+    let p = popularity(experts, &sc.requests);
     // The most requested experts pinned, one slot left to swap into (none when all fit); the
     // others fill the slower stores in order, most requested first.
     let mut order: Vec<usize> = (0..experts as usize).collect();
@@ -259,7 +296,7 @@ pub fn run_one(
             tiers.join(", ")
         ));
     }
-    let (requests, switches, switch_s_total) = match req {
+    let (requests, switches, switch_s_total) = match &sc.requests {
         Requests::Zipf { count, .. } => {
             // Steady state: the swap slot holds unpinned expert j with probability p_j / U, so a
             // request for unpinned i copies with probability 1 - p_i / U.
@@ -293,7 +330,7 @@ pub fn run_one(
             (list.len() as u64, n as f64, t)
         }
     };
-    let exec_s_total = s.e2e_s * requests as f64;
+    let exec_s_total = (s.e2e_s + router_s) * requests as f64;
     let total_s = exec_s_total + switch_s_total;
     if !total_s.is_finite() {
         return no(format!(
@@ -314,6 +351,7 @@ pub fn run_one(
         switch_s: store.slow[0].copy_s,
         fast_tier: store.fast_tier,
         experts_pinned: pinned_n,
+        router_s,
         requests,
         switches,
         exec_s_total,
@@ -375,34 +413,23 @@ pub fn check_requests(experts: u64, req: &Requests) -> Result<(), SimError> {
     Ok(())
 }
 
-/// The scenario on `run` and `baseline` ((name, spec, model, devices) each).
-#[allow(clippy::too_many_arguments)]
+/// The scenario on `system` and on `baseline`, each (description, model, devices per model).
 pub fn compare(
-    name: &str,
-    cfg: &HfConfig,
-    experts: u64,
-    req: &Requests,
-    requests_label: String,
-    prompt: u64,
-    gen: u64,
-    precision: Option<&PrecisionPolicy>,
+    sc: &Scenario,
     system: (&HardwareSpec, &dyn HardwareModel, u64),
     baseline: (&HardwareSpec, &dyn HardwareModel, u64),
 ) -> Result<Coe, SimError> {
-    check_requests(experts, req)?;
-    let ours = run_one(
-        name, cfg, experts, req, prompt, gen, precision, system.0, system.1, system.2,
-    )?;
-    let base = run_one(
-        name, cfg, experts, req, prompt, gen, precision, baseline.0, baseline.1, baseline.2,
-    )?;
+    check_requests(sc.experts, &sc.requests)?;
+    let ours = run_one(sc, system.0, system.1, system.2)?;
+    let base = run_one(sc, baseline.0, baseline.1, baseline.2)?;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(Coe {
-        experts,
-        expert_model: name.to_string(),
-        prompt,
-        gen,
-        request_source: requests_label,
+        experts: sc.experts,
+        expert_model: sc.name.clone(),
+        router: sc.router.as_ref().map(|r| r.0.clone()),
+        prompt: sc.prompt,
+        gen: sc.gen,
+        request_source: sc.request_source.clone(),
         speedup: ratio(base.total_s, ours.total_s),
         switch_speedup: ratio(base.switch_s, ours.switch_s),
         run: ours,

@@ -5,7 +5,7 @@
 use vchip_hwmodels::{
     build_model, load_hardware, CostOptions, Fusion, HardwareModel, HardwareSpec, StepKind,
 };
-use vchip_sim::coe::{compare, devices, Coe, Requests};
+use vchip_sim::coe::{compare, devices, Coe, Requests, Scenario};
 use vchip_sim::simulate;
 use vchip_workloads::hf::{HfConfig, LlmPhase, LlmShape};
 use vchip_workloads::precision::PrecisionPolicy;
@@ -122,24 +122,62 @@ fn node(name: &str, ddr_gb_s: Option<f64>) -> (HardwareSpec, Box<dyn HardwareMod
 /// The scenario of docs/dataflow.md: 150 Llama-2-7B experts, Zipf(1) popularity, 512-token
 /// prompts, 20 generated tokens (the paper's chatbot case), one request at a time.
 fn coe(experts: u64, model: &str, ddr_gb_s: Option<f64>, baseline: &str) -> Result<Coe, String> {
+    coe_routed(experts, model, ddr_gb_s, baseline, None)
+}
+
+fn coe_routed(
+    experts: u64,
+    model: &str,
+    ddr_gb_s: Option<f64>,
+    baseline: &str,
+    router: Option<&str>,
+) -> Result<Coe, String> {
     let (spec, hw, d) = node("sn40l-8", ddr_gb_s);
     let (bspec, bhw, bd) = node(baseline, None);
-    compare(
-        model,
-        &llama(model),
+    let scenario = Scenario {
+        name: model.into(),
+        cfg: llama(model),
         experts,
-        &Requests::Zipf {
+        requests: Requests::Zipf {
             s: 1.0,
             count: 1000,
         },
-        "zipf:1".into(),
-        512,
-        20,
-        Some(&bf16()),
+        request_source: "zipf:1".into(),
+        prompt: 512,
+        gen: 20,
+        precision: Some(bf16()),
+        router: router.map(|r| (r.to_string(), llama(r))),
+    };
+    compare(
+        &scenario,
         (&spec, hw.as_ref(), d),
         (&bspec, bhw.as_ref(), bd),
     )
     .map_err(|e| e.to_string())
+}
+
+/// The paper's total latency includes the router (§VI-C); with one the speedup stays in range,
+/// the router's prefill adds to every request and its weights take an expert's place in HBM.
+#[test]
+fn a_router_adds_its_prefill_to_every_request_and_holds_hbm() {
+    let plain = coe(150, "llama-2-7b", None, "dgx-h100").unwrap();
+    let routed = coe_routed(150, "llama-2-7b", None, "dgx-h100", Some("llama-2-7b")).unwrap();
+    for (a, b) in [
+        (&plain.run, &routed.run),
+        (&plain.baseline, &routed.baseline),
+    ] {
+        assert_eq!(a.router_s, 0.0);
+        // The router prefills the same prompt as the expert does.
+        assert!((b.router_s - b.serving.ttft_s).abs() < 1e-12);
+        let per_request = (b.exec_s_total - a.exec_s_total) / b.requests as f64;
+        assert!((per_request - b.router_s).abs() < 1e-9);
+        assert_eq!(b.experts_pinned, a.experts_pinned - 1, "{}", b.hardware);
+    }
+    assert!(
+        (3.7 * 0.7..=3.7 * 1.3).contains(&routed.speedup),
+        "{:.2}x",
+        routed.speedup
+    );
 }
 
 /// Table V: model switching 15x faster than a DGX H100 (31x than a DGX A100), the CoE overall

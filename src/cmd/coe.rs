@@ -45,6 +45,10 @@ pub struct CoeArgs {
     /// Tokens generated per request.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub gen: u64,
+    /// A router LLM that prefills every prompt to pick its expert, kept in HBM (the SN40L
+    /// paper's Samba-CoE routes with a Llama-2-7B derivative). Default: none.
+    #[arg(long, value_name = "MODEL")]
+    pub router: Option<String>,
     /// Precision policy (default: each hardware's own).
     #[arg(long)]
     pub precision: Option<String>,
@@ -126,12 +130,20 @@ pub fn run(a: CoeArgs) -> Result<()> {
         ),
         (None, None) => bail!("give --requests FILE.csv or --zipf S"),
     };
-    let (name, cfg) = vchip_workloads::llm_config(&a.expert_model).with_context(|| {
-        format!(
-            "--expert-model applies to LLMs (a zoo LLM or a Hugging Face config.json); `{}` is not one",
-            a.expert_model
-        )
-    })??;
+    let llm = |flag: &str, model: &str| {
+        vchip_workloads::llm_config(model).with_context(|| {
+            format!(
+                "--{flag} applies to LLMs (a zoo LLM or a Hugging Face config.json); `{model}` is not one"
+            )
+        })
+    };
+    let (name, cfg) = llm("expert-model", &a.expert_model)??;
+    let router = a
+        .router
+        .as_deref()
+        .map(|r| llm("router", r))
+        .transpose()?
+        .transpose()?;
     let load = |hw: &str, set: &[String]| -> Result<_> {
         let spec = crate::session::load_spec_with(hw, set, &Default::default())?;
         let model = vchip_hwmodels::build_model(spec.clone())?;
@@ -158,15 +170,19 @@ pub fn run(a: CoeArgs) -> Result<()> {
             p(&bspec)
         );
     }
+    let scenario = vchip_sim::coe::Scenario {
+        name,
+        cfg,
+        experts: a.experts,
+        requests: req,
+        request_source: label,
+        prompt: a.prompt,
+        gen: a.gen,
+        precision: policy,
+        router,
+    };
     let coe = vchip_sim::coe::compare(
-        &name,
-        &cfg,
-        a.experts,
-        &req,
-        label,
-        a.prompt,
-        a.gen,
-        policy.as_ref(),
+        &scenario,
         (&spec, model.as_ref(), devices),
         (&bspec, bmodel.as_ref(), bdevices),
     )?;
