@@ -50,6 +50,16 @@ impl TraceRequest {
     /// Loads the trace; `hw_precision` is the hardware's own number format, used when the request
     /// names no precision.
     pub fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<Trace> {
+        self.load_with(model, hw_precision, true)
+    }
+
+    /// [`Self::load`] for a query that reads totals only: a search-space model comes with empty
+    /// op and tensor names (`vchip_workloads::load_model_unnamed`), which a report then lacks.
+    pub fn load_unnamed(&self, model: &str, hw_precision: Option<&str>) -> Result<Trace> {
+        self.load_with(model, hw_precision, false)
+    }
+
+    fn load_with(&self, model: &str, hw_precision: Option<&str>, named: bool) -> Result<Trace> {
         if self.batch == 0 {
             bail!("--batch must be at least 1");
         }
@@ -89,7 +99,11 @@ impl TraceRequest {
             expert_load: self.expert_load.clone(),
             dims,
         };
-        let mut trace = vchip_workloads::load_model(model, &opts)?;
+        let mut trace = if named {
+            vchip_workloads::load_model(model, &opts)?
+        } else {
+            vchip_workloads::load_model_unnamed(model, &opts)?
+        };
         if let Some(p) = self.precision.as_deref().or(hw_precision) {
             PrecisionPolicy::parse(p)?.apply(&mut trace);
         }

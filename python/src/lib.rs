@@ -413,6 +413,10 @@ struct SimResult {
     graph: vchip_workloads::graph::Graph,
     hw: Arc<Hw>,
     engine: CostOptions,
+    /// The model as given and how it was traced: a graph built without names (a search-space
+    /// query) is traced again, named, for the per-step and per-layer rows.
+    model: String,
+    trace: session::TraceRequest,
     full: OnceLock<vchip_sim::SimResult>,
     json: OnceLock<String>,
 }
@@ -423,15 +427,25 @@ impl SimResult {
             return Ok(f);
         }
         let mut f = py
-            .detach(|| {
-                vchip_sim::simulate_graph_with(
-                    &self.graph,
+            .detach(|| -> anyhow::Result<_> {
+                let named;
+                let graph = if vchip_workloads::drops_names(&self.model) {
+                    let t = self
+                        .trace
+                        .load(&self.model, self.hw.spec.precision.as_deref())?;
+                    named = vchip_sim::prepare_owned(t, &self.engine)?;
+                    &named
+                } else {
+                    &self.graph
+                };
+                Ok(vchip_sim::simulate_graph_with(
+                    graph,
                     self.hw.model.as_ref(),
                     &self.engine,
                     vchip_sim::Detail::Full,
-                )
+                )?)
             })
-            .map_err(|e| err(e.into()))?;
+            .map_err(err)?;
         f.serving = self.r.serving.clone();
         Ok(self.full.get_or_init(|| f))
     }
@@ -625,9 +639,22 @@ fn simulate(
         .detach(|| -> anyhow::Result<_> {
             let h = hardware(hw, &overrides, &o.hw)?;
             session::check_tp(&h.spec, &o.trace)?;
-            let t = o.trace.load(model, h.spec.precision.as_deref())?;
-            let g = vchip_sim::prepare_owned(t, &sim.engine)?;
-            let r = session::simulate_graph(model, &g, &h.spec, h.model.as_ref(), &o.trace, &sim)?;
+            let precision = h.spec.precision.as_deref();
+            let run = |t| -> anyhow::Result<_> {
+                let g = vchip_sim::prepare_owned(t, &sim.engine)?;
+                let r =
+                    session::simulate_graph(model, &g, &h.spec, h.model.as_ref(), &o.trace, &sim)?;
+                Ok((r, g))
+            };
+            // Totals need no names; an error does (it names what does not fit): then again,
+            // named.
+            let (r, g) = match run(o.trace.load_unnamed(model, precision)?) {
+                Ok(rg) => rg,
+                Err(_) if vchip_workloads::drops_names(model) => {
+                    run(o.trace.load(model, precision)?)?
+                }
+                Err(e) => return Err(e),
+            };
             Ok((r, g, h))
         })
         .map_err(err)?;
@@ -636,6 +663,8 @@ fn simulate(
         graph,
         hw,
         engine: o.sim.engine,
+        model: model.to_string(),
+        trace: o.trace.clone(),
         full: OnceLock::new(),
         json: OnceLock::new(),
     })

@@ -430,6 +430,67 @@ fn totals_only_runs_agree_with_full_runs() {
     }
 }
 
+/// A search-space model traced without names (the NAS query path) costs exactly what the named
+/// trace costs, on every kind; only the names are empty.
+#[test]
+fn unnamed_search_space_traces_cost_the_same() {
+    use vchip_sim::{simulate_graph_with, Detail};
+    use vchip_workloads::{load_model, load_model_unnamed};
+    let specs = [
+        "ofa-mbv3:r=224:d=34234:ks=35735735735735735735:e=34634634634634634634",
+        "ofa-resnet50:r=192:d=01210:e=012012012012012012:w=012102",
+        "nasbench201:cifar10:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    ];
+    let opts = TraceOptions::default();
+    for preset in ["edge-tpu-like", "a100-sxm-80gb", "nucleo-h7a3zi-q", "sn40l"] {
+        let spec = load_hardware(preset).unwrap();
+        let hw = build_model(spec.clone()).unwrap();
+        let policy = PrecisionPolicy::parse(spec.precision.as_deref().unwrap_or("f32")).unwrap();
+        for m in specs {
+            let (Ok(mut named), Ok(mut unnamed)) =
+                (load_model(m, &opts), load_model_unnamed(m, &opts))
+            else {
+                panic!("{m} does not load");
+            };
+            assert!(unnamed.ops.iter().all(|o| o.name.is_empty()), "{m}");
+            assert!(
+                unnamed
+                    .tensors
+                    .iter()
+                    .filter(|t| !t.name.is_empty())
+                    .count()
+                    <= 1
+            );
+            assert!(named.ops.iter().all(|o| !o.name.is_empty()));
+            assert_eq!(named.name, unnamed.name);
+            policy.apply(&mut named);
+            policy.apply(&mut unnamed);
+            let run = |t: &Trace| {
+                let g = prepare(t, &CostOptions::default()).unwrap();
+                simulate_graph_with(&g, hw.as_ref(), &CostOptions::default(), Detail::Totals)
+                    .unwrap()
+            };
+            let (mut a, mut b) = (run(&named), run(&unnamed));
+            let json = |v: &dyn erased::Json| v.json();
+            assert_eq!(json(&a.totals), json(&b.totals), "{m} on {preset}");
+            // An MCU's report names what is live at its peak: the names differ, nothing else.
+            for r in [&mut a, &mut b] {
+                if let Some(mcu) = r.mcu.as_mut() {
+                    mcu.live_at_peak.clear();
+                }
+            }
+            assert_eq!(json(&a.mcu), json(&b.mcu), "{m} on {preset}");
+            let peaks = |r: &SimResult| -> Vec<(u64, bool)> {
+                r.memory.iter().map(|m| (m.peak_bytes, m.fits)).collect()
+            };
+            assert_eq!(peaks(&a), peaks(&b), "{m} on {preset}");
+        }
+    }
+    // Other models keep their names.
+    let t = load_model_unnamed("resnet18", &opts).unwrap();
+    assert!(t.ops.iter().all(|o| !o.name.is_empty()));
+}
+
 mod erased {
     /// Compares results through their JSON form (the types carry floats, not `PartialEq`).
     pub trait Json {

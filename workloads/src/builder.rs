@@ -20,6 +20,34 @@ pub struct TraceBuilder {
     pub phase: Phase,
     /// Bytes of op and tensor names so far (see `MAX_NAME_BYTES_TOTAL`).
     name_bytes: usize,
+    /// Whether ops and tensors get names (see [`Unnamed`]).
+    names: bool,
+}
+
+thread_local! {
+    static NAMED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// While one lives, builders created on this thread give ops and tensors empty names (the trace
+/// keeps its own): a NAS query that reads totals skips building a thousand small strings, and
+/// every cost is the same (no pass or model reads a name but to report it). Dropping it restores
+/// naming, a panic included.
+pub struct Unnamed {
+    before: bool,
+}
+
+impl Unnamed {
+    pub fn enter() -> Unnamed {
+        Unnamed {
+            before: NAMED.with(|n| n.replace(false)),
+        }
+    }
+}
+
+impl Drop for Unnamed {
+    fn drop(&mut self) {
+        NAMED.with(|n| n.set(self.before));
+    }
 }
 
 /// Longest op or tensor name: real ones are tens of bytes; a name kilobytes long is a scope or
@@ -106,11 +134,15 @@ impl TraceBuilder {
             weight_dtype: DType::F32,
             phase: Phase::None,
             name_bytes: 0,
+            names: NAMED.with(|n| n.get()),
         }
     }
 
     /// Counts a new name against the per-name and whole-trace limits.
     fn charge_name(&mut self, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Ok(());
+        }
         let short = || name.chars().take(60).collect::<String>();
         if name.len() > MAX_NAME_BYTES {
             return Err(WorkloadError::Shape {
@@ -214,6 +246,9 @@ impl TraceBuilder {
     /// The full hierarchical name for `local`, or a fresh `kindN` name if `local` is empty.
     /// Built by appending, not formatting: tracing names thousands of ops.
     pub fn qualify(&mut self, local: &str, kind: &str) -> String {
+        if !self.names {
+            return String::new();
+        }
         let mut name =
             String::with_capacity(self.prefix.len() + 1 + local.len().max(kind.len() + 4));
         name.push_str(&self.prefix);
@@ -287,7 +322,8 @@ impl TraceBuilder {
     /// Adds a learned parameter named `{op}.{suffix}`.
     pub fn weight(&mut self, op: &str, suffix: &str, shape: impl AsRef<[u64]>) -> Result<TensorId> {
         let dt = self.weight_dtype;
-        self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Weight)
+        let name = self.dotted(op, suffix);
+        self.add_tensor(name, shape, dt, TensorRole::Weight)
     }
 
     pub fn constant(
@@ -297,7 +333,8 @@ impl TraceBuilder {
         shape: impl AsRef<[u64]>,
     ) -> Result<TensorId> {
         let dt = self.act_dtype;
-        self.add_tensor(dotted(op, suffix), shape, dt, TensorRole::Constant)
+        let name = self.dotted(op, suffix);
+        self.add_tensor(name, shape, dt, TensorRole::Constant)
     }
 
     /// Appends an op whose outputs have the given shapes; the general entry every helper uses.
@@ -340,7 +377,9 @@ impl TraceBuilder {
         let flops = kind.flops().map_err(|e| shape_err(&name, e))?;
         let mut outputs = TensorIds::new();
         for (i, s) in out_shapes.into_iter().enumerate() {
-            let tname = if i == 0 {
+            let tname = if !self.names {
+                String::new()
+            } else if i == 0 {
                 name.clone()
             } else {
                 format!("{name}:{i}")
@@ -869,6 +908,17 @@ pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
 }
 
 /// `a.b`, without the formatting machinery (names are built for every tensor).
+impl TraceBuilder {
+    /// `a.b`, the name of a parameter `b` of op `a` (empty when unnamed).
+    fn dotted(&self, a: &str, b: &str) -> String {
+        if self.names {
+            dotted(a, b)
+        } else {
+            String::new()
+        }
+    }
+}
+
 fn dotted(a: &str, b: &str) -> String {
     let mut s = String::with_capacity(a.len() + 1 + b.len());
     s.push_str(a);

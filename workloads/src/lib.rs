@@ -23,6 +23,21 @@ pub use zoo::TraceOptions;
 
 use std::path::Path;
 
+/// [`load_model`] for a query that reads totals only: a search-space spec (`ofa-mbv3:...`,
+/// `ofa-resnet50:...`, `nasbench201:...`) comes with empty op and tensor names, everything else
+/// as `load_model` gives it. Costs are the same; the names are what reports need.
+pub fn load_model_unnamed(spec: &str, opts: &TraceOptions) -> Result<Trace> {
+    let _unnamed = drops_names(spec).then(builder::Unnamed::enter);
+    load_model(spec, opts)
+}
+
+/// Whether [`load_model_unnamed`] gives `spec`'s ops and tensors empty names.
+pub fn drops_names(spec: &str) -> bool {
+    ["ofa-mbv3:", "ofa-resnet50:", "nasbench201:"]
+        .iter()
+        .any(|p| spec.starts_with(p))
+}
+
 /// Loads a model by zoo name or file path, dispatching on the file type:
 /// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
 pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
