@@ -844,7 +844,7 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
     let raw = f == Format::Csv;
     let secs = |s: f64| if raw { format!("{s:.6e}") } else { seconds(s) };
     let gb = |b: u64| format!("{:.2}", b as f64 / 1e9);
-    let rows = vec![
+    let mut rows = vec![
         row("devices", &|r| r.devices.to_string()),
         row("expert GB (all devices)", &|r| gb(r.expert_bytes)),
         row("fast tier", &|r| r.fast_tier.clone()),
@@ -852,7 +852,6 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
         row("others in", &|r| r.slow_tier.clone()),
         row("TTFT", &|r| secs(r.serving.ttft_s)),
         row("TPOT", &|r| secs(r.serving.tpot_s)),
-        row("router per request", &|r| secs(r.router_s)),
         row("one request", &|r| secs(r.serving.e2e_s + r.router_s)),
         row("one switch", &|r| secs(r.switch_s)),
         row("switches", &|r| format!("{:.1}", r.switches)),
@@ -863,10 +862,17 @@ pub fn render_coe(c: &vchip_sim::coe::Coe, f: Format) -> String {
         }),
         row("tokens/s", &|r| format!("{:.1}", r.tokens_per_s)),
     ];
+    if c.router.is_some() {
+        let at = rows
+            .iter()
+            .position(|r| r[0] == "one request")
+            .unwrap_or(rows.len());
+        rows.insert(at, row("router per request", &|r| secs(r.router_s)));
+        rows.insert(at, row("router GB per device", &|r| gb(r.router_bytes)));
+    }
     let header = ["", &c.run.hardware, &c.baseline.hardware];
     if raw {
         // The ratios as rows too (the baseline's column is 1 by definition).
-        let mut rows = rows;
         rows.insert(0, row("hardware", &|r| r.hardware.clone()));
         for (what, v) in [("speedup", c.speedup), ("switch speedup", c.switch_speedup)] {
             rows.push(vec![what.to_string(), format!("{v:.6}"), "1".to_string()]);

@@ -54,9 +54,25 @@ impl TraceRequest {
     }
 
     /// [`Self::load`] for a query that reads totals only: a search-space model comes with empty
-    /// op and tensor names (`vchip_workloads::load_model_unnamed`), which a report then lacks.
+    /// op and tensor names (`vchip_workloads::load_model_unnamed`), which a report then lacks,
+    /// unless the precision names ops ([`Self::loads_unnamed`]).
     pub fn load_unnamed(&self, model: &str, hw_precision: Option<&str>) -> Result<Trace> {
-        self.load_with(model, hw_precision, false)
+        self.load_with(
+            model,
+            hw_precision,
+            !self.loads_unnamed(model, hw_precision),
+        )
+    }
+
+    /// Whether [`Self::load_unnamed`] gives `model` empty names: a search-space model whose
+    /// precision has no per-op rules (a rule matches op names, so it needs them).
+    pub fn loads_unnamed(&self, model: &str, hw_precision: Option<&str>) -> bool {
+        vchip_workloads::drops_names(model)
+            && self
+                .precision
+                .as_deref()
+                .or(hw_precision)
+                .is_none_or(|p| PrecisionPolicy::parse(p).is_ok_and(|p| p.overrides.is_empty()))
     }
 
     fn load_with(&self, model: &str, hw_precision: Option<&str>, named: bool) -> Result<Trace> {

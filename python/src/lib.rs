@@ -429,10 +429,9 @@ impl SimResult {
         let mut f = py
             .detach(|| -> anyhow::Result<_> {
                 let named;
-                let graph = if vchip_workloads::drops_names(&self.model) {
-                    let t = self
-                        .trace
-                        .load(&self.model, self.hw.spec.precision.as_deref())?;
+                let precision = self.hw.spec.precision.as_deref();
+                let graph = if self.trace.loads_unnamed(&self.model, precision) {
+                    let t = self.trace.load(&self.model, precision)?;
                     named = vchip_sim::prepare_owned(t, &self.engine)?;
                     &named
                 } else {
@@ -640,19 +639,22 @@ fn simulate(
             let h = hardware(hw, &overrides, &o.hw)?;
             session::check_tp(&h.spec, &o.trace)?;
             let precision = h.spec.precision.as_deref();
-            let run = |t| -> anyhow::Result<_> {
+            let run = |named: bool| -> anyhow::Result<_> {
+                let t = if named {
+                    o.trace.load(model, precision)?
+                } else {
+                    o.trace.load_unnamed(model, precision)?
+                };
                 let g = vchip_sim::prepare_owned(t, &sim.engine)?;
                 let r =
                     session::simulate_graph(model, &g, &h.spec, h.model.as_ref(), &o.trace, &sim)?;
                 Ok((r, g))
             };
-            // Totals need no names; an error does (it names what does not fit): then again,
-            // named.
-            let (r, g) = match run(o.trace.load_unnamed(model, precision)?) {
+            // Totals need no names; an error does (it names an op, or what does not fit): then
+            // again, named.
+            let (r, g) = match run(false) {
                 Ok(rg) => rg,
-                Err(_) if vchip_workloads::drops_names(model) => {
-                    run(o.trace.load(model, precision)?)?
-                }
+                Err(_) if o.trace.loads_unnamed(model, precision) => run(true)?,
                 Err(e) => return Err(e),
             };
             Ok((r, g, h))

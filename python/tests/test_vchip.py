@@ -66,6 +66,8 @@ TOTALS = ["latency_s", "cycles", "energy_j", "utilization", "macs", "dram_read_b
         # Search spaces are costed from traces without names; the rows come back named.
         (OFA_SPEC, "edge-tpu-like", {}, []),
         (NB201_SPEC, "tpu-v1", {}, []),
+        # A precision rule matches op names: such a query is traced with them.
+        (OFA_SPEC, "tpu-v1", {"precision": "f32;op*=int8"}, ["--precision", "f32;op*=int8"]),
     ],
 )
 def test_simulate_matches_the_cli(model, hw, opts, flags):
@@ -246,6 +248,8 @@ def test_nasbench201_table_through_the_package(tmp_path):
         (lambda: vchip.simulate("llama-2-70b", "a100-sxm-80gb", gen=8), ["simulate", "llama-2-70b", "--hw", "a100-sxm-80gb", "--gen", "8"]),
         (lambda: vchip.simulate("resnet50", "tpu-v1", lib="cmsis-nn"), ["simulate", "resnet50", "--hw", "tpu-v1", "--lib", "cmsis-nn"]),
         (lambda: vchip.simulate("ofa-mbv3:r=224:d=55555", "tpu-v1"), ["simulate", "ofa-mbv3:r=224:d=55555", "--hw", "tpu-v1"]),
+        # A shape error while tracing names its op, as the CLI's does.
+        (lambda: vchip.simulate(OFA_SPEC, "tpu-v1", batch=10**9), ["simulate", OFA_SPEC, "--hw", "tpu-v1", "--batch", "1000000000"]),
         # Does not fit the board's flash: the message names what is live, as the CLI's does.
         (lambda: vchip.simulate(OFA_SPEC, "nucleo-h7a3zi-q"), ["simulate", OFA_SPEC, "--hw", "nucleo-h7a3zi-q"]),
         (lambda: vchip.simulate("llama-2-7b", "a100-sxm-80gb", precision="fp8"), ["simulate", "llama-2-7b", "--hw", "a100-sxm-80gb", "--precision", "fp8"]),

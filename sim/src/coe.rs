@@ -66,6 +66,8 @@ pub struct CoeRun {
     pub experts_pinned: u64,
     /// The router's prefill of one prompt (0 without a router).
     pub router_s: f64,
+    /// The router's weights per device, held in the fast tier (0 without a router).
+    pub router_bytes: u64,
     /// Seconds to copy one expert into the fast tier from the nearest store (all devices at once).
     pub switch_s: f64,
     pub requests: u64,
@@ -237,7 +239,9 @@ pub fn run_one(
     // The router reads the prompt (its prefill picks the expert) and keeps its weights in HBM.
     let (router_s, router_bytes) = match &sc.router {
         Some((rname, rcfg)) => {
-            let r = serve_one(rname, rcfg, 1)?;
+            let r = serve_one(rname, rcfg, 1).map_err(|e| {
+                SimError::Workload(WorkloadError::Option(format!("--router `{rname}`: {e}")))
+            })?;
             (r.ttft_s, r.weight_bytes_per_gpu)
         }
         None => (0.0, 0),
@@ -247,19 +251,26 @@ pub fn run_one(
     let gb = |b: u64| b as f64 / 1e9;
     let no = |msg: String| Err(SimError::Workload(WorkloadError::Option(msg)));
     // HBM beside one request's KV cache and activations, and the router.
-    let reserve = s
-        .hbm_needed_bytes
-        .saturating_sub(s.weight_bytes_per_gpu)
-        .saturating_add(router_bytes);
+    let kv = s.hbm_needed_bytes.saturating_sub(s.weight_bytes_per_gpu);
+    let reserve = kv.saturating_add(router_bytes);
+    // What else HBM holds, as the messages say it.
+    let beside = match &sc.router {
+        Some((rname, _)) => format!(
+            "one request's {:.2} GB of KV cache and activations and the `{rname}` router's {:.2} GB",
+            gb(kv),
+            gb(router_bytes)
+        ),
+        None => format!("one request's {:.2} GB of KV cache and activations", gb(kv)),
+    };
     let slots = store.fast_bytes.saturating_sub(reserve) / w;
     if slots == 0 {
         return no(format!(
-            "one expert of `{name}` ({:.2} GB per device) does not fit the {} of `{}` ({:.2} GB beside one request's {:.2} GB of KV cache and activations). Fix: more devices per expert (a node preset), a narrower --precision, or a larger {} tier",
+            "one expert of `{name}` ({:.2} GB per device) does not fit the {} of `{}` ({:.2} GB) beside {beside}. Fix: more devices per expert (a node preset), a narrower --precision,{} or a larger {} tier",
             gb(w),
             store.fast_tier,
             spec.name,
             gb(store.fast_bytes),
-            gb(reserve),
+            if sc.router.is_some() { " a smaller --router," } else { "" },
             store.fast_tier
         ));
     }
@@ -286,13 +297,12 @@ pub fn run_one(
             .map(|t| format!("{} {:.1} GB holds {}", t.name, gb(t.bytes), t.bytes / w))
             .collect();
         return no(format!(
-            "{experts} experts of `{name}` do not fit `{}`: each takes {:.2} GB per device, {:.1} GB in all per device; {} holds {pinned_n} of them ({:.1} GB beside one request's {:.2} GB of KV cache and activations, one slot kept to swap into), {}; {left} have nowhere to go. Fix: fewer --experts, a narrower --precision, or hardware with more memory",
+            "{experts} experts of `{name}` do not fit `{}`: each takes {:.2} GB per device, {:.1} GB in all per device; {} holds {pinned_n} of them ({:.1} GB beside {beside}, one slot kept to swap into), {}; {left} have nowhere to go. Fix: fewer --experts, a narrower --precision, or hardware with more memory",
             spec.name,
             gb(w),
             gb(w.saturating_mul(experts)),
             store.fast_tier,
             gb(store.fast_bytes),
-            gb(reserve),
             tiers.join(", ")
         ));
     }
@@ -352,6 +362,7 @@ pub fn run_one(
         fast_tier: store.fast_tier,
         experts_pinned: pinned_n,
         router_s,
+        router_bytes,
         requests,
         switches,
         exec_s_total,

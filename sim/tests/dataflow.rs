@@ -225,6 +225,35 @@ fn halving_ddr_bandwidth_changes_only_switching() {
 }
 
 #[test]
+fn a_router_that_leaves_no_room_is_named_in_the_error() {
+    let (spec, hw, d) = node("sn40l", None);
+    let (bspec, bhw, bd) = node("dgx-h100", None);
+    let scenario = Scenario {
+        name: "llama-2-7b".into(),
+        cfg: llama("llama-2-7b"),
+        experts: 10,
+        requests: Requests::Zipf { s: 1.0, count: 10 },
+        request_source: "zipf:1".into(),
+        prompt: 512,
+        gen: 20,
+        precision: Some(bf16()),
+        router: Some(("llama-2-70b".into(), llama("llama-2-70b"))),
+    };
+    let e = compare(
+        &scenario,
+        (&spec, hw.as_ref(), d),
+        (&bspec, bhw.as_ref(), bd),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("one expert of `llama-2-7b`") && e.contains("the `llama-2-70b` router's"),
+        "{e}"
+    );
+    assert!(e.contains("a smaller --router"), "{e}");
+}
+
+#[test]
 fn an_expert_set_larger_than_every_tier_is_refused_with_the_numbers() {
     // 600 x 140 GB of Llama-2-70B: 10.5 TB per socket against 64 GB of HBM and 1.5 TiB of DDR.
     let e = coe(600, "llama-2-70b", None, "dgx-h100").unwrap_err();
