@@ -93,6 +93,7 @@ pub struct Consumers {
 
 impl std::ops::Index<usize> for Consumers {
     type Output = [OpId];
+    #[inline]
     fn index(&self, t: usize) -> &[OpId] {
         &self.ops[self.start[t] as usize..self.start[t + 1] as usize]
     }
@@ -132,6 +133,7 @@ impl Consumers {
 
 /// Ops that cost nothing and alias their input: a reshape (flatten/squeeze/unsqueeze lower to it)
 /// only reinterprets the shape.
+#[inline]
 pub fn is_view(op: &Op) -> bool {
     matches!(
         op.kind,
@@ -174,11 +176,13 @@ impl Graph {
         Ok(g)
     }
 
+    #[inline]
     pub fn op(&self, id: OpId) -> &Op {
         &self.trace.ops[id.0 as usize]
     }
 
     /// A tensor no op reads: a network output (it must reach off-chip memory).
+    #[inline]
     pub fn is_output(&self, t: TensorId) -> bool {
         self.producer[t.0 as usize].is_some() && self.consumers[t.0 as usize].is_empty()
     }

@@ -27,6 +27,7 @@ pub enum DType {
 }
 
 impl DType {
+    #[inline]
     pub fn bits(self) -> u64 {
         match self {
             DType::F32 => 32,
@@ -113,11 +114,13 @@ pub const MAX_ELEMENTS: u64 = 1 << 48;
 pub const MAX_OPS: usize = 1_000_000;
 
 impl Tensor {
+    #[inline]
     pub fn numel(&self) -> u64 {
         // Shapes are validated on insertion, so this product cannot overflow.
         self.shape.iter().product()
     }
 
+    #[inline]
     pub fn bytes(&self) -> u64 {
         (self.numel() * self.dtype.bits()).div_ceil(8)
     }
@@ -547,6 +550,7 @@ pub struct Totals {
 }
 
 impl Trace {
+    #[inline]
     pub fn tensor(&self, id: TensorId) -> &Tensor {
         &self.tensors[id.0 as usize]
     }
