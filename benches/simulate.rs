@@ -43,6 +43,54 @@ fn benches(c: &mut Criterion) {
             .unwrap()
         })
     });
+
+    // The same prediction on an SN40L node: its sections span layers, so serving costs the whole
+    // 80-layer network at each point instead of one and two layers.
+    let sn40l = build_model(load_hardware("sn40l-8").unwrap()).unwrap();
+    c.bench_function("serve llama-2-70b 2048+128 tp8 on sn40l-8", |b| {
+        b.iter(|| {
+            vchip_sim::serving::serve(
+                &name,
+                &cfg,
+                1,
+                2048,
+                128,
+                None,
+                sn40l.as_ref(),
+                &CostOptions::default(),
+            )
+            .unwrap()
+        })
+    });
+
+    // A Composition of Experts scenario on the SN40L node and a DGX H100 (docs/dataflow.md).
+    let spec = load_hardware("sn40l-8").unwrap();
+    let dgx_spec = load_hardware("dgx-h100").unwrap();
+    let (expert, expert_cfg) = vchip_workloads::llm_config("llama-2-7b").unwrap().unwrap();
+    let scenario = vchip_sim::coe::Scenario {
+        name: expert,
+        cfg: expert_cfg,
+        experts: 150,
+        requests: vchip_sim::coe::Requests::Zipf {
+            s: 1.0,
+            count: 1000,
+        },
+        request_source: "zipf:1".into(),
+        prompt: 512,
+        gen: 20,
+        precision: None,
+        router: None,
+    };
+    c.bench_function("coe 150 llama-2-7b experts, sn40l-8 vs dgx-h100", |b| {
+        b.iter(|| {
+            vchip_sim::coe::compare(
+                &scenario,
+                (&spec, sn40l.as_ref(), 8),
+                (&dgx_spec, dgx.as_ref(), 8),
+            )
+            .unwrap()
+        })
+    });
 }
 
 criterion_group!(simulate, benches);
