@@ -28,40 +28,29 @@ fn benches(c: &mut Criterion) {
     let (name, cfg) = vchip_workloads::llm_config("llama-2-70b").unwrap().unwrap();
     let cfg = cfg.tensor_parallel(8).unwrap();
     let dgx = build_model(load_hardware("dgx-h100").unwrap()).unwrap();
-    c.bench_function("serve llama-2-70b 2048+128 tp8 on dgx-h100", |b| {
-        b.iter(|| {
-            vchip_sim::serving::serve(
-                &name,
-                &cfg,
-                1,
-                2048,
-                128,
-                None,
-                dgx.as_ref(),
-                &CostOptions::default(),
-            )
-            .unwrap()
-        })
-    });
-
     // The same prediction on an SN40L node: its sections span layers, so serving costs the whole
     // 80-layer network at each point instead of one and two layers.
     let sn40l = build_model(load_hardware("sn40l-8").unwrap()).unwrap();
-    c.bench_function("serve llama-2-70b 2048+128 tp8 on sn40l-8", |b| {
-        b.iter(|| {
-            vchip_sim::serving::serve(
-                &name,
-                &cfg,
-                1,
-                2048,
-                128,
-                None,
-                sn40l.as_ref(),
-                &CostOptions::default(),
-            )
-            .unwrap()
-        })
-    });
+    for (hw_name, hw) in [("dgx-h100", &dgx), ("sn40l-8", &sn40l)] {
+        c.bench_function(
+            &format!("serve llama-2-70b 2048+128 tp8 on {hw_name}"),
+            |b| {
+                b.iter(|| {
+                    vchip_sim::serving::serve(
+                        &name,
+                        &cfg,
+                        1,
+                        2048,
+                        128,
+                        None,
+                        hw.as_ref(),
+                        &CostOptions::default(),
+                    )
+                    .unwrap()
+                })
+            },
+        );
+    }
 
     // A Composition of Experts scenario on the SN40L node and a DGX H100 (docs/dataflow.md).
     let spec = load_hardware("sn40l-8").unwrap();

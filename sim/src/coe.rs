@@ -209,7 +209,7 @@ fn popularity(experts: u64, req: &Requests) -> Vec<f64> {
 }
 
 /// Runs the scenario on one system: `hw` with `spec`, each model split over `devices`.
-pub fn run_one(
+fn run_one(
     sc: &Scenario,
     spec: &HardwareSpec,
     hw: &dyn HardwareModel,

@@ -84,10 +84,6 @@ impl DataflowModel {
         })
     }
 
-    pub fn dataflow(&self) -> &DataflowSpec {
-        &self.d
-    }
-
     fn noc_level(&self) -> usize {
         FIRST_TIER + self.d.tiers.len()
     }
@@ -389,20 +385,9 @@ impl HardwareModel for DataflowModel {
             // The paper's baseline: every tensor in HBM (the next tier when it is full).
             (plan::one_op_per_step(g), FIRST_TIER, capacities, 0)
         } else {
-            let steps = plan::sections(g, self.d.pcus.0, self.d.pmus.0, self.pmu_bytes());
             // The PMUs the largest section leaves free hold data across sections.
-            let busiest = steps
-                .iter()
-                .map(|s| {
-                    s.ops
-                        .iter()
-                        .map(|&o| g.op(o))
-                        .filter(|o| !is_view(o))
-                        .map(|o| plan::stage_pmus(g, o, self.pmu_bytes()))
-                        .sum::<u64>()
-                })
-                .max()
-                .unwrap_or(0);
+            let (steps, busiest) =
+                plan::sections(g, self.d.pcus.0, self.d.pmus.0, self.pmu_bytes());
             let buffers = busiest.min(self.d.pmus.0).saturating_mul(self.pmu_bytes());
             let mut caps = capacities;
             caps[0] = Some(self.d.sram_bytes().saturating_sub(buffers));

@@ -34,11 +34,12 @@ pub fn stage_pmus(g: &Graph, op: &Op, pmu_bytes: u64) -> u64 {
 
 /// Cuts `g`'s execution order into sections of at most `max_stages` stages (non-view ops) whose
 /// stage buffers take at most `pmus` PMUs. An op that alone needs more still gets a section of
-/// its own (its buffers then hold fewer tiles).
-pub fn sections(g: &Graph, max_stages: u64, pmus: u64, pmu_bytes: u64) -> Vec<Step> {
+/// its own (its buffers then hold fewer tiles). Also returns the PMUs the busiest section's
+/// buffers take.
+pub fn sections(g: &Graph, max_stages: u64, pmus: u64, pmu_bytes: u64) -> (Vec<Step>, u64) {
     let mut steps = Vec::new();
     let mut cur: smallvec::SmallVec<[vchip_workloads::OpId; 4]> = smallvec::SmallVec::new();
-    let (mut stages, mut used) = (0u64, 0u64);
+    let (mut stages, mut used, mut busiest) = (0u64, 0u64, 0u64);
     let close = |cur: &mut smallvec::SmallVec<[vchip_workloads::OpId; 4]>,
                  steps: &mut Vec<Step>| {
         if !cur.is_empty() {
@@ -62,9 +63,10 @@ pub fn sections(g: &Graph, max_stages: u64, pmus: u64, pmu_bytes: u64) -> Vec<St
         cur.push(id);
         stages += 1;
         used += need;
+        busiest = busiest.max(used);
     }
     close(&mut cur, &mut steps);
-    steps
+    (steps, busiest)
 }
 
 /// Layer by layer: one op per step (views apart), for the unfused baseline.
@@ -194,8 +196,13 @@ mod tests {
         // fc1: 2 PMUs for its weight + 1 for its output; relu 1; fc2 3.
         let pmu = 64 * 1024;
         assert_eq!(stage_pmus(&g, &g.trace.ops[0], pmu), 3);
-        assert_eq!(sections(&g, 100, 7, pmu).len(), 1);
-        let cut = sections(&g, 100, 6, pmu);
+        assert_eq!(
+            sections(&g, 100, 7, pmu).1,
+            7,
+            "3 + 1 + 3 PMUs in one section"
+        );
+        assert_eq!(sections(&g, 100, 7, pmu).0.len(), 1);
+        let (cut, busiest) = sections(&g, 100, 6, pmu);
         assert_eq!(
             cut.len(),
             2,
@@ -204,7 +211,8 @@ mod tests {
         assert_eq!(cut[0].ops.len(), 2);
         assert!(cut.iter().all(|s| s.kind == StepKind::Section));
         // The stage limit cuts too.
-        assert_eq!(sections(&g, 1, 100, pmu).len(), 3);
+        assert_eq!(busiest, 4, "the first section's 3 + 1 PMUs");
+        assert_eq!(sections(&g, 1, 100, pmu).0.len(), 3);
     }
 
     #[test]
@@ -257,7 +265,7 @@ mod tests {
         assert_eq!((home[x.0 as usize], home[y.0 as usize]), (Some(1), Some(1)));
         assert_eq!(home[relu_out], Some(0));
         // In one section the activations between stages stream and are stored nowhere.
-        let one = sections(&g, 100, 100, 1 << 16);
+        let (one, _) = sections(&g, 100, 100, 1 << 16);
         let home = place(
             &g,
             &one,

@@ -66,7 +66,12 @@ pub struct TierSpec {
 }
 
 /// Names the model gives its own levels and bounds: no tier may take them.
-pub const RESERVED_NAMES: [&str; 4] = ["sram", "noc", "link", "launch"];
+pub const RESERVED_NAMES: [&str; 4] = [
+    crate::dataflow::LEVEL_SRAM,
+    crate::dataflow::LEVEL_NOC,
+    crate::dataflow::LEVEL_LINK,
+    crate::model::LAUNCH,
+];
 
 impl DataflowSpec {
     /// MACs per cycle of one socket's PCUs together.
