@@ -20,9 +20,7 @@ use crate::schedule::{Level, Schedule, Step, StepKind};
 use crate::spec::dataflow::DataflowSpec;
 use crate::spec::HardwareSpec;
 
-pub const LEVEL_SRAM: &str = "sram";
-pub const LEVEL_NOC: &str = "noc";
-pub const LEVEL_LINK: &str = "link";
+pub use crate::spec::dataflow::{LEVEL_LINK, LEVEL_NOC, LEVEL_SRAM};
 
 pub struct DataflowModel {
     spec: HardwareSpec,
@@ -464,5 +462,21 @@ impl HardwareModel for DataflowModel {
             ));
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_name_the_model_gives_its_own_is_reserved_for_tiers() {
+        use crate::spec::dataflow::RESERVED_NAMES;
+        for name in [
+            super::LEVEL_SRAM,
+            super::LEVEL_NOC,
+            super::LEVEL_LINK,
+            crate::model::LAUNCH,
+        ] {
+            assert!(RESERVED_NAMES.contains(&name), "{name}");
+        }
     }
 }

@@ -66,12 +66,14 @@ pub struct TierSpec {
 }
 
 /// Names the model gives its own levels and bounds: no tier may take them.
-pub const RESERVED_NAMES: [&str; 4] = [
-    crate::dataflow::LEVEL_SRAM,
-    crate::dataflow::LEVEL_NOC,
-    crate::dataflow::LEVEL_LINK,
-    crate::model::LAUNCH,
-];
+/// (`launch` is `model::LAUNCH`, the bound of a step whose time is its launch; the spec does not
+/// import the model, a test checks they agree.)
+pub const RESERVED_NAMES: [&str; 4] = [LEVEL_SRAM, LEVEL_NOC, LEVEL_LINK, "launch"];
+
+/// The dataflow model's own levels: the PMUs' SRAM, the on-chip network, the socket links.
+pub const LEVEL_SRAM: &str = "sram";
+pub const LEVEL_NOC: &str = "noc";
+pub const LEVEL_LINK: &str = "link";
 
 impl DataflowSpec {
     /// MACs per cycle of one socket's PCUs together.
