@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use vchip_hwmodels::spec::mcu::Library;
 use vchip_hwmodels::{CostOptions, HardwareModel, HardwareSpec};
 use vchip_sim::SimResult;
+use vchip_workloads::graph::Pass;
 use vchip_workloads::{hf::LlmPhase, precision::PrecisionPolicy, Trace, TraceOptions};
 
 /// How to trace a network: the options of `vchip trace`/`simulate` that shape the trace.
@@ -50,18 +51,21 @@ impl TraceRequest {
     /// Loads the trace; `hw_precision` is the hardware's own number format, used when the request
     /// names no precision.
     pub fn load(&self, model: &str, hw_precision: Option<&str>) -> Result<Trace> {
-        self.load_with(model, hw_precision, true)
+        self.load_with(model, hw_precision, None)
     }
 
     /// [`Self::load`] for a query that reads totals only: a search-space model comes with empty
     /// op and tensor names (`vchip_workloads::load_model_unnamed`), which a report then lacks,
-    /// unless the precision names ops ([`Self::loads_unnamed`]).
-    pub fn load_unnamed(&self, model: &str, hw_precision: Option<&str>) -> Result<Trace> {
-        self.load_with(
-            model,
-            hw_precision,
-            !self.loads_unnamed(model, hw_precision),
-        )
+    /// unless the precision names ops ([`Self::loads_unnamed`]). `passes` are those the graph
+    /// will get (`vchip_sim::passes_for`): a BatchNorm fold among them is done as it is built.
+    pub fn load_unnamed(
+        &self,
+        model: &str,
+        hw_precision: Option<&str>,
+        passes: &[Pass],
+    ) -> Result<Trace> {
+        let unnamed = self.loads_unnamed(model, hw_precision);
+        self.load_with(model, hw_precision, unnamed.then_some(passes))
     }
 
     /// Whether [`Self::load_unnamed`] gives `model` empty names: a search-space model whose
@@ -75,7 +79,13 @@ impl TraceRequest {
                 .is_none_or(|p| PrecisionPolicy::parse(p).is_ok_and(|p| p.overrides.is_empty()))
     }
 
-    fn load_with(&self, model: &str, hw_precision: Option<&str>, named: bool) -> Result<Trace> {
+    /// `unnamed`: the passes of an unnamed load, `None` for a named one.
+    fn load_with(
+        &self,
+        model: &str,
+        hw_precision: Option<&str>,
+        unnamed: Option<&[Pass]>,
+    ) -> Result<Trace> {
         if self.batch == 0 {
             bail!("--batch must be at least 1");
         }
@@ -115,10 +125,9 @@ impl TraceRequest {
             expert_load: self.expert_load.clone(),
             dims,
         };
-        let mut trace = if named {
-            vchip_workloads::load_model(model, &opts)?
-        } else {
-            vchip_workloads::load_model_unnamed(model, &opts)?
+        let mut trace = match unnamed {
+            None => vchip_workloads::load_model(model, &opts)?,
+            Some(passes) => vchip_workloads::load_model_unnamed(model, &opts, passes)?,
         };
         if let Some(p) = self.precision.as_deref().or(hw_precision) {
             PrecisionPolicy::parse(p)?.apply(&mut trace);

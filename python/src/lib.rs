@@ -643,7 +643,8 @@ fn simulate(
                 let t = if named {
                     o.trace.load(model, precision)?
                 } else {
-                    o.trace.load_unnamed(model, precision)?
+                    o.trace
+                        .load_unnamed(model, precision, vchip_sim::passes_for(&sim.engine))?
                 };
                 let g = vchip_sim::prepare_owned(t, &sim.engine)?;
                 let r =

@@ -24,10 +24,17 @@ pub use zoo::TraceOptions;
 use std::path::Path;
 
 /// [`load_model`] for a query that reads totals only: a search-space spec (`ofa-mbv3:...`,
-/// `ofa-resnet50:...`, `nasbench201:...`) comes with empty op and tensor names, everything else
-/// as `load_model` gives it. Costs are the same; the names are what reports need.
-pub fn load_model_unnamed(spec: &str, opts: &TraceOptions) -> Result<Trace> {
-    let _unnamed = drops_names(spec).then(builder::Unnamed::enter);
+/// `ofa-resnet50:...`, `nasbench201:...`) comes with empty op and tensor names and, where
+/// `passes` (those the graph will get) fold BatchNorms, with its conv-BN pairs folded as built;
+/// everything else as `load_model` gives it. Costs after `passes` are the same; the names are
+/// what reports need.
+pub fn load_model_unnamed(
+    spec: &str,
+    opts: &TraceOptions,
+    passes: &[graph::Pass],
+) -> Result<Trace> {
+    let fold = passes.contains(&graph::Pass::FoldBatchnorm);
+    let _unnamed = drops_names(spec).then(|| builder::Unnamed::folding(fold));
     load_model(spec, opts)
 }
 

@@ -198,8 +198,7 @@ fn relu_conv_bn(
 ) -> Result<TensorId> {
     b.push_scope(name);
     let y = b.eltwise("relu", EltOp::Relu, &[x])?;
-    let y = b.conv2d("conv", y, ConvSpec::square(c_out, k, stride, k / 2))?;
-    let y = b.batchnorm("bn", y)?;
+    let y = b.conv2d_bn("conv", "bn", y, ConvSpec::square(c_out, k, stride, k / 2))?;
     b.pop_scope();
     Ok(y)
 }
@@ -267,8 +266,7 @@ pub fn trace(arch: Cell, dataset_name: &str, batch: u64) -> Result<Trace> {
     let mut b = TraceBuilder::new(&format!("nasbench201-{}", arch.index()));
     let x = b.input("input", vec![batch, 3, side, side], DType::F32)?;
     b.push_scope("stem");
-    let y = b.conv2d("conv", x, ConvSpec::square(C, 3, 1, 1))?;
-    let mut y = b.batchnorm("bn", y)?;
+    let mut y = b.conv2d_bn("conv", "bn", x, ConvSpec::square(C, 3, 1, 1))?;
     b.pop_scope();
     let mut c = C;
     let mut k = 0;

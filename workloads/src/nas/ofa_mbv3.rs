@@ -143,8 +143,7 @@ impl OfaOp {
         match *self {
             OfaOp::FirstConv { .. } => {
                 b.push_scope("first_conv");
-                let y = b.conv2d("conv", x, ConvSpec::square(16, 3, 2, 1))?;
-                let y = b.batchnorm("bn", y)?;
+                let y = b.conv2d_bn("conv", "bn", x, ConvSpec::square(16, 3, 2, 1))?;
                 let y = act(b, y, true)?;
                 b.pop_scope();
                 Ok(y)
@@ -162,18 +161,17 @@ impl OfaOp {
             } => {
                 let mut y = x;
                 if mid != in_c {
-                    y = b.conv2d(
+                    y = b.conv2d_bn(
                         "inverted_bottleneck.conv",
+                        "inverted_bottleneck.bn",
                         y,
                         ConvSpec::square(mid, 1, 1, 0),
                     )?;
-                    y = b.batchnorm("inverted_bottleneck.bn", y)?;
                     y = act(b, y, hs)?;
                 }
                 let mut dw = ConvSpec::square(mid, k, stride, k / 2);
                 dw.groups = mid;
-                y = b.conv2d("depth_conv.conv", y, dw)?;
-                y = b.batchnorm("depth_conv.bn", y)?;
+                y = b.conv2d_bn("depth_conv.conv", "depth_conv.bn", y, dw)?;
                 y = act(b, y, hs)?;
                 if se {
                     let sq = make_divisible(mid as f64 / 4.0, 8);
@@ -188,16 +186,24 @@ impl OfaOp {
                     let g = b.eltwise("se.hsigmoid", EltOp::HardSigmoid, &[g])?;
                     y = b.eltwise("se.scale", EltOp::Mul, &[y, g])?;
                 }
-                y = b.conv2d("point_linear.conv", y, ConvSpec::square(out_c, 1, 1, 0))?;
-                y = b.batchnorm("point_linear.bn", y)?;
+                y = b.conv2d_bn(
+                    "point_linear.conv",
+                    "point_linear.bn",
+                    y,
+                    ConvSpec::square(out_c, 1, 1, 0),
+                )?;
                 if idskip {
                     y = b.eltwise("shortcut", EltOp::Add, &[y, x])?;
                 }
                 Ok(y)
             }
             OfaOp::FinalExpand { .. } => {
-                let y = b.conv2d("final_expand_layer.conv", x, ConvSpec::square(960, 1, 1, 0))?;
-                let y = b.batchnorm("final_expand_layer.bn", y)?;
+                let y = b.conv2d_bn(
+                    "final_expand_layer.conv",
+                    "final_expand_layer.bn",
+                    x,
+                    ConvSpec::square(960, 1, 1, 0),
+                )?;
                 act(b, y, true)
             }
             OfaOp::AvgPool { .. } => b.global_avg_pool("global_avg_pool", x),

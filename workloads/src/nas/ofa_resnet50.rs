@@ -122,8 +122,12 @@ impl ResOp {
 
     pub fn emit(&self, b: &mut TraceBuilder, x: TensorId) -> Result<TensorId> {
         let cbr = |b: &mut TraceBuilder, n: &str, x, out, k, s, relu: bool| -> Result<TensorId> {
-            let y = b.conv2d(&format!("{n}.conv"), x, ConvSpec::square(out, k, s, k / 2))?;
-            let y = b.batchnorm(&format!("{n}.bn"), y)?;
+            let y = b.conv2d_bn(
+                &format!("{n}.conv"),
+                &format!("{n}.bn"),
+                x,
+                ConvSpec::square(out, k, s, k / 2),
+            )?;
             if relu {
                 b.eltwise(&format!("{n}.relu"), EltOp::Relu, &[y])
             } else {
