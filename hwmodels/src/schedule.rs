@@ -281,12 +281,18 @@ fn level_peaks_over(
                     (0usize, 0u64),
                     |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
                 );
-            let mut at_peak: Vec<(u64, usize)> = stored
-                .iter()
-                .filter(|&&(level, _, first, last, _)| level == l && first <= at && at <= last)
-                .map(|&(_, t, _, _, bytes)| (bytes, t))
-                .collect();
-            let live_count = at_peak.len();
+            // Tensors without names (a NAS query's trace, which reads totals) are counted, not
+            // listed: there is nothing to list them by.
+            let mut live_count = 0;
+            let mut at_peak: Vec<(u64, usize)> = Vec::new();
+            for &(level, t, first, last, bytes) in &stored {
+                if level == l && first <= at && at <= last {
+                    live_count += 1;
+                    if !g.trace.tensors[t].name.is_empty() {
+                        at_peak.push((bytes, t));
+                    }
+                }
+            }
             // Only the largest few are listed: select them, then sort those (a level holding a
             // network's weights has hundreds live).
             let largest = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
