@@ -243,6 +243,21 @@ impl TraceBuilder {
         self.prefix.push_str(s);
     }
 
+    /// [`Self::push_scope`] of a formatted name (`format_args!("op{i}")`), written straight into
+    /// the scope path; not written at all on an unnamed trace, which never reads it.
+    pub fn push_scope_fmt(&mut self, s: std::fmt::Arguments) {
+        use std::fmt::Write;
+        self.scope.push(self.prefix.len());
+        if !self.names {
+            return;
+        }
+        if !self.prefix.is_empty() {
+            self.prefix.push('.');
+        }
+        // Writing into a String cannot fail.
+        let _ = self.prefix.write_fmt(s);
+    }
+
     pub fn pop_scope(&mut self) {
         if let Some(len) = self.scope.pop() {
             self.prefix.truncate(len);

@@ -518,7 +518,7 @@ impl HfConfig {
             NormKind::Rms
         };
         for (l, lw) in w.layers.iter().enumerate() {
-            b.push_scope(&format!("layers.{l}"));
+            b.push_scope_fmt(format_args!("layers.{l}"));
             let h = norm_op(b, "input_layernorm", x, &lw.ln1, norm_kind)?;
             let mut q = lin_op(b, "self_attn.q_proj", h, &lw.q)?;
             let mut k = lin_op(b, "self_attn.k_proj", h, &lw.k)?;

@@ -273,13 +273,13 @@ pub fn trace(arch: Cell, dataset_name: &str, batch: u64) -> Result<Trace> {
     for stage in 0..3 {
         if stage > 0 {
             c *= 2;
-            b.push_scope(&format!("cells.{k}"));
+            b.push_scope_fmt(format_args!("cells.{k}"));
             y = reduction(&mut b, y, c)?;
             b.pop_scope();
             k += 1;
         }
         for _ in 0..N {
-            b.push_scope(&format!("cells.{k}"));
+            b.push_scope_fmt(format_args!("cells.{k}"));
             y = cell(&mut b, arch, y, c)?;
             b.pop_scope();
             k += 1;

@@ -307,7 +307,7 @@ impl OfaSubnet {
         b.reserve(ops.len() * 12, ops.len() * 30);
         let mut x = b.input("input", vec![batch, 3, self.r, self.r], DType::F32)?;
         for (i, op) in ops.iter().enumerate() {
-            b.push_scope(&format!("op{i}"));
+            b.push_scope_fmt(format_args!("op{i}"));
             if let OfaOp::Logits = op {
                 let shape = b.shape(x).to_vec();
                 x = b.reshape("flatten", x, vec![shape[0], shape[1..].iter().product()])?;

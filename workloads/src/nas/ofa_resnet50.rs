@@ -304,7 +304,7 @@ impl ResSubnet {
         let mut b = TraceBuilder::new(&format!("ofa-resnet50-r{}", self.r));
         let mut x = b.input("input", vec![batch, 3, self.r, self.r], DType::F32)?;
         for (i, op) in self.ops().iter().enumerate() {
-            b.push_scope(&format!("op{i}"));
+            b.push_scope_fmt(format_args!("op{i}"));
             x = op.emit(&mut b, x)?;
             b.pop_scope();
         }
