@@ -99,8 +99,73 @@ pub enum Engine {
 /// The bound of a step whose time is its launch (a kernel or section shorter than starting it).
 pub const LAUNCH: &str = "launch";
 
-/// A memory level's name in costs: shared, so a step's traffic rows copy a pointer, not a string.
-pub type LevelName = std::sync::Arc<str>;
+/// A memory level's name in costs: a `&'static str`, so a step's traffic rows and bound copy a
+/// pointer and touch no reference count (as an `Arc<str>`, every row cost an atomic increment
+/// and decrement per step, and a name from a constant an allocation). Names the code knows wrap
+/// directly ([`LevelName::of`]); names from a hardware file are interned, once per distinct name
+/// for the life of the process (a few bytes each: level names are few).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct LevelName(&'static str);
+
+impl LevelName {
+    pub const fn of(name: &'static str) -> LevelName {
+        LevelName(name)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl From<&str> for LevelName {
+    fn from(name: &str) -> LevelName {
+        static NAMES: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashSet<&'static str>>,
+        > = std::sync::OnceLock::new();
+        let names = NAMES.get_or_init(Default::default);
+        // A poisoned lock only means another thread panicked mid-insert; the set is still sound.
+        let mut set = names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&known) = set.get(name) {
+            return LevelName(known);
+        }
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        set.insert(leaked);
+        LevelName(leaked)
+    }
+}
+
+impl From<String> for LevelName {
+    fn from(name: String) -> LevelName {
+        LevelName::from(name.as_str())
+    }
+}
+
+impl std::ops::Deref for LevelName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for LevelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::fmt::Debug for LevelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl Serialize for LevelName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
 
 /// Which resource sets an op's time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -233,7 +298,7 @@ pub struct OpCost {
     /// What sets a pipelined section's critical path (dataflow chips): its slowest stage (an op
     /// name), or the latency of its collectives.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stage: Option<LevelName>,
+    pub stage: Option<std::sync::Arc<str>>,
 }
 
 impl OpCost {
@@ -457,4 +522,22 @@ pub fn cost_in_sequence<M: HardwareModel + ?Sized>(
         total.then(&c, model.peak_macs_per_cycle());
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LevelName;
+
+    #[test]
+    fn level_names_intern_once_and_compare_by_text() {
+        let a = LevelName::from(String::from("hbm-tier-under-test"));
+        let b = LevelName::from("hbm-tier-under-test");
+        // One leaked copy per distinct name, whichever way it arrives.
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        assert_eq!(a, b);
+        assert_eq!(LevelName::of("dram"), LevelName::from("dram".to_string()));
+        assert_ne!(a, LevelName::of("dram"));
+        assert_eq!(&*a, "hbm-tier-under-test");
+        assert_eq!(format!("{a} {a:?}"), "hbm-tier-under-test \"hbm-tier-under-test\"");
+    }
 }

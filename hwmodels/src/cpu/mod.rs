@@ -57,11 +57,22 @@ fn log_interpolate(xs: &[Positive], ys: &[Positive], x: f64) -> f64 {
     ys[lo].0 + frac * (ys[hi].0 - ys[lo].0)
 }
 
+/// The main memory's level name.
+const LEVEL_DRAM: &str = "dram";
+
+/// Cache level `i`'s name (0 = L1) as costs carry it: `l1`, `l2`, ...
+fn cache_level_name(i: usize) -> LevelName {
+    const NAMES: [&str; 6] = ["l1", "l2", "l3", "l4", "l5", "l6"];
+    NAMES
+        .get(i)
+        .map_or_else(|| format!("l{}", i + 1).into(), |&n| LevelName::of(n))
+}
+
 /// A matrix-vector product's two rates (see `CpuModel::gemv`).
 struct Gemv {
     stream_s: f64,
     dots_s: f64,
-    level: String,
+    level: LevelName,
 }
 
 /// A CPU prediction for one op, with the parts the memory-wall report needs.
@@ -158,27 +169,24 @@ impl CpuModel {
 
     /// Bandwidth in bytes/s (all threads together) for a working set of `footprint` bytes, and the
     /// level that serves it.
-    fn bandwidth(&self, footprint: f64) -> (f64, String) {
+    fn bandwidth(&self, footprint: f64) -> (f64, LevelName) {
         self.bandwidth_on(footprint, self.cpu.threads.0)
     }
 
     /// Bandwidth in bytes/s of `threads` threads together for a working set of `footprint` bytes.
-    fn bandwidth_on(&self, footprint: f64, threads: u64) -> (f64, String) {
+    fn bandwidth_on(&self, footprint: f64, threads: u64) -> (f64, LevelName) {
         let t = threads as f64;
         let caches = &self.cpu.caches_kib;
         let i = self.level_of(footprint, threads);
         if i < caches.len() {
-            return (
-                self.copy_gb_s(i, footprint) * 1e9 * t,
-                format!("l{}", i + 1),
-            );
+            return (self.copy_gb_s(i, footprint) * 1e9 * t, cache_level_name(i));
         }
         let bw = if t > 1.0 {
             self.cpu.dram_all_cores_gb_s.0
         } else {
             self.cpu.bandwidth_gb_s[caches.len()].0
         };
-        (bw * 1e9, "dram".into())
+        (bw * 1e9, LevelName::of(LEVEL_DRAM))
     }
 
     /// Single-thread copy bandwidth, GB/s, of cache level `i` (0 = L1) for a working set of
@@ -638,7 +646,7 @@ impl CpuModel {
         let bound = if compute >= mem {
             Bound::Compute
         } else {
-            Bound::Memory(level.into())
+            Bound::Memory(level)
         };
         let total_s = compute.max(mem) + extra + fixed;
         // A product of matrix-vector products streams its matrix: when the stream is slower than
@@ -648,7 +656,7 @@ impl CpuModel {
                 .inputs
                 .first()
                 .map_or(4.0, |&i| trace.tensor(i).dtype.bits() as f64 / 8.0);
-            let parts: Option<Vec<(f64, f64, String)>> = op
+            let parts: Option<Vec<(f64, f64, LevelName)>> = op
                 .kind
                 .gemms()
                 .iter()
@@ -665,7 +673,7 @@ impl CpuModel {
                         total_s,
                         compute_s: total_s - (stream - dots),
                         memory_s: stream,
-                        bound: Bound::Memory(parts[0].2.as_str().into()),
+                        bound: Bound::Memory(parts[0].2),
                     };
                 }
             }
@@ -708,7 +716,7 @@ impl HardwareModel for CpuModel {
         let (read_bytes, write_bytes) = (trace.op_bytes_read(op), trace.op_bytes_written(op));
         let (_, level) = self.bandwidth(read_bytes.saturating_add(write_bytes) as f64);
         c.traffic = smallvec::smallvec![LevelTraffic {
-            level: level.into(),
+            level,
             read_bytes,
             write_bytes,
         }];
@@ -733,7 +741,7 @@ impl HardwareModel for CpuModel {
                 // Private levels (all but the last cache) serve each thread from its own core.
                 let share = if i + 1 < n { threads } else { 1.0 };
                 Level {
-                    name: format!("l{}", i + 1),
+                    name: cache_level_name(i).to_string(),
                     capacity_bytes: Some((kib.0 * 1024.0 * share) as u64),
                     bytes_per_s: c.bandwidth_gb_s[i].0 * 1e9 * threads,
                     on_chip: true,
@@ -746,7 +754,7 @@ impl HardwareModel for CpuModel {
             c.bandwidth_gb_s[n].0
         };
         v.push(Level {
-            name: "dram".into(),
+            name: LEVEL_DRAM.into(),
             capacity_bytes: self
                 .spec
                 .dram

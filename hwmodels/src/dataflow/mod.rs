@@ -28,6 +28,8 @@ pub struct DataflowModel {
     clock: f64,
     /// sram, the tiers in order, noc, link (when there are several sockets).
     levels: Vec<Level>,
+    /// `levels`' names as costs carry them (interned once here, not per section).
+    level_names: Vec<LevelName>,
     /// Energy multiplier of 45 nm figures at this node.
     scale: f64,
 }
@@ -73,7 +75,9 @@ impl DataflowModel {
             });
         }
         let scale = node_scale(spec.node_nm(), spec.voltage_v.map(|v| v.0));
+        let level_names = levels.iter().map(|l| l.name.as_str().into()).collect();
         Ok(DataflowModel {
+            level_names,
             spec,
             d,
             clock,
@@ -294,11 +298,11 @@ impl DataflowModel {
             .map(|(l, &rw)| level_s(l, rw))
             .fold(0.0, f64::max);
         let bound = if launch_s > slowest.0 {
-            Bound::Memory(LAUNCH.into())
+            Bound::Memory(LevelName::of(LAUNCH))
         } else {
             match slowest.1 {
                 None => Bound::Compute,
-                Some(l) => Bound::Memory(self.levels[l].name.as_str().into()),
+                Some(l) => Bound::Memory(self.level_names[l]),
             }
         };
         let (mut sram_pj, mut dram_pj) = (0.0, 0.0);
@@ -333,7 +337,7 @@ impl DataflowModel {
                 .enumerate()
                 .filter(|(_, &(r, w))| r > 0 || w > 0)
                 .map(|(l, &(r, w))| LevelTraffic {
-                    level: self.levels[l].name.as_str().into(),
+                    level: self.level_names[l],
                     read_bytes: r,
                     write_bytes: w,
                 })

@@ -303,17 +303,17 @@ impl GpuModel {
             (t.hbm_bytes, 0)
         };
         let bound = if launch_bound {
-            Bound::Memory(LAUNCH.into())
+            Bound::Memory(LevelName::of(LAUNCH))
         } else if link.is_some() {
-            Bound::Memory(LEVEL_LINK.into())
+            Bound::Memory(LevelName::of(LEVEL_LINK))
         } else if t.compute_s >= t.seconds * 0.999 {
             Bound::Compute
         } else if t.hbm_bytes as f64 / (self.hbm_bytes_per_s * self.gpu.hbm_efficiency.0)
             >= t.l2_bytes as f64 / (self.gpu.l2_gb_s.0 * 1e9)
         {
-            Bound::Memory(LEVEL_HBM.into())
+            Bound::Memory(LevelName::of(LEVEL_HBM))
         } else {
-            Bound::Memory(LEVEL_L2.into())
+            Bound::Memory(LevelName::of(LEVEL_L2))
         };
         // Of the HBM bytes, the step's result as written (kernel times count both directions).
         let hbm_written = ops
@@ -322,19 +322,19 @@ impl GpuModel {
             .min(hbm_traffic);
         let mut traffic: crate::model::Traffic = smallvec::smallvec![
             LevelTraffic {
-                level: LEVEL_L2.into(),
+                level: LevelName::of(LEVEL_L2),
                 read_bytes: t.l2_bytes,
                 write_bytes: 0,
             },
             LevelTraffic {
-                level: LEVEL_HBM.into(),
+                level: LevelName::of(LEVEL_HBM),
                 read_bytes: hbm_traffic - hbm_written,
                 write_bytes: hbm_written,
             },
         ];
         if link_traffic > 0 {
             traffic.push(LevelTraffic {
-                level: LEVEL_LINK.into(),
+                level: LevelName::of(LEVEL_LINK),
                 read_bytes: 0,
                 write_bytes: link_traffic,
             });

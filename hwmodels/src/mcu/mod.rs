@@ -303,12 +303,12 @@ impl McuModel {
             array: None,
             traffic: smallvec::smallvec![
                 LevelTraffic {
-                    level: LEVEL_SRAM.into(),
+                    level: LevelName::of(LEVEL_SRAM),
                     read_bytes: act_read,
                     write_bytes: act_write,
                 },
                 LevelTraffic {
-                    level: LEVEL_FLASH.into(),
+                    level: LevelName::of(LEVEL_FLASH),
                     read_bytes: flash_read,
                     write_bytes: 0,
                 },
@@ -318,7 +318,7 @@ impl McuModel {
                 ..Energy::default()
             },
             bound: if stall > compute {
-                Bound::Memory(LEVEL_FLASH.into())
+                Bound::Memory(LevelName::of(LEVEL_FLASH))
             } else {
                 Bound::Compute
             },

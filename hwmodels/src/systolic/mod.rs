@@ -422,9 +422,9 @@ impl SystolicModel {
         {
             Bound::Compute
         } else if dram_cycles >= sram_cycles {
-            Bound::Memory(self.offchip.clone())
+            Bound::Memory(self.offchip)
         } else {
-            Bound::Memory(sram_level.into())
+            Bound::Memory(LevelName::of(sram_level))
         };
         let pes = (self.rows * self.cols) as f64;
         if cost.cycles > 0 {
@@ -438,12 +438,12 @@ impl SystolicModel {
         cost.array = Some(array);
         cost.traffic = smallvec::smallvec![
             LevelTraffic {
-                level: self.sram.clone(),
+                level: self.sram,
                 read_bytes: sram_rd,
                 write_bytes: sram_wr,
             },
             LevelTraffic {
-                level: self.offchip.clone(),
+                level: self.offchip,
                 read_bytes: dram_rd,
                 write_bytes: dram_wr,
             },

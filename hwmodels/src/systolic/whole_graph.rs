@@ -295,19 +295,19 @@ impl SystolicModel {
         cost.bound = if cost.cycles == cost.compute_cycles {
             Bound::Compute
         } else if dram_cycles >= sram_cycles {
-            Bound::Memory(self.offchip.clone())
+            Bound::Memory(self.offchip)
         } else {
-            Bound::Memory(sram_level.into())
+            Bound::Memory(LevelName::of(sram_level))
         };
         if e.sram_read > 0 || e.sram_write > 0 {
             cost.traffic.push(LevelTraffic {
-                level: self.sram.clone(),
+                level: self.sram,
                 read_bytes: e.sram_read,
                 write_bytes: e.sram_write,
             });
         }
         cost.traffic.push(LevelTraffic {
-            level: self.offchip.clone(),
+            level: self.offchip,
             read_bytes: e.dram_read,
             write_bytes: e.dram_write,
         });
