@@ -538,6 +538,9 @@ mod tests {
         assert_eq!(LevelName::of("dram"), LevelName::from("dram".to_string()));
         assert_ne!(a, LevelName::of("dram"));
         assert_eq!(&*a, "hbm-tier-under-test");
-        assert_eq!(format!("{a} {a:?}"), "hbm-tier-under-test \"hbm-tier-under-test\"");
+        assert_eq!(
+            format!("{a} {a:?}"),
+            "hbm-tier-under-test \"hbm-tier-under-test\""
+        );
     }
 }
