@@ -66,6 +66,9 @@ TOTALS = ["latency_s", "cycles", "energy_j", "utilization", "macs", "dram_read_b
         # Search spaces are costed from traces without names; the rows come back named.
         (OFA_SPEC, "edge-tpu-like", {}, []),
         (NB201_SPEC, "tpu-v1", {}, []),
+        # Their conv-BN pairs are folded as built only where the fold pass would run.
+        (OFA_SPEC, "edge-tpu-like", {"fusion": "off"}, ["--fusion", "off"]),
+        (OFA_SPEC, "nucleo-h7a3zi-q", {"allow_no_fit": True}, ["--allow-no-fit"]),
         # A precision rule matches op names: such a query is traced with them.
         (OFA_SPEC, "tpu-v1", {"precision": "f32;op*=int8"}, ["--precision", "f32;op*=int8"]),
     ],
