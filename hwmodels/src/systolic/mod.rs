@@ -154,13 +154,12 @@ impl SystolicModel {
             dram_pj_per_bit,
             node_scale,
             static_pj_per_cycle,
-            offchip: if dram.host_link {
+            offchip: LevelName::of(if dram.host_link {
                 LEVEL_HOST_LINK
             } else {
                 LEVEL_DRAM
-            }
-            .into(),
-            sram: LEVEL_SRAM.into(),
+            }),
+            sram: LevelName::of(LEVEL_SRAM),
             matrix_memo: Default::default(),
             spec,
         })
