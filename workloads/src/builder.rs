@@ -41,15 +41,11 @@ pub struct Unnamed {
 }
 
 impl Unnamed {
-    pub fn enter() -> Unnamed {
-        Unnamed::folding(false)
-    }
-
-    /// [`Unnamed::enter`]; with `batchnorm`, for a graph the BatchNorm fold pass will run on
+    /// Starts unnamed building; with `batchnorm`, for a graph the BatchNorm fold pass will run on
     /// (`graph::Pass::FoldBatchnorm`), [`TraceBuilder::conv2d_bn`] also does that fold as it builds
     /// (the product takes the norm's shift and output; the norm and its folded-away parameters are
-    /// never made): a NAS query's trace then has two fifths fewer tensors and a third fewer ops to
-    /// analyse, and costs what the folded named trace costs (`unnamed_search_space_traces_cost_the_same`).
+    /// never made): an OFA-MBv3 query's trace then has 322 tensors and 170 ops instead of 530 and
+    /// 222, and costs what the folded named trace costs (`unnamed_search_space_traces_cost_the_same`).
     pub fn folding(batchnorm: bool) -> Unnamed {
         Unnamed {
             before: NAMED.with(|n| n.replace(false)),
@@ -354,6 +350,15 @@ impl TraceBuilder {
         dtype: DType,
     ) -> Result<TensorId> {
         self.add_tensor(name.to_string(), shape, dtype, TensorRole::Input)
+    }
+
+    /// `a.b`, the name of a parameter `b` of op `a` (empty when unnamed).
+    fn dotted(&self, a: &str, b: &str) -> String {
+        if self.names {
+            dotted(a, b)
+        } else {
+            String::new()
+        }
     }
 
     /// Adds a learned parameter named `{op}.{suffix}`.
@@ -975,17 +980,6 @@ pub fn matmul_shape(a: &[u64], b: &[u64]) -> Option<(OpKind, Vec<u64>)> {
 }
 
 /// `a.b`, without the formatting machinery (names are built for every tensor).
-impl TraceBuilder {
-    /// `a.b`, the name of a parameter `b` of op `a` (empty when unnamed).
-    fn dotted(&self, a: &str, b: &str) -> String {
-        if self.names {
-            dotted(a, b)
-        } else {
-            String::new()
-        }
-    }
-}
-
 fn dotted(a: &str, b: &str) -> String {
     let mut s = String::with_capacity(a.len() + 1 + b.len());
     s.push_str(a);
