@@ -159,13 +159,62 @@ pub fn write_gpu(r: &vchip_validate::gpu::GpuReport, dir: &Path) -> Result<()> {
         r.adapter, r.backend, r.device_type, r.driver, r.timestamp_queries
     );
     let _ = writeln!(md, "Fidelity: {}.\n", r.fidelity);
-    let _ = writeln!(md, "| kernel | correct | max rel. error | median time [95 % CI] | samples | GFLOP/s | GB/s (compulsory traffic) |\n|---|---|---|---|---|---|---|");
-    for k in &r.kernels {
-        let m = &k.measured;
+    if let Some(f) = &r.fit {
+        let pts: Vec<crate::plot::ValidationPoint> = r
+            .kernels
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    k.measured.median_s,
+                    k.predicted_s?,
+                    k.part.as_deref()?,
+                    k.name.as_str(),
+                ))
+            })
+            .collect();
+        let parts = [("calibration", RGBColor(150, 150, 150)), ("test", RED)];
+        crate::plot::validation_plot(&dir.join("gpu-scatter.svg"), &pts, &parts)?;
+        crate::plot::validation_plot(&dir.join("gpu-scatter.png"), &pts, &parts)?;
         let _ = writeln!(
             md,
-            "| {} | {} | {:.2e} | {:.1} us [{:.1}, {:.1}] | {} | {:.2} | {:.1} |",
+            "| part | kernels | MAPE | median APE | within ±10 % | within ±20 % | Spearman [95 % CI] |\n|---|---|---|---|---|---|---|"
+        );
+        for (part, a) in [
+            ("test (never seen by calibration)", &f.test),
+            ("calibration", &f.calibration),
+        ] {
+            let _ =
+                writeln!(
+                md,
+                "| {part} | {} | {:.1} % | {:.1} % | {:.0} % | {:.0} % | {:.3} [{:.3}, {:.3}] |",
+                a.kernels, a.mape_pct, a.median_ape_pct, a.within_10_pct, a.within_20_pct,
+                a.spearman, a.spearman_low, a.spearman_high
+            );
+        }
+        let c = &f.costs;
+        let _ = writeln!(
+            md,
+            "\nGPU description: `{}`. The shader's calibrated costs: dispatch {:.2} us; tiled-GEMM K step {:.3} us alone on an SM, {:.3} us per workgroup when interleaved; a convolution's step {:.2}x a GEMM's (im2col gather); an element-wise workgroup {:.3} us with its data in L2, {:.3} us in HBM. SM count, residency, L2 size and bandwidths are the description's.\n",
+            f.hardware, c.dispatch_us, c.gemm_step_latency_us, c.gemm_step_throughput_us,
+            c.conv_gather_factor, c.eltwise_latency_l2_us, c.eltwise_latency_hbm_us
+        );
+        let _ = writeln!(md, "![predicted vs measured](gpu-scatter.svg)\n");
+    }
+    let _ = writeln!(md, "| kernel | part | correct | max rel. error | median time [95 % CI] | samples | GFLOP/s | GB/s (compulsory traffic) | predicted | error |\n|---|---|---|---|---|---|---|---|---|---|");
+    for k in &r.kernels {
+        let m = &k.measured;
+        let (pred, err) = match k.predicted_s {
+            Some(p) => (
+                format!("{:.1} us", p * 1e6),
+                format!("{:+.1} %", 100.0 * (p / m.median_s - 1.0)),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2e} | {:.1} us [{:.1}, {:.1}] | {} | {:.2} | {:.1} | {pred} | {err} |",
             k.name,
+            k.part.as_deref().unwrap_or("-"),
             if k.correct { "yes" } else { "NO" },
             k.max_rel_error,
             m.median_s * 1e6,

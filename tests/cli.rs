@@ -1009,10 +1009,54 @@ fn validate_recalibrates_from_recorded_measurements() {
     let o = vchip(&["validate", "--device", "gpu", "--from", &fixture]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("CPU measurements only"),
+        stderr(&o).contains("not the gpu-report.json"),
         "{}",
         stderr(&o)
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gpu_validation_predicts_a_recorded_run() {
+    let fixture = repo("validate/tests/fixtures/h200-wgpu-gpu-report.json");
+    let dir = scratch("gpu-refit");
+    let out = dir.to_string_lossy().into_owned();
+    let o = vchip(&[
+        "validate", "--device", "gpu", "--from", &fixture, "-o", &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("test part: 9 kernels"),
+        "{}",
+        stdout(&o)
+    );
+    for f in [
+        "gpu-report.md",
+        "gpu-report.json",
+        "gpu-scatter.svg",
+        "gpu-scatter.png",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(dir.join("gpu-report.md")).unwrap();
+    assert!(md.contains("| gemm 256^3 | test |"), "{md}");
+    // The written report loads again as a recording.
+    let again = dir.join("gpu-report.json").to_string_lossy().into_owned();
+    let o = vchip(&["validate", "--device", "gpu", "--from", &again, "-o", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A description that is not a GPU, or --hw for the CPU side: clear errors.
+    let o = vchip(&[
+        "validate", "--device", "gpu", "--from", &fixture, "--hw", "tpu-v1", "-o", &out,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not a GPU description"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vchip(&["validate", "--device", "cpu", "--hw", "h200", "-o", &out]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--device gpu"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -17,10 +17,14 @@ pub struct ValidateArgs {
     /// measurements.json).
     #[arg(short = 'o', long = "output", default_value = "report")]
     pub output: PathBuf,
-    /// CPU only: calibrate and predict from the measurements.json of an earlier run instead
-    /// of timing again (same vchip version and --quick setting).
+    /// Calibrate and predict from an earlier run instead of timing again: a CPU run's
+    /// measurements.json (same vchip version and --quick setting) or a GPU run's gpu-report.json.
     #[arg(long, value_name = "MEASUREMENTS_JSON")]
     pub from: Option<PathBuf>,
+    /// GPU only: the GPU description (preset or YAML file) that predicts the kernels; by
+    /// default the preset the adapter's name matches.
+    #[arg(long, value_name = "PRESET_OR_FILE")]
+    pub hw: Option<String>,
 }
 
 pub fn run(a: ValidateArgs) -> Result<()> {
@@ -29,7 +33,11 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         quick,
         output,
         from,
+        hw,
     } = a;
+    if hw.is_some() && device != "gpu" {
+        bail!("--hw names the GPU description for --device gpu: drop it for --device {device}");
+    }
     if device == "cpu" || device == "gpu" {
         writable_dir(&output)?;
     }
@@ -74,16 +82,35 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             );
             Ok(())
         }
-        "gpu" if from.is_some() => {
-            bail!("--from re-analyses CPU measurements only: drop it for --device gpu")
-        }
         "gpu" => {
-            let r = vchip_validate::gpu::run_gpu(quick, &|line| eprintln!("{line}"))?;
+            let mut r = match &from {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    serde_json::from_str::<vchip_validate::gpu::GpuReport>(&text).with_context(
+                        || {
+                            format!(
+                                "{}: not the gpu-report.json of a `vchip validate --device gpu` run",
+                                path.display()
+                            )
+                        },
+                    )?
+                }
+                None => vchip_validate::gpu::run_gpu(quick, &|line| eprintln!("{line}"))?,
+            };
+            vchip_validate::gpu_fit::analyse(&mut r, hw.as_deref())
+                .with_context(|| format!("predicting the GPU kernels on adapter {}", r.adapter))?;
             crate::validation_report::write_gpu(&r, &output)?;
             println!(
                 "adapter {} ({}): fidelity {}",
                 r.adapter, r.device_type, r.fidelity
             );
+            if let Some(f) = &r.fit {
+                println!(
+                    "test part: {} kernels, MAPE {:.1} %, within ±10 % {:.0} %, Spearman {:.3}",
+                    f.test.kernels, f.test.mape_pct, f.test.within_10_pct, f.test.spearman
+                );
+            }
             println!("report: {}/gpu-report.md", output.display());
             let wrong: Vec<&str> = r
                 .kernels

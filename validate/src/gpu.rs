@@ -1,13 +1,13 @@
 //! GPU kernels through wgpu (Vulkan): a tiled GEMM (workgroup memory, register blocking), a
 //! convolution as an implicit GEMM on the same shader, and element-wise kernels in WGSL, timed with timestamp queries where the adapter has them (wall clock otherwise) and
 //! checked against CPU results. On a software adapter (Mesa llvmpipe, device type Cpu) timings are
-//! reported but fidelity is not applicable; on a real GPU fidelity is pending until vchip has a GPU
-//! model to predict these kernels from their launch geometry.
+//! reported but fidelity is not applicable; on a real GPU the GPU model predicts each kernel from
+//! its launch geometry (`gpu_fit.rs`).
 
-use serde::Serialize;
 use wgpu::util::DeviceExt;
 
-use crate::timing::{summarize, Measurement};
+pub use crate::gpu_report::{GpuKernel, GpuKernelResult, GpuReport};
+use crate::timing::summarize;
 use crate::ValidateError;
 
 /// Bindings, staging tiles and the store shared by the tiled GEMM and the implicit-GEMM convolution.
@@ -124,54 +124,6 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     if (d.op == 0u) { c[i] = a[i] + b[i]; } else { c[i] = max(a[i], 0.0); }
 }
 "#;
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum GpuKernel {
-    Gemm {
-        m: u32,
-        n: u32,
-        k: u32,
-    },
-    Conv {
-        c: u32,
-        h: u32,
-        oc: u32,
-        k: u32,
-        stride: u32,
-    },
-    Add {
-        n: u32,
-    },
-    Relu {
-        n: u32,
-    },
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct GpuKernelResult {
-    pub name: String,
-    pub kernel: GpuKernel,
-    /// Largest |gpu − cpu| relative to the largest |cpu| value.
-    pub max_rel_error: f64,
-    pub correct: bool,
-    pub measured: Measurement,
-    pub gflops: f64,
-    /// Compulsory traffic (inputs read once, output written once) over the median time.
-    pub gb_s: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct GpuReport {
-    pub adapter: String,
-    pub backend: String,
-    pub device_type: String,
-    pub driver: String,
-    pub timestamp_queries: bool,
-    /// Whether these timings say anything about a GPU's speed, and whether a model predicts them.
-    pub fidelity: String,
-    pub kernels: Vec<GpuKernelResult>,
-}
 
 struct Gpu {
     device: wgpu::Device,
@@ -499,11 +451,6 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
         error,
     };
     let software = info.device_type == wgpu::DeviceType::Cpu;
-    let fidelity = if software {
-        "not applicable: software adapter (CPU), timings say nothing about GPU speed".to_string()
-    } else {
-        "pending: vchip has no GPU model yet to predict these kernels".to_string()
-    };
     let gemm = |m, n, k| GpuKernel::Gemm { m, n, k };
     let conv = |c, h, oc, k, stride| GpuKernel::Conv {
         c,
@@ -568,6 +515,8 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
             gflops: case.flops / measured.median_s / 1e9,
             gb_s: case.bytes / measured.median_s / 1e9,
             measured,
+            part: None,
+            predicted_s: None,
         });
     }
     Ok(GpuReport {
@@ -576,8 +525,9 @@ pub fn run_gpu(quick: bool, progress: &dyn Fn(&str)) -> Result<GpuReport, Valida
         device_type: format!("{:?}", info.device_type),
         driver: format!("{} {}", info.driver, info.driver_info),
         timestamp_queries: timestamps,
-        fidelity,
+        fidelity: String::new(),
         kernels: results,
+        fit: None,
     })
 }
 

@@ -6,6 +6,7 @@
 //! all-reduces cross the interconnect as a ring.
 
 pub mod kernels;
+pub mod launch;
 
 use vchip_workloads::graph::{is_view, Graph};
 use vchip_workloads::{MoveKind, Op, OpKind, Trace};

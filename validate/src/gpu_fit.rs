@@ -1,0 +1,403 @@
+//! The GPU model against the wgpu kernels: each kernel predicted from its launch geometry on the
+//! GPU's description (`vchip_hwmodels::gpu::launch`), with the shader's own step costs
+//! calibrated on a calibration part (named below) and the rest predicted, as the CPU side does.
+//!
+//! The calibrated figures are what the GPU description cannot know about a WGSL shader compiled
+//! through Vulkan: the dispatch's fixed cost, one tiled-GEMM K step's latency (one workgroup on
+//! its SM) and throughput (many interleaved), how much the convolution's im2col gather slows a
+//! step, and an element-wise workgroup's latency with its data in L2 and in HBM. The SM count,
+//! residency (registers, shared memory), L2 size and bandwidths are the description's.
+
+use vchip_hwmodels::gpu::launch::{busiest_sm_rounds, launch_seconds, Launch, StepCost};
+use vchip_hwmodels::spec::gpu::GpuSpec;
+use vchip_hwmodels::HardwareSpec;
+
+pub use crate::gpu_report::{AccuracySummary, GpuFit, ShaderCosts};
+use crate::gpu_report::{GpuKernel, GpuReport};
+use crate::stats::accuracy;
+use crate::ValidateError;
+
+/// The tiled shader's geometry (`gpu.rs`): 64×64 outputs per workgroup of 16×16 invocations, K in
+/// slices of 16, two 16×64 f32 tiles staged in workgroup memory.
+const TILE: u64 = 64;
+const K_SLICE: u64 = 16;
+const TILED_INVOCATIONS: u64 = 256;
+const TILED_SMEM_BYTES: u64 = 2 * 16 * 64 * 4;
+/// The element-wise shader: one element per invocation, workgroups of 256.
+const ELTWISE_INVOCATIONS: u64 = 256;
+
+/// The calibration part, by kernel name; the others are predicted. Two small GEMMs with at most
+/// one workgroup per SM and different K pin the dispatch cost and a K step's latency, the GEMM
+/// with the most workgroups per SM its throughput, one convolution the gather, and one ReLU in
+/// L2 and one in HBM the element-wise latencies.
+pub const CALIBRATION: [&str; 6] = [
+    "gemm ragged 100x70x33",
+    "bert-base attn_out 128x768x768",
+    "gemm 2048^3",
+    "resnet50 layer3 conv 3x3",
+    "relu 1M",
+    "relu 16M",
+];
+
+/// Fits the GPU model to a run's timings (`hw`: a preset name or YAML file; by default the preset
+/// the adapter's name matches) and says in `fidelity` what the timings are worth.
+pub fn analyse(r: &mut GpuReport, hw: Option<&str>) -> Result<(), ValidateError> {
+    r.fit = None;
+    for k in &mut r.kernels {
+        k.part = None;
+        k.predicted_s = None;
+    }
+    if r.device_type == "Cpu" && hw.is_none() {
+        r.fidelity =
+            "not applicable: software adapter (CPU), timings say nothing about GPU speed".into();
+        return Ok(());
+    }
+    let Some(name) = hw.or_else(|| preset_for_adapter(&r.adapter)) else {
+        r.fidelity = format!(
+            "not predicted: no GPU preset matches the adapter `{}`; pass --hw with its description",
+            r.adapter
+        );
+        return Ok(());
+    };
+    let spec = vchip_hwmodels::load_hardware(name)
+        .map_err(|e| ValidateError::Model(format!("--hw {name}: {e}")))?;
+    if spec.gpu.is_none() {
+        return Err(ValidateError::Model(format!(
+            "`{name}` is not a GPU description (kind: gpu): pass a GPU preset or file with --hw"
+        )));
+    }
+    // A run whose kernels cannot calibrate the model still keeps its timings.
+    if let Err(e) = fit(r, &spec, name) {
+        r.fidelity = format!("not predicted: {e}");
+        return Ok(());
+    }
+    let cal = CALIBRATION.len();
+    r.fidelity = format!(
+        "the GPU model (`{name}`) predicts each kernel from its launch geometry; the shader's step costs are calibrated on {cal} kernels and the other {} are the test part",
+        r.kernels.len().saturating_sub(cal)
+    );
+    Ok(())
+}
+
+/// The preset whose GPU an adapter name (as Vulkan reports it) names.
+pub fn preset_for_adapter(adapter: &str) -> Option<&'static str> {
+    let a = adapter.to_ascii_uppercase();
+    [
+        ("H200", "h200"),
+        ("H100", "h100-sxm"),
+        ("A100", "a100-sxm-80gb"),
+        ("4090", "rtx-4090"),
+        ("MI300X", "mi300x"),
+    ]
+    .into_iter()
+    .find(|(key, _)| a.contains(key))
+    .map(|(_, preset)| preset)
+}
+
+/// What a kernel is to the model.
+enum Shape {
+    Tiled { launch: Launch, gather: bool },
+    Eltwise { launch: Launch, bytes: f64 },
+}
+
+fn shape(k: &GpuKernel) -> Shape {
+    let tiled = |rows: u32, cols: u32, depth: u32, gather: bool| Shape::Tiled {
+        launch: Launch {
+            workgroups: u64::from(rows).div_ceil(TILE) * u64::from(cols).div_ceil(TILE),
+            invocations_per_workgroup: TILED_INVOCATIONS,
+            smem_bytes_per_workgroup: TILED_SMEM_BYTES,
+            steps: u64::from(depth).div_ceil(K_SLICE),
+        },
+        gather,
+    };
+    match *k {
+        GpuKernel::Gemm { m, n, k } => tiled(m, n, k, false),
+        GpuKernel::Conv {
+            c,
+            h,
+            oc,
+            k,
+            stride,
+        } => {
+            let oh = (h + 2 * (k / 2) - k) / stride.max(1) + 1;
+            tiled(oc, oh * oh, c * k * k, true)
+        }
+        GpuKernel::Add { n } | GpuKernel::Relu { n } => {
+            let streams = if matches!(k, GpuKernel::Add { .. }) {
+                3.0
+            } else {
+                2.0
+            };
+            Shape::Eltwise {
+                launch: Launch {
+                    workgroups: u64::from(n).div_ceil(ELTWISE_INVOCATIONS),
+                    invocations_per_workgroup: ELTWISE_INVOCATIONS,
+                    smem_bytes_per_workgroup: 0,
+                    steps: 1,
+                },
+                bytes: 4.0 * streams * f64::from(n),
+            }
+        }
+    }
+}
+
+struct Device<'a> {
+    g: &'a GpuSpec,
+    hbm_rate: f64,
+    l2_rate: f64,
+    l2_bytes: f64,
+}
+
+impl Device<'_> {
+    /// An element-wise kernel re-run back to back finds its data in L2 when it fits in half of
+    /// it (the GPU model's rule for a hot operand).
+    fn in_l2(&self, bytes: f64) -> bool {
+        bytes <= self.l2_bytes / 2.0
+    }
+
+    fn predict(&self, k: &GpuKernel, c: &ShaderCosts) -> f64 {
+        let us = 1e-6;
+        match shape(k) {
+            Shape::Tiled { launch, gather } => {
+                let f = if gather { c.conv_gather_factor } else { 1.0 };
+                let step = StepCost {
+                    latency_s: f * c.gemm_step_latency_us * us,
+                    throughput_s: f * c.gemm_step_throughput_us * us,
+                };
+                launch_seconds(self.g, &launch, step, c.dispatch_us * us)
+            }
+            Shape::Eltwise { launch, bytes } => {
+                let (latency, rate) = if self.in_l2(bytes) {
+                    (c.eltwise_latency_l2_us, self.l2_rate)
+                } else {
+                    (c.eltwise_latency_hbm_us, self.hbm_rate)
+                };
+                // A workgroup's share of the level's bandwidth when every SM streams.
+                let per_workgroup = bytes / launch.workgroups.max(1) as f64;
+                let step = StepCost {
+                    latency_s: latency * us,
+                    throughput_s: per_workgroup * self.g.sms.0 as f64 / rate,
+                };
+                launch_seconds(self.g, &launch, step, c.dispatch_us * us)
+            }
+        }
+    }
+}
+
+/// The value in [0, hi] at which the increasing `f` reaches `target` (bisection).
+fn solve(f: impl Fn(f64) -> f64, target: f64, hi: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, hi);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+fn measured<'a>(r: &'a GpuReport, name: &str) -> Result<(&'a GpuKernel, f64), ValidateError> {
+    r.kernels
+        .iter()
+        .find(|k| k.name == name && k.measured.median_s.is_finite() && k.measured.median_s > 0.0)
+        .map(|k| (&k.kernel, k.measured.median_s))
+        .ok_or_else(|| {
+            ValidateError::Model(format!(
+                "the calibration kernel `{name}` is missing from this run (a software adapter or an older kernel set): the GPU model cannot be calibrated"
+            ))
+        })
+}
+
+/// Calibrates the shader's costs on [`CALIBRATION`], predicts every kernel, and fills in the
+/// report's predictions, parts and fit.
+pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), ValidateError> {
+    let g = hw.gpu.as_ref().ok_or_else(|| {
+        ValidateError::Model(format!(
+            "`{hw_name}` is not a GPU description (kind: gpu): pass a GPU preset or file with --hw"
+        ))
+    })?;
+    let dram = hw.dram.as_ref().ok_or_else(|| {
+        ValidateError::Model(format!("`{hw_name}` has no dram section (HBM bandwidth)"))
+    })?;
+    let dev = Device {
+        g,
+        hbm_rate: dram.bandwidth_gb_s.0 * 1e9 * g.hbm_efficiency.0,
+        l2_rate: g.l2_gb_s.0 * 1e9,
+        l2_bytes: g.l2_mib.0 * 1024.0 * 1024.0,
+    };
+    let (k_small, t_small) = measured(r, CALIBRATION[0])?;
+    let (k_long, t_long) = measured(r, CALIBRATION[1])?;
+    let (k_wide, t_wide) = measured(r, CALIBRATION[2])?;
+    let (k_conv, t_conv) = measured(r, CALIBRATION[3])?;
+    let (k_l2, t_l2) = measured(r, CALIBRATION[4])?;
+    let (k_hbm, t_hbm) = measured(r, CALIBRATION[5])?;
+    let steps = |k: &GpuKernel| match shape(k) {
+        Shape::Tiled { launch, .. } | Shape::Eltwise { launch, .. } => launch.steps as f64,
+    };
+    // Latency and dispatch from the two one-workgroup-per-SM GEMMs: t = d + steps x latency.
+    for k in [k_small, k_long] {
+        if let Shape::Tiled { launch, .. } = shape(k) {
+            if busiest_sm_rounds(g, &launch) != (0, 1) {
+                return Err(ValidateError::Model(format!(
+                    "the latency anchors must put at most one workgroup on an SM of {hw_name}"
+                )));
+            }
+        }
+    }
+    let (s_small, s_long) = (steps(k_small), steps(k_long));
+    let latency_s = ((t_long - t_small) / (s_long - s_small)).max(0.0);
+    let dispatch_s = (t_small - s_small * latency_s).max(0.0);
+    let mut c = ShaderCosts {
+        dispatch_us: dispatch_s * 1e6,
+        gemm_step_latency_us: latency_s * 1e6,
+        gemm_step_throughput_us: 0.0,
+        conv_gather_factor: 1.0,
+        eltwise_latency_l2_us: 0.0,
+        eltwise_latency_hbm_us: 0.0,
+    };
+    c.gemm_step_throughput_us = solve(
+        |x| {
+            dev.predict(
+                k_wide,
+                &ShaderCosts {
+                    gemm_step_throughput_us: x,
+                    ..c.clone()
+                },
+            )
+        },
+        t_wide,
+        1e4,
+    );
+    c.conv_gather_factor = solve(
+        |x| {
+            dev.predict(
+                k_conv,
+                &ShaderCosts {
+                    conv_gather_factor: x,
+                    ..c.clone()
+                },
+            )
+        },
+        t_conv,
+        1e4,
+    );
+    let bytes = |k: &GpuKernel| match shape(k) {
+        Shape::Eltwise { bytes, .. } => bytes,
+        Shape::Tiled { .. } => 0.0,
+    };
+    if !dev.in_l2(bytes(k_l2)) || dev.in_l2(bytes(k_hbm)) {
+        return Err(ValidateError::Model(format!(
+            "on {hw_name}, `{}` must fit in L2 and `{}` must not",
+            CALIBRATION[4], CALIBRATION[5]
+        )));
+    }
+    c.eltwise_latency_l2_us = solve(
+        |x| {
+            dev.predict(
+                k_l2,
+                &ShaderCosts {
+                    eltwise_latency_l2_us: x,
+                    ..c.clone()
+                },
+            )
+        },
+        t_l2,
+        1e4,
+    );
+    c.eltwise_latency_hbm_us = solve(
+        |x| {
+            dev.predict(
+                k_hbm,
+                &ShaderCosts {
+                    eltwise_latency_hbm_us: x,
+                    ..c.clone()
+                },
+            )
+        },
+        t_hbm,
+        1e4,
+    );
+    let mut parts: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    for k in &mut r.kernels {
+        let calibration = CALIBRATION.contains(&k.name.as_str());
+        let p = dev.predict(&k.kernel, &c);
+        k.predicted_s = Some(p);
+        k.part = Some(if calibration { "calibration" } else { "test" }.to_string());
+        if k.measured.median_s.is_finite() && k.measured.median_s > 0.0 {
+            let part = &mut parts[usize::from(calibration)];
+            part.0.push(p);
+            part.1.push(k.measured.median_s);
+        }
+    }
+    let [test, cal] = parts;
+    r.fit = Some(GpuFit {
+        hardware: hw_name.to_string(),
+        costs: c,
+        test: accuracy(&test.0, &test.1).into(),
+        calibration: accuracy(&cal.0, &cal.1).into(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapters_map_to_their_presets() {
+        assert_eq!(preset_for_adapter("NVIDIA H200"), Some("h200"));
+        assert_eq!(
+            preset_for_adapter("NVIDIA H100 80GB HBM3"),
+            Some("h100-sxm")
+        );
+        assert_eq!(
+            preset_for_adapter("NVIDIA A100-SXM4-80GB"),
+            Some("a100-sxm-80gb")
+        );
+        assert_eq!(
+            preset_for_adapter("NVIDIA GeForce RTX 4090"),
+            Some("rtx-4090")
+        );
+        assert_eq!(preset_for_adapter("AMD Instinct MI300X"), Some("mi300x"));
+        assert_eq!(preset_for_adapter("llvmpipe (LLVM 19.1.7, 256 bits)"), None);
+    }
+
+    #[test]
+    fn launch_geometry_follows_the_shaders() {
+        // 2048^3: 32 x 32 workgroups of 64x64, 128 K slices of 16.
+        match shape(&GpuKernel::Gemm {
+            m: 2048,
+            n: 2048,
+            k: 2048,
+        }) {
+            Shape::Tiled { launch, gather } => {
+                assert_eq!((launch.workgroups, launch.steps), (1024, 128));
+                assert!(!gather);
+            }
+            Shape::Eltwise { .. } => panic!("a GEMM is tiled"),
+        }
+        // ResNet-50 layer 3 conv: 14x14 = 196 pixels (4 tiles), 64 channels (1 tile), 576 taps.
+        match shape(&GpuKernel::Conv {
+            c: 64,
+            h: 14,
+            oc: 64,
+            k: 3,
+            stride: 1,
+        }) {
+            Shape::Tiled { launch, gather } => {
+                assert_eq!((launch.workgroups, launch.steps), (4, 36));
+                assert!(gather);
+            }
+            Shape::Eltwise { .. } => panic!("a convolution is tiled"),
+        }
+        match shape(&GpuKernel::Add { n: 1 << 20 }) {
+            Shape::Eltwise { launch, bytes } => {
+                assert_eq!(launch.workgroups, 4096);
+                assert_eq!(bytes, 12.0 * (1 << 20) as f64);
+            }
+            Shape::Tiled { .. } => panic!("an add is element-wise"),
+        }
+    }
+}
