@@ -27,6 +27,8 @@ pub struct TraceRequest {
     pub tp: u64,
     /// MoE routing: `balanced`, `zipf:S` or one share per expert.
     pub expert_load: Option<String>,
+    /// MoE: experts placed whole over the `tp` GPUs instead of split.
+    pub expert_parallel: bool,
     /// ONNX symbolic dimensions, `NAME=N` each.
     pub dims: Vec<String>,
 }
@@ -42,6 +44,7 @@ impl Default for TraceRequest {
             allow_unknown: false,
             tp: 1,
             expert_load: None,
+            expert_parallel: false,
             dims: Vec::new(),
         }
     }
@@ -123,6 +126,7 @@ impl TraceRequest {
             allow_unknown: self.allow_unknown,
             tp: self.tp,
             expert_load: self.expert_load.clone(),
+            expert_parallel: self.expert_parallel,
             dims,
         };
         let mut trace = match unnamed {
@@ -349,11 +353,13 @@ pub fn simulate_graph(
                 "--gen applies to LLMs (a zoo LLM or a Hugging Face config.json); `{model}` is not one"
             )
         })??;
-        let cfg = cfg.tensor_parallel(req.tp)?;
-        let cfg = match &req.expert_load {
-            Some(load) => cfg.with_expert_load(load)?,
-            None => cfg,
-        };
+        let cfg = vchip_workloads::TraceOptions {
+            tp: req.tp,
+            expert_load: req.expert_load.clone(),
+            expert_parallel: req.expert_parallel,
+            ..Default::default()
+        }
+        .llm_config(cfg)?;
         let policy = req
             .precision
             .as_deref()

@@ -116,6 +116,7 @@ const TRACE_KEYS: &[&str] = &[
     "allow_unknown",
     "tp",
     "expert_load",
+    "expert_parallel",
     "dims",
 ];
 const SIM_KEYS: &[&str] = &[
@@ -238,6 +239,7 @@ fn options(d: Option<&Bound<'_, PyDict>>, sim: bool) -> PyResult<Options> {
     t.allow_unknown = opt(d, "allow_unknown")?.unwrap_or(false);
     t.tp = count(d, "tp", "--tp <TP>", (1, 1024))?.unwrap_or(1);
     t.expert_load = opt(d, "expert_load")?;
+    t.expert_parallel = opt(d, "expert_parallel")?.unwrap_or(false);
     if let Some(dims) = opt::<HashMap<String, Bound<'_, PyAny>>>(d, "dims")? {
         let mut named = dims
             .into_iter()

@@ -63,6 +63,8 @@ TOTALS = ["latency_s", "cycles", "energy_j", "utilization", "macs", "dram_read_b
         ("bert-base", "tpu-v1", {"seq": 128, "precision": "int8"}, ["--seq", "128", "--precision", "int8"]),
         ("resnet50", "tpu-v1", {"fusion": "off"}, ["--fusion", "off"]),
         ("llama-2-7b", "a100-sxm-80gb", {"seq": 128, "phase": "decode"}, ["--seq", "128", "--phase", "decode"]),
+        ("mixtral-8x7b", "dgx-h100", {"seq": 64, "phase": "prefill", "tp": 8, "expert_parallel": True},
+         ["--seq", "64", "--phase", "prefill", "--tp", "8", "--expert-parallel"]),
         # Search spaces are costed from traces without names; the rows come back named.
         (OFA_SPEC, "edge-tpu-like", {}, []),
         (NB201_SPEC, "tpu-v1", {}, []),

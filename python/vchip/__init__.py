@@ -200,7 +200,7 @@ def trace(model: Model, **opts: Any) -> Trace:
     """The operator trace of ``model`` (zoo name, file, spec string or arch dict).
 
     Options: batch, seq (or prompt), context, phase, precision, allow_unknown, tp, expert_load,
-    dims (a dict of ONNX symbolic dimensions). ``trace(...).ops_table()`` lists the ops."""
+    expert_parallel, dims (a dict of ONNX symbolic dimensions). ``trace(...).ops_table()`` lists the ops."""
     return _vchip.trace(_model(model), opts)
 
 
@@ -216,7 +216,7 @@ def simulate(model: Model, hw: Hardware, **opts: Any) -> Result:
     """Simulates ``model`` on ``hw`` (preset, YAML/.cfg path, or a dict of overrides on a preset).
 
     Options as the command line's flags: batch, seq/prompt, context, phase, precision,
-    allow_unknown, tp, expert_load, dims, lib, npu, cuda_graphs, fusion, compat, gen,
+    allow_unknown, tp, expert_load, expert_parallel, dims, lib, npu, cuda_graphs, fusion, compat, gen,
     allow_no_fit. A network that does not fit raises unless ``allow_no_fit=True``."""
     base, overrides = _hw(hw)
     return Result(_vchip.simulate(_model(model), base, overrides, opts))
@@ -281,8 +281,8 @@ def _flag(name: str) -> str:
 
 # What `vchip sweep` accepts besides its own arguments: the trace options and the engine's.
 _SWEEP_OPTIONS = {"batch", "seq", "prompt", "context", "phase", "precision", "allow_unknown",
-                  "tp", "expert_load", "dims", "fusion", "compat"}
-_SWITCHES = {"allow_unknown"}  # flags without a value
+                  "tp", "expert_load", "expert_parallel", "dims", "fusion", "compat"}
+_SWITCHES = {"allow_unknown", "expert_parallel"}  # flags without a value
 _ON_OFF = {"fusion", "npu", "cuda_graphs"}  # flags taking on/off
 
 

@@ -61,6 +61,7 @@ def trace(
     allow_unknown: bool = ...,
     tp: int = ...,
     expert_load: Optional[str] = ...,
+    expert_parallel: bool = ...,
     dims: Optional[Mapping[str, int]] = ...,
 ) -> Trace: ...
 def simulate(
@@ -76,6 +77,7 @@ def simulate(
     allow_unknown: bool = ...,
     tp: int = ...,
     expert_load: Optional[str] = ...,
+    expert_parallel: bool = ...,
     dims: Optional[Mapping[str, int]] = ...,
     lib: Optional[str] = ...,
     npu: Union[bool, str, None] = ...,

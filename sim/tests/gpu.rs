@@ -412,6 +412,78 @@ fn expert_load_moves_work_between_experts() {
     assert!(llama("llama-2-7b").with_expert_load("zipf:1").is_err());
 }
 
+/// Expert parallelism (Mixtral on eight GPUs, one whole expert each, attention still split
+/// eight ways) against splitting every expert eight ways: the same weights per GPU; a balanced
+/// prefill does the same MACs in taller GEMMs and runs faster; a skewed one is paced by the
+/// busiest GPU (expert 0 under zipf); a batch-1 decode step reads a whole expert on the busiest
+/// GPU where the split reads two eighths, and is slower.
+#[test]
+fn expert_parallelism_places_experts_whole_and_the_busiest_gpu_sets_the_pace() {
+    let cfg = llama("mixtral-8x7b");
+    let split = cfg.tensor_parallel(8).unwrap();
+    let whole = cfg
+        .clone()
+        .with_expert_parallel(8)
+        .unwrap()
+        .tensor_parallel(8)
+        .unwrap();
+    assert_eq!(whole.expert_group(), 0..1);
+    let shape = |batch, phase| LlmShape {
+        batch,
+        prompt: 2048,
+        context: 2048,
+        phase,
+    };
+    let (ts, tw) = (
+        split.trace("s", &shape(1, LlmPhase::Prefill)).unwrap(),
+        whole.trace("w", &shape(1, LlmPhase::Prefill)).unwrap(),
+    );
+    assert_eq!(ts.totals().weight_bytes, tw.totals().weight_bytes);
+    assert_eq!(ts.totals().macs, tw.totals().macs);
+    // One expert per GPU and layer, fed its share of the 2 x 2048 routed tokens, at full width.
+    let dispatch: Vec<_> = tw
+        .ops
+        .iter()
+        .filter(|o| o.name.contains("dispatch"))
+        .collect();
+    assert_eq!(dispatch.len(), 32);
+    assert_eq!(
+        tw.tensor(dispatch[0].outputs[0]).shape.as_slice(),
+        &[512, 4096]
+    );
+    let hw = gpu("dgx-h100", false);
+    let lat = |t: &vchip_workloads::Trace| {
+        simulate(t, hw.as_ref(), &CostOptions::default())
+            .unwrap()
+            .totals
+            .latency_s
+    };
+    assert!(lat(&tw) < lat(&ts), "{} vs {}", lat(&tw), lat(&ts));
+    // Skewed routing: the split is indifferent, the busiest whole-expert GPU is not.
+    let skew = |c: &HfConfig| {
+        c.clone()
+            .with_expert_load("zipf:1.2")
+            .unwrap()
+            .trace("z", &shape(1, LlmPhase::Prefill))
+            .unwrap()
+    };
+    let (zs, zw) = (skew(&split), skew(&whole));
+    assert!(zw.totals().macs as f64 > 1.5 * ts.totals().macs as f64);
+    assert!(lat(&zw) > 1.5 * lat(&tw), "{} vs {}", lat(&zw), lat(&tw));
+    assert!((lat(&zs) / lat(&ts) - 1.0).abs() < 0.05);
+    // Batch-1 decode: two experts touched, on two GPUs; each reads a whole expert.
+    let (ds, dw) = (
+        split.trace("s", &shape(1, LlmPhase::Decode)).unwrap(),
+        whole.trace("w", &shape(1, LlmPhase::Decode)).unwrap(),
+    );
+    assert!(lat(&dw) > lat(&ds), "{} vs {}", lat(&dw), lat(&ds));
+    // Clear errors: experts that do not spread evenly, no experts, no GPUs to spread over.
+    let e = cfg.clone().with_expert_parallel(3).unwrap_err().to_string();
+    assert!(e.contains("do not spread evenly"), "{e}");
+    assert!(llama("llama-2-7b").with_expert_parallel(8).is_err());
+    assert!(cfg.clone().with_expert_parallel(1).is_err());
+}
+
 /// The project's own H200 recording (docs/runs/2026-11-27-h200/reference.json: PyTorch 2.11 /
 /// cuBLAS / cuDNN, f32 with TF32 off, CUDA events): the GPU model on the vendor kernels long
 /// enough to be the kernel and not PyTorch's ~20-30 us dispatch floor (those under 50 us are

@@ -106,6 +106,10 @@ pub struct TraceArgs {
     /// share per expert (`0.4,0.2,...`).
     #[arg(long, value_name = "LOAD")]
     pub expert_load: Option<String>,
+    /// MoE with --tp N: place the experts whole, experts/N per GPU (expert parallelism), instead
+    /// of splitting every expert N ways; the busiest GPU sets the pace.
+    #[arg(long)]
+    pub expert_parallel: bool,
     /// ONNX: the size of a symbolic input dimension, by the exporter's name (`--dim batch=8
     /// --dim sequence_length=2048`); repeatable.
     #[arg(long = "dim", value_name = "NAME=N")]
@@ -141,6 +145,7 @@ impl TraceArgs {
             allow_unknown: self.allow_unknown,
             tp: self.tp,
             expert_load: self.expert_load.clone(),
+            expert_parallel: self.expert_parallel,
             dims: self.dims.clone(),
         }
     }

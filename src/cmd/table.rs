@@ -79,6 +79,7 @@ fn device(
         allow_unknown: false,
         tp: 1,
         expert_load: None,
+        expert_parallel: false,
         dims: Vec::new(),
     };
     let loaded = load(hw, models, &args, mcu)?;

@@ -71,6 +71,10 @@ pub struct HfConfig {
     pub tp: u64,
     /// Share of routed tokens each expert receives (MoE); `None`: balanced.
     pub expert_load: Option<Vec<f64>>,
+    /// Expert parallelism over the `tp` GPUs (vLLM's `--enable-expert-parallel`): each GPU holds
+    /// `experts / tp` whole experts instead of a `1/tp` slice of every one; this config is the
+    /// busiest GPU's (see [`HfConfig::expert_group`]).
+    pub expert_parallel: bool,
 }
 
 /// Upper bound on a config's layer count: real models have < 200; this catches corrupt files early.
@@ -238,7 +242,75 @@ impl HfConfig {
             dtype,
             tp: 1,
             expert_load: None,
+            expert_parallel: false,
         })
+    }
+
+    /// Expert parallelism over `tp` GPUs: experts are placed whole, `experts / tp` consecutive
+    /// ones per GPU (vLLM's and Megatron's placement), while attention stays tensor-parallel;
+    /// each GPU runs its experts on the tokens routed to them (the hidden state is replicated
+    /// after the attention all-reduce), and the all-reduce after the MoE block sums the GPUs'
+    /// expert outputs. Apply before [`HfConfig::tensor_parallel`], which then leaves the
+    /// experts' width whole.
+    pub fn with_expert_parallel(mut self, tp: u64) -> Result<HfConfig> {
+        if self.experts <= 1 {
+            return Err(WorkloadError::Option(format!(
+                "--expert-parallel: `{}` has no routed experts; it applies to MoE models (mixtral-8x7b)",
+                self.model_type
+            )));
+        }
+        if tp <= 1 {
+            return Err(WorkloadError::Option(
+                "--expert-parallel spreads the experts over the --tp GPUs: give --tp N (N > 1)"
+                    .into(),
+            ));
+        }
+        if !self.experts.is_multiple_of(tp) {
+            return Err(WorkloadError::Option(format!(
+                "--expert-parallel: {} experts do not spread evenly over {tp} GPUs; use a --tp that divides {}",
+                self.experts, self.experts
+            )));
+        }
+        self.expert_parallel = true;
+        Ok(self)
+    }
+
+    /// Experts per GPU: all of them, or under expert parallelism `experts / tp`.
+    fn experts_per_gpu(&self) -> u64 {
+        if self.expert_parallel {
+            self.experts / self.tp.max(1)
+        } else {
+            self.experts
+        }
+    }
+
+    /// The experts this config's GPU holds: all of them, or under expert parallelism the busiest
+    /// GPU's group, the one the routing shares give the most tokens (the first on a tie: under a
+    /// balanced load every group expects the same). The busiest GPU sets the MoE block's pace:
+    /// the others wait for it at the all-reduce.
+    pub fn expert_group(&self) -> std::ops::Range<u64> {
+        let per = self.experts_per_gpu();
+        if !self.expert_parallel || per == 0 {
+            return 0..self.experts;
+        }
+        let group = match &self.expert_load {
+            None => 0,
+            Some(shares) => {
+                let load = |g: usize| -> f64 {
+                    shares[g * per as usize..(g + 1) * per as usize]
+                        .iter()
+                        .sum()
+                };
+                (0..(self.experts / per) as usize).fold(0, |best, g| {
+                    if load(g) > load(best) {
+                        g
+                    } else {
+                        best
+                    }
+                })
+            }
+        } as u64;
+        group * per..(group + 1) * per
     }
 
     /// Routes tokens to experts by `spec`: `balanced` (the default), `zipf:S` (expert i gets a
@@ -287,9 +359,16 @@ impl HfConfig {
         let n = self.experts as usize;
         match &self.expert_load {
             None => {
-                let touched = assignments.min(self.experts) as usize;
-                let each = assignments.div_ceil(touched.max(1) as u64);
-                (0..n).map(|e| if e < touched { each } else { 0 }).collect()
+                // Fewer assignments than experts touch as many experts, spread evenly over the
+                // expert indices (not the first ones): routing does not favour low indices, and
+                // under expert parallelism each GPU's group then gets its fair share.
+                let touched = assignments.min(self.experts);
+                let each = assignments.div_ceil(touched.max(1));
+                let mut counts = vec![0; n];
+                for i in 0..touched {
+                    counts[(i * self.experts / touched) as usize] = each;
+                }
+                counts
             }
             Some(shares) => {
                 let exact: Vec<f64> = shares.iter().map(|s| s * assignments as f64).collect();
@@ -333,7 +412,7 @@ impl HfConfig {
                 self.heads
             )));
         }
-        if !self.intermediate.is_multiple_of(tp) {
+        if !self.expert_parallel && !self.intermediate.is_multiple_of(tp) {
             return Err(bad(format!(
                 "the MLP width {} does not split over {tp} devices",
                 self.intermediate
@@ -352,7 +431,11 @@ impl HfConfig {
         Ok(HfConfig {
             heads: self.heads / tp,
             kv_heads,
-            intermediate: self.intermediate / tp,
+            intermediate: if self.expert_parallel {
+                self.intermediate
+            } else {
+                self.intermediate / tp
+            },
             vocab: self.vocab.div_ceil(tp),
             tp,
             ..self.clone()
@@ -428,7 +511,7 @@ impl HfConfig {
                 None
             };
             let mut experts = Vec::new();
-            for e in 0..self.experts {
+            for e in self.expert_group() {
                 let ep = if self.experts > 1 {
                     format!("{p}.block_sparse_moe.experts.{e}")
                 } else {
@@ -610,8 +693,10 @@ impl HfConfig {
         let assignments = tokens.saturating_mul(self.experts_per_token);
         let counts = self.tokens_per_expert(assignments);
         let mut outs = Vec::new();
-        for (e, mlp) in experts.iter().enumerate() {
-            let n = counts.get(e).copied().unwrap_or(0);
+        let mut local = 0u64;
+        for (e, mlp) in self.expert_group().zip(experts) {
+            let n = counts.get(e as usize).copied().unwrap_or(0);
+            local = local.saturating_add(n);
             if n == 0 {
                 continue;
             }
@@ -630,9 +715,15 @@ impl HfConfig {
         }
         let shape = b.shape(h).to_vec();
         let name = b.qualify("block_sparse_moe.combine", "");
-        let elems = checked_numel(&shape)
-            .unwrap_or(0)
-            .saturating_mul(self.experts_per_token);
+        // Every routed token's expert outputs are summed: all of them here, or under expert
+        // parallelism this GPU's (the all-reduce adds the others').
+        let elems = if self.expert_parallel {
+            local.saturating_mul(d)
+        } else {
+            checked_numel(&shape)
+                .unwrap_or(0)
+                .saturating_mul(self.experts_per_token)
+        };
         Ok(b.push_op(
             name,
             OpKind::Elementwise {

@@ -49,9 +49,9 @@ pub fn drops_names(spec: &str) -> bool {
 /// `.onnx` → ONNX, `.csv` → SCALE-Sim topology, `.json` → Hugging Face config, anything else → DSL.
 pub fn load_model(spec: &str, opts: &TraceOptions) -> Result<Trace> {
     let path = Path::new(spec);
-    if (opts.tp > 1 || opts.expert_load.is_some()) && !is_llm_config(spec) {
+    if (opts.tp > 1 || opts.expert_load.is_some() || opts.expert_parallel) && !is_llm_config(spec) {
         return Err(WorkloadError::Option(format!(
-            "--tp and --expert-load apply to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
+            "--tp, --expert-load and --expert-parallel apply to LLMs (a Hugging Face config.json or an LLM of the zoo); `{spec}` is not one"
         )));
     }
     // A search-space spec (`ofa-mbv3:r=224:...`) names no file: checking for one would be a

@@ -129,6 +129,8 @@ pub struct TraceOptions {
     pub tp: u64,
     /// MoE configs: how routed tokens spread over the experts (`HfConfig::with_expert_load`).
     pub expert_load: Option<String>,
+    /// MoE configs: experts placed whole over the `tp` GPUs (`HfConfig::with_expert_parallel`).
+    pub expert_parallel: bool,
     /// ONNX: values for symbolic input dimensions, by the exporter's names (`--dim batch=8`).
     pub dims: Vec<(String, u64)>,
 }
@@ -143,6 +145,7 @@ impl Default for TraceOptions {
             allow_unknown: false,
             tp: 1,
             expert_load: None,
+            expert_parallel: false,
             dims: Vec::new(),
         }
     }
@@ -158,8 +161,13 @@ impl TraceOptions {
         v
     }
 
-    /// `cfg` as these options shape it: tensor-parallel share, expert load.
+    /// `cfg` as these options shape it: expert placement, tensor-parallel share, expert load.
     pub fn llm_config(&self, cfg: HfConfig) -> Result<HfConfig> {
+        let cfg = if self.expert_parallel {
+            cfg.with_expert_parallel(self.tp)?
+        } else {
+            cfg
+        };
         let cfg = cfg.tensor_parallel(self.tp)?;
         match &self.expert_load {
             Some(spec) => cfg.with_expert_load(spec),
