@@ -257,32 +257,21 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
         eltwise_latency_l2_us: 0.0,
         eltwise_latency_hbm_us: 0.0,
     };
-    c.gemm_step_throughput_us = solve(
-        |x| {
-            dev.predict(
-                k_wide,
-                &ShaderCosts {
-                    gemm_step_throughput_us: x,
-                    ..c.clone()
-                },
-            )
-        },
-        t_wide,
-        1e4,
-    );
-    c.conv_gather_factor = solve(
-        |x| {
-            dev.predict(
-                k_conv,
-                &ShaderCosts {
-                    conv_gather_factor: x,
-                    ..c.clone()
-                },
-            )
-        },
-        t_conv,
-        1e4,
-    );
+    // Each remaining cost is the value at which its anchor's prediction meets its measurement
+    // (every prediction grows with the cost it solves for).
+    let solve_for = |c: &ShaderCosts, k: &GpuKernel, t: f64, set: fn(&mut ShaderCosts, f64)| {
+        solve(
+            |x| {
+                let mut trial = c.clone();
+                set(&mut trial, x);
+                dev.predict(k, &trial)
+            },
+            t,
+            1e4,
+        )
+    };
+    c.gemm_step_throughput_us = solve_for(&c, k_wide, t_wide, |c, x| c.gemm_step_throughput_us = x);
+    c.conv_gather_factor = solve_for(&c, k_conv, t_conv, |c, x| c.conv_gather_factor = x);
     let bytes = |k: &GpuKernel| match shape(k) {
         Shape::Eltwise { bytes, .. } => bytes,
         Shape::Tiled { .. } => 0.0,
@@ -293,32 +282,8 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
             CALIBRATION[4], CALIBRATION[5]
         )));
     }
-    c.eltwise_latency_l2_us = solve(
-        |x| {
-            dev.predict(
-                k_l2,
-                &ShaderCosts {
-                    eltwise_latency_l2_us: x,
-                    ..c.clone()
-                },
-            )
-        },
-        t_l2,
-        1e4,
-    );
-    c.eltwise_latency_hbm_us = solve(
-        |x| {
-            dev.predict(
-                k_hbm,
-                &ShaderCosts {
-                    eltwise_latency_hbm_us: x,
-                    ..c.clone()
-                },
-            )
-        },
-        t_hbm,
-        1e4,
-    );
+    c.eltwise_latency_l2_us = solve_for(&c, k_l2, t_l2, |c, x| c.eltwise_latency_l2_us = x);
+    c.eltwise_latency_hbm_us = solve_for(&c, k_hbm, t_hbm, |c, x| c.eltwise_latency_hbm_us = x);
     let mut parts: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     for k in &mut r.kernels {
         let calibration = CALIBRATION.contains(&k.name.as_str());
