@@ -194,9 +194,10 @@ pub fn write_gpu(r: &vchip_validate::gpu::GpuReport, dir: &Path) -> Result<()> {
         let c = &f.costs;
         let _ = writeln!(
             md,
-            "\nGPU description: `{}`. The shader's calibrated costs: dispatch {:.2} us; tiled-GEMM K step {:.3} us alone on an SM, {:.3} us per workgroup when interleaved; a convolution's step {:.2}x a GEMM's (im2col gather); an element-wise workgroup {:.3} us with its data in L2, {:.3} us in HBM. SM count, residency, L2 size and bandwidths are the description's.\n",
+            "\nGPU description: `{}`. The shader's calibrated costs: dispatch {:.2} us; tiled-GEMM K step {:.3} us alone on an SM, {:.3} us per workgroup when interleaved; a convolution's step {:.2}x a GEMM's (im2col gather); an element-wise workgroup {:.3} us with its data in L2, {} in HBM. SM count, residency, L2 size and bandwidths are the description's.\n",
             f.hardware, c.dispatch_us, c.gemm_step_latency_us, c.gemm_step_throughput_us,
-            c.conv_gather_factor, c.eltwise_latency_l2_us, c.eltwise_latency_hbm_us
+            c.conv_gather_factor, c.eltwise_latency_l2_us,
+            c.eltwise_latency_hbm_us.map_or("not measured (every element-wise kernel fits in L2)".to_string(), |x| format!("{x:.3} us"))
         );
         let _ = writeln!(md, "![predicted vs measured](gpu-scatter.svg)\n");
     }

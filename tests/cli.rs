@@ -1054,6 +1054,11 @@ fn gpu_validation_predicts_a_recorded_run() {
         "{}",
         stderr(&o)
     );
+    let o = vchip(&[
+        "validate", "--device", "gpu", "--quick", "--from", &fixture, "-o", &out,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("drop --quick"), "{}", stderr(&o));
     let o = vchip(&["validate", "--device", "cpu", "--hw", "h200", "-o", &out]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--device gpu"), "{}", stderr(&o));

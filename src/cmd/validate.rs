@@ -19,7 +19,7 @@ pub struct ValidateArgs {
     pub output: PathBuf,
     /// Calibrate and predict from an earlier run instead of timing again: a CPU run's
     /// measurements.json (same vchip version and --quick setting) or a GPU run's gpu-report.json.
-    #[arg(long, value_name = "MEASUREMENTS_JSON")]
+    #[arg(long, value_name = "RECORDING_JSON")]
     pub from: Option<PathBuf>,
     /// GPU only: the GPU description (preset or YAML file) that predicts the kernels; by
     /// default the preset the adapter's name matches.
@@ -83,6 +83,9 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             Ok(())
         }
         "gpu" => {
+            if from.is_some() && quick {
+                bail!("--quick chooses the kernels a GPU run times; a recording (--from) holds its own: drop --quick");
+            }
             let mut r = match &from {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
@@ -105,7 +108,7 @@ pub fn run(a: ValidateArgs) -> Result<()> {
                 "adapter {} ({}): fidelity {}",
                 r.adapter, r.device_type, r.fidelity
             );
-            if let Some(f) = &r.fit {
+            if let Some(f) = r.fit.as_ref().filter(|f| f.test.kernels > 0) {
                 println!(
                     "test part: {} kernels, MAPE {:.1} %, within ±10 % {:.0} %, Spearman {:.3}",
                     f.test.kernels, f.test.mape_pct, f.test.within_10_pct, f.test.spearman

@@ -71,10 +71,12 @@ pub fn analyse(r: &mut GpuReport, hw: Option<&str>) -> Result<(), ValidateError>
         r.fidelity = format!("not predicted: {e}");
         return Ok(());
     }
-    let cal = CALIBRATION.len();
+    let (cal, test) = r
+        .fit
+        .as_ref()
+        .map_or((0, 0), |f| (f.calibration.kernels, f.test.kernels));
     r.fidelity = format!(
-        "the GPU model (`{name}`) predicts each kernel from its launch geometry; the shader's step costs are calibrated on {cal} kernels and the other {} are the test part",
-        r.kernels.len().saturating_sub(cal)
+        "the GPU model (`{name}`) predicts each kernel from its launch geometry; the shader's step costs are calibrated on {cal} kernels and the other {test} are the test part"
     );
     Ok(())
 }
@@ -101,17 +103,17 @@ enum Shape {
 }
 
 fn shape(k: &GpuKernel) -> Shape {
-    let tiled = |rows: u32, cols: u32, depth: u32, gather: bool| Shape::Tiled {
+    let tiled = |rows: u64, cols: u64, depth: u64, gather: bool| Shape::Tiled {
         launch: Launch {
-            workgroups: u64::from(rows).div_ceil(TILE) * u64::from(cols).div_ceil(TILE),
+            workgroups: rows.div_ceil(TILE).saturating_mul(cols.div_ceil(TILE)),
             invocations_per_workgroup: TILED_INVOCATIONS,
             smem_bytes_per_workgroup: TILED_SMEM_BYTES,
-            steps: u64::from(depth).div_ceil(K_SLICE),
+            steps: depth.div_ceil(K_SLICE),
         },
         gather,
     };
     match *k {
-        GpuKernel::Gemm { m, n, k } => tiled(m, n, k, false),
+        GpuKernel::Gemm { m, n, k } => tiled(m.into(), n.into(), k.into(), false),
         GpuKernel::Conv {
             c,
             h,
@@ -119,8 +121,9 @@ fn shape(k: &GpuKernel) -> Shape {
             k,
             stride,
         } => {
-            let oh = (h + 2 * (k / 2) - k) / stride.max(1) + 1;
-            tiled(oc, oh * oh, c * k * k, true)
+            let (c, h, oc, k) = (u64::from(c), u64::from(h), u64::from(oc), u64::from(k));
+            let oh = (h + 2 * (k / 2)).saturating_sub(k) / u64::from(stride.max(1)) + 1;
+            tiled(oc, oh.saturating_mul(oh), c.saturating_mul(k * k), true)
         }
         GpuKernel::Add { n } | GpuKernel::Relu { n } => {
             let streams = if matches!(k, GpuKernel::Add { .. }) {
@@ -130,6 +133,8 @@ fn shape(k: &GpuKernel) -> Shape {
             };
             Shape::Eltwise {
                 launch: Launch {
+                    // The workgroups that work: `grid_1d` rounds a launch beyond 65,535 groups up
+                    // to whole rows of them, and those past `n` return at once.
                     workgroups: u64::from(n).div_ceil(ELTWISE_INVOCATIONS),
                     invocations_per_workgroup: ELTWISE_INVOCATIONS,
                     smem_bytes_per_workgroup: 0,
@@ -170,7 +175,8 @@ impl Device<'_> {
                 let (latency, rate) = if self.in_l2(bytes) {
                     (c.eltwise_latency_l2_us, self.l2_rate)
                 } else {
-                    (c.eltwise_latency_hbm_us, self.hbm_rate)
+                    // Only a run with no element-wise kernel beyond L2 lacks the HBM figure.
+                    (c.eltwise_latency_hbm_us.unwrap_or(f64::NAN), self.hbm_rate)
                 };
                 // A workgroup's share of the level's bandwidth when every SM streams.
                 let per_workgroup = bytes / launch.workgroups.max(1) as f64;
@@ -184,8 +190,13 @@ impl Device<'_> {
     }
 }
 
-/// The value in [0, hi] at which the increasing `f` reaches `target` (bisection).
-fn solve(f: impl Fn(f64) -> f64, target: f64, hi: f64) -> f64 {
+/// The value in [0, hi] at which the increasing `f` reaches `target` (bisection); `None` when
+/// `target` lies outside f's range there (the anchor ran faster than the rest of the model allows,
+/// or absurdly slowly).
+fn solve(f: impl Fn(f64) -> f64, target: f64, hi: f64) -> Option<f64> {
+    if !(f(0.0) < target && f(hi) >= target) {
+        return None;
+    }
     let (mut lo, mut hi) = (0.0, hi);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
@@ -195,19 +206,44 @@ fn solve(f: impl Fn(f64) -> f64, target: f64, hi: f64) -> f64 {
             hi = mid;
         }
     }
-    0.5 * (lo + hi)
+    Some(0.5 * (lo + hi))
 }
 
 fn measured<'a>(r: &'a GpuReport, name: &str) -> Result<(&'a GpuKernel, f64), ValidateError> {
-    r.kernels
-        .iter()
-        .find(|k| k.name == name && k.measured.median_s.is_finite() && k.measured.median_s > 0.0)
-        .map(|k| (&k.kernel, k.measured.median_s))
-        .ok_or_else(|| {
-            ValidateError::Model(format!(
-                "the calibration kernel `{name}` is missing from this run (a software adapter or an older kernel set): the GPU model cannot be calibrated"
-            ))
-        })
+    let k = r.kernels.iter().find(|k| k.name == name).ok_or_else(|| {
+        ValidateError::Model(format!(
+            "the calibration kernel `{name}` is missing from this run (a software adapter or an older kernel set): the GPU model cannot be calibrated"
+        ))
+    })?;
+    let t = k.measured.median_s;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(ValidateError::Model(format!(
+            "the calibration kernel `{name}` has no usable time ({t} s): the GPU model cannot be calibrated"
+        )));
+    }
+    Ok((&k.kernel, t))
+}
+
+/// A recorded kernel whose geometry the shaders could not have run: a zero dimension.
+fn check_geometry(k: &crate::gpu_report::GpuKernelResult) -> Result<(), ValidateError> {
+    let dims: Vec<u32> = match k.kernel {
+        GpuKernel::Gemm { m, n, k } => vec![m, n, k],
+        GpuKernel::Conv {
+            c,
+            h,
+            oc,
+            k,
+            stride,
+        } => vec![c, h, oc, k, stride],
+        GpuKernel::Add { n } | GpuKernel::Relu { n } => vec![n],
+    };
+    if dims.contains(&0) {
+        return Err(ValidateError::Model(format!(
+            "kernel `{}` has a dimension of 0 ({dims:?}): not a run of this harness",
+            k.name
+        )));
+    }
+    Ok(())
 }
 
 /// Calibrates the shader's costs on [`CALIBRATION`], predicts every kernel, and fills in the
@@ -227,6 +263,9 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
         l2_rate: g.l2_gb_s.0 * 1e9,
         l2_bytes: g.l2_mib.0 * 1024.0 * 1024.0,
     };
+    for k in &r.kernels {
+        check_geometry(k)?;
+    }
     let (k_small, t_small) = measured(r, CALIBRATION[0])?;
     let (k_long, t_long) = measured(r, CALIBRATION[1])?;
     let (k_wide, t_wide) = measured(r, CALIBRATION[2])?;
@@ -247,7 +286,17 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
         }
     }
     let (s_small, s_long) = (steps(k_small), steps(k_long));
-    let latency_s = ((t_long - t_small) / (s_long - s_small)).max(0.0);
+    if !(s_long > s_small && t_long > t_small) {
+        return Err(ValidateError::Model(format!(
+            "`{}` ({s_long} K steps, {:.1} us) must take more steps and more time than `{}` ({s_small}, {:.1} us) to pin a K step's latency",
+            CALIBRATION[1],
+            t_long * 1e6,
+            CALIBRATION[0],
+            t_small * 1e6
+        )));
+    }
+    let latency_s = (t_long - t_small) / (s_long - s_small);
+    // A dispatch shorter than timing noise can come out slightly negative: it is then nil.
     let dispatch_s = (t_small - s_small * latency_s).max(0.0);
     let mut c = ShaderCosts {
         dispatch_us: dispatch_s * 1e6,
@@ -255,12 +304,16 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
         gemm_step_throughput_us: 0.0,
         conv_gather_factor: 1.0,
         eltwise_latency_l2_us: 0.0,
-        eltwise_latency_hbm_us: 0.0,
+        eltwise_latency_hbm_us: None,
     };
     // Each remaining cost is the value at which its anchor's prediction meets its measurement
     // (every prediction grows with the cost it solves for).
-    let solve_for = |c: &ShaderCosts, k: &GpuKernel, t: f64, set: fn(&mut ShaderCosts, f64)| {
-        solve(
+    let solve_for = |c: &ShaderCosts,
+                     anchor: usize,
+                     k: &GpuKernel,
+                     t: f64,
+                     set: fn(&mut ShaderCosts, f64)| {
+        let x = solve(
             |x| {
                 let mut trial = c.clone();
                 set(&mut trial, x);
@@ -268,26 +321,59 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
             },
             t,
             1e4,
-        )
+        );
+        x.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+            ValidateError::Model(format!(
+                "`{}` ({:.1} us) is outside what the model can reach from the other anchors on {hw_name}: the GPU model cannot be calibrated",
+                CALIBRATION[anchor],
+                t * 1e6
+            ))
+        })
     };
-    c.gemm_step_throughput_us = solve_for(&c, k_wide, t_wide, |c, x| c.gemm_step_throughput_us = x);
-    c.conv_gather_factor = solve_for(&c, k_conv, t_conv, |c, x| c.conv_gather_factor = x);
+    c.gemm_step_throughput_us =
+        solve_for(&c, 2, k_wide, t_wide, |c, x| c.gemm_step_throughput_us = x)?;
+    c.conv_gather_factor = solve_for(&c, 3, k_conv, t_conv, |c, x| c.conv_gather_factor = x)?;
     let bytes = |k: &GpuKernel| match shape(k) {
         Shape::Eltwise { bytes, .. } => bytes,
         Shape::Tiled { .. } => 0.0,
     };
-    if !dev.in_l2(bytes(k_l2)) || dev.in_l2(bytes(k_hbm)) {
+    if !dev.in_l2(bytes(k_l2)) {
         return Err(ValidateError::Model(format!(
-            "on {hw_name}, `{}` must fit in L2 and `{}` must not",
-            CALIBRATION[4], CALIBRATION[5]
+            "on {hw_name}, `{}` must fit in L2",
+            CALIBRATION[4]
         )));
     }
-    c.eltwise_latency_l2_us = solve_for(&c, k_l2, t_l2, |c, x| c.eltwise_latency_l2_us = x);
-    c.eltwise_latency_hbm_us = solve_for(&c, k_hbm, t_hbm, |c, x| c.eltwise_latency_hbm_us = x);
+    c.eltwise_latency_l2_us = solve_for(&c, 4, k_l2, t_l2, |c, x| c.eltwise_latency_l2_us = x)?;
+    // A GPU whose L2 holds the larger ReLU too (MI300X's 256 MB Infinity Cache) runs every
+    // element-wise kernel of the set from L2: nothing pins an HBM latency, and the larger ReLU
+    // is predicted, not calibrated on.
+    let mut pinned: Vec<&str> = CALIBRATION.to_vec();
+    if dev.in_l2(bytes(k_hbm)) {
+        pinned.retain(|n| *n != CALIBRATION[5]);
+    } else {
+        c.eltwise_latency_hbm_us = Some(solve_for(&c, 5, k_hbm, t_hbm, |c, x| {
+            c.eltwise_latency_hbm_us = Some(x)
+        })?);
+    }
+    let predictions: Vec<f64> = r
+        .kernels
+        .iter()
+        .map(|k| dev.predict(&k.kernel, &c))
+        .collect();
+    if let Some(k) = r
+        .kernels
+        .iter()
+        .zip(&predictions)
+        .find(|(_, p)| !p.is_finite())
+    {
+        return Err(ValidateError::Model(format!(
+            "kernel `{}` has no prediction from the calibrated costs (an element-wise kernel beyond L2 in a run whose anchors all fit there)",
+            k.0.name
+        )));
+    }
     let mut parts: [(Vec<f64>, Vec<f64>); 2] = Default::default();
-    for k in &mut r.kernels {
-        let calibration = CALIBRATION.contains(&k.name.as_str());
-        let p = dev.predict(&k.kernel, &c);
+    for (k, &p) in r.kernels.iter_mut().zip(&predictions) {
+        let calibration = pinned.contains(&k.name.as_str());
         k.predicted_s = Some(p);
         k.part = Some(if calibration { "calibration" } else { "test" }.to_string());
         if k.measured.median_s.is_finite() && k.measured.median_s > 0.0 {

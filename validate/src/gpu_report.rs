@@ -74,7 +74,8 @@ pub struct ShaderCosts {
     /// A convolution's K step over a GEMM's (the im2col addresses computed while staging B).
     pub conv_gather_factor: f64,
     pub eltwise_latency_l2_us: f64,
-    pub eltwise_latency_hbm_us: f64,
+    /// None where the GPU's L2 holds every element-wise kernel of the run.
+    pub eltwise_latency_hbm_us: Option<f64>,
 }
 
 /// The model's side of a GPU validation.

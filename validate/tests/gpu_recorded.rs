@@ -119,3 +119,75 @@ fn a_run_without_an_anchor_says_which() {
         .iter()
         .any(|k| matches!(k.kernel, GpuKernel::Conv { .. })));
 }
+
+/// Every preset an adapter name maps to calibrates from the recording; MI300X's 256 MB
+/// Infinity Cache holds the larger ReLU too, which then pins nothing and joins the test part.
+#[test]
+fn every_mapped_preset_calibrates() {
+    for hw in ["h200", "h100-sxm", "a100-sxm-80gb", "rtx-4090", "mi300x"] {
+        let mut r = recorded();
+        analyse(&mut r, Some(hw)).unwrap();
+        let f = r
+            .fit
+            .as_ref()
+            .unwrap_or_else(|| panic!("{hw}: {}", r.fidelity));
+        let pinned = if hw == "mi300x" { 5 } else { 6 };
+        assert_eq!(f.calibration.kernels, pinned, "{hw}");
+        assert_eq!(f.test.kernels, 15 - pinned, "{hw}");
+        assert_eq!(f.costs.eltwise_latency_hbm_us.is_none(), hw == "mi300x");
+        assert!(r
+            .fidelity
+            .contains(&format!("{} are the test part", 15 - pinned)));
+        assert!(r
+            .kernels
+            .iter()
+            .all(|k| k.predicted_s.is_some_and(|p| p.is_finite() && p > 0.0)));
+    }
+}
+
+/// Anchors that cannot pin their cost leave the run unpredicted and say why, never a NaN, a
+/// zero or a clamped cost.
+#[test]
+fn anchors_that_cannot_pin_a_cost_are_refused() {
+    let with = |name: &str, edit: &dyn Fn(&mut vchip_validate::gpu::GpuKernelResult)| {
+        let mut r = recorded();
+        for k in r.kernels.iter_mut().filter(|k| k.name == name) {
+            edit(k);
+        }
+        analyse(&mut r, None).unwrap();
+        assert!(r.fit.is_none(), "{name}: {:?}", r.fit);
+        assert!(r.kernels.iter().all(|k| k.predicted_s.is_none()));
+        r.fidelity
+    };
+    // The long GEMM no longer than the short one (wall-clock noise).
+    let f = with("bert-base attn_out 128x768x768", &|k| {
+        k.measured.median_s = 5e-6
+    });
+    assert!(f.contains("must take more steps and more time"), "{f}");
+    // As many K steps as the short one.
+    let f = with("gemm ragged 100x70x33", &|k| {
+        k.kernel = GpuKernel::Gemm {
+            m: 100,
+            n: 70,
+            k: 768,
+        }
+    });
+    assert!(f.contains("must take more steps"), "{f}");
+    // A wide GEMM faster than its latency-bound time, or absurdly slow.
+    for t in [1e-6, 100.0] {
+        let f = with("gemm 2048^3", &|k| k.measured.median_s = t);
+        assert!(f.contains("outside what the model can reach"), "{f}");
+    }
+    let f = with("relu 16M", &|k| k.measured.median_s = f64::NAN);
+    assert!(f.contains("no usable time"), "{f}");
+    let f = with("resnet50 layer3 conv 3x3", &|k| {
+        k.kernel = GpuKernel::Conv {
+            c: 64,
+            h: 0,
+            oc: 64,
+            k: 3,
+            stride: 1,
+        }
+    });
+    assert!(f.contains("dimension of 0"), "{f}");
+}
