@@ -363,8 +363,9 @@ fn utilisation_never_exceeds_the_peak() {
     }
 }
 
-/// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; all tokens on
-/// one expert reads one expert's weights instead of several.
+/// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; every token
+/// routed to the same two experts (top-2: a token's experts are distinct) reads two experts'
+/// weights instead of all eight.
 #[test]
 fn expert_load_moves_work_between_experts() {
     let cfg = llama("mixtral-8x7b");
@@ -377,7 +378,7 @@ fn expert_load_moves_work_between_experts() {
     let trace = |c: &HfConfig| c.trace("m", &shape).unwrap();
     let balanced = trace(&cfg);
     let zipf = trace(&cfg.clone().with_expert_load("zipf:1.2").unwrap());
-    let one = trace(&cfg.clone().with_expert_load("1,0,0,0,0,0,0,0").unwrap());
+    let one = trace(&cfg.clone().with_expert_load("1,1,0,0,0,0,0,0").unwrap());
     // 16 tokens x top-2 = 32 assignments per layer (32 layers), whatever the spread.
     let dispatched = |t: &vchip_workloads::Trace| -> u64 {
         t.ops
@@ -394,7 +395,17 @@ fn expert_load_moves_work_between_experts() {
     let experts_run = |t: &vchip_workloads::Trace| {
         t.ops.iter().filter(|o| o.name.contains("dispatch")).count() / 32
     };
-    assert_eq!(experts_run(&one), 1);
+    assert_eq!(experts_run(&one), 2);
+    // All of it on one expert is more than its tokens: each token's second choice goes elsewhere.
+    let all_on_one = trace(&cfg.clone().with_expert_load("1,0,0,0,0,0,0,0").unwrap());
+    assert_eq!(dispatched(&all_on_one), 32);
+    let first: Vec<u64> = all_on_one
+        .ops
+        .iter()
+        .filter(|o| o.name.ends_with("dispatch.0"))
+        .map(|o| all_on_one.tensor(o.outputs[0]).shape[0])
+        .collect();
+    assert!(first.iter().all(|&r| r == 16), "{first:?}");
     let hw = gpu("h100-sxm", true);
     let lat = |t: &vchip_workloads::Trace| {
         simulate(t, hw.as_ref(), &CostOptions::default())
@@ -427,13 +438,13 @@ fn expert_parallelism_places_experts_whole_and_the_busiest_gpu_sets_the_pace() {
         .unwrap()
         .tensor_parallel(8)
         .unwrap();
-    assert_eq!(whole.expert_group(), 0..1);
     let shape = |batch, phase| LlmShape {
         batch,
         prompt: 2048,
         context: 2048,
         phase,
     };
+    assert_eq!(whole.expert_group(&shape(1, LlmPhase::Prefill)), 0..1);
     let (ts, tw) = (
         split.trace("s", &shape(1, LlmPhase::Prefill)).unwrap(),
         whole.trace("w", &shape(1, LlmPhase::Prefill)).unwrap(),
@@ -477,7 +488,37 @@ fn expert_parallelism_places_experts_whole_and_the_busiest_gpu_sets_the_pace() {
         whole.trace("w", &shape(1, LlmPhase::Decode)).unwrap(),
     );
     assert!(lat(&dw) > lat(&ds), "{} vs {}", lat(&dw), lat(&ds));
-    // Clear errors: experts that do not spread evenly, no experts, no GPUs to spread over.
+    // The busiest GPU is the one whose experts cost most for the traced tokens: in a batch-2
+    // decode on four GPUs with these shares, GPU 0 runs expert 0 (both tokens' first choice) and
+    // GPU 1 experts 2 and 3 (one token each): GPU 1 reads two experts' weights and sets the pace.
+    let four = cfg
+        .clone()
+        .with_expert_parallel(4)
+        .unwrap()
+        .tensor_parallel(4)
+        .unwrap();
+    let shares = four.with_expert_load("0.55,0,0.225,0.225,0,0,0,0").unwrap();
+    let decode2 = LlmShape {
+        batch: 2,
+        prompt: 128,
+        context: 128,
+        phase: LlmPhase::Decode,
+    };
+    assert_eq!(shares.expert_group(&decode2), 2..4);
+    // A token's experts are distinct: under a steep skew the hottest expert still sees at most
+    // every token once (2048 of the 4096 assignments), the rest going to the others.
+    let steep = whole.clone().with_expert_load("zipf:3").unwrap();
+    let t = steep.trace("z", &shape(1, LlmPhase::Prefill)).unwrap();
+    let rows: Vec<u64> = t
+        .ops
+        .iter()
+        .filter(|o| o.name.contains("dispatch"))
+        .map(|o| t.tensor(o.outputs[0]).shape[0])
+        .collect();
+    assert!(rows.iter().all(|&r| r == 2048), "{rows:?}");
+    // Clear errors: experts that do not spread evenly, no experts, no GPUs to spread over, or
+    // expert parallelism chosen after the tensor-parallel split.
+    assert!(split.clone().with_expert_parallel(8).is_err());
     let e = cfg.clone().with_expert_parallel(3).unwrap_err().to_string();
     assert!(e.contains("do not spread evenly"), "{e}");
     assert!(llama("llama-2-7b").with_expert_parallel(8).is_err());

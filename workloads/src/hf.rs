@@ -73,7 +73,7 @@ pub struct HfConfig {
     pub expert_load: Option<Vec<f64>>,
     /// Expert parallelism over the `tp` GPUs (vLLM's `--enable-expert-parallel`): each GPU holds
     /// `experts / tp` whole experts instead of a `1/tp` slice of every one; this config is the
-    /// busiest GPU's (see [`HfConfig::expert_group`]).
+    /// busiest GPU's for the traced shape (see [`HfConfig::expert_group`]).
     pub expert_parallel: bool,
 }
 
@@ -81,6 +81,10 @@ pub struct HfConfig {
 const MAX_LAYERS: u64 = 10_000;
 /// Upper bound on routed experts (the largest public MoE configs have a few hundred).
 const MAX_EXPERTS: u64 = 4096;
+/// Tokens at which an expert's GEMMs turn from reading weights to computing: an H100's ridge,
+/// 989 TFLOP/s bf16 over 3.35 TB/s = 295 FLOP per byte, and a bf16 weight does 2 FLOP per token
+/// per 2 bytes (A100: 153). Only used to pick the busiest GPU under expert parallelism.
+const RIDGE_TOKENS: f64 = 295.0;
 
 impl HfConfig {
     pub fn from_json(file: &str, text: &str) -> Result<Self> {
@@ -265,6 +269,11 @@ impl HfConfig {
                     .into(),
             ));
         }
+        if self.tp > 1 {
+            return Err(WorkloadError::Option(
+                "expert parallelism is chosen before the tensor-parallel split, not after".into(),
+            ));
+        }
         if !self.experts.is_multiple_of(tp) {
             return Err(WorkloadError::Option(format!(
                 "--expert-parallel: {} experts do not spread evenly over {tp} GPUs; use a --tp that divides {}",
@@ -284,32 +293,37 @@ impl HfConfig {
         }
     }
 
-    /// The experts this config's GPU holds: all of them, or under expert parallelism the busiest
-    /// GPU's group, the one the routing shares give the most tokens (the first on a tie: under a
-    /// balanced load every group expects the same). The busiest GPU sets the MoE block's pace:
-    /// the others wait for it at the all-reduce.
-    pub fn expert_group(&self) -> std::ops::Range<u64> {
+    /// The experts this config's GPU holds for a trace of `shape`: all of them, or under expert
+    /// parallelism the busiest GPU's group, the one whose experts cost most for the tokens the
+    /// shape routes (every phase it traces). The busiest GPU sets the MoE block's pace: the others
+    /// wait for it at the all-reduce. An expert costs the larger of reading its weights and its
+    /// tokens' work, in units of one weight read: `max(1, tokens / RIDGE_TOKENS)` (so a batch-1
+    /// decode's busiest GPU is the one touching most experts, a prefill's the one with most
+    /// tokens); ties go to the first group.
+    pub fn expert_group(&self, shape: &LlmShape) -> std::ops::Range<u64> {
         let per = self.experts_per_gpu();
         if !self.expert_parallel || per == 0 {
             return 0..self.experts;
         }
-        let group = match &self.expert_load {
-            None => 0,
-            Some(shares) => {
-                let load = |g: usize| -> f64 {
-                    shares[g * per as usize..(g + 1) * per as usize]
-                        .iter()
-                        .sum()
-                };
-                (0..(self.experts / per) as usize).fold(0, |best, g| {
-                    if load(g) > load(best) {
-                        g
-                    } else {
-                        best
-                    }
-                })
+        let mut cost = vec![0.0; (self.experts / per) as usize];
+        let mut phase = |new: u64| {
+            let tokens = shape.batch.saturating_mul(new);
+            let counts =
+                self.tokens_per_expert(tokens, tokens.saturating_mul(self.experts_per_token));
+            for (e, &n) in counts.iter().enumerate() {
+                if n > 0 {
+                    cost[e / per as usize] += (n as f64 / RIDGE_TOKENS).max(1.0);
+                }
             }
-        } as u64;
+        };
+        if matches!(shape.phase, LlmPhase::Prefill | LlmPhase::Both) {
+            phase(shape.prompt);
+        }
+        if matches!(shape.phase, LlmPhase::Decode | LlmPhase::Both) {
+            phase(1);
+        }
+        let group =
+            (0..cost.len()).fold(0, |best, g| if cost[g] > cost[best] { g } else { best }) as u64;
         group * per..(group + 1) * per
     }
 
@@ -353,9 +367,11 @@ impl HfConfig {
         Ok(self)
     }
 
-    /// Tokens each expert processes for `assignments` routed token-expert pairs: largest
-    /// remainders, so the counts add up exactly. Balanced: spread evenly over the experts touched.
-    fn tokens_per_expert(&self, assignments: u64) -> Vec<u64> {
+    /// Tokens each expert processes for `assignments` routed token-expert pairs of `tokens`
+    /// tokens: largest remainders, so the counts add up exactly. Balanced: spread evenly over the
+    /// experts touched. A token's top-k experts are distinct, so no expert gets more than
+    /// `tokens`: a share beyond that goes to the others by their shares.
+    fn tokens_per_expert(&self, tokens: u64, assignments: u64) -> Vec<u64> {
         let n = self.experts as usize;
         match &self.expert_load {
             None => {
@@ -371,7 +387,32 @@ impl HfConfig {
                 counts
             }
             Some(shares) => {
-                let exact: Vec<f64> = shares.iter().map(|s| s * assignments as f64).collect();
+                let cap = tokens as f64;
+                let mut exact: Vec<f64> = shares.iter().map(|s| s * assignments as f64).collect();
+                // Water-filling: cap, and hand the excess to the uncapped experts by share.
+                for _ in 0..n {
+                    let excess: f64 = exact.iter().map(|x| (x - cap).max(0.0)).sum();
+                    if excess <= 0.0 {
+                        break;
+                    }
+                    let uncapped: Vec<usize> = (0..n).filter(|&e| exact[e] < cap).collect();
+                    if uncapped.is_empty() {
+                        break;
+                    }
+                    let open: f64 = uncapped.iter().map(|&e| shares[e]).sum();
+                    for x in exact.iter_mut() {
+                        *x = x.min(cap);
+                    }
+                    // The excess goes by share, or evenly where the shares left are all zero
+                    // (a token's second choice must go somewhere).
+                    for &e in &uncapped {
+                        exact[e] += if open > 0.0 {
+                            excess * shares[e] / open
+                        } else {
+                            excess / uncapped.len() as f64
+                        };
+                    }
+                }
                 let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
                 let mut left = assignments.saturating_sub(counts.iter().sum());
                 let mut order: Vec<usize> = (0..n).collect();
@@ -380,12 +421,14 @@ impl HfConfig {
                         .total_cmp(&(exact[a] - exact[a].floor()))
                         .then(a.cmp(&b))
                 });
-                for &e in order.iter().cycle().take(n * 2) {
-                    if left == 0 {
-                        break;
+                // Each pass gives every expert below the cap one more, until none is left.
+                while left > 0 && counts.iter().any(|&c| c < tokens) {
+                    for &e in &order {
+                        if left > 0 && counts[e] < tokens {
+                            counts[e] += 1;
+                            left -= 1;
+                        }
                     }
-                    counts[e] += 1;
-                    left -= 1;
                 }
                 counts
             }
@@ -410,6 +453,12 @@ impl HfConfig {
             return Err(bad(format!(
                 "{} attention heads do not split over {tp} devices",
                 self.heads
+            )));
+        }
+        if self.expert_parallel && !self.experts.is_multiple_of(tp) {
+            return Err(bad(format!(
+                "{} experts do not spread evenly over {tp} devices",
+                self.experts
             )));
         }
         if !self.expert_parallel && !self.intermediate.is_multiple_of(tp) {
@@ -452,7 +501,7 @@ impl HfConfig {
         let mut b = TraceBuilder::new(name);
         b.act_dtype = self.dtype;
         b.weight_dtype = self.dtype;
-        let w = self.weights(&mut b)?;
+        let w = self.weights(&mut b, self.expert_group(shape))?;
         if matches!(shape.phase, LlmPhase::Prefill | LlmPhase::Both) {
             b.phase = Phase::Prefill;
             b.push_scope("prefill");
@@ -468,7 +517,7 @@ impl HfConfig {
         Ok(b.finish())
     }
 
-    fn weights(&self, b: &mut TraceBuilder) -> Result<Weights> {
+    fn weights(&self, b: &mut TraceBuilder, group: std::ops::Range<u64>) -> Result<Weights> {
         let (d, hd) = (self.hidden, self.head_dim);
         let (q_out, kv_out) = (self.heads * hd, self.kv_heads * hd);
         let embed = b.weight("model.embed_tokens", "weight", vec![self.vocab, d])?;
@@ -511,7 +560,7 @@ impl HfConfig {
                 None
             };
             let mut experts = Vec::new();
-            for e in self.expert_group() {
+            for e in group.clone() {
                 let ep = if self.experts > 1 {
                     format!("{p}.block_sparse_moe.experts.{e}")
                 } else {
@@ -561,6 +610,7 @@ impl HfConfig {
             layers,
             final_norm,
             head,
+            expert_group: group,
         })
     }
 
@@ -652,7 +702,7 @@ impl HfConfig {
             let h2 = norm_op(b, "post_attention_layernorm", x, &lw.ln2, norm_kind)?;
             let m = match &lw.router {
                 None => mlp_op(b, "mlp", h2, &lw.experts[0])?,
-                Some(router) => self.moe(b, h2, router, &lw.experts, batch * new)?,
+                Some(router) => self.moe(b, h2, router, w, &lw.experts, batch * new)?,
             };
             let m = if self.tp > 1 {
                 let shape = b.shape(m).to_vec();
@@ -684,6 +734,7 @@ impl HfConfig {
         b: &mut TraceBuilder,
         h: TensorId,
         router: &Lin,
+        w: &Weights,
         experts: &[Mlp],
         tokens: u64,
     ) -> Result<TensorId> {
@@ -691,10 +742,10 @@ impl HfConfig {
         let logits = lin_op(b, "block_sparse_moe.gate", h, router)?;
         b.softmax("block_sparse_moe.routing", logits)?;
         let assignments = tokens.saturating_mul(self.experts_per_token);
-        let counts = self.tokens_per_expert(assignments);
+        let counts = self.tokens_per_expert(tokens, assignments);
         let mut outs = Vec::new();
         let mut local = 0u64;
-        for (e, mlp) in self.expert_group().zip(experts) {
+        for (e, mlp) in w.expert_group.clone().zip(experts) {
             let n = counts.get(e as usize).copied().unwrap_or(0);
             local = local.saturating_add(n);
             if n == 0 {
@@ -765,6 +816,8 @@ struct Weights {
     layers: Vec<LayerWeights>,
     final_norm: Lin,
     head: TensorId,
+    /// The experts (global indices) each layer's `experts` hold, in order.
+    expert_group: std::ops::Range<u64>,
 }
 
 fn invalid(file: &str, place: &str, msg: &str, hint: &str) -> WorkloadError {
