@@ -6,6 +6,7 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::gpu_report::conv_out_side;
 pub use crate::gpu_report::{GpuKernel, GpuKernelResult, GpuReport};
 use crate::timing::summarize;
 use crate::ValidateError;
@@ -547,6 +548,11 @@ struct GpuCase {
 
 impl GpuCase {
     fn new(k: &GpuKernel) -> GpuCase {
+        // 16×16 invocations of 4×4 outputs each: a 64×64 tile of the output per workgroup.
+        let tiled_groups = k
+            .tiled_groups()
+            .map(|(x, y)| (x as u32, y as u32, 1))
+            .unwrap_or_default();
         match *k {
             GpuKernel::Gemm { m, n, k } => {
                 let (mu, nu, ku) = (m as usize, n as usize, k as usize);
@@ -558,8 +564,7 @@ impl GpuCase {
                     b,
                     out_len: mu * nu,
                     uniform: vec![m, n, k, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                    // 16×16 invocations of 4×4 outputs each: 64×64 per workgroup.
-                    groups: (n.div_ceil(64), m.div_ceil(64), 1),
+                    groups: tiled_groups,
                     flops: 2.0 * (mu * nu * ku) as f64,
                     bytes: 4.0 * (mu * ku + ku * nu + mu * nu) as f64,
                     want,
@@ -573,7 +578,7 @@ impl GpuCase {
                 stride,
             } => {
                 let pad = k / 2;
-                let oh = (h + 2 * pad - k) / stride + 1;
+                let oh = conv_out_side(h.into(), k.into(), stride.into()) as u32;
                 let (cu, hu, ocu, ku, ohu) =
                     (c as usize, h as usize, oc as usize, k as usize, oh as usize);
                 let (x, w) = (fill(cu * hu * hu, 3), fill(ocu * cu * ku * ku, 4));
@@ -588,7 +593,7 @@ impl GpuCase {
                     b: x,
                     out_len: total,
                     uniform: vec![oc, pixels, taps, c, h, oh, k, stride, pad, 0, 0, 0],
-                    groups: (pixels.div_ceil(64), oc.div_ceil(64), 1),
+                    groups: tiled_groups,
                     flops: 2.0 * (total * cu * ku * ku) as f64,
                     want,
                 }
@@ -649,7 +654,7 @@ fn reference_conv(
     stride: usize,
 ) -> Vec<f32> {
     let pad = k / 2;
-    let oh = (h + 2 * pad - k) / stride + 1;
+    let oh = conv_out_side(h as u64, k as u64, stride as u64) as usize;
     let mut want = vec![0f32; oc * oh * oh];
     for o in 0..oc {
         for oy in 0..oh {

@@ -8,19 +8,17 @@
 //! step, and an element-wise workgroup's latency with its data in L2 and in HBM. The SM count,
 //! residency (registers, shared memory), L2 size and bandwidths are the description's.
 
+use vchip_hwmodels::gpu::kernels::Gpu;
 use vchip_hwmodels::gpu::launch::{busiest_sm_rounds, launch_seconds, Launch, StepCost};
-use vchip_hwmodels::spec::gpu::GpuSpec;
 use vchip_hwmodels::HardwareSpec;
 
 pub use crate::gpu_report::{AccuracySummary, GpuFit, ShaderCosts};
-use crate::gpu_report::{GpuKernel, GpuReport};
+use crate::gpu_report::{GpuKernel, GpuReport, K_SLICE};
 use crate::stats::accuracy;
 use crate::ValidateError;
 
 /// The tiled shader's geometry (`gpu.rs`): 64×64 outputs per workgroup of 16×16 invocations, K in
 /// slices of 16, two 16×64 f32 tiles staged in workgroup memory.
-const TILE: u64 = 64;
-const K_SLICE: u64 = 16;
 const TILED_INVOCATIONS: u64 = 256;
 const TILED_SMEM_BYTES: u64 = 2 * 16 * 64 * 4;
 /// The element-wise shader: one element per invocation, workgroups of 256.
@@ -103,29 +101,8 @@ enum Shape {
 }
 
 fn shape(k: &GpuKernel) -> Shape {
-    let tiled = |rows: u64, cols: u64, depth: u64, gather: bool| Shape::Tiled {
-        launch: Launch {
-            workgroups: rows.div_ceil(TILE).saturating_mul(cols.div_ceil(TILE)),
-            invocations_per_workgroup: TILED_INVOCATIONS,
-            smem_bytes_per_workgroup: TILED_SMEM_BYTES,
-            steps: depth.div_ceil(K_SLICE),
-        },
-        gather,
-    };
-    match *k {
-        GpuKernel::Gemm { m, n, k } => tiled(m.into(), n.into(), k.into(), false),
-        GpuKernel::Conv {
-            c,
-            h,
-            oc,
-            k,
-            stride,
-        } => {
-            let (c, h, oc, k) = (u64::from(c), u64::from(h), u64::from(oc), u64::from(k));
-            let oh = (h + 2 * (k / 2)).saturating_sub(k) / u64::from(stride.max(1)) + 1;
-            tiled(oc, oh.saturating_mul(oh), c.saturating_mul(k * k), true)
-        }
-        GpuKernel::Add { n } | GpuKernel::Relu { n } => {
+    match (*k, k.tiled_dims(), k.tiled_groups()) {
+        (GpuKernel::Add { n } | GpuKernel::Relu { n }, _, _) => {
             let streams = if matches!(k, GpuKernel::Add { .. }) {
                 3.0
             } else {
@@ -143,49 +120,48 @@ fn shape(k: &GpuKernel) -> Shape {
                 bytes: 4.0 * streams * f64::from(n),
             }
         }
+        (_, dims, groups) => {
+            let (depth, (cols, rows)) = (dims.map_or(0, |d| d.2), groups.unwrap_or_default());
+            Shape::Tiled {
+                launch: Launch {
+                    workgroups: cols.saturating_mul(rows),
+                    invocations_per_workgroup: TILED_INVOCATIONS,
+                    smem_bytes_per_workgroup: TILED_SMEM_BYTES,
+                    steps: depth.div_ceil(K_SLICE),
+                },
+                gather: matches!(k, GpuKernel::Conv { .. }),
+            }
+        }
     }
 }
 
-struct Device<'a> {
-    g: &'a GpuSpec,
-    hbm_rate: f64,
-    l2_rate: f64,
-    l2_bytes: f64,
-}
-
-impl Device<'_> {
-    /// An element-wise kernel re-run back to back finds its data in L2 when it fits in half of
-    /// it (the GPU model's rule for a hot operand).
-    fn in_l2(&self, bytes: f64) -> bool {
-        bytes <= self.l2_bytes / 2.0
-    }
-
-    fn predict(&self, k: &GpuKernel, c: &ShaderCosts) -> f64 {
-        let us = 1e-6;
-        match shape(k) {
-            Shape::Tiled { launch, gather } => {
-                let f = if gather { c.conv_gather_factor } else { 1.0 };
-                let step = StepCost {
-                    latency_s: f * c.gemm_step_latency_us * us,
-                    throughput_s: f * c.gemm_step_throughput_us * us,
-                };
-                launch_seconds(self.g, &launch, step, c.dispatch_us * us)
-            }
-            Shape::Eltwise { launch, bytes } => {
-                let (latency, rate) = if self.in_l2(bytes) {
-                    (c.eltwise_latency_l2_us, self.l2_rate)
-                } else {
-                    // Only a run with no element-wise kernel beyond L2 lacks the HBM figure.
-                    (c.eltwise_latency_hbm_us.unwrap_or(f64::NAN), self.hbm_rate)
-                };
-                // A workgroup's share of the level's bandwidth when every SM streams.
-                let per_workgroup = bytes / launch.workgroups.max(1) as f64;
-                let step = StepCost {
-                    latency_s: latency * us,
-                    throughput_s: per_workgroup * self.g.sms.0 as f64 / rate,
-                };
-                launch_seconds(self.g, &launch, step, c.dispatch_us * us)
-            }
+/// A kernel's time on `gpu` at the shader's costs `c`.
+fn predict(gpu: &Gpu, k: &GpuKernel, c: &ShaderCosts) -> f64 {
+    let us = 1e-6;
+    match shape(k) {
+        Shape::Tiled { launch, gather } => {
+            let f = if gather { c.conv_gather_factor } else { 1.0 };
+            let step = StepCost {
+                latency_s: f * c.gemm_step_latency_us * us,
+                throughput_s: f * c.gemm_step_throughput_us * us,
+            };
+            launch_seconds(gpu.g, &launch, step, c.dispatch_us * us)
+        }
+        Shape::Eltwise { launch, bytes } => {
+            // Re-run back to back, a kernel finds its data where it left it.
+            let (latency, rate) = if gpu.holds_in_l2(bytes) {
+                (c.eltwise_latency_l2_us, gpu.l2_rate())
+            } else {
+                // Only a run with no element-wise kernel beyond L2 lacks the HBM figure.
+                (c.eltwise_latency_hbm_us.unwrap_or(f64::NAN), gpu.hbm_rate())
+            };
+            // A workgroup's share of the level's bandwidth when every SM streams.
+            let per_workgroup = bytes / launch.workgroups.max(1) as f64;
+            let step = StepCost {
+                latency_s: latency * us,
+                throughput_s: per_workgroup * gpu.g.sms.0 as f64 / rate,
+            };
+            launch_seconds(gpu.g, &launch, step, c.dispatch_us * us)
         }
     }
 }
@@ -257,11 +233,9 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
     let dram = hw.dram.as_ref().ok_or_else(|| {
         ValidateError::Model(format!("`{hw_name}` has no dram section (HBM bandwidth)"))
     })?;
-    let dev = Device {
+    let dev = Gpu {
         g,
-        hbm_rate: dram.bandwidth_gb_s.0 * 1e9 * g.hbm_efficiency.0,
-        l2_rate: g.l2_gb_s.0 * 1e9,
-        l2_bytes: g.l2_mib.0 * 1024.0 * 1024.0,
+        hbm_bytes_per_s: dram.bandwidth_gb_s.0 * 1e9,
     };
     for k in &r.kernels {
         check_geometry(k)?;
@@ -317,7 +291,7 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
             |x| {
                 let mut trial = c.clone();
                 set(&mut trial, x);
-                dev.predict(k, &trial)
+                predict(&dev, k, &trial)
             },
             t,
             1e4,
@@ -337,7 +311,7 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
         Shape::Eltwise { bytes, .. } => bytes,
         Shape::Tiled { .. } => 0.0,
     };
-    if !dev.in_l2(bytes(k_l2)) {
+    if !dev.holds_in_l2(bytes(k_l2)) {
         return Err(ValidateError::Model(format!(
             "on {hw_name}, `{}` must fit in L2",
             CALIBRATION[4]
@@ -348,7 +322,7 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
     // element-wise kernel of the set from L2: nothing pins an HBM latency, and the larger ReLU
     // is predicted, not calibrated on.
     let mut pinned: Vec<&str> = CALIBRATION.to_vec();
-    if dev.in_l2(bytes(k_hbm)) {
+    if dev.holds_in_l2(bytes(k_hbm)) {
         pinned.retain(|n| *n != CALIBRATION[5]);
     } else {
         c.eltwise_latency_hbm_us = Some(solve_for(&c, 5, k_hbm, t_hbm, |c, x| {
@@ -358,7 +332,7 @@ pub fn fit(r: &mut GpuReport, hw: &HardwareSpec, hw_name: &str) -> Result<(), Va
     let predictions: Vec<f64> = r
         .kernels
         .iter()
-        .map(|k| dev.predict(&k.kernel, &c))
+        .map(|k| predict(&dev, &k.kernel, &c))
         .collect();
     if let Some(k) = r
         .kernels

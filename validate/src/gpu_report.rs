@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::Accuracy;
 use crate::timing::Measurement;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GpuKernel {
     Gemm {
@@ -28,6 +28,45 @@ pub enum GpuKernel {
     Relu {
         n: u32,
     },
+}
+
+/// The tiled shader's output tile (rows and columns per workgroup) and K slice.
+pub const TILE: u64 = 64;
+pub const K_SLICE: u64 = 16;
+
+/// A convolution's output side: square image and kernel, zero padding k/2, as the shaders and
+/// the CPU reference compute it.
+pub fn conv_out_side(h: u64, k: u64, stride: u64) -> u64 {
+    (h + 2 * (k / 2)).saturating_sub(k) / stride.max(1) + 1
+}
+
+impl GpuKernel {
+    /// The GEMM the tiled shader computes, (rows, columns, depth): a GEMM's own, or a
+    /// convolution's as an implicit GEMM (out channels, output pixels, taps); `None` for the
+    /// element-wise kernels.
+    pub fn tiled_dims(&self) -> Option<(u64, u64, u64)> {
+        match *self {
+            GpuKernel::Gemm { m, n, k } => Some((m.into(), n.into(), k.into())),
+            GpuKernel::Conv {
+                c,
+                h,
+                oc,
+                k,
+                stride,
+            } => {
+                let (c, k) = (u64::from(c), u64::from(k));
+                let oh = conv_out_side(h.into(), k, stride.into());
+                Some((oc.into(), oh.saturating_mul(oh), c.saturating_mul(k * k)))
+            }
+            GpuKernel::Add { .. } | GpuKernel::Relu { .. } => None,
+        }
+    }
+
+    /// The tiled shader's grid: one workgroup per 64×64 tile of the output.
+    pub fn tiled_groups(&self) -> Option<(u64, u64)> {
+        self.tiled_dims()
+            .map(|(rows, cols, _)| (cols.div_ceil(TILE), rows.div_ceil(TILE)))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

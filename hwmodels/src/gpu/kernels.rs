@@ -42,11 +42,13 @@ pub struct Gpu<'a> {
 }
 
 impl Gpu<'_> {
-    fn hbm_rate(&self) -> f64 {
+    /// Achievable HBM bandwidth, bytes/s: the datasheet's at `hbm_efficiency`.
+    pub fn hbm_rate(&self) -> f64 {
         self.hbm_bytes_per_s * self.g.hbm_efficiency.0
     }
 
-    fn l2_rate(&self) -> f64 {
+    /// L2 bandwidth, bytes/s.
+    pub fn l2_rate(&self) -> f64 {
         self.g.l2_gb_s.0 * 1e9
     }
 
@@ -54,11 +56,17 @@ impl Gpu<'_> {
         self.g.l2_mib.0 * 1024.0 * 1024.0
     }
 
+    /// Whether `bytes` just written or just read stay in L2 for the next kernel: they fit in half
+    /// of it (the rest is other data's).
+    pub fn holds_in_l2(&self, bytes: f64) -> bool {
+        bytes <= self.l2_bytes_cap() / 2.0
+    }
+
     /// Time to stream `bytes` through HBM, or through L2 when the working set fits there and was
     /// just written (`hot`).
     pub fn stream(&self, bytes: u64, hot: bool) -> KernelTime {
         let b = bytes as f64;
-        let in_l2 = hot && b <= self.l2_bytes_cap() / 2.0;
+        let in_l2 = hot && self.holds_in_l2(b);
         let rate = if in_l2 {
             self.l2_rate()
         } else {
@@ -116,8 +124,8 @@ impl Gpu<'_> {
                 // L2 serves the re-reads: every N-tile column reads its A panel, every M-tile row
                 // its B panel. HBM sees each operand once while the smaller one fits in L2.
                 let l2 = a_total * tiles_n as f64 + b_total * tiles_m as f64 + c_total;
-                let fits = a_total.min(b_total) <= self.l2_bytes_cap() / 2.0;
-                let a_hbm = if a_hot && a_total <= self.l2_bytes_cap() / 2.0 {
+                let fits = self.holds_in_l2(a_total.min(b_total));
+                let a_hbm = if a_hot && self.holds_in_l2(a_total) {
                     0.0
                 } else {
                     a_total
