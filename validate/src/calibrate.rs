@@ -47,12 +47,13 @@ pub struct CpuReport {
 }
 
 /// Bandwidth, GB/s, at which a thread reads lines another core wrote and still holds in its L2
-/// (`CpuSpec::cross_core_gb_s`), set from timings on this repository's 2-vCPU Xeon VM rather than
-/// fitted: a 196×256×2304 GEMM lost 0.29 ms on 2 threads to reading A panels the other thread had
-/// packed (5 K blocks × ~0.8 MB per thread: ~13 GB/s), and two threads wrote C lines last written
-/// by the other core at ~10 GB/s each. Fitted on the calibration part it wandered between 7.5 and
-/// 30 GB/s from run to run of one machine, and the test part did no better; 10 GB/s held on the
-/// 16-core Xeon host of the H200 machine too.
+/// (`CpuSpec::cross_core_gb_s`) for recordings made before the hand-off microbenchmark measured
+/// it. Set from timings on this repository's 2-vCPU Xeon VM: a 196×256×2304 GEMM lost 0.29 ms on
+/// 2 threads to reading A panels the other thread had packed (5 K blocks × ~0.8 MB per thread:
+/// ~13 GB/s), and two threads wrote C lines last written by the other core at ~10 GB/s each.
+/// Fitted on the calibration part it wandered between 7.5 and 30 GB/s from run to run of one
+/// machine; 10 GB/s held on the 16-core Xeon host of the H200 machine too, but an AMD EPYC Zen 3
+/// VM, whose two vCPUs share an L3, handed 256 KiB over at ~60 GB/s.
 const CROSS_CORE_GB_S: f64 = 10.0;
 
 /// Clock of the calibrated description when the OS reports none: the model works in seconds, so
@@ -154,11 +155,15 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             dims(&plan.items[i].0)
         )));
     }
+    // The hand-off pair came later than the other microbenchmarks: a recording without it
+    // falls back to `CROSS_CORE_GB_S`.
     let optional: std::collections::BTreeSet<usize> = plan
         .grid
         .iter()
         .chain(&plan.calib_gemms)
         .map(|g| g.2)
+        .chain(plan.i_handoff.into_iter().flatten())
+        .chain(plan.i_l3_near)
         .collect();
     if let Some(i) = (0..plan.n_micro).find(|i| found[*i].is_none() && !optional.contains(i)) {
         return Err(ValidateError::Unavailable(format!(
@@ -179,10 +184,11 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         .filter(|(_, f)| f.is_none())
         .map(|(c, _)| c.name.clone())
         .chain(
-            optional
+            plan.grid
                 .iter()
-                .filter(|&&i| found[i].is_none())
-                .map(|&i| format!("gemm {}", dims(&plan.items[i].0))),
+                .chain(&plan.calib_gemms)
+                .filter(|g| found[g.2].is_none())
+                .map(|g| format!("gemm {}", dims(&g.0))),
         )
         .collect();
     // A missing optional item's placeholder is never read: `present` guards every use.
@@ -275,6 +281,20 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             llc_curve = curve.clone();
         }
     }
+    if let Some(i) = plan
+        .i_l3_near
+        .filter(|&i| present[i] && !llc_curve.is_empty())
+    {
+        let v = copy_bw(&micro_m[i], caches[1] as usize * 1024 * 2);
+        micro.push((
+            format!(
+                "copy bandwidth, {} KiB working set (twice L2), GB/s",
+                caches[1] * 2
+            ),
+            v,
+        ));
+        llc_curve.insert(0, (caches[1] as f64 * 2.0, v));
+    }
     let levels: Vec<u64> = vec![caches[0], caches[1], l3.0];
     let bw = [l1, l2, l3.1, dram1];
     let write_bw = [
@@ -322,6 +342,20 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     for (level, ns) in ["L1", "L2", "L3", "DRAM"].iter().zip(&reduce_ns) {
         micro.push((format!("row sum in {level}, ns/element"), *ns));
     }
+    let cross_core = cross_core_gb_s(&plan, &found, l1);
+    micro.push((
+        match cross_core.1 {
+            CrossCore::Measured => "cross-core reads (hand-off less same-core passes), GB/s",
+            CrossCore::Free => {
+                "cross-core reads, GB/s (hand-off passes no slower than same-core ones: L1 copy bandwidth)"
+            }
+            CrossCore::Assumed => {
+                "cross-core reads, GB/s (assumed: the recording predates the hand-off microbenchmark)"
+            }
+        }
+        .to_string(),
+        cross_core.0,
+    ));
     for (what, v) in &micro {
         progress(&format!("  {what}: {v:.2}"));
     }
@@ -383,7 +417,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
                 parallel_efficiency: Positive(par_eff),
                 gemm_thread_wake_us: NonNegative(wake),
                 gemm_c_handoff_ns: NonNegative(handoff),
-                cross_core_gb_s: NonNegative(CROSS_CORE_GB_S),
+                cross_core_gb_s: NonNegative(cross_core.0),
             }
         };
     // The rate and the panel efficiencies follow from one-thread anchors measured above, for
@@ -479,6 +513,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         &[0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0],
     ];
     let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.9];
+
     // The im2col costs per element and per row trade against each other on the few calibration
     // convolutions, so they are searched together (one coordinate at a time stalls).
     let blocks: [&[usize]; 11] = [
@@ -522,6 +557,7 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     }
     let cpu = full(p)?;
     let par_eff = cpu.parallel_efficiency.0;
+
     if threads_max > 1 {
         micro.push((
             format!(
@@ -632,6 +668,36 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
 }
 
 /// `M×N×K` of a GEMM kernel, for labels.
+/// Where the cross-core bandwidth came from.
+enum CrossCore {
+    Measured,
+    /// Passes handed between cores ran no slower than passes kept on one.
+    Free,
+    Assumed,
+}
+
+/// The cross-core read bandwidth, GB/s: the bytes of the hand-off passes over the time they took
+/// beyond the same passes kept on one core; at most `l1_gb_s` (a hand-off no slower than
+/// same-core passes costs nothing the model would notice). Without both timings (an older
+/// recording, one thread), `CROSS_CORE_GB_S`.
+fn cross_core_gb_s(plan: &Plan, found: &[Option<&Measurement>], l1_gb_s: f64) -> (f64, CrossCore) {
+    let Some([remote, local]) = plan
+        .i_handoff
+        .and_then(|[r, l]| Some([found[r]?.median_s, found[l]?.median_s]))
+    else {
+        return (CROSS_CORE_GB_S, CrossCore::Assumed);
+    };
+    let bytes = match plan.items[plan.i_handoff.map_or(0, |i| i[0])].0 {
+        Kernel::HandOff { n, phases, .. } => 4.0 * n as f64 * phases as f64,
+        _ => 0.0,
+    };
+    let extra_s = remote - local;
+    if extra_s <= 0.0 || bytes / extra_s / 1e9 >= l1_gb_s {
+        return (l1_gb_s, CrossCore::Free);
+    }
+    (bytes / extra_s / 1e9, CrossCore::Measured)
+}
+
 fn dims(k: &Kernel) -> String {
     match k {
         Kernel::Gemm { m, n, k } => format!("{m}x{n}x{k}"),

@@ -25,6 +25,42 @@ fn clear_upper_state() {
     }
 }
 
+/// The passes of a `Kernel::HandOff` on the current pool's first two threads (the first alone
+/// when the pool has one). Both threads meet before the first pass, so waking the second costs
+/// both variants alike; a pass waits for the previous one on a spinning turn counter, which
+/// hands over in well under a microsecond, against a few microseconds a pass.
+fn hand_off(data: &std::sync::Mutex<Vec<f32>>, phases: usize, remote: bool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let arrived = AtomicUsize::new(0);
+    let turn = AtomicUsize::new(0);
+    let pool = rayon::current_num_threads().min(2);
+    rayon::broadcast(|ctx| {
+        let me = ctx.index();
+        if me >= pool {
+            return;
+        }
+        arrived.fetch_add(1, Ordering::AcqRel);
+        while arrived.load(Ordering::Acquire) < pool {
+            std::hint::spin_loop();
+        }
+        for p in 0..phases {
+            let owner = if remote && pool > 1 { p % 2 } else { 0 };
+            if me != owner {
+                continue;
+            }
+            while turn.load(Ordering::Acquire) != p {
+                std::hint::spin_loop();
+            }
+            // A poisoned lock only means a pass panicked; the floats are still floats.
+            let mut v = data.lock().unwrap_or_else(|e| e.into_inner());
+            v.iter_mut().for_each(|x| *x += 1.0);
+            std::hint::black_box(&mut *v);
+            drop(v);
+            turn.store(p + 1, Ordering::Release);
+        }
+    });
+}
+
 /// im2col for a square NCHW input (`c` channels of `h`×`h`, zero padding `k / 2`): fills `cols`, the
 /// column-major patch matrix (row = output pixel, column = (channel, ky, kx)). Columns are
 /// contiguous and independent, so the gather splits them over all threads when `threads > 1`, as
@@ -114,6 +150,15 @@ pub enum Kernel {
     /// Stores a constant to `n` floats: the bandwidth of a store-only stream (a GEMM writing C).
     Fill {
         n: usize,
+    },
+    /// `phases` read-modify-write passes over `n` floats small enough to stay in a core's L2,
+    /// alternating between the pool's first two threads (`remote`) or all on the first: the
+    /// difference between the two is what reading lines another core last wrote costs (a
+    /// threaded GEMM reading A that the other thread packed or gathered).
+    HandOff {
+        n: usize,
+        phases: usize,
+        remote: bool,
     },
 }
 
@@ -218,6 +263,12 @@ impl Kernel {
                         &[x],
                         vec![*n as u64],
                     )?;
+                }
+                // A microbenchmark only (never predicted): its passes as one copy.
+                Kernel::HandOff { n, phases, .. } => {
+                    let len = (*n as u64).saturating_mul(*phases as u64);
+                    let x = b.input("x", vec![len], vchip_workloads::DType::F32)?;
+                    b.movement("handoff", vchip_workloads::MoveKind::Copy, &[x], vec![len])?;
                 }
                 Kernel::Fill { n } => {
                     b.movement(
@@ -429,6 +480,10 @@ impl Kernel {
                     std::hint::black_box(&mut y);
                 })
             }
+            Kernel::HandOff { n, phases, remote } => {
+                let data = std::sync::Mutex::new(fill(n));
+                Box::new(move || hand_off(&data, phases, remote))
+            }
             Kernel::Copy { n } => {
                 let x = fill(n);
                 let mut y = vec![0f32; n];
@@ -450,6 +505,25 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_off_runs_every_pass_once_on_one_or_two_threads() {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            for remote in [true, false] {
+                let data = std::sync::Mutex::new(vec![0f32; 1000]);
+                pool.install(|| hand_off(&data, 7, remote));
+                let v = data.into_inner().expect("not poisoned");
+                assert!(
+                    v.iter().all(|&x| x == 7.0),
+                    "{threads} threads, remote {remote}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn im2col_gathers_padded_patches_the_same_on_any_thread_count() {

@@ -219,12 +219,17 @@ pub(crate) struct Plan {
     pub i_gelu: usize,
     pub i_rowsums: Vec<usize>,
     pub i_l3: Vec<usize>,
+    /// A copy over twice the L2, when that is below the first L3 candidate.
+    pub i_l3_near: Option<usize>,
     /// Store-only streams over the same working sets as the copies: L1, L2, each L3 candidate,
     /// DRAM.
     pub i_fill_l1: usize,
     pub i_fill_l2: usize,
     pub i_fill_l3: Vec<usize>,
     pub i_fill_dram: usize,
+    /// Passes over half an L2 handed between two threads and kept on one (`Kernel::HandOff`),
+    /// when there are two threads: the cross-core read cost.
+    pub i_handoff: Option<[usize; 2]>,
     /// Synthetic GEMMs of the test grid and of calibration, with their item indices.
     pub grid: Vec<(Kernel, usize, usize)>,
     pub calib_gemms: Vec<(Kernel, usize, usize)>,
@@ -236,6 +241,15 @@ pub(crate) struct Plan {
 /// A copy of `footprint` bytes (source and destination together) moves 8 bytes per f32.
 pub(crate) fn copy_elems(footprint_bytes: usize) -> usize {
     (footprint_bytes / 8).max(256)
+}
+
+/// Passes of a `Kernel::HandOff` microbenchmark: ~100 µs a run at a few µs a pass.
+pub(crate) const HANDOFF_PHASES: usize = 32;
+
+/// Floats of a `Kernel::HandOff` buffer: half of an L2 of `l2_kib` KiB, so a pass leaves it in
+/// the writer's L2.
+pub(crate) fn handoff_elems(l2_kib: u64) -> usize {
+    (l2_kib as usize * 1024 / 2 / 4).max(256)
 }
 
 /// A store-only stream of `footprint` bytes writes 4 bytes per f32.
@@ -360,6 +374,13 @@ impl Plan {
             .iter()
             .map(|mib| add(copy(mib << 20), 1))
             .collect();
+        // Where twice the L2 comes before the first candidate (a 512 KiB L2), the L3's curve
+        // starts there: a working set just beyond L2 streams nearer L2's speed than 4 MiB's.
+        let near_l2 = caches[1] as usize * 1024 * 2;
+        let i_l3_near = l3_candidates
+            .first()
+            .is_some_and(|mib| near_l2 < mib << 20)
+            .then(|| add(copy(near_l2), 1));
         let fill = |footprint_bytes: usize| Kernel::Fill {
             n: fill_elems(footprint_bytes),
         };
@@ -370,6 +391,18 @@ impl Plan {
             .map(|mib| add(fill(mib << 20), 1))
             .collect();
         let i_fill_dram = add(fill(dram_bytes), 1);
+        let i_handoff = (threads_max > 1).then(|| {
+            [true, false].map(|remote| {
+                add(
+                    Kernel::HandOff {
+                        n: handoff_elems(caches[1]),
+                        phases: HANDOFF_PHASES,
+                        remote,
+                    },
+                    threads_max,
+                )
+            })
+        });
         // A grid of synthetic GEMM shapes, a second test set that calibration never sees: it
         // shows how the GEMM model does away from network layers (tiny M, tiny K, threads on
         // small work).
@@ -418,10 +451,12 @@ impl Plan {
             i_gelu,
             i_rowsums,
             i_l3,
+            i_l3_near,
             i_fill_l1,
             i_fill_l2,
             i_fill_l3,
             i_fill_dram,
+            i_handoff,
             grid,
             calib_gemms,
             n_micro,

@@ -135,7 +135,10 @@ pub struct CpuSpec {
     /// GB/s at which a thread reads data another core last wrote: a panel of A that another
     /// thread's task packed, or an im2col matrix that several threads filled (absent or 0: read
     /// at the bandwidth of the level holding it). The lines come from the other core's L2, not
-    /// from a cache level of the reader's own. `vchip validate` writes 10 GB/s, from timings on a
+    /// from a cache level of the reader's own. `vchip validate` measures it: the bytes of
+    /// read-modify-write passes over half an L2 handed between two threads, over the time they
+    /// take beyond the same passes kept on one thread (the L1 copy bandwidth where handing over
+    /// costs nothing); recordings made before that microbenchmark get 10 GB/s, from timings on a
     /// 2-vCPU Xeon VM (see `CROSS_CORE_GB_S` in vchip-validate's calibration).
     #[serde(default)]
     pub cross_core_gb_s: NonNegative,
