@@ -81,9 +81,10 @@ fn a_recording_from_another_machine_keeps_its_accuracy() {
 fn a_recording_from_an_amd_zen4_meets_the_accuracy_bar() {
     let m = recorded_on_amd();
     assert_eq!(m.host.model, "AMD EPYC");
-    // The bar: 90 % within ±10 % and a MAPE of at most 6 %. With the current model: 41 of
-    // 45 (91.1 %), MAPE 4.5 % (84 % and 6.0 % before the last cache's bandwidth curve and the
-    // GEMV's dot-product bound).
+    // The bar: 90 % within ±10 % and a MAPE of at most 6 %. With the current model: 42 of
+    // 45 (93.3 %), MAPE 4.3 % (84 % and 6.0 % before the last cache's bandwidth curve and the
+    // GEMV's dot-product bound; 91.1 % and 4.5 % before threaded tasks streamed A from where the
+    // whole of A lives, at their share of DRAM).
     assert_test_part(&m, 90.0, 91.0, 6.0);
 }
 
@@ -91,7 +92,7 @@ fn a_recording_from_an_amd_zen4_meets_the_accuracy_bar() {
 fn a_fresh_run_on_a_machine_no_recording_came_from_meets_the_bar() {
     let m = recorded_fresh_on_an_unseen_machine();
     assert_eq!(m.host.caches_kib, vec![48, 2048, 266240]);
-    // 42 of 45 (93.3 %) within ±10 %, 98 % within ±20 %, MAPE 3.9 %: one kernel of slack.
+    // 42 of 45 (93.3 %) within ±10 %, 98 % within ±20 %, MAPE 4.1 %: one kernel of slack.
     assert_test_part(&m, 91.0, 95.0, 4.5);
 }
 
@@ -100,9 +101,9 @@ fn a_fresh_run_on_an_amd_zen3_keeps_its_accuracy() {
     let m = recorded_fresh_on_a_zen3();
     assert_eq!(m.host.simd_bits, 256);
     assert_eq!(m.host.caches_kib, vec![32, 512, 32768]);
-    // With the current model: 36 of 45 (80 %) within ±10 %, 44 of 45 (98 %) within ±20 %, MAPE
+    // With the current model: 37 of 45 (82 %) within ±10 %, 44 of 45 (98 %) within ±20 %, MAPE
     // 6.0 %: below the bar (docs/validation.md says why); pinned with one kernel of slack.
-    assert_test_part(&m, 77.0, 95.0, 6.3);
+    assert_test_part(&m, 80.0, 95.0, 6.3);
 }
 
 /// The cross-core read bandwidth of a calibrated recording and the microbenchmark line that

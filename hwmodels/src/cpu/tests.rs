@@ -380,6 +380,31 @@ fn threaded_tasks_stream_their_columns_of_a_b_beyond_l2() {
 }
 
 #[test]
+fn threaded_tasks_reread_a_at_their_share_of_dram() {
+    // A (4096×512 f32, 8 MiB) beside C (0.5 MiB) is beyond the 8 MiB L3, so each task re-reads
+    // its rows of A from DRAM at its thread's share of the all-core bandwidth: 16 / 2 = 8 GB/s,
+    // below one core's 10. With 40 GB/s for all cores a thread gets one core's 10. Blocks of 384
+    // rows (the eleventh 256) alternate between the two threads: the first takes 2,176 rows.
+    let shared = host(2);
+    let mut wide = host(2);
+    wide.cpu.dram_all_cores_gb_s = Positive(40.0);
+    let extra = gemm_s(&shared, 4096, 32, 512) - gemm_s(&wide, 4096, 32, 512);
+    let a_rows = 4.0 * 2176.0 * 512.0;
+    assert!(close(extra, a_rows / 8e9 - a_rows / 10e9), "{extra}");
+    // A beside C beyond one core's L2 but within the two L2s together (2048×128 + 2048×32 f32:
+    // 1.25 MiB) is each thread's half, read from its own L2: a slower L3 changes nothing.
+    let mut slow_l3 = host(2);
+    slow_l3.cpu.bandwidth_gb_s[2] = Positive(20.0);
+    let (l2, also_l2) = (
+        gemm_s(&shared, 2048, 32, 128),
+        gemm_s(&slow_l3, 2048, 32, 128),
+    );
+    assert!(close(l2, also_l2), "{l2} {also_l2}");
+    // Beyond both L2s (4096×128 + 4096×32 f32: 2.5 MiB) it comes from L3, and the slower L3 shows.
+    assert!(gemm_s(&slow_l3, 4096, 32, 128) > gemm_s(&shared, 4096, 32, 128));
+}
+
+#[test]
 fn a_threaded_gemm_task_overlaps_its_fmas_with_its_c_handoff() {
     let plain = host(2);
     let mut handing = host(2);
