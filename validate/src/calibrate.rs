@@ -342,15 +342,15 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     for (level, ns) in ["L1", "L2", "L3", "DRAM"].iter().zip(&reduce_ns) {
         micro.push((format!("row sum in {level}, ns/element"), *ns));
     }
-    let cross_core = cross_core_gb_s(&plan, &found, l1);
+    let cross_core = cross_core_gb_s(&plan, &found);
     micro.push((
         match cross_core.1 {
             CrossCore::Measured => "cross-core reads (hand-off less same-core passes), GB/s",
             CrossCore::Free => {
-                "cross-core reads, GB/s (hand-off passes no slower than same-core ones: L1 copy bandwidth)"
+                "cross-core reads, GB/s (0: hand-off passes took no longer than same-core ones, so no charge)"
             }
             CrossCore::Assumed => {
-                "cross-core reads, GB/s (assumed: the recording predates the hand-off microbenchmark)"
+                "cross-core reads, GB/s (assumed: these measurements have no hand-off passes)"
             }
         }
         .to_string(),
@@ -667,37 +667,36 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     })
 }
 
-/// `M×N×K` of a GEMM kernel, for labels.
 /// Where the cross-core bandwidth came from.
 enum CrossCore {
     Measured,
-    /// Passes handed between cores ran no slower than passes kept on one.
+    /// Passes handed between cores took no longer than passes kept on one.
     Free,
+    /// The recording has no hand-off timings (an older one, or a one-CPU host).
     Assumed,
 }
 
 /// The cross-core read bandwidth, GB/s: the bytes of the hand-off passes over the time they took
-/// beyond the same passes kept on one core; at most `l1_gb_s` (a hand-off no slower than
-/// same-core passes costs nothing the model would notice). Without both timings (an older
-/// recording, one thread), `CROSS_CORE_GB_S`.
-fn cross_core_gb_s(plan: &Plan, found: &[Option<&Measurement>], l1_gb_s: f64) -> (f64, CrossCore) {
-    let Some([remote, local]) = plan
-        .i_handoff
-        .and_then(|[r, l]| Some([found[r]?.median_s, found[l]?.median_s]))
+/// beyond the same passes kept on one core; 0 (no cross-core charge) when they took no longer.
+/// Without both timings (an older recording, a one-CPU host), `CROSS_CORE_GB_S`.
+fn cross_core_gb_s(plan: &Plan, found: &[Option<&Measurement>]) -> (f64, CrossCore) {
+    let Some([remote, local]) = plan.i_handoff else {
+        return (CROSS_CORE_GB_S, CrossCore::Assumed);
+    };
+    let (Some(remote_m), Some(local_m), Kernel::HandOff { n, phases, .. }) =
+        (found[remote], found[local], &plan.items[remote].0)
     else {
         return (CROSS_CORE_GB_S, CrossCore::Assumed);
     };
-    let bytes = match plan.items[plan.i_handoff.map_or(0, |i| i[0])].0 {
-        Kernel::HandOff { n, phases, .. } => 4.0 * n as f64 * phases as f64,
-        _ => 0.0,
-    };
-    let extra_s = remote - local;
-    if extra_s <= 0.0 || bytes / extra_s / 1e9 >= l1_gb_s {
-        return (l1_gb_s, CrossCore::Free);
+    let bytes = 4.0 * *n as f64 * *phases as f64;
+    let extra_s = remote_m.median_s - local_m.median_s;
+    if extra_s <= 0.0 {
+        return (0.0, CrossCore::Free);
     }
     (bytes / extra_s / 1e9, CrossCore::Measured)
 }
 
+/// `M×N×K` of a GEMM kernel, for labels.
 fn dims(k: &Kernel) -> String {
     match k {
         Kernel::Gemm { m, n, k } => format!("{m}x{n}x{k}"),

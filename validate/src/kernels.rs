@@ -25,6 +25,15 @@ fn clear_upper_state() {
     }
 }
 
+/// Sets a hand-off's turn counter to the next pass when dropped.
+struct HandOn<'a>(&'a std::sync::atomic::AtomicUsize, usize);
+
+impl Drop for HandOn<'_> {
+    fn drop(&mut self) {
+        self.0.store(self.1, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// The passes of a `Kernel::HandOff` on the current pool's first two threads (the first alone
 /// when the pool has one). Both threads meet before the first pass, so waking the second costs
 /// both variants alike; a pass waits for the previous one on a spinning turn counter, which
@@ -51,12 +60,12 @@ fn hand_off(data: &std::sync::Mutex<Vec<f32>>, phases: usize, remote: bool) {
             while turn.load(Ordering::Acquire) != p {
                 std::hint::spin_loop();
             }
-            // A poisoned lock only means a pass panicked; the floats are still floats.
+            // Hands the turn on however the pass ends, so a pass that panicked cannot leave the
+            // other thread spinning.
+            let _hand_on = HandOn(&turn, p + 1);
             let mut v = data.lock().unwrap_or_else(|e| e.into_inner());
             v.iter_mut().for_each(|x| *x += 1.0);
             std::hint::black_box(&mut *v);
-            drop(v);
-            turn.store(p + 1, Ordering::Release);
         }
     });
 }

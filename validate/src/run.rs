@@ -243,7 +243,7 @@ pub(crate) fn copy_elems(footprint_bytes: usize) -> usize {
     (footprint_bytes / 8).max(256)
 }
 
-/// Passes of a `Kernel::HandOff` microbenchmark: ~100 µs a run at a few µs a pass.
+/// Passes of a `Kernel::HandOff` microbenchmark: ~200 µs a run at a few µs a pass.
 pub(crate) const HANDOFF_PHASES: usize = 32;
 
 /// Floats of a `Kernel::HandOff` buffer: half of an L2 of `l2_kib` KiB, so a pass leaves it in

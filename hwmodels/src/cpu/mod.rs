@@ -335,11 +335,11 @@ impl CpuModel {
     }
 
     /// Bandwidth, bytes/s, at which one task of a threaded GEMM streams its share of a working
-    /// set of `bytes` that all the threads split: the level that holds it counts every thread's
-    /// private caches; from DRAM a thread gets no more than its share of what all of them get
-    /// together (a 2-vCPU AMD EPYC Zen 3 copies at 33 GB/s on one thread and 29 on two).
-    fn task_stream_bw(&self, bytes: f64) -> f64 {
-        let threads = self.cpu.threads.0.max(1);
+    /// set of `bytes` that the `busy` threads split: the level that holds it counts their
+    /// private caches; from DRAM a thread gets no more than its share of what they get together
+    /// (a 2-vCPU AMD EPYC Zen 3 copied at 33 GB/s on one thread and 26–29 on two).
+    fn task_stream_bw(&self, bytes: f64, busy: u64) -> f64 {
+        let threads = busy.max(1);
         let (all, level) = self.bandwidth_on(bytes, threads);
         let share = all / threads as f64;
         if level == LevelName::of(LEVEL_DRAM) {
@@ -440,8 +440,8 @@ impl CpuModel {
     /// (rows fastest) by whichever thread is free. A task costs its tiles at the per-thread rate
     /// (`gemm_gflops × parallel_efficiency`) overlapped with the handoff of its C lines from the
     /// other core (`gemm_c_handoff_ns`), a read of its A panel when there is more than one block
-    /// of rows (A is then re-read for every block of columns, from the level that holds A's K
-    /// block), A lines another core wrote (`cross_core_gb_s`), the B passes over its columns when
+    /// of rows (A is then re-read for every block of columns, from where A lives beside C,
+    /// `task_stream_bw`), A lines another core wrote (`cross_core_gb_s`), the B passes over its columns when
     /// B is beyond L2, and its share of the passes over C. `a_shared`: several threads wrote A
     /// (a threaded im2col).
     fn gemm_threaded_s(
@@ -505,7 +505,8 @@ impl CpuModel {
         // K block is read once per call, C written between two calls' reads), split over the
         // threads: with rows fastest and equal tasks, a thread keeps taking the same blocks of
         // rows, so its share of A and C stays in its own L2.
-        let a_bw = self.task_stream_bw(elem * (g.m as f64 * g.k as f64 + c_total));
+        let busy = threads.min(row_blocks.saturating_mul(col_blocks));
+        let a_bw = self.task_stream_bw(elem * (g.m as f64 * g.k as f64 + c_total), busy);
         // The first K block stores C, later ones read and write it back; a task's C handoff
         // overlaps its FMAs (see `gemm_c_handoff_ns`).
         let makespan = |kc: u64, first: bool| -> f64 {
