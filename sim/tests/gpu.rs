@@ -366,6 +366,15 @@ fn utilisation_never_exceeds_the_peak() {
 /// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; every token
 /// routed to the same two experts (top-2: a token's experts are distinct) reads two experts'
 /// weights instead of all eight.
+/// Rows (tokens) of every MoE dispatch op whose name contains `name`, in trace order.
+fn dispatch_rows(t: &vchip_workloads::Trace, name: &str) -> Vec<u64> {
+    t.ops
+        .iter()
+        .filter(|o| o.name.contains(name))
+        .map(|o| t.tensor(o.outputs[0]).shape[0])
+        .collect()
+}
+
 #[test]
 fn expert_load_moves_work_between_experts() {
     let cfg = llama("mixtral-8x7b");
@@ -381,12 +390,7 @@ fn expert_load_moves_work_between_experts() {
     let one = trace(&cfg.clone().with_expert_load("1,1,0,0,0,0,0,0").unwrap());
     // 16 tokens x top-2 = 32 assignments per layer (32 layers), whatever the spread.
     let dispatched = |t: &vchip_workloads::Trace| -> u64 {
-        t.ops
-            .iter()
-            .filter(|o| o.name.contains("dispatch"))
-            .map(|o| t.tensor(o.outputs[0]).shape[0])
-            .sum::<u64>()
-            / 32
+        dispatch_rows(t, "dispatch").iter().sum::<u64>() / 32
     };
     assert_eq!(dispatched(&balanced), 32);
     assert_eq!(dispatched(&zipf), 32);
@@ -399,12 +403,7 @@ fn expert_load_moves_work_between_experts() {
     // All of it on one expert is more than its tokens: each token's second choice goes elsewhere.
     let all_on_one = trace(&cfg.clone().with_expert_load("1,0,0,0,0,0,0,0").unwrap());
     assert_eq!(dispatched(&all_on_one), 32);
-    let first: Vec<u64> = all_on_one
-        .ops
-        .iter()
-        .filter(|o| o.name.ends_with("dispatch.0"))
-        .map(|o| all_on_one.tensor(o.outputs[0]).shape[0])
-        .collect();
+    let first = dispatch_rows(&all_on_one, "dispatch.0");
     assert!(first.iter().all(|&r| r == 16), "{first:?}");
     let hw = gpu("h100-sxm", true);
     let lat = |t: &vchip_workloads::Trace| {
@@ -509,12 +508,7 @@ fn expert_parallelism_places_experts_whole_and_the_busiest_gpu_sets_the_pace() {
     // every token once (2048 of the 4096 assignments), the rest going to the others.
     let steep = whole.clone().with_expert_load("zipf:3").unwrap();
     let t = steep.trace("z", &shape(1, LlmPhase::Prefill)).unwrap();
-    let rows: Vec<u64> = t
-        .ops
-        .iter()
-        .filter(|o| o.name.contains("dispatch"))
-        .map(|o| t.tensor(o.outputs[0]).shape[0])
-        .collect();
+    let rows = dispatch_rows(&t, "dispatch");
     assert!(rows.iter().all(|&r| r == 2048), "{rows:?}");
     // Clear errors: experts that do not spread evenly, no experts, no GPUs to spread over, or
     // expert parallelism chosen after the tensor-parallel split.

@@ -52,8 +52,8 @@ pub struct CpuReport {
 /// 2 threads to reading A panels the other thread had packed (5 K blocks × ~0.8 MB per thread:
 /// ~13 GB/s), and two threads wrote C lines last written by the other core at ~10 GB/s each.
 /// Fitted on the calibration part it wandered between 7.5 and 30 GB/s from run to run of one
-/// machine; 10 GB/s held on the 16-core Xeon host of the H200 machine too, but an AMD EPYC Zen 3
-/// VM, whose two vCPUs share an L3, handed 256 KiB over at ~60 GB/s.
+/// machine; 10 GB/s held on the 16-core Xeon host of the H200 machine too, but on an AMD EPYC Zen 3
+/// VM, whose two vCPUs share an L3, a core read lines its neighbour had just written at 46–65 GB/s.
 const CROSS_CORE_GB_S: f64 = 10.0;
 
 /// Clock of the calibrated description when the OS reports none: the model works in seconds, so
@@ -155,8 +155,9 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
             dims(&plan.items[i].0)
         )));
     }
-    // The hand-off pair came later than the other microbenchmarks: a recording without it
-    // falls back to `CROSS_CORE_GB_S`.
+    // The hand-off pair and the copy over twice the L2 came later than the other
+    // microbenchmarks: a recording without them keeps `CROSS_CORE_GB_S` and a last-cache curve
+    // that starts at 4 MiB.
     let optional: std::collections::BTreeSet<usize> = plan
         .grid
         .iter()
@@ -513,7 +514,6 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         &[0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0],
     ];
     let mut p = [1.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.9];
-
     // The im2col costs per element and per row trade against each other on the few calibration
     // convolutions, so they are searched together (one coordinate at a time stalls).
     let blocks: [&[usize]; 11] = [
@@ -557,7 +557,6 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     }
     let cpu = full(p)?;
     let par_eff = cpu.parallel_efficiency.0;
-
     if threads_max > 1 {
         micro.push((
             format!(

@@ -441,8 +441,8 @@ impl CpuModel {
     /// (`gemm_gflops × parallel_efficiency`) overlapped with the handoff of its C lines from the
     /// other core (`gemm_c_handoff_ns`), a read of its A panel when there is more than one block
     /// of rows (A is then re-read for every block of columns, from where A lives beside C,
-    /// `task_stream_bw`), A lines another core wrote (`cross_core_gb_s`), the B passes over its columns when
-    /// B is beyond L2, and its share of the passes over C. `a_shared`: several threads wrote A
+    /// `task_stream_bw`), A lines another core wrote (`cross_core_gb_s`), the B passes over its
+    /// columns when B is beyond L2, and its share of the passes over C. `a_shared`: several threads wrote A
     /// (a threaded im2col).
     fn gemm_threaded_s(
         &self,

@@ -391,17 +391,19 @@ fn threaded_tasks_reread_a_at_their_share_of_dram() {
     let extra = gemm_s(&shared, 4096, 32, 512) - gemm_s(&wide, 4096, 32, 512);
     let a_rows = 4.0 * 2176.0 * 512.0;
     assert!(close(extra, a_rows / 8e9 - a_rows / 10e9), "{extra}");
-    // A beside C beyond one core's L2 but within the two L2s together (2048×128 + 2048×32 f32:
-    // 1.25 MiB) is each thread's half, read from its own L2: a slower L3 changes nothing.
+    // An A whose K block alone (2048×160 f32: 1.25 MiB) is beyond one core's L2 but which,
+    // beside C (2048×32: 0.25 MiB), fits the two L2s together: each thread's half is read from
+    // its own L2, so a slower L3 changes nothing (reading A from where its K block alone would
+    // live, L3, it would).
     let mut slow_l3 = host(2);
     slow_l3.cpu.bandwidth_gb_s[2] = Positive(20.0);
     let (l2, also_l2) = (
-        gemm_s(&shared, 2048, 32, 128),
-        gemm_s(&slow_l3, 2048, 32, 128),
+        gemm_s(&shared, 2048, 32, 160),
+        gemm_s(&slow_l3, 2048, 32, 160),
     );
     assert!(close(l2, also_l2), "{l2} {also_l2}");
-    // Beyond both L2s (4096×128 + 4096×32 f32: 2.5 MiB) it comes from L3, and the slower L3 shows.
-    assert!(gemm_s(&slow_l3, 4096, 32, 128) > gemm_s(&shared, 4096, 32, 128));
+    // Beyond both L2s (4096×160 + 4096×32 f32: 3 MiB) it comes from L3, and the slower L3 shows.
+    assert!(gemm_s(&slow_l3, 4096, 32, 160) > gemm_s(&shared, 4096, 32, 160));
 }
 
 #[test]

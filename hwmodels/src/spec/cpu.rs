@@ -137,8 +137,8 @@ pub struct CpuSpec {
     /// at the bandwidth of the level holding it). The lines come from the other core's L2, not
     /// from a cache level of the reader's own. `vchip validate` measures it: the bytes of
     /// read-modify-write passes over half an L2 handed between two threads, over the time they
-    /// take beyond the same passes kept on one thread (the L1 copy bandwidth where handing over
-    /// costs nothing); recordings made before that microbenchmark get 10 GB/s, from timings on a
+    /// take beyond the same passes kept on one thread (0 where handing over takes no longer);
+    /// recordings made before that microbenchmark get 10 GB/s, from timings on a
     /// 2-vCPU Xeon VM (see `CROSS_CORE_GB_S` in vchip-validate's calibration).
     #[serde(default)]
     pub cross_core_gb_s: NonNegative,
