@@ -57,6 +57,11 @@ fn log_interpolate(xs: &[Positive], ys: &[Positive], x: f64) -> f64 {
     ys[lo].0 + frac * (ys[hi].0 - ys[lo].0)
 }
 
+/// Largest share of its L1 rate at which an L2 fill still counts as bound by the cache's write
+/// path rather than by the core's stores: the Xeons recorded here filled L2 at 0.47–0.52 of
+/// their L1 rate, the EPYCs at 0.87–1.0 (their fills run at the core's 16-byte store rate).
+const FILL_BOUND_BY_CACHE: f64 = 0.75;
+
 /// The main memory's level name.
 const LEVEL_DRAM: &str = "dram";
 
@@ -248,6 +253,37 @@ impl CpuModel {
         let again = (blocks - if first { 1.0 } else { 0.0 }).max(0.0);
         let first_store = if first { bytes / store } else { 0.0 };
         c.gemm_operand_passes[2].0 * (first_store + again * bytes / copy)
+    }
+
+    /// Seconds to read `read` bytes and write `written` bytes of a streaming (non-GEMM) kernel,
+    /// with the level that holds them: the working set over the copy bandwidth, except in an L2
+    /// whose write path is the bottleneck. There a fill (store-only: a fetch for ownership and a
+    /// write-back per line) runs clearly slower than in L1, so the level, not the core's store
+    /// rate, set its pace; a written byte then costs what the fill paid per byte, and a read byte
+    /// what the copy paid beyond that (a copy is one of each). A residual add (two reads per
+    /// write) in L2 ran 1.3–1.45× the copy's bytes per second on three Xeons (fill at 0.47–0.52 of
+    /// its L1 rate), while on two EPYCs, whose fills run at the core's rate at every level, adds
+    /// in L2 and L3 moved bytes at the copy's rate; in L3 the Xeons' adds did too.
+    fn stream_s(&self, read: f64, written: f64) -> (f64, LevelName) {
+        let c = &self.cpu;
+        let footprint = read + written;
+        let (bw, level) = self.bandwidth(footprint);
+        let copy_s = footprint / bw;
+        let threads = c.threads.0.max(1) as f64;
+        let private_l2 = c.caches_kib.len() > 2 && self.level_of(footprint, c.threads.0) == 1;
+        let (Some(fill_l1), Some(fill_l2)) = (
+            c.write_bandwidth_gb_s.first(),
+            c.write_bandwidth_gb_s.get(1),
+        ) else {
+            return (copy_s, level);
+        };
+        // One thread's copy rate, bytes/s, and its fill rate.
+        let (copy, fill) = (bw / threads, fill_l2.0 * 1e9);
+        if !private_l2 || fill_l2.0 > FILL_BOUND_BY_CACHE * fill_l1.0 || fill < copy / 2.0 {
+            return (copy_s, level);
+        }
+        let read_cost = 2.0 / copy - 1.0 / fill;
+        ((read * read_cost + written / fill) / threads, level)
     }
 
     /// Bytes of one core's L2 (unbounded on a host that lists no L2).
@@ -658,8 +694,7 @@ impl CpuModel {
             OpKind::Pool { .. } => per(op.flops, c.simple_ns.0),
             OpKind::Embedding { .. } | OpKind::DataMovement { .. } => 0.0,
         };
-        let (bw, level) = self.bandwidth(footprint);
-        let mem = footprint / bw;
+        let (mem, level) = self.stream_s(bytes_r, bytes_w);
         let mut fixed = self.cpu.overhead_us.0 * 1e-6;
         // Threaded GEMMs pay their synchronisation per K block (in `gemm_s`); other kernels once.
         if t > 1.0 && op.kind.gemms().is_empty() {

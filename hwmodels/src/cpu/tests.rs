@@ -437,3 +437,41 @@ fn threads_read_a_panels_packed_by_the_other_core_at_the_cross_core_bandwidth() 
     // A 4 MiB K block no longer fits the two 1 MiB L2s: the lines come from L3 as before.
     assert!(extra(2048, 64, 512).abs() < 1e-15);
 }
+
+/// Seconds the host predicts for a residual add (two reads, one write) and a ReLU (one of each)
+/// of `n` f32 elements.
+fn add_and_relu_s(h: &CpuModel, n: u64) -> (f64, f64) {
+    use vchip_workloads::EltOp;
+    let mut b = TraceBuilder::new("t");
+    let x = b.input("x", vec![n], DType::F32).expect("input");
+    let y = b.input("y", vec![n], DType::F32).expect("input");
+    b.eltwise("add", EltOp::Add, &[x, y]).expect("add");
+    b.eltwise("relu", EltOp::Relu, &[x]).expect("relu");
+    let t = b.finish();
+    (h.predict_s(&t, &t.ops[0]).0, h.predict_s(&t, &t.ops[1]).0)
+}
+
+#[test]
+fn an_l2_whose_fill_is_cache_bound_reads_cheaper_than_it_writes() {
+    let mut h = host(1);
+    h.cpu.simple_ns = Positive(1e-6);
+    // 64 Ki elements: an add moves 768 KiB, a ReLU 512 KiB, both in the 1 MiB L2 (copy 100 GB/s).
+    let n = 64 * 1024;
+    let bytes = 4.0 * n as f64;
+    // Fills at the core's rate in L1 and L2 (as on the EPYCs): every byte at the copy's rate.
+    h.cpu.write_bandwidth_gb_s = [60.0, 55.0, 50.0, 8.0].map(Positive).to_vec();
+    let (add, relu) = add_and_relu_s(&h, n);
+    assert!(close(add, 3.0 * bytes / 100e9), "{add}");
+    assert!(close(relu, 2.0 * bytes / 100e9), "{relu}");
+    // An L2 fill at 40 % of its L1 rate (as on the Xeons): a written byte costs the fill's
+    // 1/80 ns, a read byte what the copy's 2/100 ns leaves, 1/400 ns. A ReLU still costs a copy.
+    h.cpu.write_bandwidth_gb_s = [200.0, 80.0, 20.0, 8.0].map(Positive).to_vec();
+    let (add, relu) = add_and_relu_s(&h, n);
+    let read = 2.0 / 100e9 - 1.0 / 80e9;
+    assert!(close(add, 2.0 * bytes * read + bytes / 80e9), "{add}");
+    assert!(close(relu, 2.0 * bytes / 100e9), "{relu}");
+    // In L3 (4 Mi elements: 48 MiB, beyond it: DRAM) the bytes move at the copy's rate again.
+    let big = 4 * 1024 * 1024;
+    let (add, _) = add_and_relu_s(&h, big);
+    assert!(close(add, 12.0 * big as f64 / 10e9), "{add}");
+}
