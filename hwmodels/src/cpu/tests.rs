@@ -139,16 +139,30 @@ fn threads_share_blocks_of_c_and_pay_a_dispatch_per_k_block() {
 }
 
 #[test]
-fn threaded_blocks_reread_a_when_there_are_several_blocks_of_rows() {
+fn threaded_blocks_reread_a_only_at_what_it_costs_beyond_l2() {
     let two = host(2);
     // 256×256×1024: blocks of 192 and 64 rows by 32 columns, taken in turn by the free
-    // thread: each thread ends with 4 of each per K block. Every task reads its A panel
-    // again; A's 512-deep block (512 KiB) sits in L2 (100 GB/s for one thread).
-    let big = 2.0 * 192.0 * 32.0 * 512.0 / 50e9 + 4.0 * 192.0 * 512.0 / 100e9;
-    let small = 2.0 * 64.0 * 32.0 * 512.0 / 50e9 + 4.0 * 64.0 * 512.0 / 100e9;
+    // thread: each thread ends with 4 of each per K block. Every task reads its A panel again,
+    // but A beside C (1.25 MiB) splits into the two 1 MiB L2s, and a microkernel streams its A
+    // from L2 on one thread too (the rate includes it): the tasks cost their FMAs alone.
+    let big = 2.0 * 192.0 * 32.0 * 512.0 / 50e9;
+    let small = 2.0 * 64.0 * 32.0 * 512.0 / 50e9;
     let expected = 2.0 * (10e-6 + 4.0 * (big + small));
     let t = gemm_s(&two, 256, 256, 1024);
     assert!(close(t, expected), "{t} {expected}");
+    // 1024×256×1024: A beside C (5 MiB) is beyond the L2s, in the 40 GB/s L3 (a thread's share
+    // of the two cores' 80); every task pays 1/40 - 1/100 ns per byte of its panel, nothing
+    // with an L3 as fast as L2. Each K block's 512-deep A is re-read for 8 blocks of 32
+    // columns in blocks of 288, 288, 288 and 160 rows, which the two threads split evenly
+    // (every task's cost is proportional to its rows): 4096 rows each, for 2 K blocks.
+    let mut fast_l3 = host(2);
+    fast_l3.cpu.bandwidth_gb_s[2] = Positive(100.0);
+    let extra = gemm_s(&two, 1024, 256, 1024) - gemm_s(&fast_l3, 1024, 256, 1024);
+    let per_thread = 2.0 * 4096.0 * 512.0 * 4.0;
+    assert!(
+        close(extra, per_thread * (1.0 / 40e9 - 1.0 / 100e9)),
+        "{extra}"
+    );
 }
 
 #[test]
