@@ -1,33 +1,23 @@
-//! Model-development tool: times faer's f32 GEMM over a grid of shapes (or the `MxNxK` shapes
-//! given) on this machine and prints GFLOP/s per shape, so the host-CPU model's GEMM terms (tile
-//! padding, packing, threading) can be checked against what the library really does. Threaded
-//! runs are timed from inside a pool of that many threads, as `vchip validate` times them. Not
-//! part of validation (which never looks up a measured time); run on an idle machine:
-//! `cargo run --release -p vchip-validate --example gemm_shapes [threads] [MxNxK ...]`.
+//! Model-development tool: times faer's f32 GEMM over a grid of shapes (or the `MxNxK` GEMMs and
+//! `CxHxOUTxKxSTRIDE` convolutions given) on this machine and prints GFLOP/s per shape, so the
+//! host-CPU model's GEMM terms (tile padding, packing, threading, im2col) can be checked against
+//! what the library really does. Threaded runs are timed from inside a pool of that many threads,
+//! as `vchip validate` times them. Not part of validation (which never looks up a measured time);
+//! run on an idle machine:
+//! `cargo run --release -p vchip-validate --example gemm_shapes [threads] [SHAPE ...]`.
 
 use vchip_validate::kernels::Kernel;
 use vchip_validate::timing::{measure, TimingConfig};
 
-fn parse_shape(s: &str) -> Option<(usize, usize, usize)> {
-    let v: Vec<usize> = s
-        .split('x')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match v[..] {
-        [m, n, k] if m > 0 && n > 0 && k > 0 => Some((m, n, k)),
-        _ => None,
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let mut shapes = Vec::new();
+    let mut shapes: Vec<(String, Kernel)> = Vec::new();
     for a in args {
-        match parse_shape(&a) {
-            Some(s) => shapes.push(s),
+        match Kernel::from_shape(&a) {
+            Some(k) => shapes.push((a, k)),
             None => {
-                eprintln!("`{a}`: give shapes as MxNxK, e.g. 5000x96x48");
+                eprintln!("`{a}`: give shapes as MxNxK (GEMM) or CxHxOUTxKxSTRIDE (convolution), e.g. 5000x96x48");
                 std::process::exit(2);
             }
         }
@@ -37,7 +27,7 @@ fn main() {
             for &n in &[64usize, 256, 1024] {
                 for &k in &[64usize, 256, 1152, 4608] {
                     if m * n * k <= 1 << 30 {
-                        shapes.push((m, n, k));
+                        shapes.push((format!("{m}x{n}x{k}"), Kernel::Gemm { m, n, k }));
                     }
                 }
             }
@@ -54,17 +44,17 @@ fn main() {
         }
     };
     let cfg = TimingConfig::full();
-    println!("m,n,k,threads,median_us,gflops");
-    for (m, n, k) in shapes {
-        let kern = Kernel::Gemm { m, n, k };
+    println!("shape,threads,median_us,gflops");
+    for (shape, kern) in shapes {
+        let macs: u64 = kern.trace().ops.iter().map(|op| op.macs).sum();
         let t = pool.install(|| {
             let mut run = kern.prepare(threads);
             measure(&mut *run, cfg).median_s
         });
         println!(
-            "{m},{n},{k},{threads},{:.2},{:.1}",
+            "{shape},{threads},{:.2},{:.1}",
             t * 1e6,
-            2.0 * (m * n * k) as f64 / t / 1e9
+            2.0 * macs as f64 / t / 1e9
         );
     }
 }

@@ -7,24 +7,6 @@ use vchip_hwmodels::cpu::CpuModel;
 use vchip_hwmodels::spec::Count;
 use vchip_validate::kernels::Kernel;
 
-fn parse(s: &str) -> Option<Kernel> {
-    let v: Vec<usize> = s
-        .split('x')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match v[..] {
-        [m, n, k] => Some(Kernel::Gemm { m, n, k }),
-        [c, h, out, k, stride] => Some(Kernel::Conv {
-            c,
-            h,
-            out,
-            k,
-            stride,
-        }),
-        _ => None,
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(file) = args.next() else {
@@ -48,7 +30,7 @@ fn main() {
         }
     };
     for a in args {
-        let Some(kernel) = parse(&a) else {
+        let Some(kernel) = Kernel::from_shape(&a) else {
             eprintln!("`{a}`: give MxNxK (GEMM) or CxHxOUTxKxSTRIDE (convolution)");
             std::process::exit(2);
         };

@@ -181,6 +181,26 @@ pub struct KernelCase {
 }
 
 impl Kernel {
+    /// A GEMM given as `MxNxK` or a convolution (im2col + GEMM) as `CxHxOUTxKxSTRIDE`, as the
+    /// model-development examples take them; `None` for anything else.
+    pub fn from_shape(s: &str) -> Option<Kernel> {
+        let v: Vec<usize> = s
+            .split('x')
+            .map(|p| p.parse().ok().filter(|&d: &usize| d > 0))
+            .collect::<Option<_>>()?;
+        match v[..] {
+            [m, n, k] => Some(Kernel::Gemm { m, n, k }),
+            [c, h, out, k, stride] => Some(Kernel::Conv {
+                c,
+                h,
+                out,
+                k,
+                stride,
+            }),
+            _ => None,
+        }
+    }
+
     /// The kernel as a one-op trace (f32).
     pub fn trace(&self) -> Trace {
         let mut b = TraceBuilder::new("kernel");
