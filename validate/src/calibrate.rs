@@ -263,13 +263,18 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
     let fill_dram = fill_bw(plan.i_fill_dram, dram_bytes);
     // The effective L3: the largest candidate working set whose bandwidth is still nearer the
-    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
+    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next),
+    // and the first candidate past it, when it is still faster than DRAM, as the curve's last
+    // point: its bandwidth was measured, and without it a working set just beyond the level's
+    // end fell to DRAM's (on the Zen 3 VM a copy ran 75, 67 and 54 GB/s at 4, 8 and 16 MiB, DRAM
+    // 34: ResNet's 9.6 MB residual add, measured at 77 GB/s, was predicted at 34, +127 %).
     // Its (working set, copy bandwidth, store-only bandwidth).
     let mut l3 = (caches[1] * 2, dram1, fill_dram);
     let mut threshold = f64::INFINITY;
     // The copy bandwidth at each candidate up to the effective L3: the model's curve inside it.
     let mut llc_curve: Vec<(f64, f64)> = Vec::new();
     let mut curve = Vec::new();
+    let mut closed = false;
     for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
         let v = copy_bw(&micro_m[i], mib << 20);
         micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
@@ -277,10 +282,12 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         if j == 0 {
             threshold = dram1 + 0.5 * (v - dram1);
         }
-        if v > dram1 && v >= threshold {
+        let within = v > dram1 && v >= threshold;
+        if within || (!closed && !llc_curve.is_empty() && v > dram1) {
             l3 = (*mib as u64 * 1024, v, fill_bw(plan.i_fill_l3[j], mib << 20));
             llc_curve = curve.clone();
         }
+        closed |= !within && !llc_curve.is_empty();
     }
     if let Some(i) = plan
         .i_l3_near

@@ -228,3 +228,39 @@ fn a_recording_without_a_microbenchmark_anchor_is_refused() {
     assert!(e.to_string().contains("1x8192x4096"), "{e}");
     assert!(e.to_string().contains("time them again"), "{e}");
 }
+
+/// The effective L3 (KiB) and the last point of the last cache's curve (KiB, GB/s) calibrated
+/// from the Zen 3 recording with its 16 MiB copy timed at `gb_s`.
+fn last_cache_with_16_mib_copy_at(gb_s: f64) -> (f64, (f64, f64)) {
+    let mut m = recorded_fresh_on_a_zen3();
+    let bytes = 16usize << 20;
+    let copy = m
+        .items
+        .iter_mut()
+        .find(|i| i.threads == 1 && matches!(i.kernel, Kernel::Copy { n } if n == bytes / 8))
+        .expect("the 16 MiB copy");
+    copy.measured.median_s = bytes as f64 / (gb_s * 1e9);
+    let r = calibrate(&m, &|_| {}).expect("calibrates");
+    let cpu = r.hardware.cpu.expect("a CPU");
+    let effective = cpu.caches_kib[2].0;
+    let last = (
+        cpu.llc_working_set_kib.last().expect("a curve").0,
+        cpu.llc_bandwidth_gb_s.last().expect("a curve").0,
+    );
+    (effective, last)
+}
+
+#[test]
+fn the_last_cache_s_curve_ends_at_the_first_point_past_it_that_still_beats_dram() {
+    // The recording copied 71 and 73 GB/s at 4 and 8 MiB, DRAM 33.5: the level ends below
+    // 52.5 GB/s (half-way). At 45 GB/s the 16 MiB point is past the level's end but faster than
+    // DRAM, so it closes the curve (a 9.6 MB working set streams between 73 and 45 GB/s, not at
+    // DRAM's 33.5); at 30 GB/s it is DRAM's and the level ends at 8 MiB.
+    let (effective, last) = last_cache_with_16_mib_copy_at(45.0);
+    assert_eq!(effective, 16384.0);
+    assert_eq!(last.0, 16384.0);
+    assert!((last.1 - 45.0).abs() < 1e-9, "{last:?}");
+    let (effective, last) = last_cache_with_16_mib_copy_at(30.0);
+    assert_eq!(effective, 8192.0);
+    assert_eq!(last.0, 8192.0);
+}
