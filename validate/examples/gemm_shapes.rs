@@ -17,7 +17,10 @@ fn main() {
         match Kernel::from_shape(&a) {
             Some(k) => shapes.push((a, k)),
             None => {
-                eprintln!("`{a}`: give shapes as MxNxK (GEMM) or CxHxOUTxKxSTRIDE (convolution), e.g. 5000x96x48");
+                eprintln!(
+                    "`{a}`: give shapes as MxNxK (GEMM) or CxHxOUTxKxSTRIDE (convolution), \
+                     e.g. 5000x96x48, each operand at most 2^30 elements"
+                );
                 std::process::exit(2);
             }
         }
@@ -46,7 +49,11 @@ fn main() {
     let cfg = TimingConfig::full();
     println!("shape,threads,median_us,gflops");
     for (shape, kern) in shapes {
-        let macs: u64 = kern.trace().ops.iter().map(|op| op.macs).sum();
+        let macs = kern
+            .trace()
+            .ops
+            .iter()
+            .fold(0u64, |sum, op| sum.saturating_add(op.macs));
         let t = pool.install(|| {
             let mut run = kern.prepare(threads);
             measure(&mut *run, cfg).median_s

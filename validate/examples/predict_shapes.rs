@@ -13,7 +13,7 @@ fn main() {
         eprintln!("usage: predict_shapes host-cpu.yaml [threads] MxNxK|CxHxOUTxKxSTRIDE ...");
         std::process::exit(2);
     };
-    let threads: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let model = vchip_hwmodels::load_hardware(&file)
         .map_err(|e| e.to_string())
         .and_then(|mut spec| {

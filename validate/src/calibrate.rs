@@ -263,18 +263,17 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
     };
     let fill_dram = fill_bw(plan.i_fill_dram, dram_bytes);
     // The effective L3: the largest candidate working set whose bandwidth is still nearer the
-    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next),
-    // and the first candidate past it, when it is still faster than DRAM, as the curve's last
-    // point: its bandwidth was measured, and without it a working set just beyond the level's
-    // end fell to DRAM's (on the Zen 3 VM a copy ran 75, 67 and 54 GB/s at 4, 8 and 16 MiB, DRAM
-    // 34: ResNet's 9.6 MB residual add, measured at 77 GB/s, was predicted at 34, +127 %).
+    // smallest candidate's than DRAM's (a level ends where bandwidth falls towards the next).
     // Its (working set, copy bandwidth, store-only bandwidth).
     let mut l3 = (caches[1] * 2, dram1, fill_dram);
-    let mut threshold = f64::INFINITY;
-    // The copy bandwidth at each candidate up to the effective L3: the model's curve inside it.
-    let mut llc_curve: Vec<(f64, f64)> = Vec::new();
+    // The copy bandwidth at each candidate up to the effective L3 (the model's curve inside
+    // it), and at the first candidate past it when that one still copied faster than DRAM: one
+    // thread streams a working set between the two at the interpolated figure, not DRAM's (on
+    // the Zen 3 VM a copy ran 75, 67 and 54 GB/s at 4, 8 and 16 MiB, DRAM 34; ending the curve
+    // at 8 MiB put ResNet's 9.6 MB residual add, measured at 77 GB/s, at 34: +127 %).
     let mut curve = Vec::new();
-    let mut closed = false;
+    let mut threshold = f64::INFINITY;
+    let mut last_within = None;
     for (j, (mib, &i)) in l3_candidates.iter().zip(i_l3).enumerate() {
         let v = copy_bw(&micro_m[i], mib << 20);
         micro.push((format!("copy bandwidth, {mib} MiB working set, GB/s"), v));
@@ -282,13 +281,18 @@ pub fn calibrate(m: &CpuMeasurements, progress: &dyn Fn(&str)) -> Result<CpuRepo
         if j == 0 {
             threshold = dram1 + 0.5 * (v - dram1);
         }
-        let within = v > dram1 && v >= threshold;
-        if within || (!closed && !llc_curve.is_empty() && v > dram1) {
+        if v > dram1 && v >= threshold {
             l3 = (*mib as u64 * 1024, v, fill_bw(plan.i_fill_l3[j], mib << 20));
-            llc_curve = curve.clone();
+            last_within = Some(j);
         }
-        closed |= !within && !llc_curve.is_empty();
     }
+    let mut llc_curve: Vec<(f64, f64)> = match last_within {
+        Some(j) => {
+            let past = curve.get(j + 1).filter(|p| p.1 > dram1);
+            curve[..=j].iter().chain(past).copied().collect()
+        }
+        None => Vec::new(),
+    };
     if let Some(i) = plan
         .i_l3_near
         .filter(|&i| present[i] && !llc_curve.is_empty())

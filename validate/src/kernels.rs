@@ -180,23 +180,36 @@ pub struct KernelCase {
     pub threads: usize,
 }
 
+/// Most elements an operand of a kernel built by `Kernel::from_shape` may have (4 GiB of f32).
+pub const MAX_SHAPE_ELEMS: usize = 1 << 30;
+
 impl Kernel {
     /// A GEMM given as `MxNxK` or a convolution (im2col + GEMM) as `CxHxOUTxKxSTRIDE`, as the
-    /// model-development examples take them; `None` for anything else.
+    /// model-development examples take them; `None` for anything else, a zero dimension, or an
+    /// operand of more than `MAX_SHAPE_ELEMS` elements (the kernel allocates its operands).
     pub fn from_shape(s: &str) -> Option<Kernel> {
         let v: Vec<usize> = s
             .split('x')
             .map(|p| p.parse().ok().filter(|&d: &usize| d > 0))
             .collect::<Option<_>>()?;
+        let fits = |a: usize, b: usize| a.checked_mul(b).is_some_and(|e| e <= MAX_SHAPE_ELEMS);
         match v[..] {
-            [m, n, k] => Some(Kernel::Gemm { m, n, k }),
-            [c, h, out, k, stride] => Some(Kernel::Conv {
-                c,
-                h,
-                out,
-                k,
-                stride,
-            }),
+            [m, n, k] if fits(m, k) && fits(k, n) && fits(m, n) => Some(Kernel::Gemm { m, n, k }),
+            [c, h, out, k, stride] => {
+                let side = h.checked_add(2 * (k / 2))?.checked_sub(k)? / stride + 1;
+                let patch = c.checked_mul(k.checked_mul(k)?)?;
+                (fits(c, h.checked_mul(h)?)
+                    && fits(side * side, patch)
+                    && fits(patch, out)
+                    && fits(side * side, out))
+                .then_some(Kernel::Conv {
+                    c,
+                    h,
+                    out,
+                    k,
+                    stride,
+                })
+            }
             _ => None,
         }
     }
@@ -534,6 +547,42 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_parse_as_gemms_or_convolutions_and_refuse_the_rest() {
+        assert_eq!(
+            Kernel::from_shape("784x32x192"),
+            Some(Kernel::Gemm {
+                m: 784,
+                n: 32,
+                k: 192
+            })
+        );
+        assert_eq!(
+            Kernel::from_shape("3x224x32x3x2"),
+            Some(Kernel::Conv {
+                c: 3,
+                h: 224,
+                out: 32,
+                k: 3,
+                stride: 2
+            })
+        );
+        for bad in [
+            "",
+            "1x2",
+            "0x4x4",
+            "4x-1x4",
+            "axbxc",
+            "1x2x3x4",
+            "65536x65536x65536",
+        ] {
+            assert_eq!(Kernel::from_shape(bad), None, "{bad}");
+        }
+        // An im2col matrix beyond the limit (1 Mi pixels × 200,704 columns), and an overflow.
+        assert_eq!(Kernel::from_shape("4096x1024x64x7x1"), None);
+        assert_eq!(Kernel::from_shape(&format!("1x{}x1x1x1", usize::MAX)), None);
+    }
 
     #[test]
     fn hand_off_runs_every_pass_once_on_one_or_two_threads() {

@@ -13,7 +13,8 @@
 //!   convolutions run at the direct-convolution (stencil) rate;
 //! - everything else: per-element costs by class (simple, transcendental, reduction);
 //! - memory: bytes moved / bandwidth of the smallest level holding the working set (DRAM: the
-//!   all-core figure when several threads run);
+//!   all-core figure when several threads run), reads and writes apart in an L2 whose write path
+//!   is the bottleneck (see `memory_stream_s`);
 //! - threaded element-wise work is divided by `threads × parallel_efficiency`; a threaded GEMM is
 //!   scheduled as the library does it: blocks of C handed to whichever thread is free, one
 //!   dispatch per K block (see `gemm_threaded_s`);
@@ -58,8 +59,11 @@ fn log_interpolate(xs: &[Positive], ys: &[Positive], x: f64) -> f64 {
 }
 
 /// Largest share of its L1 rate at which an L2 fill still counts as bound by the cache's write
-/// path rather than by the core's stores: the Xeons recorded here filled L2 at 0.47–0.52 of
-/// their L1 rate, the EPYCs at 0.87–1.0 (their fills run at the core's 16-byte store rate).
+/// path rather than by the core's stores: two of the Xeons recorded here filled L2 at 0.47–0.52
+/// of their L1 rate (two 16-byte stores a cycle into L1, one line per four cycles into L2), the
+/// EPYCs at 0.87–1.0 (one 16-byte store a cycle everywhere). The third Xeon's fill ran 47 GB/s in
+/// L1 and 45 in L2, both under half of the first's on the same CPU model: no slowdown to see, so
+/// its adds keep the copy's rate.
 const FILL_BOUND_BY_CACHE: f64 = 0.75;
 
 /// The main memory's level name.
@@ -86,7 +90,8 @@ pub struct Prediction {
     pub total_s: f64,
     /// The time with the memory stream free.
     pub compute_s: f64,
-    /// The memory stream alone (bytes over the bandwidth of the level holding the working set).
+    /// The memory stream alone (bytes over the bandwidth of the level holding the working set; see
+    /// `CpuModel::memory_stream_s`).
     pub memory_s: f64,
     pub bound: Bound,
 }
@@ -189,9 +194,24 @@ impl CpuModel {
         let bw = if t > 1.0 {
             self.cpu.dram_all_cores_gb_s.0
         } else {
-            self.cpu.bandwidth_gb_s[caches.len()].0
+            self.past_last_cache_gb_s(footprint)
+                .unwrap_or(self.cpu.bandwidth_gb_s[caches.len()].0)
         };
         (bw * 1e9, LevelName::of(LEVEL_DRAM))
+    }
+
+    /// One thread's copy bandwidth, GB/s, for a working set of `footprint` bytes past the last
+    /// cache's end but within the last point of its measured curve (the first working set past
+    /// the end, when it still copied faster than DRAM): the curve interpolated on log size.
+    /// Part of such a working set still hits; several threads share DRAM there, so only one
+    /// thread gets this figure.
+    fn past_last_cache_gb_s(&self, footprint: f64) -> Option<f64> {
+        let c = &self.cpu;
+        let (ws, bw) = (&c.llc_working_set_kib, &c.llc_bandwidth_gb_s);
+        let kib = footprint / 1024.0;
+        let end = c.caches_kib.last()?.0;
+        (kib > end && ws.last().is_some_and(|last| kib <= last.0))
+            .then(|| log_interpolate(ws, bw, kib))
     }
 
     /// Single-thread copy bandwidth, GB/s, of cache level `i` (0 = L1) for a working set of
@@ -255,16 +275,18 @@ impl CpuModel {
         c.gemm_operand_passes[2].0 * (first_store + again * bytes / copy)
     }
 
-    /// Seconds to read `read` bytes and write `written` bytes of a streaming (non-GEMM) kernel,
-    /// with the level that holds them: the working set over the copy bandwidth, except in an L2
-    /// whose write path is the bottleneck. There a fill (store-only: a fetch for ownership and a
-    /// write-back per line) runs clearly slower than in L1, so the level, not the core's store
-    /// rate, set its pace; a written byte then costs what the fill paid per byte, and a read byte
-    /// what the copy paid beyond that (a copy is one of each). A residual add (two reads per
-    /// write) in L2 ran 1.3–1.45× the copy's bytes per second on three Xeons (fill at 0.47–0.52 of
-    /// its L1 rate), while on two EPYCs, whose fills run at the core's rate at every level, adds
-    /// in L2 and L3 moved bytes at the copy's rate; in L3 the Xeons' adds did too.
-    fn stream_s(&self, read: f64, written: f64) -> (f64, LevelName) {
+    /// Seconds an op's memory stream takes to read `read` bytes and write `written` bytes, with
+    /// the level that holds them: the working set over the copy bandwidth, except in an L2 whose
+    /// write path is the bottleneck. There a fill (store-only: a fetch for ownership and a
+    /// write-back per line) runs clearly slower than in L1, so the level, not the core's stores,
+    /// set its pace; a written byte then costs what the fill paid per byte, and a read byte what
+    /// the copy paid beyond that (a copy is one of each, so it costs what it did). A residual add
+    /// (two reads per write) in L2 ran 1.3–1.45× the copy's bytes per second on three Xeons,
+    /// while on two EPYCs, whose 16-byte fill stores run at the core's one store per cycle at
+    /// every level, adds in L2 and L3 moved bytes at the copy's rate; in L3 the Xeons' adds did
+    /// too. GEMMs' roofline stream is costed the same way (the calibration's panel efficiencies
+    /// are measured net of it).
+    fn memory_stream_s(&self, read: f64, written: f64) -> (f64, LevelName) {
         let c = &self.cpu;
         let footprint = read + written;
         let (bw, level) = self.bandwidth(footprint);
@@ -277,11 +299,14 @@ impl CpuModel {
         ) else {
             return (copy_s, level);
         };
-        // One thread's copy rate, bytes/s, and its fill rate.
-        let (copy, fill) = (bw / threads, fill_l2.0 * 1e9);
-        if !private_l2 || fill_l2.0 > FILL_BOUND_BY_CACHE * fill_l1.0 || fill < copy / 2.0 {
+        if !private_l2 || fill_l2.0 > FILL_BOUND_BY_CACHE * fill_l1.0 {
             return (copy_s, level);
         }
+        // One thread's copy rate, bytes/s, and its store rate: at least the copy's write half
+        // (a slower fill was bound by its own loop, as `copy_and_store` says) and at most the
+        // copy's rate, so a read byte costs between nothing and what the copy charged it.
+        let copy = bw / threads;
+        let fill = (fill_l2.0 * 1e9).clamp(copy / 2.0, copy);
         let read_cost = 2.0 / copy - 1.0 / fill;
         ((read * read_cost + written / fill) / threads, level)
     }
@@ -477,9 +502,9 @@ impl CpuModel {
     /// (`gemm_gflops × parallel_efficiency`) overlapped with the handoff of its C lines from the
     /// other core (`gemm_c_handoff_ns`), a read of its A panel when there is more than one block
     /// of rows (A is then re-read for every block of columns, from where A lives beside C,
-    /// `task_stream_bw`, at what that costs beyond L2), A lines another core wrote (`cross_core_gb_s`), the B passes over its
-    /// columns when B is beyond L2, and its share of the passes over C. `a_shared`: several threads wrote A
-    /// (a threaded im2col).
+    /// `task_stream_bw`, at what that costs beyond L2), A lines another core wrote
+    /// (`cross_core_gb_s`), the B passes over its columns when B is beyond L2, and its share of
+    /// the passes over C. `a_shared`: several threads wrote A (a threaded im2col).
     fn gemm_threaded_s(
         &self,
         g: &vchip_workloads::Gemm,
@@ -548,6 +573,7 @@ impl CpuModel {
         // Zen 3 VM ran ResNet's 784×512×256 stride-2 downsampling 1.93× faster on two threads,
         // where charging the whole re-read predicted 1.70×; the synthetic grid, never calibrated
         // on, improved on all five recorded machines without that part).
+        // A host listing one cache takes it as the level the microkernel reads from.
         let l2_level = 1.min(c.caches_kib.len().saturating_sub(1));
         let l2_bw = self.copy_gb_s(l2_level, 0.0) * 1e9;
         let a_excess = (1.0 / a_bw - 1.0 / l2_bw).max(0.0);
@@ -702,7 +728,7 @@ impl CpuModel {
             OpKind::Pool { .. } => per(op.flops, c.simple_ns.0),
             OpKind::Embedding { .. } | OpKind::DataMovement { .. } => 0.0,
         };
-        let (mem, level) = self.stream_s(bytes_r, bytes_w);
+        let (mem, level) = self.memory_stream_s(bytes_r, bytes_w);
         let mut fixed = self.cpu.overhead_us.0 * 1e-6;
         // Threaded GEMMs pay their synchronisation per K block (in `gemm_s`); other kernels once.
         if t > 1.0 && op.kind.gemms().is_empty() {

@@ -152,11 +152,12 @@ fn threaded_blocks_reread_a_only_at_what_it_costs_beyond_l2() {
     assert!(close(t, expected), "{t} {expected}");
     // 1024×256×1024: A beside C (5 MiB) is beyond the L2s, in the 40 GB/s L3 (a thread's share
     // of the two cores' 80); every task pays 1/40 - 1/100 ns per byte of its panel, nothing
-    // with an L3 as fast as L2. Each K block's 512-deep A is re-read for 8 blocks of 32
+    // with an L3 at least as fast as L2. Each K block's 512-deep A is re-read for 8 blocks of 32
     // columns in blocks of 288, 288, 288 and 160 rows, which the two threads split evenly
     // (every task's cost is proportional to its rows): 4096 rows each, for 2 K blocks.
+    // An L3 faster than L2 (200 GB/s) costs no less than L2 does.
     let mut fast_l3 = host(2);
-    fast_l3.cpu.bandwidth_gb_s[2] = Positive(100.0);
+    fast_l3.cpu.bandwidth_gb_s[2] = Positive(200.0);
     let extra = gemm_s(&two, 1024, 256, 1024) - gemm_s(&fast_l3, 1024, 256, 1024);
     let per_thread = 2.0 * 4096.0 * 512.0 * 4.0;
     assert!(
@@ -477,15 +478,68 @@ fn an_l2_whose_fill_is_cache_bound_reads_cheaper_than_it_writes() {
     let (add, relu) = add_and_relu_s(&h, n);
     assert!(close(add, 3.0 * bytes / 100e9), "{add}");
     assert!(close(relu, 2.0 * bytes / 100e9), "{relu}");
-    // An L2 fill at 40 % of its L1 rate (as on the Xeons): a written byte costs the fill's
-    // 1/80 ns, a read byte what the copy's 2/100 ns leaves, 1/400 ns. A ReLU still costs a copy.
+    // An L2 fill at 40 % of its L1 rate (as on two of the Xeons): a written byte costs the
+    // fill's 1/80 ns, a read byte what the copy's 2/100 ns leaves, 3/400 ns. A ReLU still costs
+    // a copy.
     h.cpu.write_bandwidth_gb_s = [200.0, 80.0, 20.0, 8.0].map(Positive).to_vec();
     let (add, relu) = add_and_relu_s(&h, n);
     let read = 2.0 / 100e9 - 1.0 / 80e9;
     assert!(close(add, 2.0 * bytes * read + bytes / 80e9), "{add}");
     assert!(close(relu, 2.0 * bytes / 100e9), "{relu}");
-    // In L3 (4 Mi elements: 48 MiB, beyond it: DRAM) the bytes move at the copy's rate again.
-    let big = 4 * 1024 * 1024;
-    let (add, _) = add_and_relu_s(&h, big);
-    assert!(close(add, 12.0 * big as f64 / 10e9), "{add}");
+    // A fill below the copy's write half (40 GB/s here) was bound by its own loop: stores run at
+    // 50 GB/s, and reads cost nothing beyond them.
+    h.cpu.write_bandwidth_gb_s = [200.0, 40.0, 20.0, 8.0].map(Positive).to_vec();
+    let (add, _) = add_and_relu_s(&h, n);
+    assert!(close(add, bytes / 50e9), "{add}");
+    // On two threads each streams half of it in its own L2 at the same rates.
+    let mut two = host(2);
+    two.cpu.simple_ns = Positive(1e-6);
+    two.cpu.write_bandwidth_gb_s = [200.0, 80.0, 20.0, 8.0].map(Positive).to_vec();
+    let (add2, _) = add_and_relu_s(&two, n);
+    assert!(
+        close(add2, (2.0 * bytes * read + bytes / 80e9) / 2.0 + 10e-6),
+        "{add2}"
+    );
+    // In L3 (256 Ki elements: 3 MiB) and beyond it (4 Mi: 48 MiB, DRAM) the bytes move at the
+    // copy's rate again.
+    h.cpu.write_bandwidth_gb_s = [200.0, 80.0, 20.0, 8.0].map(Positive).to_vec();
+    for (elems, bw) in [(256 * 1024u64, 40e9), (4 * 1024 * 1024, 10e9)] {
+        let (add, _) = add_and_relu_s(&h, elems);
+        assert!(close(add, 12.0 * elems as f64 / bw), "{elems}: {add}");
+    }
+}
+
+#[test]
+fn one_thread_streams_just_past_the_last_cache_at_its_curve_s_last_point() {
+    let mut h = host(1);
+    h.cpu.simple_ns = Positive(1e-6);
+    // The 8 MiB L3 copied 40 GB/s at 4 and 8 MiB and 20 at 16 MiB (past its end); DRAM 10.
+    h.cpu.llc_working_set_kib = [4096.0, 8192.0, 16384.0].map(Positive).to_vec();
+    h.cpu.llc_bandwidth_gb_s = [40.0, 40.0, 20.0].map(Positive).to_vec();
+    // A 12 MiB ReLU (6 MiB in, 6 MiB out): on one thread at the figure interpolated on log size
+    // between 8 and 16 MiB; on two threads at the all-core DRAM figure (16 GB/s); at 24 MiB,
+    // past the curve, at DRAM's 10.
+    let relu_s = |model: &CpuModel, mib: u64| {
+        use vchip_workloads::EltOp;
+        let mut b = TraceBuilder::new("t");
+        let x = b
+            .input("x", vec![mib * 1024 * 1024 / 8], DType::F32)
+            .expect("input");
+        b.eltwise("relu", EltOp::Relu, &[x]).expect("relu");
+        let t = b.finish();
+        model.predict_s(&t, &t.ops[0]).0
+    };
+    let bytes = 12.0 * 1024.0 * 1024.0;
+    let bw = 40.0 + (1.5f64).ln() / 2f64.ln() * (20.0 - 40.0);
+    assert!(
+        close(relu_s(&h, 12), bytes / (bw * 1e9)),
+        "{}",
+        relu_s(&h, 12)
+    );
+    let mut two = host(2);
+    two.cpu.simple_ns = h.cpu.simple_ns;
+    two.cpu.llc_working_set_kib = h.cpu.llc_working_set_kib.clone();
+    two.cpu.llc_bandwidth_gb_s = h.cpu.llc_bandwidth_gb_s.clone();
+    assert!(close(relu_s(&two, 12), bytes / 16e9 + 10e-6));
+    assert!(close(relu_s(&h, 24), 2.0 * bytes / 10e9));
 }

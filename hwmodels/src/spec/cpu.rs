@@ -31,7 +31,10 @@ pub struct CpuSpec {
     /// measured, increasing; `llc_bandwidth_gb_s` holds the figures. A working set that the last
     /// cache holds streams at the figure interpolated on log size between the points, clamped to
     /// the end ones (a large L3 loses hits gradually as the working set grows: an AMD EPYC VM
-    /// copied 96 GB/s at 4 and 8 MiB and 74 at 16 MiB of its 32 MiB L3). Absent: the level's one
+    /// copied 96 GB/s at 4 and 8 MiB and 74 at 16 MiB of its 32 MiB L3). The last point may lie
+    /// past the cache's end (the first working set measured there, when it still copied faster
+    /// than DRAM): one thread streams a working set between the end and that point at the
+    /// interpolated figure, several threads at `dram_all_cores_gb_s`. Absent: the level's one
     /// figure in `bandwidth_gb_s`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub llc_working_set_kib: Vec<Positive>,
