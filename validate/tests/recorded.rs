@@ -25,34 +25,36 @@ use vchip_validate::calibrate::calibrate;
 use vchip_validate::kernels::Kernel;
 use vchip_validate::run::CpuMeasurements;
 
+/// The measurements recorded in `fixtures/$file` (embedded, so the test needs no files at run time).
+macro_rules! recording {
+    ($file:literal) => {
+        serde_json::from_str::<CpuMeasurements>(include_str!(concat!("fixtures/", $file)))
+            .expect("the recorded measurements parse")
+    };
+}
+
 fn recorded() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/xeon-2vcpu-full.json"))
-        .expect("the recorded measurements parse")
+    recording!("xeon-2vcpu-full.json")
 }
 
 fn recorded_on_amd() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/amd-epyc-zen4-2vcpu-full.json"))
-        .expect("the recorded measurements parse")
+    recording!("amd-epyc-zen4-2vcpu-full.json")
 }
 
 fn recorded_fresh_on_an_unseen_machine() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/xeon-2vcpu-l3-260mib-full.json"))
-        .expect("the recorded measurements parse")
+    recording!("xeon-2vcpu-l3-260mib-full.json")
 }
 
 fn recorded_fresh_on_a_zen3() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/amd-epyc-zen3-2vcpu-full.json"))
-        .expect("the recorded measurements parse")
+    recording!("amd-epyc-zen3-2vcpu-full.json")
 }
 
 fn recorded_again_on_the_zen3() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/amd-epyc-zen3-2vcpu-full-dec1.json"))
-        .expect("the recorded measurements parse")
+    recording!("amd-epyc-zen3-2vcpu-full-dec1.json")
 }
 
 fn recorded_on_another_machine() -> CpuMeasurements {
-    serde_json::from_str(include_str!("fixtures/xeon-16core-h200-host-full.json"))
-        .expect("the recorded measurements parse")
+    recording!("xeon-16core-h200-host-full.json")
 }
 
 /// Calibrates from `m` and checks its test part against floors (percent) and a MAPE ceiling.
