@@ -500,9 +500,10 @@ impl CpuModel {
     /// dispatch (`parallel_overhead_us`), then tasks of `block_rows × block_cols` taken in order
     /// (rows fastest) by whichever thread is free. A task costs its tiles at the per-thread rate
     /// (`gemm_gflops × parallel_efficiency`) overlapped with the handoff of its C lines from the
-    /// other core (`gemm_c_handoff_ns`), a read of its A panel when there is more than one block
-    /// of rows (A is then re-read for every block of columns, from where A lives beside C,
-    /// `task_stream_bw`, at what that costs beyond L2), A lines another core wrote
+    /// other core (`gemm_c_handoff_ns`), in the first block of columns the passes that pack its
+    /// rows of A (as on one thread, from where A lives beside C, `task_stream_bw`), in later
+    /// ones a re-read of its A panel when there is more than one block of rows (at what that
+    /// costs beyond L2), A lines another core wrote
     /// (`cross_core_gb_s`), the B passes over its columns when B is beyond L2, and its share of
     /// the passes over C. `a_shared`: several threads wrote A (a threaded im2col).
     fn gemm_threaded_s(
@@ -582,11 +583,24 @@ impl CpuModel {
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_block = elem * g.m as f64 * kc as f64;
             let task_share = cross_of(a_block).1;
-            let task = |rows: u64, cols: u64| {
+            // The first block of columns packs A (the first task on a row tile packs it for the
+            // rest; with A unpacked, for N within 3 register tiles per thread, there is only one
+            // block of columns): its tasks pay the one-thread path's passes over their rows of
+            // A, the rest re-read packed A (above). Without these passes the parallel efficiency
+            // was fitted low to slow tall, narrow calibration GEMMs down (0.88 on the Zen 3 VM,
+            // 0.80 on the 16-core Xeon), and layers on two threads came out 5–10 % slow.
+            let pack_passes = if a_block > self.l2_bytes() {
+                c.gemm_operand_passes[0].0
+            } else {
+                c.gemm_a_passes_in_l2.0
+            };
+            let task = |rows: u64, cols: u64, packs: bool| {
                 let handoff = c.gemm_c_handoff_ns.0 * 1e-9 * rows as f64 * cols as f64;
                 let mut s = self.panels_s(rows, cols, kc, rate).hypot(handoff);
                 let bytes = elem * rows as f64 * kc as f64;
-                if row_blocks > 1 && a_excess > 0.0 {
+                if packs {
+                    s += pack_passes * bytes / a_bw;
+                } else if row_blocks > 1 && a_excess > 0.0 {
                     s += bytes * a_excess;
                 }
                 if task_share > 0.0 {
@@ -609,18 +623,22 @@ impl CpuModel {
                 // Too many tasks to place one by one: the list-scheduling bound, work shared
                 // evenly plus at most one task more (what `list_schedule` never exceeds).
                 let total: f64 = (0..row_blocks)
-                    .map(|r| task(block_rows.min(g.m - r * block_rows), block_cols))
-                    .sum::<f64>()
-                    * col_blocks as f64;
-                return total / threads as f64 + task(block_rows, block_cols);
+                    .map(|r| {
+                        let rows = block_rows.min(g.m - r * block_rows);
+                        task(rows, block_cols, true)
+                            + (col_blocks - 1) as f64 * task(rows, block_cols, false)
+                    })
+                    .sum::<f64>();
+                return total / threads as f64 + task(block_rows, block_cols, true);
             }
             list_schedule(
                 (0..col_blocks)
                     .flat_map(|cb| {
                         let cols = block_cols.min(g.n - cb * block_cols);
-                        (0..row_blocks).map(move |rb| (block_rows.min(g.m - rb * block_rows), cols))
+                        (0..row_blocks)
+                            .map(move |rb| (block_rows.min(g.m - rb * block_rows), cols, cb == 0))
                     })
-                    .map(|(rows, cols)| task(rows, cols)),
+                    .map(|(rows, cols, packs)| task(rows, cols, packs)),
                 threads as usize,
             )
         };

@@ -151,19 +151,36 @@ fn threaded_blocks_reread_a_only_at_what_it_costs_beyond_l2() {
     let t = gemm_s(&two, 256, 256, 1024);
     assert!(close(t, expected), "{t} {expected}");
     // 1024×256×1024: A beside C (5 MiB) is beyond the L2s, in the 40 GB/s L3 (a thread's share
-    // of the two cores' 80); every task pays 1/40 - 1/100 ns per byte of its panel, nothing
-    // with an L3 at least as fast as L2. Each K block's 512-deep A is re-read for 8 blocks of 32
-    // columns in blocks of 288, 288, 288 and 160 rows, which the two threads split evenly
-    // (every task's cost is proportional to its rows): 4096 rows each, for 2 K blocks.
-    // An L3 faster than L2 (200 GB/s) costs no less than L2 does.
+    // of the two cores' 80). Blocks of 288, 288, 288 and 160 rows by 8 blocks of 32 columns; the
+    // first block of columns packs A (no passes in this host), the other seven re-read their
+    // 512-deep panels at 1/40 - 1/100 ns per byte, nothing with an L3 at least as fast as L2
+    // (200 GB/s). The threads take the tasks as the list schedule says, for 2 K blocks.
     let mut fast_l3 = host(2);
     fast_l3.cpu.bandwidth_gb_s[2] = Positive(200.0);
     let extra = gemm_s(&two, 1024, 256, 1024) - gemm_s(&fast_l3, 1024, 256, 1024);
-    let per_thread = 2.0 * 4096.0 * 512.0 * 4.0;
-    assert!(
-        close(extra, per_thread * (1.0 / 40e9 - 1.0 / 100e9)),
-        "{extra}"
-    );
+    let fma_per_row = 2.0 * 32.0 * 512.0 / 50e9;
+    let reread_per_row = 512.0 * 4.0 * (1.0 / 40e9 - 1.0 / 100e9);
+    let rows = [288.0, 288.0, 288.0, 160.0];
+    let tasks = |reread: f64| {
+        (0..8)
+            .flat_map(move |cb| rows.map(|r| r * (fma_per_row + if cb > 0 { reread } else { 0.0 })))
+    };
+    let expected = 2.0 * (list_schedule(tasks(reread_per_row), 2) - list_schedule(tasks(0.0), 2));
+    assert!(close(extra, expected), "{extra} {expected}");
+    assert!(expected > 0.0);
+}
+
+#[test]
+fn threaded_tasks_of_the_first_block_of_columns_pack_a() {
+    // 128×256×512 on two threads: one block of 128 rows (2 panels of 96 ≥ 128), 8 blocks of
+    // 32 columns. A (256 KiB) beside C (128 KiB) sits in the L2s; with one pass over A in L2
+    // the first task (the first block of columns) pays 128 × 512 × 4 bytes at 100 GB/s, the
+    // others nothing for A. Each thread takes 4 tasks; the one with the packing task ends last.
+    let plain = host(2);
+    let mut packing = host(2);
+    packing.cpu.gemm_a_passes_in_l2 = NonNegative(1.0);
+    let extra = gemm_s(&packing, 128, 256, 512) - gemm_s(&plain, 128, 256, 512);
+    assert!(close(extra, 128.0 * 512.0 * 4.0 / 100e9), "{extra}");
 }
 
 #[test]
@@ -396,12 +413,18 @@ fn threaded_tasks_stream_their_columns_of_a_b_beyond_l2() {
 
 #[test]
 fn threaded_tasks_reread_a_at_their_share_of_dram() {
-    // A (4096×512 f32, 8 MiB) beside C (0.5 MiB) is beyond the 8 MiB L3, so each task re-reads
-    // its rows of A from DRAM at its thread's share of the all-core bandwidth: 16 / 2 = 8 GB/s,
-    // below one core's 10. With 40 GB/s for all cores a thread gets one core's 10. Blocks of 384
-    // rows (the eleventh 256) alternate between the two threads: the first takes 2,176 rows.
-    let shared = host(2);
-    let mut wide = host(2);
+    // A (4096×512 f32, 8 MiB) beside C (0.5 MiB) is beyond the 8 MiB L3, so each task packs
+    // its rows of A (one pass here; 32 columns are one block of columns, so every task packs)
+    // from DRAM at its thread's share of the all-core bandwidth: 16 / 2 = 8 GB/s, below one
+    // core's 10. With 40 GB/s for all cores a thread gets one core's 10. Blocks of 384 rows (the
+    // eleventh 256) alternate between the two threads: the first takes 2,176 rows.
+    let one_pass = |mut h: CpuModel| {
+        h.cpu.gemm_operand_passes[0] = NonNegative(1.0);
+        h.cpu.gemm_a_passes_in_l2 = NonNegative(1.0);
+        h
+    };
+    let shared = one_pass(host(2));
+    let mut wide = one_pass(host(2));
     wide.cpu.dram_all_cores_gb_s = Positive(40.0);
     let extra = gemm_s(&shared, 4096, 32, 512) - gemm_s(&wide, 4096, 32, 512);
     let a_rows = 4.0 * 2176.0 * 512.0;
@@ -410,7 +433,7 @@ fn threaded_tasks_reread_a_at_their_share_of_dram() {
     // beside C (2048×32: 0.25 MiB), fits the two L2s together: each thread's half is read from
     // its own L2, so a slower L3 changes nothing (reading A from where its K block alone would
     // live, L3, it would).
-    let mut slow_l3 = host(2);
+    let mut slow_l3 = one_pass(host(2));
     slow_l3.cpu.bandwidth_gb_s[2] = Positive(20.0);
     let (l2, also_l2) = (
         gemm_s(&shared, 2048, 32, 160),
