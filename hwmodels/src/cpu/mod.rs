@@ -551,16 +551,17 @@ impl CpuModel {
         let shared_by_tasks = packed && col_blocks > 1;
         let cross_bw = c.cross_core_gb_s.0 * 1e9;
         let cross_on = cross_bw > 0.0 && (a_shared || shared_by_tasks);
-        // (seconds once per thread, share of each task's panel) for a K block of A of `a_block` bytes.
-        let cross_of = |a_block: f64| -> (f64, f64) {
+        // (seconds once per thread, share of each task's panel, whether the tasks that pack A
+        // read it too) for a K block of A of `a_block` bytes: lines a threaded im2col left in
+        // the other core reach every task; panels another task packed only the tasks that read
+        // packed A.
+        let cross_of = |a_block: f64| -> (f64, f64, bool) {
             if !cross_on || a_block > threads as f64 * self.l2_bytes() {
-                (0.0, 0.0)
+                (0.0, 0.0, false)
             } else if col_blocks > 1 && a_block <= self.l2_bytes() {
-                (a_block * t_other / cross_bw, 0.0)
-            } else if a_shared {
-                (0.0, t_other)
+                (a_block * t_other / cross_bw, 0.0, false)
             } else {
-                (0.0, t_other * (col_blocks - 1) as f64 / col_blocks as f64)
+                (0.0, t_other, a_shared)
             }
         };
         // A task's A rows come from where the whole of A lives beside C, as on one thread (each
@@ -580,16 +581,19 @@ impl CpuModel {
         let a_excess = (1.0 / a_bw - 1.0 / l2_bw).max(0.0);
         // The first K block stores C, later ones read and write it back; a task's C handoff
         // overlaps its FMAs (see `gemm_c_handoff_ns`).
+        // Whether A is packed in a pass of its own, decided as on one thread: on the first K
+        // block's depth (K up to one block), for every block.
+        let a_block_full = elem * g.m as f64 * g.k.min(kc_max) as f64;
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_block = elem * g.m as f64 * kc as f64;
-            let task_share = cross_of(a_block).1;
+            let (_, task_share, packers_read) = cross_of(a_block);
             // The first block of columns packs A (the first task on a row tile packs it for the
-            // rest; with A unpacked, for N within 3 register tiles per thread, there is only one
-            // block of columns): its tasks pay the one-thread path's passes over their rows of
-            // A, the rest re-read packed A (above). Without these passes the parallel efficiency
+            // rest): its tasks pay the one-thread path's passes over their rows of A, the rest
+            // re-read packed A (above). With A unpacked (N within 3 register tiles per thread)
+            // every task reads it as the packing does. Without these passes the parallel efficiency
             // was fitted low to slow tall, narrow calibration GEMMs down (0.88 on the Zen 3 VM,
             // 0.80 on the 16-core Xeon), and layers on two threads came out 5–10 % slow.
-            let pack_passes = if a_block > self.l2_bytes() {
+            let pack_passes = if a_block_full > self.l2_bytes() {
                 c.gemm_operand_passes[0].0
             } else {
                 c.gemm_a_passes_in_l2.0
@@ -603,7 +607,7 @@ impl CpuModel {
                 } else if row_blocks > 1 && a_excess > 0.0 {
                     s += bytes * a_excess;
                 }
-                if task_share > 0.0 {
+                if task_share > 0.0 && (packers_read || !packs) {
                     s += bytes * task_share / cross_bw;
                 }
                 if b_stream {
@@ -626,17 +630,24 @@ impl CpuModel {
                     .map(|r| {
                         let rows = block_rows.min(g.m - r * block_rows);
                         task(rows, block_cols, true)
-                            + (col_blocks - 1) as f64 * task(rows, block_cols, false)
+                            + (col_blocks - 1) as f64 * task(rows, block_cols, !packed)
                     })
                     .sum::<f64>();
-                return total / threads as f64 + task(block_rows, block_cols, true);
+                let largest =
+                    task(block_rows, block_cols, true).max(task(block_rows, block_cols, false));
+                return total / threads as f64 + largest;
             }
             list_schedule(
                 (0..col_blocks)
                     .flat_map(|cb| {
                         let cols = block_cols.min(g.n - cb * block_cols);
-                        (0..row_blocks)
-                            .map(move |rb| (block_rows.min(g.m - rb * block_rows), cols, cb == 0))
+                        (0..row_blocks).map(move |rb| {
+                            (
+                                block_rows.min(g.m - rb * block_rows),
+                                cols,
+                                cb == 0 || !packed,
+                            )
+                        })
                     })
                     .map(|(rows, cols, packs)| task(rows, cols, packs)),
                 threads as usize,

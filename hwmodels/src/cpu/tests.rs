@@ -171,6 +171,34 @@ fn threaded_blocks_reread_a_only_at_what_it_costs_beyond_l2() {
 }
 
 #[test]
+fn with_a_unpacked_every_threaded_task_reads_it_as_packing_does() {
+    // 1152×36×512 on 3 threads: N = 36 is within 3 register tiles per thread (3 × 4 × 3), so the
+    // library does not pack A and every task reads its rows as packing does, in both blocks of
+    // columns (32 and 4). Blocks of 192 rows (6 of them), 12 tasks; A beside C (2.5 MB) fits the
+    // three 1 MiB L2s, so a pass over a task's rows (192 × 512 × 4 bytes, a K block of A beyond
+    // one L2: the beyond-L2 count, 1) runs at 100 GB/s.
+    let with = |passes: f64| {
+        let mut h = host(3);
+        h.cpu.gemm_operand_passes[0] = NonNegative(passes);
+        gemm_s(&h, 1152, 36, 512)
+    };
+    let extra = with(1.0) - with(0.0);
+    let pass = 192.0 * 512.0 * 4.0 / 100e9;
+    let fma = |cols: f64| 2.0 * 192.0 * cols * 512.0 / 50e9;
+    let schedule = |second_block_packs: bool, passes: f64| {
+        let costs = [32.0, 4.0].into_iter().flat_map(|cols| {
+            let packs = cols == 32.0 || second_block_packs;
+            std::iter::repeat_n(fma(cols) + if packs { passes * pass } else { 0.0 }, 6)
+        });
+        list_schedule(costs, 3)
+    };
+    let every_task = schedule(true, 1.0) - schedule(true, 0.0);
+    let first_block_only = schedule(false, 1.0) - schedule(false, 0.0);
+    assert!(close(extra, every_task), "{extra} {every_task}");
+    assert!(!close(every_task, first_block_only));
+}
+
+#[test]
 fn threaded_tasks_of_the_first_block_of_columns_pack_a() {
     // 128×256×512 on two threads: one block of 128 rows (2 panels of 96 ≥ 128), 8 blocks of
     // 32 columns. A (256 KiB) beside C (128 KiB) sits in the L2s; with one pass over A in L2
@@ -412,28 +440,31 @@ fn threaded_tasks_stream_their_columns_of_a_b_beyond_l2() {
 }
 
 #[test]
-fn threaded_tasks_reread_a_at_their_share_of_dram() {
+fn threaded_tasks_pack_a_at_their_share_of_dram() {
     // A (4096×512 f32, 8 MiB) beside C (0.5 MiB) is beyond the 8 MiB L3, so each task packs
-    // its rows of A (one pass here; 32 columns are one block of columns, so every task packs)
-    // from DRAM at its thread's share of the all-core bandwidth: 16 / 2 = 8 GB/s, below one
-    // core's 10. With 40 GB/s for all cores a thread gets one core's 10. Blocks of 384 rows (the
-    // eleventh 256) alternate between the two threads: the first takes 2,176 rows.
-    let one_pass = |mut h: CpuModel| {
-        h.cpu.gemm_operand_passes[0] = NonNegative(1.0);
-        h.cpu.gemm_a_passes_in_l2 = NonNegative(1.0);
+    // its rows of A (the beyond-L2 count, 2 passes; 32 columns leave A unpacked, so every task
+    // reads it so) from DRAM at its thread's share of the all-core bandwidth: 16 / 2 = 8 GB/s,
+    // below one core's 10. With 40 GB/s for all cores a thread gets one core's 10. Blocks of 384
+    // rows (the eleventh 256) alternate between the two threads: the first takes 2,176 rows.
+    let two_passes = |mut h: CpuModel| {
+        h.cpu.gemm_operand_passes[0] = NonNegative(2.0);
+        h.cpu.gemm_a_passes_in_l2 = NonNegative(0.0);
         h
     };
-    let shared = one_pass(host(2));
-    let mut wide = one_pass(host(2));
+    let shared = two_passes(host(2));
+    let mut wide = two_passes(host(2));
     wide.cpu.dram_all_cores_gb_s = Positive(40.0);
     let extra = gemm_s(&shared, 4096, 32, 512) - gemm_s(&wide, 4096, 32, 512);
     let a_rows = 4.0 * 2176.0 * 512.0;
-    assert!(close(extra, a_rows / 8e9 - a_rows / 10e9), "{extra}");
+    assert!(
+        close(extra, 2.0 * (a_rows / 8e9 - a_rows / 10e9)),
+        "{extra}"
+    );
     // An A whose K block alone (2048×160 f32: 1.25 MiB) is beyond one core's L2 but which,
     // beside C (2048×32: 0.25 MiB), fits the two L2s together: each thread's half is read from
     // its own L2, so a slower L3 changes nothing (reading A from where its K block alone would
     // live, L3, it would).
-    let mut slow_l3 = one_pass(host(2));
+    let mut slow_l3 = two_passes(host(2));
     slow_l3.cpu.bandwidth_gb_s[2] = Positive(20.0);
     let (l2, also_l2) = (
         gemm_s(&shared, 2048, 32, 160),

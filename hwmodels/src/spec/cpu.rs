@@ -69,8 +69,9 @@ pub struct CpuSpec {
     pub gemm_par_block_cols: Count,
     /// Rows per block, in microkernel panels (6 SIMD vectors of rows, the tallest kernel): the
     /// library aims at about two blocks per thread within these bounds (faer: 2 to 4 panels, 2
-    /// when N ≥ 2M). Blocks are taken rows fastest, so with more than one block of rows every
-    /// task reads its panel of A again from the level that holds A.
+    /// when N ≥ 2M). Blocks are taken rows fastest: the first block of columns packs A (its
+    /// tasks pay A's passes below), and with more than one block of rows every later task reads
+    /// its packed panel of A again, at what the level that holds A costs beyond L2.
     #[serde(default = "default_par_block_panels")]
     pub gemm_par_block_panels: [Count; 2],
     /// Smallest GEMM (M·N·K) the library splits over threads; smaller ones run on the calling
@@ -79,11 +80,12 @@ pub struct CpuSpec {
     pub gemm_par_min_macs: Count,
     /// Passes over A, B and C at their level's copy bandwidth that a GEMM does not hide behind
     /// its FMAs (packing A and B into tile order, writing C back), calibrated. A's count applies
-    /// when one K block of A exceeds L2 (packed in a pass of its own).
+    /// when one K block of A exceeds L2 (packed in a pass of its own); on several threads the
+    /// tasks of the first block of columns pay it over their rows (they pack A for the rest).
     pub gemm_operand_passes: [NonNegative; 3],
     /// Passes over A when one K block of A fits in L2, at the bandwidth of the level holding it:
     /// the library packs it panel by panel between microkernel calls, a cost that only narrow
-    /// GEMMs (small N) notice (calibrated; 0 when absent).
+    /// GEMMs (small N) notice (calibrated; 0 when absent); threaded, as the count above.
     #[serde(default)]
     pub gemm_a_passes_in_l2: NonNegative,
     /// ns per element of simple vectorised element-wise work (add, ReLU) on one core (calibrated).
