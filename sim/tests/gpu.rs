@@ -363,9 +363,6 @@ fn utilisation_never_exceeds_the_peak() {
     }
 }
 
-/// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; every token
-/// routed to the same two experts (top-2: a token's experts are distinct) reads two experts'
-/// weights instead of all eight.
 /// Rows (tokens) of every MoE dispatch op whose name contains `name`, in trace order.
 fn dispatch_rows(t: &vchip_workloads::Trace, name: &str) -> Vec<u64> {
     t.ops
@@ -375,6 +372,9 @@ fn dispatch_rows(t: &vchip_workloads::Trace, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// MoE routing: a skewed load keeps the work (MACs) and moves it between experts; every token
+/// routed to the same two experts (top-2: a token's experts are distinct) reads two experts'
+/// weights instead of all eight.
 #[test]
 fn expert_load_moves_work_between_experts() {
     let cfg = llama("mixtral-8x7b");

@@ -292,7 +292,7 @@ impl CpuModel {
         let (bw, level) = self.bandwidth(footprint);
         let copy_s = footprint / bw;
         let threads = c.threads.0.max(1) as f64;
-        let private_l2 = c.caches_kib.len() > 2 && self.level_of(footprint, c.threads.0) == 1;
+        let private_l2 = c.caches_kib.len() > 2 && level == cache_level_name(1);
         let (Some(fill_l1), Some(fill_l2)) = (
             c.write_bandwidth_gb_s.first(),
             c.write_bandwidth_gb_s.get(1),
@@ -437,7 +437,7 @@ impl CpuModel {
         let c = &self.cpu;
         let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
         let compute = self.panels_s(g.m, g.n, g.k, c.gemm_gflops.0 * 1e9);
-        let [pa, pb, _] = c.gemm_operand_passes.map(|p| p.0);
+        let pb = c.gemm_operand_passes[1].0;
         let bw = |bytes: f64| self.bandwidth_on(bytes, 1).0;
         // A is packed one K block at a time. While an M × kc block fits in the core's L2 the
         // library packs it panel by panel between microkernel calls (faer's single-thread
@@ -451,12 +451,7 @@ impl CpuModel {
         let kc = k.min(c.gemm_kc.0.max(1) as f64);
         let a_block = elem * m * kc;
         let l2 = self.l2_bytes();
-        let a_passes = if a_block > l2 {
-            pa
-        } else {
-            c.gemm_a_passes_in_l2.0
-        };
-        let a_pass = a_passes * elem * m * k / bw(elem * (m * k + m * n));
+        let a_pass = self.a_pack_passes(a_block) * elem * m * k / bw(elem * (m * k + m * n));
         // B is never packed on this path (faer packs B only for very tall A): the microkernel
         // reads it in place, once per K block, and only a B beyond L2 is a stream it waits on.
         let b_pass = if elem * k * n > l2 {
@@ -469,6 +464,17 @@ impl CpuModel {
             + a_pass
             + b_pass
             + self.c_pass_s(m * n, m * n, elem, true, blocks, elem * kc * (m + n))
+    }
+
+    /// Passes that packing A costs, for a K block of A of `a_block` bytes (at most one block
+    /// deep): the calibrated count for a block beyond L2 (packed in a pass of its own) or within
+    /// it (packed panel by panel between microkernel calls).
+    fn a_pack_passes(&self, a_block: f64) -> f64 {
+        if a_block > self.l2_bytes() {
+            self.cpu.gemm_operand_passes[0].0
+        } else {
+            self.cpu.gemm_a_passes_in_l2.0
+        }
     }
 
     /// Rows of the tallest microkernel panel.
@@ -503,9 +509,9 @@ impl CpuModel {
     /// other core (`gemm_c_handoff_ns`), in the first block of columns the passes that pack its
     /// rows of A (as on one thread, from where A lives beside C, `task_stream_bw`), in later
     /// ones a re-read of its A panel when there is more than one block of rows (at what that
-    /// costs beyond L2), A lines another core wrote
-    /// (`cross_core_gb_s`), the B passes over its columns when B is beyond L2, and its share of
-    /// the passes over C. `a_shared`: several threads wrote A (a threaded im2col).
+    /// costs beyond L2), A lines another core wrote (`cross_core_gb_s`), the B passes over its
+    /// columns when B is beyond L2, and its share of the passes over C. `a_shared`: several
+    /// threads wrote A (a threaded im2col).
     fn gemm_threaded_s(
         &self,
         g: &vchip_workloads::Gemm,
@@ -579,25 +585,19 @@ impl CpuModel {
         let l2_level = 1.min(c.caches_kib.len().saturating_sub(1));
         let l2_bw = self.copy_gb_s(l2_level, 0.0) * 1e9;
         let a_excess = (1.0 / a_bw - 1.0 / l2_bw).max(0.0);
+        // The first block of columns packs A (the first task on a row tile packs it for the
+        // rest): its tasks pay the one-thread path's passes over their rows of A, chosen as it
+        // chooses them (on the first K block's depth), the rest re-read packed A (above). With A
+        // unpacked (N within 3 register tiles per thread) every task reads it as packing does.
+        // Without these passes the parallel efficiency was fitted low to slow tall, narrow
+        // calibration GEMMs down (0.88 on the Zen 3 VM, 0.80 on the 16-core Xeon), and layers
+        // on two threads came out 5–10 % slow.
+        let pack_passes = self.a_pack_passes(elem * g.m as f64 * g.k.min(kc_max) as f64);
         // The first K block stores C, later ones read and write it back; a task's C handoff
         // overlaps its FMAs (see `gemm_c_handoff_ns`).
-        // Whether A is packed in a pass of its own, decided as on one thread: on the first K
-        // block's depth (K up to one block), for every block.
-        let a_block_full = elem * g.m as f64 * g.k.min(kc_max) as f64;
         let makespan = |kc: u64, first: bool| -> f64 {
             let a_block = elem * g.m as f64 * kc as f64;
             let (_, task_share, packers_read) = cross_of(a_block);
-            // The first block of columns packs A (the first task on a row tile packs it for the
-            // rest): its tasks pay the one-thread path's passes over their rows of A, the rest
-            // re-read packed A (above). With A unpacked (N within 3 register tiles per thread)
-            // every task reads it as the packing does. Without these passes the parallel efficiency
-            // was fitted low to slow tall, narrow calibration GEMMs down (0.88 on the Zen 3 VM,
-            // 0.80 on the 16-core Xeon), and layers on two threads came out 5–10 % slow.
-            let pack_passes = if a_block_full > self.l2_bytes() {
-                c.gemm_operand_passes[0].0
-            } else {
-                c.gemm_a_passes_in_l2.0
-            };
             let task = |rows: u64, cols: u64, packs: bool| {
                 let handoff = c.gemm_c_handoff_ns.0 * 1e-9 * rows as f64 * cols as f64;
                 let mut s = self.panels_s(rows, cols, kc, rate).hypot(handoff);
