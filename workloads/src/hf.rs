@@ -1,4 +1,5 @@
-//! Hugging Face `config.json` front-end for decoder LLMs (llama, mistral, mixtral, qwen2, gpt2).
+//! Hugging Face `config.json` front-end for decoder LLMs (llama, mistral, mixtral, qwen2, gpt2,
+//! gptj, falcon).
 //!
 //! Expands a config into prefill and/or decode traces: embeddings, per-layer norms, Q/K/V projections
 //! (GQA), RoPE, KV-cache writes and reads, attention, output projection, dense or MoE MLP, final norm
@@ -47,6 +48,25 @@ enum Family {
     Llama,
     /// LayerNorm with bias, learned positions, GELU MLP, fused biased qkv (gpt2).
     Gpt2,
+    /// GPT-J: one LayerNorm feeding attention and a GELU MLP side by side (parallel residual),
+    /// rotary positions, unbiased Q/K/V/O, biased MLP and LM head (HF `GPTJForCausalLM`).
+    Gptj,
+    /// Falcon: parallel attention and GELU MLP, rotary positions, multi-query or grouped KV heads;
+    /// `new_decoder_architecture` gives the MLP its own LayerNorm (HF `FalconForCausalLM`).
+    Falcon,
+}
+
+impl Family {
+    fn norm_kind(self) -> NormKind {
+        match self {
+            Family::Llama => NormKind::Rms,
+            _ => NormKind::Layer,
+        }
+    }
+
+    fn gated_mlp(self) -> bool {
+        self == Family::Llama
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +83,19 @@ pub struct HfConfig {
     pub max_positions: u64,
     pub tie_embeddings: bool,
     pub qkv_bias: bool,
+    /// Biases on the attention output and the MLP projections.
+    pub o_bias: bool,
+    pub mlp_bias: bool,
+    /// A bias on the LM head (GPT-J).
+    pub head_bias: bool,
+    /// Rotary position embeddings on Q and K (off for learned positions and for ALiBi).
+    pub rope: bool,
+    /// Attention and MLP read the same block input and add into the residual together
+    /// (GPT-J, Falcon); under tensor parallelism their partial sums share one all-reduce.
+    pub parallel_block: bool,
+    /// In a parallel block, the MLP has its own norm (Falcon's `new_decoder_architecture`)
+    /// instead of sharing the attention's.
+    pub mlp_norm: bool,
     pub sliding_window: Option<u64>,
     pub experts: u64,
     pub experts_per_token: u64,
@@ -113,14 +146,14 @@ impl HfConfig {
         let family = match model_type.as_str() {
             "llama" | "mistral" | "mixtral" | "qwen2" | "qwen2_moe" | "qwen3" => Family::Llama,
             "gpt2" => Family::Gpt2,
-            other => {
-                return Err(invalid(
-                    file,
-                    "field `model_type`",
-                    &format!("unsupported model type `{other}`"),
-                    "supported: llama, mistral, mixtral, qwen2, gpt2",
-                ))
-            }
+            "gptj" => Family::Gptj,
+            "falcon" | "RefinedWeb" | "RefinedWebModel" => Family::Falcon,
+            other => return Err(invalid(
+                file,
+                "field `model_type`",
+                &format!("unsupported model type `{other}`"),
+                "supported: llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, gpt2, gptj, falcon",
+            )),
         };
         let get = |keys: &[&str]| {
             keys.iter()
@@ -147,6 +180,8 @@ impl HfConfig {
                 },
             }
         };
+        let flag =
+            |key: &str, default: bool| get(&[key]).and_then(Value::as_bool).unwrap_or(default);
         let hidden = num(&["hidden_size", "n_embd"], None)?;
         let heads = num(&["num_attention_heads", "n_head"], None)?;
         let layers = num(&["num_hidden_layers", "n_layer"], None)?;
@@ -160,10 +195,18 @@ impl HfConfig {
         }
         let vocab = num(&["vocab_size"], None)?;
         let intermediate = match family {
-            Family::Gpt2 => num(&["n_inner"], Some(4 * hidden))?,
+            Family::Gpt2 | Family::Gptj => num(&["n_inner"], Some(4 * hidden))?,
+            Family::Falcon => num(&["ffn_hidden_size"], Some(4 * hidden))?,
             Family::Llama => num(&["intermediate_size"], None)?,
         };
-        let kv_heads = num(&["num_key_value_heads"], Some(heads))?;
+        // Falcon's new decoder architecture groups KV heads (`num_kv_heads`); the original one is
+        // multi-query (one KV head) unless `multi_query` is false.
+        let falcon_new = family == Family::Falcon && flag("new_decoder_architecture", false);
+        let kv_heads = match family {
+            Family::Falcon if falcon_new => num(&["num_kv_heads", "n_head_kv"], Some(heads))?,
+            Family::Falcon if flag("multi_query", true) => 1,
+            _ => num(&["num_key_value_heads"], Some(heads))?,
+        };
         let head_dim = num(&["head_dim"], Some(hidden / heads))?;
         if hidden % heads != 0 && get(&["head_dim"]).is_none() {
             return Err(invalid(
@@ -182,14 +225,32 @@ impl HfConfig {
             ));
         }
         let max_positions = num(&["max_position_embeddings", "n_positions"], Some(4096))?;
-        let tie_embeddings = get(&["tie_word_embeddings"])
-            .and_then(Value::as_bool)
-            .unwrap_or(family == Family::Gpt2);
+        let tie_embeddings = flag(
+            "tie_word_embeddings",
+            matches!(family, Family::Gpt2 | Family::Falcon),
+        );
+        let falcon_bias = family == Family::Falcon && flag("bias", false);
         let qkv_bias = match family {
             Family::Gpt2 => true,
-            Family::Llama => get(&["attention_bias"])
-                .and_then(Value::as_bool)
-                .unwrap_or(model_type.starts_with("qwen2")),
+            Family::Gptj => false,
+            Family::Falcon => falcon_bias,
+            Family::Llama => flag("attention_bias", model_type.starts_with("qwen2")),
+        };
+        let (o_bias, mlp_bias) = match family {
+            Family::Gpt2 => (true, true),
+            Family::Gptj => (false, true),
+            Family::Falcon => (falcon_bias, falcon_bias),
+            Family::Llama => (false, false),
+        };
+        let rope = match family {
+            Family::Gpt2 => false,
+            Family::Falcon => !flag("alibi", false),
+            Family::Llama | Family::Gptj => true,
+        };
+        let parallel_block = match family {
+            Family::Gptj => true,
+            Family::Falcon => falcon_new || flag("parallel_attn", true),
+            Family::Llama | Family::Gpt2 => false,
         };
         let sliding_window = if get(&["use_sliding_window"]).and_then(Value::as_bool) == Some(false)
         {
@@ -240,6 +301,12 @@ impl HfConfig {
             max_positions,
             tie_embeddings,
             qkv_bias,
+            o_bias,
+            mlp_bias,
+            head_bias: family == Family::Gptj,
+            rope,
+            parallel_block,
+            mlp_norm: !parallel_block || falcon_new,
             sliding_window,
             experts,
             experts_per_token,
@@ -523,9 +590,9 @@ impl HfConfig {
         let embed = b.weight("model.embed_tokens", "weight", vec![self.vocab, d])?;
         let pos_embed = match self.family {
             Family::Gpt2 => Some(b.weight("wpe", "weight", vec![self.max_positions, d])?),
-            Family::Llama => None,
+            _ => None,
         };
-        let ln_bias = self.family == Family::Gpt2;
+        let ln_bias = self.family.norm_kind() == NormKind::Layer;
         let mut layers = Vec::new();
         for l in 0..self.layers {
             let p = format!("model.layers.{l}");
@@ -540,14 +607,18 @@ impl HfConfig {
                 })
             };
             let ln1 = norm(b, "input_layernorm")?;
-            let ln2 = norm(b, "post_attention_layernorm")?;
+            let ln2 = if self.mlp_norm {
+                Some(norm(b, "post_attention_layernorm")?)
+            } else {
+                None
+            };
             let qkv_bias = self.qkv_bias;
             let (q, k, v) = (
                 lin(b, &format!("{p}.self_attn.q_proj"), q_out, d, qkv_bias)?,
                 lin(b, &format!("{p}.self_attn.k_proj"), kv_out, d, qkv_bias)?,
                 lin(b, &format!("{p}.self_attn.v_proj"), kv_out, d, qkv_bias)?,
             );
-            let o = lin(b, &format!("{p}.self_attn.o_proj"), d, q_out, ln_bias)?;
+            let o = lin(b, &format!("{p}.self_attn.o_proj"), d, q_out, self.o_bias)?;
             let router = if self.experts > 1 {
                 Some(lin(
                     b,
@@ -566,18 +637,20 @@ impl HfConfig {
                 } else {
                     format!("{p}.mlp")
                 };
-                let gate = match self.family {
-                    Family::Llama => Some(lin(
+                let gate = if self.family.gated_mlp() {
+                    Some(lin(
                         b,
                         &format!("{ep}.gate_proj"),
                         self.intermediate,
                         d,
                         false,
-                    )?),
-                    Family::Gpt2 => None,
+                    )?)
+                } else {
+                    None
                 };
-                let up = lin(b, &format!("{ep}.up_proj"), self.intermediate, d, ln_bias)?;
-                let down = lin(b, &format!("{ep}.down_proj"), d, self.intermediate, ln_bias)?;
+                let mb = self.mlp_bias;
+                let up = lin(b, &format!("{ep}.up_proj"), self.intermediate, d, mb)?;
+                let down = lin(b, &format!("{ep}.down_proj"), d, self.intermediate, mb)?;
                 experts.push(Mlp { gate, up, down });
             }
             layers.push(LayerWeights {
@@ -599,10 +672,17 @@ impl HfConfig {
                 None
             },
         };
-        let head = if self.tie_embeddings {
-            embed
-        } else {
-            b.weight("lm_head", "weight", vec![self.vocab, d])?
+        let head = Lin {
+            w: if self.tie_embeddings {
+                embed
+            } else {
+                b.weight("lm_head", "weight", vec![self.vocab, d])?
+            },
+            bias: if self.head_bias {
+                Some(b.weight("lm_head", "bias", vec![self.vocab])?)
+            } else {
+                None
+            },
         };
         Ok(Weights {
             embed,
@@ -645,18 +725,14 @@ impl HfConfig {
                 vec![shape],
             )?[0];
         }
-        let norm_kind = if self.family == Family::Gpt2 {
-            NormKind::Layer
-        } else {
-            NormKind::Rms
-        };
+        let norm_kind = self.family.norm_kind();
         for (l, lw) in w.layers.iter().enumerate() {
             b.push_scope_fmt(format_args!("layers.{l}"));
             let h = norm_op(b, "input_layernorm", x, &lw.ln1, norm_kind)?;
             let mut q = lin_op(b, "self_attn.q_proj", h, &lw.q)?;
             let mut k = lin_op(b, "self_attn.k_proj", h, &lw.k)?;
             let v = lin_op(b, "self_attn.v_proj", h, &lw.v)?;
-            if self.family == Family::Llama {
+            if self.rope {
                 q = b.eltwise("self_attn.rope_q", EltOp::Rope, &[q])?;
                 k = b.eltwise("self_attn.rope_k", EltOp::Rope, &[k])?;
             }
@@ -688,34 +764,27 @@ impl HfConfig {
                 (kc, vc)
             };
             let a = b.attention("self_attn.attn", q, kc, vc, self.heads, self.kv_heads, true)?;
-            let mut o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
-            if self.tp > 1 {
-                let shape = b.shape(o).to_vec();
-                o = b.movement(
-                    "self_attn.all_reduce",
-                    MoveKind::AllReduce { group: self.tp },
-                    &[o],
-                    shape,
-                )?;
-            }
-            x = b.eltwise("residual_attn", EltOp::Add, &[x, o])?;
-            let h2 = norm_op(b, "post_attention_layernorm", x, &lw.ln2, norm_kind)?;
-            let m = match &lw.router {
-                None => mlp_op(b, "mlp", h2, &lw.experts[0])?,
-                Some(router) => self.moe(b, h2, router, w, &lw.experts, batch * new)?,
-            };
-            let m = if self.tp > 1 {
-                let shape = b.shape(m).to_vec();
-                b.movement(
-                    "mlp.all_reduce",
-                    MoveKind::AllReduce { group: self.tp },
-                    &[m],
-                    shape,
-                )?
+            let o = lin_op(b, "self_attn.o_proj", a, &lw.o)?;
+            if self.parallel_block {
+                // x + attn(ln(x)) + mlp(ln'(x)): both branches are row-parallel partial sums
+                // under tensor parallelism, added first and reduced once.
+                let hm = match &lw.ln2 {
+                    Some(ln2) => norm_op(b, "mlp_layernorm", x, ln2, norm_kind)?,
+                    None => h,
+                };
+                let m = self.mlp_or_moe(b, hm, lw, w, batch * new)?;
+                let sum = b.eltwise("parallel_sum", EltOp::Add, &[o, m])?;
+                let sum = self.all_reduce(b, "all_reduce", sum)?;
+                x = b.eltwise("residual", EltOp::Add, &[x, sum])?;
             } else {
-                m
-            };
-            x = b.eltwise("residual_mlp", EltOp::Add, &[x, m])?;
+                let o = self.all_reduce(b, "self_attn.all_reduce", o)?;
+                x = b.eltwise("residual_attn", EltOp::Add, &[x, o])?;
+                let ln2 = lw.ln2.as_ref().unwrap_or(&lw.ln1);
+                let h2 = norm_op(b, "post_attention_layernorm", x, ln2, norm_kind)?;
+                let m = self.mlp_or_moe(b, h2, lw, w, batch * new)?;
+                let m = self.all_reduce(b, "mlp.all_reduce", m)?;
+                x = b.eltwise("residual_mlp", EltOp::Add, &[x, m])?;
+            }
             b.pop_scope();
         }
         // Serving engines compute logits for the last position only.
@@ -725,8 +794,31 @@ impl HfConfig {
             x
         };
         let n = norm_op(b, "norm", last, &w.final_norm, norm_kind)?;
-        b.linear_with("lm_head", n, w.head)?;
+        lin_op(b, "lm_head", n, &w.head)?;
         Ok(())
+    }
+
+    fn mlp_or_moe(
+        &self,
+        b: &mut TraceBuilder,
+        h: TensorId,
+        lw: &LayerWeights,
+        w: &Weights,
+        tokens: u64,
+    ) -> Result<TensorId> {
+        match &lw.router {
+            None => mlp_op(b, "mlp", h, &lw.experts[0]),
+            Some(router) => self.moe(b, h, router, w, &lw.experts, tokens),
+        }
+    }
+
+    /// The all-reduce of a row-parallel output over the tensor-parallel group (none on one GPU).
+    fn all_reduce(&self, b: &mut TraceBuilder, name: &str, t: TensorId) -> Result<TensorId> {
+        if self.tp <= 1 {
+            return Ok(t);
+        }
+        let shape = b.shape(t).to_vec();
+        b.movement(name, MoveKind::AllReduce { group: self.tp }, &[t], shape)
     }
 
     fn moe(
@@ -801,7 +893,8 @@ struct Mlp {
 
 struct LayerWeights {
     ln1: Lin,
-    ln2: Lin,
+    /// The MLP's own norm; `None` where a parallel block's MLP shares `ln1`'s output.
+    ln2: Option<Lin>,
     q: Lin,
     k: Lin,
     v: Lin,
@@ -815,7 +908,7 @@ struct Weights {
     pos_embed: Option<TensorId>,
     layers: Vec<LayerWeights>,
     final_norm: Lin,
-    head: TensorId,
+    head: Lin,
     /// The experts (global indices) each layer's `experts` hold, in order.
     expert_group: std::ops::Range<u64>,
 }

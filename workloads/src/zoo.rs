@@ -76,6 +76,16 @@ pub static ZOO: &[ZooEntry] = &[
         "Llama-2-70B decoder, GQA 8 kv heads"
     ),
     hf!(
+        "gpt-j-6b",
+        "gpt-j-6b.json",
+        "GPT-J-6B decoder, parallel attention and MLP"
+    ),
+    hf!(
+        "falcon-180b",
+        "falcon-180b.json",
+        "Falcon-180B decoder, parallel blocks, GQA 8 kv heads"
+    ),
+    hf!(
         "mixtral-8x7b",
         "mixtral-8x7b.json",
         "Mixtral-8x7B MoE, top-2 of 8 experts"

@@ -113,6 +113,57 @@ fn gpt2_params_exact_with_tied_embeddings() {
     assert_eq!(t.totals().params, 124_439_808);
 }
 
+/// tiiuae/falcon-7b's config.json (multi-query, one LayerNorm shared by the parallel attention
+/// and MLP, no biases, tied head).
+const FALCON_7B: &str = r#"{"model_type": "falcon", "hidden_size": 4544, "n_head": 71, "n_layer": 32, "multi_query": true, "parallel_attn": true, "bias": false, "vocab_size": 65024, "alibi": false, "new_decoder_architecture": false}"#;
+
+/// EleutherAI/gpt-j-6b's config.json.
+const GPT_J_6B: &str = r#"{"model_type": "gptj", "n_embd": 4096, "n_head": 16, "n_layer": 28, "n_positions": 2048, "rotary_dim": 64, "n_inner": null, "vocab_size": 50400, "tie_word_embeddings": false}"#;
+
+#[test]
+fn falcon_7b_params_exact() {
+    // tiiuae/falcon-7b: 6,921,720,704 parameters (model card).
+    assert_eq!(hf(FALCON_7B, PREFILL_128).totals().params, 6_921_720_704);
+}
+
+#[test]
+fn gpt_j_params_from_its_structure() {
+    // Per layer: LayerNorm 2·4096, Q/K/V/O 4·4096² (no biases), fc_in and fc_out 2·4096·16384
+    // plus their biases 16384 + 4096; embeddings and the biased head 2·50400·4096 + 50400; final
+    // LayerNorm 2·4096: 6,050,882,784. EleutherAI's card gives 6,053,381,344 (0.04 % more).
+    let p = hf(GPT_J_6B, PREFILL_128).totals().params;
+    assert_eq!(p, 6_050_882_784);
+    assert!((p as f64 / 6_053_381_344.0 - 1.0).abs() < 5e-4);
+}
+
+#[test]
+fn parallel_blocks_share_one_norm_and_one_all_reduce() {
+    let per_layer = |json: &str, tp: u64, needle: &str| {
+        let cfg = vchip_workloads::hf::HfConfig::from_json("config.json", json)
+            .unwrap()
+            .tensor_parallel(tp)
+            .unwrap();
+        let t = cfg.trace("t", &PREFILL_128).unwrap();
+        t.ops
+            .iter()
+            .filter(|o| o.name.starts_with("prefill.layers.0.") && o.name.contains(needle))
+            .count()
+    };
+    // GPT-J: one LayerNorm; the attention and MLP partial sums are reduced together.
+    assert_eq!(per_layer(GPT_J_6B, 1, "layernorm"), 1);
+    assert_eq!(per_layer(GPT_J_6B, 2, "all_reduce"), 1);
+    // Falcon-7B (one KV head, replicated under TP): one norm too; the new decoder architecture
+    // (Falcon-40B/180B) gives the MLP its own.
+    assert_eq!(per_layer(FALCON_7B, 1, "layernorm"), 1);
+    let falcon_new = r#"{"model_type": "falcon", "hidden_size": 1024, "num_attention_heads": 16, "num_kv_heads": 4, "num_hidden_layers": 2, "new_decoder_architecture": true, "vocab_size": 1000}"#;
+    assert_eq!(per_layer(falcon_new, 1, "layernorm"), 2);
+    assert_eq!(per_layer(falcon_new, 4, "all_reduce"), 1);
+    // Llama stays sequential: two norms, two all-reduces.
+    let llama = r#"{"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048, "num_attention_heads": 16, "num_hidden_layers": 2, "vocab_size": 1000}"#;
+    assert_eq!(per_layer(llama, 1, "layernorm"), 2);
+    assert_eq!(per_layer(llama, 2, "all_reduce"), 2);
+}
+
 #[test]
 fn mistral_and_qwen2_params_exact() {
     // mistralai/Mistral-7B-v0.1: 7,241,732,096; Qwen/Qwen2-7B: 7,615,616,512 (qkv biases).
