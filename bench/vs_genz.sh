@@ -16,7 +16,7 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # vchip's predictions, the cases in the order of bench/run_genz.py.
 v=()
-v+=("$("$VCHIP" simulate llama-2-7b --hw a100-sxm-80gb --prompt 5 --gen 128 --cuda-graphs on \
+v+=("$("$VCHIP" simulate llama-2-7b --hw a100-sxm-80gb --prompt 5 --gen 200 --cuda-graphs on \
   --phase prefill --precision bf16 --format json | json "d['serving']['decode_tokens_per_s_per_user']")")
 for hw_p in "a100-sxm-80gb 128 f16" "a100-sxm-80gb 2048 f16" "h100-sxm 128 fp8;*.attn=f16" \
             "h100-sxm 2048 fp8;*.attn=f16"; do

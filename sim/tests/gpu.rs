@@ -102,30 +102,86 @@ fn error(predicted: f64, measured: f64) -> f64 {
     predicted / measured - 1.0
 }
 
+/// gpt-fast's README (pytorch-labs/gpt-fast, "Tensor Parallelism"): bf16 decode at batch 1 after a
+/// 5-token prompt, torch.compile with CUDA graphs, on A100-80GB SXM power-limited to 330 W:
+/// (model, GPUs, tokens/s).
+const GPT_FAST: [(&str, u64, f64); 7] = [
+    ("llama-2-7b", 1, 104.9),
+    ("llama-2-7b", 2, 168.84),
+    ("llama-2-7b", 4, 254.02),
+    ("llama-2-7b", 8, 328.43),
+    ("llama-2-70b", 2, 21.32),
+    ("llama-2-70b", 4, 38.01),
+    ("llama-2-70b", 8, 62.50),
+];
+
+/// gpt-fast's decode rate on A100s whose per-kernel GPU-side gap is `gap_us` (None: the preset's).
+fn gpt_fast_rate(model: &str, gpus: u64, gap_us: Option<f64>) -> f64 {
+    let mut spec: HardwareSpec = load_hardware(if gpus == 1 {
+        "a100-sxm-80gb"
+    } else {
+        "dgx-a100"
+    })
+    .unwrap();
+    let g = spec.gpu.as_mut().unwrap();
+    g.cuda_graphs = true;
+    if let Some(us) = gap_us {
+        g.graph_launch_us = vchip_hwmodels::spec::Positive(us);
+    }
+    let hw = build_model(spec).unwrap();
+    let cfg = llama(model).tensor_parallel(gpus).unwrap();
+    let bf16 = PrecisionPolicy::parse("bf16").unwrap();
+    // generate.py's defaults: 200 new tokens.
+    serve_on(&cfg, 1, 5, 200, Some(&bf16), hw.as_ref())
+        .unwrap()
+        .decode_tokens_per_s_per_user
+}
+
+/// The A100's per-kernel GPU-side gap is a calibration: the value (on a 0.25 µs grid) whose
+/// predictions are closest, in mean absolute error, to gpt-fast's tensor-parallel rows (2-8 GPUs).
+/// The one-GPU row, the GPU issue's target, is held out and must land within 15 %. (gpt-fast's
+/// node links its A100s in a hybrid cube mesh, not the DGX's NVSwitch; the all-reduces of a
+/// batch-1 decode are latency-bound, and the preset's latency is kept.)
+#[test]
+fn a100_kernel_gap_is_calibrated_on_gpt_fast_tensor_parallel_rows() {
+    let fit_rows = &GPT_FAST[1..];
+    let mean_error = |gap: f64| {
+        fit_rows
+            .iter()
+            .map(|&(m, n, tok_s)| (gpt_fast_rate(m, n, Some(gap)) / tok_s - 1.0).abs())
+            .sum::<f64>()
+            / fit_rows.len() as f64
+    };
+    let (best, err) = (4..=32)
+        .map(|q| q as f64 * 0.25)
+        .map(|gap| (gap, mean_error(gap)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    eprintln!(
+        "calibrated gap {best} us, mean |error| {:.1} %",
+        err * 100.0
+    );
+    for preset in ["a100-sxm-80gb", "dgx-a100"] {
+        let spec: HardwareSpec = load_hardware(preset).unwrap();
+        assert_eq!(spec.gpu.unwrap().graph_launch_us.0, best, "{preset}");
+    }
+    for &(m, n, tok_s) in &GPT_FAST {
+        let e = gpt_fast_rate(m, n, None) / tok_s - 1.0;
+        eprintln!("{m} on {n} GPU(s): {:+.1} %", e * 100.0);
+        assert!(e.abs() <= 0.15, "{m} on {n}: {e}");
+    }
+}
+
 /// gpt-fast (pytorch-labs README): Llama-2-7B, one A100-80GB, batch 1, bf16, a 5-token prompt,
-/// torch.compile with CUDA graphs: 104.9 tokens/s. vchip is 16.4 % fast here: outside the GPU
-/// issue's 15 % bar (docs/gpu.md), so this test holds today's accuracy, ±20 %.
+/// torch.compile with CUDA graphs: 104.9 tokens/s; held out of the gap's calibration above.
 #[test]
 fn llama_2_7b_decode_on_a100_against_gpt_fast() {
-    let hw = gpu("a100-sxm-80gb", true);
-    let s = serve_on(
-        &llama("llama-2-7b"),
-        1,
-        5,
-        128,
-        PrecisionPolicy::parse("bf16").ok().as_ref(),
-        hw.as_ref(),
-    )
-    .unwrap();
-    let e = error(s.decode_tokens_per_s_per_user, 104.9);
-    eprintln!(
-        "decode: {:.1} tok/s vs 104.9 ({:+.1} %)",
-        s.decode_tokens_per_s_per_user,
-        e * 100.0
-    );
-    assert!(e.abs() <= 0.20, "{e}");
+    let rate = gpt_fast_rate("llama-2-7b", 1, None);
+    let e = error(rate, 104.9);
+    eprintln!("decode: {rate:.1} tok/s vs 104.9 ({:+.1} %)", e * 100.0);
+    assert!(e.abs() <= 0.15, "{e}");
     // Memory-bound: the weights cross HBM once per token, at no more than the datasheet rate.
-    assert!(s.tpot_s > 13.48e9 / 2039e9);
+    assert!(1.0 / rate > 13.48e9 / 2039e9);
 }
 
 /// TensorRT-LLM v0.5 performance doc: Llama-2-7B on one A100, FP16, batch 1, 2048-token prompt:

@@ -1,9 +1,9 @@
 //! The GPU kind (`kind: gpu`): kernels on the whole-graph schedule. Element-wise work that
 //! follows a GEMM rides its epilogue (bias, activation, RoPE, residual add), as inference
-//! engines fuse it; each remaining step is one kernel, costed from its shape (`kernels.rs`) plus a
-//! per-kernel launch cost: with eager launches the GPU waits for the host whenever a kernel is
-//! shorter than a launch, with CUDA graphs only the GPU-side gap remains. Tensor-parallel
-//! all-reduces cross the interconnect as a ring.
+//! engines fuse it, and the Q, K and V projections run as one GEMM; each remaining step is one
+//! kernel, costed from its shape (`kernels.rs`) plus a GPU-side gap per kernel; with eager
+//! launches the GPU also waits for the host whenever a kernel is shorter than a launch, with CUDA
+//! graphs only the gap remains. Tensor-parallel all-reduces cross the interconnect as a ring.
 
 pub mod kernels;
 pub mod launch;
@@ -14,7 +14,7 @@ use vchip_workloads::{MoveKind, Op, OpKind, Trace};
 use crate::area::Area;
 use crate::error::HwError;
 use crate::model::*;
-use crate::plan::fuse::{fuse_epilogues, MATRIX_EPILOGUES};
+use crate::plan::fuse::{fuse_epilogues, is_matrix, merge_qkv_projections, MATRIX_EPILOGUES};
 use crate::schedule::{materialised, Level, Schedule, Step, StepKind};
 use crate::spec::gpu::GpuSpec;
 use crate::spec::HardwareSpec;
@@ -100,14 +100,6 @@ impl GpuModel {
                     .join(", ")
             ),
         })
-    }
-
-    fn launch_s(&self) -> f64 {
-        if self.gpu.cuda_graphs {
-            self.gpu.graph_launch_us.0 * 1e-6
-        } else {
-            self.gpu.launch_us.0 * 1e-6
-        }
     }
 
     /// One kernel's time and traffic; `hot`: its activation input was just written (in L2).
@@ -251,6 +243,40 @@ impl GpuModel {
         })
     }
 
+    /// Horizontally fused projections (Q, K, V): one GEMM over the concatenated weights.
+    fn sibling_gemm(&self, trace: &Trace, gemms: &[&Op]) -> Result<KernelTime, HwError> {
+        let mut n = 0u64;
+        let (mut weight_bytes, mut weight_elems) = (0u64, 0u64);
+        let (mut m, mut k) = (0, 0);
+        for op in gemms {
+            let OpKind::MatMul(g) = op.kind else {
+                return Err(HwError::Op {
+                    op: op.name.clone(),
+                    msg: "only matrix products fuse side by side".into(),
+                });
+            };
+            (m, k) = (g.m, g.k);
+            n = n.saturating_add(g.n);
+            for &w in &op.weights {
+                let w = trace.tensor(w);
+                if w.shape.len() == 2 {
+                    weight_bytes = weight_bytes.saturating_add(w.bytes());
+                    weight_elems = weight_elems.saturating_add(w.numel());
+                }
+            }
+        }
+        let first = gemms[0];
+        let elem = first.dtype.bits() as f64 / 8.0;
+        let b_elem = if weight_elems > 0 {
+            weight_bytes as f64 / weight_elems as f64
+        } else {
+            elem
+        };
+        Ok(self
+            .kernels()
+            .gemm(1, m, n, k, elem, b_elem, elem, self.peak(first)?, true))
+    }
+
     /// Ring all-reduce over `group` GPUs on the node's interconnect.
     fn all_reduce(&self, bytes: u64, group: u64) -> KernelTime {
         KernelTime {
@@ -272,13 +298,20 @@ impl GpuModel {
         if is_view(anchor) {
             return Ok(OpCost::zero());
         }
-        let (mut t, link) = self.kernel(trace, anchor)?;
-        // Fused epilogue ops read their other operands (a residual) on the way out.
-        for op in &ops[1..] {
+        let matrices: Vec<&Op> = ops.iter().copied().filter(|o| is_matrix(o)).collect();
+        let (mut t, link) = if matrices.len() > 1 {
+            (self.sibling_gemm(trace, &matrices)?, None)
+        } else {
+            self.kernel(trace, anchor)?
+        };
+        // Fused epilogue ops read their other operands (a residual) on the way out; what an
+        // earlier op of the step produced never left the SM.
+        let made_here = |t: &vchip_workloads::TensorId| ops.iter().any(|o| o.outputs.contains(t));
+        for op in ops[1..].iter().filter(|o| !is_matrix(o)) {
             let extra: u64 = op
                 .inputs
                 .iter()
-                .filter(|i| !anchor.outputs.contains(i))
+                .filter(|i| !made_here(i))
                 .map(|&i| trace.tensor(i).bytes())
                 .sum();
             let s = self.kernels().stream(extra, true);
@@ -286,14 +319,16 @@ impl GpuModel {
             t.hbm_bytes = t.hbm_bytes.saturating_add(s.hbm_bytes);
             t.l2_bytes = t.l2_bytes.saturating_add(s.l2_bytes);
         }
-        let launch = self.launch_s();
-        // Eager launches overlap with the previous kernel; the GPU waits when kernels are shorter.
-        // With CUDA graphs the gap adds to every kernel.
+        // Every kernel pays the GPU-side gap (the previous kernel's drain, its own start and
+        // pipeline fill) on top of its body. Eager launches overlap with the previous kernel: the
+        // GPU waits for the host only when the host's launch takes longer than that.
+        let gap = self.gpu.graph_launch_us.0 * 1e-6;
+        let on_gpu = t.seconds + gap;
         let (seconds, launch_bound) = if self.gpu.cuda_graphs {
-            // The gap is the step's larger share when the kernel is shorter than it.
-            (t.seconds + launch, launch > t.seconds)
+            (on_gpu, gap > t.seconds)
         } else {
-            (t.seconds.max(launch), launch > t.seconds)
+            let launch = self.gpu.launch_us.0 * 1e-6;
+            (on_gpu.max(launch), launch > on_gpu)
         };
         let cycles = (seconds * self.clock).round() as u64;
         let compute_cycles = ((t.compute_s * self.clock).round() as u64).min(cycles);
@@ -428,7 +463,7 @@ impl HardwareModel for GpuModel {
         if opts.fusion == Fusion::Off {
             return Ok(Schedule::layer_by_layer(g, &self.levels()));
         }
-        let steps = fuse_epilogues(g, &MATRIX_EPILOGUES);
+        let steps = merge_qkv_projections(g, fuse_epilogues(g, &MATRIX_EPILOGUES));
         let mat = materialised(g, &steps);
         // Everything lives in HBM; L2 is a cache, not a home.
         let home = mat.iter().map(|&m| m.then_some(1)).collect();

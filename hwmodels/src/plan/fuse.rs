@@ -10,7 +10,7 @@
 //! the anchor later keeps the order valid.
 
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{NormKind, Op, OpId, OpKind};
+use vchip_workloads::{MoveKind, NormKind, Op, OpId, OpKind};
 
 use crate::schedule::{Step, StepKind};
 
@@ -106,6 +106,95 @@ pub fn fuse_epilogues(g: &Graph, rules: &FusionRules) -> Vec<Step> {
         .collect()
 }
 
+/// Whether a step's result feeds attention only: as queries, or as keys and values through the
+/// KV-cache write.
+fn feeds_attention_only(g: &Graph, step: &Step) -> bool {
+    let Some(&last) = step.ops.last() else {
+        return false;
+    };
+    let out = &g.op(last).outputs;
+    out.len() == 1
+        && !g.consumers[out[0].0 as usize].is_empty()
+        && g.consumers[out[0].0 as usize].iter().all(|&c| {
+            matches!(
+                g.op(c).kind,
+                OpKind::Attention { .. }
+                    | OpKind::DataMovement {
+                        kind: MoveKind::KvCacheWrite,
+                        ..
+                    }
+            )
+        })
+}
+
+/// Horizontal fusion of the Q, K and V projections: weight GEMMs that read the same activations
+/// and feed only attention run as one GEMM over their concatenated weights, as every serving
+/// engine lays them out (vLLM's `QKVParallelLinear`, TensorRT-LLM's fused QKV linear, gpt-fast's
+/// `wqkv`, the checkpoints of GPT-2 `c_attn` and Falcon `query_key_value`). Each keeps its own
+/// epilogue (RoPE on Q and K). The merged step runs at its last member's place; a group is left
+/// alone when a step in between reads one of its members.
+pub fn merge_qkv_projections(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
+    let key = |s: &Step| -> Option<u32> {
+        let a = g.op(*s.ops.first()?);
+        let projection = matches!(a.kind, OpKind::MatMul(_))
+            && !a.weights.is_empty()
+            && a.inputs.len() == 1
+            && feeds_attention_only(g, s);
+        projection.then(|| a.inputs[0].0)
+    };
+    let keys: Vec<Option<u32>> = steps.iter().map(key).collect();
+    let mut members: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            members.entry(*k).or_default().push(i);
+        }
+    }
+    let mut step_of = vec![usize::MAX; g.trace.ops.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &o in &s.ops {
+            step_of[o.0 as usize] = i;
+        }
+    }
+    // Member step → the step it joins (the group's last).
+    let mut joins = vec![None; steps.len()];
+    for group in members.values().filter(|m| m.len() > 1) {
+        let (first, last) = (group[0], group[group.len() - 1]);
+        let read_between = group[..group.len() - 1].iter().any(|&m| {
+            let last_op = steps[m].ops[steps[m].ops.len() - 1];
+            g.op(last_op).outputs.iter().any(|t| {
+                g.consumers[t.0 as usize].iter().any(|&c| {
+                    let at = step_of[c.0 as usize];
+                    at > first && at < last && !group.contains(&at)
+                })
+            })
+        });
+        if !read_between {
+            for &m in &group[..group.len() - 1] {
+                joins[m] = Some(last);
+            }
+        }
+    }
+    let mut pending: Vec<smallvec::SmallVec<[OpId; 4]>> = vec![Default::default(); steps.len()];
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, mut s) in steps.into_iter().enumerate() {
+        if let Some(j) = joins[i] {
+            let ops = std::mem::take(&mut s.ops);
+            pending[j].extend(ops);
+            continue;
+        }
+        if !pending[i].is_empty() {
+            let mut ops = std::mem::take(&mut pending[i]);
+            ops.extend(s.ops);
+            s = Step {
+                ops,
+                kind: StepKind::Fused,
+            };
+        }
+        out.push(s);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +247,35 @@ mod tests {
         let steps = fuse_epilogues(&g, &rules());
         assert_eq!(steps.len(), 3);
         assert!(steps.iter().all(|s| s.kind == StepKind::Op));
+    }
+
+    #[test]
+    fn q_k_v_projections_run_as_one_gemm_and_a_sibling_mlp_stays_apart() {
+        // x → q (+rope), k (+rope), v → attention; x → up → gelu (a parallel block's MLP).
+        let mut b = TraceBuilder::new("t");
+        let x = b.input("x", vec![1, 16, 64], DType::F16).unwrap();
+        let q = b.linear("q", x, 64, false).unwrap();
+        let q = b.eltwise("rope_q", EltOp::Rope, &[q]).unwrap();
+        let k = b.linear("k", x, 64, false).unwrap();
+        let k = b.eltwise("rope_k", EltOp::Rope, &[k]).unwrap();
+        let v = b.linear("v", x, 64, false).unwrap();
+        let up = b.linear("up", x, 256, false).unwrap();
+        b.eltwise("gelu", EltOp::Gelu, &[up]).unwrap();
+        b.attention("attn", q, k, v, 4, 4, true).unwrap();
+        let g = Graph::with_passes(b.finish(), &Pass::ALL).unwrap();
+        let steps = merge_qkv_projections(&g, fuse_epilogues(&g, &MATRIX_EPILOGUES));
+        let names: Vec<Vec<&str>> = steps
+            .iter()
+            .map(|s| s.ops.iter().map(|&o| g.op(o).name.as_str()).collect())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                vec!["q", "rope_q", "k", "rope_k", "v"],
+                vec!["up", "gelu"],
+                vec!["attn"]
+            ]
+        );
+        assert_eq!(steps[0].kind, StepKind::Fused);
     }
 }

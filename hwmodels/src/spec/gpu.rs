@@ -32,10 +32,13 @@ pub struct GpuSpec {
     pub mma_efficiency: Positive,
     /// Host-side launch cost per kernel without CUDA graphs, µs.
     pub launch_us: Positive,
-    /// Per-kernel cost that remains with CUDA graphs (the GPU's own start and drain), µs.
+    /// GPU-side cost of every kernel beyond its body, µs: the gap after the previous kernel, its
+    /// own start, pipeline fill and drain. Paid under CUDA graphs and eager launches alike (where
+    /// a slower host hides it behind `launch_us`). The name is the one it had when only graphs
+    /// paid it.
     pub graph_launch_us: Positive,
-    /// Launch kernels from a captured CUDA graph (`--cuda-graphs on`): only the GPU-side gap
-    /// between kernels remains.
+    /// Launch kernels from a captured CUDA graph (`--cuda-graphs on`): the host's `launch_us`
+    /// goes, the GPU-side `graph_launch_us` stays.
     #[serde(default)]
     pub cuda_graphs: bool,
     /// GPUs in the node (tensor parallelism splits over at most this many).
