@@ -16,7 +16,7 @@ use vchip_hwmodels::{
     CostOptions, Energy, Fusion, HardwareModel, HwError, Level, LevelPeak, OpCost, StepKind,
 };
 use vchip_workloads::graph::{Graph, Pass, PassRecord};
-use vchip_workloads::{Phase, Trace, WorkloadError};
+use vchip_workloads::{OpKind, Phase, Trace, WorkloadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -364,7 +364,7 @@ pub fn simulate_graph_with(
             kind: st.kind,
             ops: st.ops.iter().map(|&o| g.op(o).name.clone()).collect(),
             op_type: anchor.kind.type_name(),
-            detail: anchor.kind.detail(),
+            detail: step_detail(g, st),
             phase: anchor.phase,
             macs,
             cost,
@@ -442,6 +442,30 @@ pub fn simulate_graph_with(
         serving: None,
         provenance: None,
     })
+}
+
+/// The step's shape: its anchor's, or for side-by-side GEMMs (fused Q/K/V) the one product they
+/// run as, their output widths added.
+fn step_detail(g: &Graph, st: &vchip_hwmodels::Step) -> String {
+    if st.kind != StepKind::Fused {
+        return g.op(st.ops[0]).kind.detail();
+    }
+    let gemms: Vec<vchip_workloads::Gemm> = st
+        .ops
+        .iter()
+        .filter_map(|&o| match g.op(o).kind {
+            OpKind::MatMul(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    match gemms.as_slice() {
+        [first, _, ..] => OpKind::MatMul(vchip_workloads::Gemm {
+            n: gemms.iter().map(|m| m.n).fold(0, u64::saturating_add),
+            ..*first
+        })
+        .detail(),
+        _ => g.op(st.ops[0]).kind.detail(),
+    }
 }
 
 /// One row per op in the trace's order: the anchor of a step carries the step's cost, an op fused

@@ -180,9 +180,20 @@ impl HfConfig {
                 },
             }
         };
-        let flag =
-            |key: &str, default: bool| get(&[key]).and_then(Value::as_bool).unwrap_or(default);
-        let hidden = num(&["hidden_size", "n_embd"], None)?;
+        let flag = |key: &str, default: bool| -> Result<bool> {
+            match get(&[key]) {
+                None => Ok(default),
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    invalid(
+                        file,
+                        &format!("field `{key}`"),
+                        &format!("must be true or false, got {v}"),
+                        "use a JSON boolean",
+                    )
+                }),
+            }
+        };
+        let hidden = num(&["hidden_size", "n_embd", "n_embed"], None)?;
         let heads = num(&["num_attention_heads", "n_head"], None)?;
         let layers = num(&["num_hidden_layers", "n_layer"], None)?;
         if layers > MAX_LAYERS {
@@ -200,12 +211,19 @@ impl HfConfig {
             Family::Llama => num(&["intermediate_size"], None)?,
         };
         // Falcon's new decoder architecture groups KV heads (`num_kv_heads`); the original one is
-        // multi-query (one KV head) unless `multi_query` is false.
-        let falcon_new = family == Family::Falcon && flag("new_decoder_architecture", false);
+        // multi-query (one KV head) unless `multi_query` is false. Configs of the RefinedWeb era
+        // say `n_head_kv` instead of the flag (HF's converter reads it so).
+        let falcon_new = family == Family::Falcon
+            && flag("new_decoder_architecture", obj.contains_key("n_head_kv"))?;
+        let kv_key = if family == Family::Falcon {
+            "num_kv_heads"
+        } else {
+            "num_key_value_heads"
+        };
         let kv_heads = match family {
             Family::Falcon if falcon_new => num(&["num_kv_heads", "n_head_kv"], Some(heads))?,
-            Family::Falcon if flag("multi_query", true) => 1,
-            _ => num(&["num_key_value_heads"], Some(heads))?,
+            Family::Falcon if flag("multi_query", true)? => 1,
+            _ => num(&[kv_key], Some(heads))?,
         };
         let head_dim = num(&["head_dim"], Some(hidden / heads))?;
         if hidden % heads != 0 && get(&["head_dim"]).is_none() {
@@ -219,22 +237,27 @@ impl HfConfig {
         if heads % kv_heads != 0 {
             return Err(invalid(
                 file,
-                "field `num_key_value_heads`",
+                &format!("field `{kv_key}`"),
                 &format!("{kv_heads} must divide num_attention_heads {heads}"),
                 "",
             ));
         }
-        let max_positions = num(&["max_position_embeddings", "n_positions"], Some(4096))?;
+        // Falcon was trained on 2,048 tokens (HF `FalconConfig`'s default).
+        let default_positions = if family == Family::Falcon { 2048 } else { 4096 };
+        let max_positions = num(
+            &["max_position_embeddings", "n_positions"],
+            Some(default_positions),
+        )?;
         let tie_embeddings = flag(
             "tie_word_embeddings",
             matches!(family, Family::Gpt2 | Family::Falcon),
-        );
-        let falcon_bias = family == Family::Falcon && flag("bias", false);
+        )?;
+        let falcon_bias = family == Family::Falcon && flag("bias", false)?;
         let qkv_bias = match family {
             Family::Gpt2 => true,
             Family::Gptj => false,
             Family::Falcon => falcon_bias,
-            Family::Llama => flag("attention_bias", model_type.starts_with("qwen2")),
+            Family::Llama => flag("attention_bias", model_type.starts_with("qwen2"))?,
         };
         let (o_bias, mlp_bias) = match family {
             Family::Gpt2 => (true, true),
@@ -244,14 +267,18 @@ impl HfConfig {
         };
         let rope = match family {
             Family::Gpt2 => false,
-            Family::Falcon => !flag("alibi", false),
+            Family::Falcon => !flag("alibi", false)?,
             Family::Llama | Family::Gptj => true,
         };
         let parallel_block = match family {
             Family::Gptj => true,
-            Family::Falcon => falcon_new || flag("parallel_attn", true),
+            Family::Falcon => falcon_new || flag("parallel_attn", true)?,
             Family::Llama | Family::Gpt2 => false,
         };
+        // Falcon's new architecture gives the MLP its own norm unless `num_ln_in_parallel_attn`
+        // is 1 (Falcon2-11B).
+        let mlp_norm =
+            !parallel_block || (falcon_new && num(&["num_ln_in_parallel_attn"], Some(2))? == 2);
         let sliding_window = if get(&["use_sliding_window"]).and_then(Value::as_bool) == Some(false)
         {
             None
@@ -306,7 +333,7 @@ impl HfConfig {
             head_bias: family == Family::Gptj,
             rope,
             parallel_block,
-            mlp_norm: !parallel_block || falcon_new,
+            mlp_norm,
             sliding_window,
             experts,
             experts_per_token,

@@ -165,6 +165,29 @@ fn parallel_blocks_share_one_norm_and_one_all_reduce() {
 }
 
 #[test]
+fn falcon_configs_of_every_era() {
+    let parse = |json: &str| vchip_workloads::hf::HfConfig::from_json("config.json", json);
+    // RefinedWeb-era Falcon-40B: `n_head_kv` without the flag means the new architecture (HF's
+    // converter reads it so): 8 KV heads and a norm of the MLP's own.
+    let old = parse(r#"{"model_type": "RefinedWeb", "n_embed": 8192, "n_head": 128, "n_head_kv": 8, "n_layer": 60, "vocab_size": 65024, "parallel_attn": true, "bias": false, "alibi": false}"#).unwrap();
+    assert_eq!((old.kv_heads, old.mlp_norm), (8, true));
+    // Falcon2-11B: the new architecture with one norm for both branches.
+    let one_ln = parse(r#"{"model_type": "falcon", "hidden_size": 4096, "num_attention_heads": 32, "num_kv_heads": 8, "num_hidden_layers": 2, "new_decoder_architecture": true, "num_ln_in_parallel_attn": 1, "vocab_size": 1000}"#).unwrap();
+    assert!(!one_ln.mlp_norm);
+    // Falcon's context defaults to 2,048 positions (HF FalconConfig).
+    assert_eq!(one_ln.max_positions, 2048);
+    // A flag that is not a boolean is refused by name.
+    let err = parse(r#"{"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 10, "new_decoder_architecture": "true"}"#).unwrap_err().to_string();
+    assert!(
+        err.contains("new_decoder_architecture") && err.contains("true or false"),
+        "{err}"
+    );
+    // KV heads that do not divide the heads are refused naming Falcon's own key.
+    let err = parse(r#"{"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4, "num_kv_heads": 3, "num_hidden_layers": 1, "vocab_size": 10, "new_decoder_architecture": true}"#).unwrap_err().to_string();
+    assert!(err.contains("num_kv_heads"), "{err}");
+}
+
+#[test]
 fn mistral_and_qwen2_params_exact() {
     // mistralai/Mistral-7B-v0.1: 7,241,732,096; Qwen/Qwen2-7B: 7,615,616,512 (qkv biases).
     let mistral = hf(

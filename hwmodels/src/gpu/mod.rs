@@ -247,7 +247,7 @@ impl GpuModel {
     fn sibling_gemm(&self, trace: &Trace, gemms: &[&Op]) -> Result<KernelTime, HwError> {
         let mut n = 0u64;
         let (mut weight_bytes, mut weight_elems) = (0u64, 0u64);
-        let (mut m, mut k) = (0, 0);
+        let (mut batch, mut m, mut k) = (1, 0, 0);
         for op in gemms {
             let OpKind::MatMul(g) = op.kind else {
                 return Err(HwError::Op {
@@ -255,7 +255,7 @@ impl GpuModel {
                     msg: "only matrix products fuse side by side".into(),
                 });
             };
-            (m, k) = (g.m, g.k);
+            (batch, m, k) = (g.batch, g.m, g.k);
             n = n.saturating_add(g.n);
             for &w in &op.weights {
                 let w = trace.tensor(w);
@@ -274,7 +274,7 @@ impl GpuModel {
         };
         Ok(self
             .kernels()
-            .gemm(1, m, n, k, elem, b_elem, elem, self.peak(first)?, true))
+            .gemm(batch, m, n, k, elem, b_elem, elem, self.peak(first)?, true))
     }
 
     /// Ring all-reduce over `group` GPUs on the node's interconnect.
@@ -351,10 +351,17 @@ impl GpuModel {
         } else {
             Bound::Memory(LevelName::of(LEVEL_L2))
         };
-        // Of the HBM bytes, the step's result as written (kernel times count both directions).
+        // Of the HBM bytes, the step's results as written (kernel times count both directions):
+        // each op's output that is not consumed inside the step (a fused projection has three).
         let hbm_written = ops
-            .last()
-            .map_or(0, |o| trace.op_bytes_written(o))
+            .iter()
+            .filter(|o| {
+                o.outputs
+                    .iter()
+                    .all(|t| !ops.iter().any(|c| c.inputs.contains(t)))
+            })
+            .map(|o| trace.op_bytes_written(o))
+            .fold(0u64, u64::saturating_add)
             .min(hbm_traffic);
         let mut traffic: crate::model::Traffic = smallvec::smallvec![
             LevelTraffic {

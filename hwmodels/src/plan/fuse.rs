@@ -10,7 +10,7 @@
 //! the anchor later keeps the order valid.
 
 use vchip_workloads::graph::{is_view, Graph};
-use vchip_workloads::{MoveKind, NormKind, Op, OpId, OpKind};
+use vchip_workloads::{DType, MoveKind, NormKind, Op, OpId, OpKind};
 
 use crate::schedule::{Step, StepKind};
 
@@ -132,18 +132,23 @@ fn feeds_attention_only(g: &Graph, step: &Step) -> bool {
 /// engine lays them out (vLLM's `QKVParallelLinear`, TensorRT-LLM's fused QKV linear, gpt-fast's
 /// `wqkv`, the checkpoints of GPT-2 `c_attn` and Falcon `query_key_value`). Each keeps its own
 /// epilogue (RoPE on Q and K). The merged step runs at its last member's place; a group is left
-/// alone when a step in between reads one of its members.
+/// alone when a step in between reads one of its members. Siblings must share the number formats
+/// and the batch. Traces whose Q, K and V reach attention through reshapes (ONNX exports) keep
+/// three kernels.
 pub fn merge_qkv_projections(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
-    let key = |s: &Step| -> Option<u32> {
+    // Siblings share the input and the number formats (a precision override on one projection
+    // keeps it apart: one kernel runs one format).
+    let key = |s: &Step| -> Option<(u32, u64, DType, Option<DType>)> {
         let a = g.op(*s.ops.first()?);
-        let projection = matches!(a.kind, OpKind::MatMul(_))
-            && !a.weights.is_empty()
-            && a.inputs.len() == 1
-            && feeds_attention_only(g, s);
-        projection.then(|| a.inputs[0].0)
+        let OpKind::MatMul(gemm) = a.kind else {
+            return None;
+        };
+        let projection = !a.weights.is_empty() && a.inputs.len() == 1 && feeds_attention_only(g, s);
+        let weight_dtype = a.weights.first().map(|&w| g.trace.tensor(w).dtype);
+        projection.then(|| (a.inputs[0].0, gemm.batch, a.dtype, weight_dtype))
     };
-    let keys: Vec<Option<u32>> = steps.iter().map(key).collect();
-    let mut members: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    let keys: Vec<_> = steps.iter().map(key).collect();
+    let mut members: std::collections::BTreeMap<_, Vec<usize>> = Default::default();
     for (i, k) in keys.iter().enumerate() {
         if let Some(k) = k {
             members.entry(*k).or_default().push(i);
