@@ -207,6 +207,13 @@ mod tests {
     use vchip_workloads::graph::Pass;
     use vchip_workloads::{DType, EltOp, OpKind};
 
+    fn step_names<'g>(g: &'g Graph, steps: &[Step]) -> Vec<Vec<&'g str>> {
+        steps
+            .iter()
+            .map(|s| s.ops.iter().map(|&o| g.op(o).name.as_str()).collect())
+            .collect()
+    }
+
     fn rules() -> FusionRules {
         FusionRules {
             anchor: |op| matches!(op.kind, OpKind::Conv2d(_) | OpKind::MatMul(_)),
@@ -228,10 +235,7 @@ mod tests {
         b.eltwise("out_relu", EltOp::Relu, &[y]).unwrap();
         let g = Graph::with_passes(b.finish(), &Pass::ALL).unwrap();
         let steps = fuse_epilogues(&g, &rules());
-        let names: Vec<Vec<&str>> = steps
-            .iter()
-            .map(|s| s.ops.iter().map(|&o| g.op(o).name.as_str()).collect())
-            .collect();
+        let names = step_names(&g, &steps);
         // The add joins the shortcut conv (the later of its producers), the main conv stands alone.
         assert_eq!(
             names,
@@ -269,10 +273,7 @@ mod tests {
         b.attention("attn", q, k, v, 4, 4, true).unwrap();
         let g = Graph::with_passes(b.finish(), &Pass::ALL).unwrap();
         let steps = merge_qkv_projections(&g, fuse_epilogues(&g, &MATRIX_EPILOGUES));
-        let names: Vec<Vec<&str>> = steps
-            .iter()
-            .map(|s| s.ops.iter().map(|&o| g.op(o).name.as_str()).collect())
-            .collect();
+        let names = step_names(&g, &steps);
         assert_eq!(
             names,
             vec![
