@@ -240,6 +240,77 @@ fn one_tile_past_a_full_wave_costs_a_second_wave() {
     assert!(flops / full.seconds > 0.8 * 312e12 * g.mma_efficiency.0);
 }
 
+/// Every kernel pays the GPU-side gap on top of its body; an eager launch only adds when the host
+/// is slower than both, and a fused Q/K/V step costs the one GEMM of its concatenated weights.
+#[test]
+fn kernels_pay_the_gap_and_eager_launches_only_the_excess() {
+    use vchip_workloads::builder::TraceBuilder;
+    use vchip_workloads::DType;
+    let spec = load_hardware("a100-sxm-80gb").unwrap();
+    let g = spec.gpu.clone().unwrap();
+    let k = Gpu {
+        g: &g,
+        hbm_bytes_per_s: 2039e9,
+    };
+    let gap = g.graph_launch_us.0 * 1e-6;
+    let one_gemm = |m: u64, graphs: bool| {
+        let mut b = TraceBuilder::new("t");
+        (b.act_dtype, b.weight_dtype) = (DType::F16, DType::F16);
+        let x = b.input("x", vec![m, 4096], DType::F16).unwrap();
+        b.linear("fc", x, 4096, false).unwrap();
+        latency_of(b.finish(), graphs)
+    };
+    let body = |m: u64| {
+        k.gemm(1, m, 4096, 4096, 2.0, 2.0, 2.0, 312e12, true)
+            .seconds
+    };
+    for m in [1, 2048] {
+        let graphs = one_gemm(m, true);
+        assert!(
+            (graphs - (body(m) + gap)).abs() < 1e-9,
+            "M={m}: {graphs} vs {}",
+            body(m) + gap
+        );
+        let eager = one_gemm(m, false);
+        let expect = (body(m) + gap).max(g.launch_us.0 * 1e-6);
+        assert!((eager - expect).abs() < 1e-9, "M={m}: {eager} vs {expect}");
+    }
+    // Q, K and V reading one input and feeding attention: one kernel of N = 3 × 4096.
+    let mut b = TraceBuilder::new("t");
+    (b.act_dtype, b.weight_dtype) = (DType::F16, DType::F16);
+    let x = b.input("x", vec![1, 2048, 4096], DType::F16).unwrap();
+    let q = b.linear("q", x, 4096, false).unwrap();
+    let kk = b.linear("k", x, 4096, false).unwrap();
+    let v = b.linear("v", x, 4096, false).unwrap();
+    b.attention("attn", q, kk, v, 32, 32, true).unwrap();
+    let r = simulate(
+        &b.finish(),
+        gpu("a100-sxm-80gb", true).as_ref(),
+        &CostOptions::default(),
+    )
+    .unwrap();
+    let qkv = &r.steps[0];
+    assert_eq!(qkv.ops.len(), 3);
+    assert_eq!(qkv.detail, "2048x12288x4096");
+    let fused = k
+        .gemm(1, 2048, 3 * 4096, 4096, 2.0, 2.0, 2.0, 312e12, true)
+        .seconds
+        + gap;
+    let secs = qkv.cost.cycles as f64 / (spec.clock_mhz.0 * 1e6);
+    assert!((secs / fused - 1.0).abs() < 1e-6, "{secs} vs {fused}");
+}
+
+fn latency_of(t: vchip_workloads::Trace, graphs: bool) -> f64 {
+    simulate(
+        &t,
+        gpu("a100-sxm-80gb", graphs).as_ref(),
+        &CostOptions::default(),
+    )
+    .unwrap()
+    .totals
+    .latency_s
+}
+
 /// Serving's two shortcuts against brute force: the mean decode step over a growing context from
 /// its two ends, and the whole network from one and two layers.
 #[test]
