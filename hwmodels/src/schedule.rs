@@ -139,12 +139,7 @@ impl Schedule {
 /// Whether each tensor is ever stored: false for a tensor produced and read only inside one fused
 /// step (it never leaves the output path).
 pub fn materialised(g: &Graph, steps: &[Step]) -> Vec<bool> {
-    let mut step_of = vec![usize::MAX; g.trace.ops.len()];
-    for (i, s) in steps.iter().enumerate() {
-        for &o in &s.ops {
-            step_of[o.0 as usize] = i;
-        }
-    }
+    let step_of = step_of_ops(g, steps);
     (0..g.trace.tensors.len())
         .map(|t| {
             let Some(p) = g.producer[t] else {
@@ -161,6 +156,17 @@ pub fn materialised(g: &Graph, steps: &[Step]) -> Vec<bool> {
             !inside
         })
         .collect()
+}
+
+/// The step each op runs in, by op index; `usize::MAX` for an op no step holds.
+pub fn step_of_ops(g: &Graph, steps: &[Step]) -> Vec<usize> {
+    let mut step_of = vec![usize::MAX; g.trace.ops.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &o in &s.ops {
+            step_of[o.0 as usize] = i;
+        }
+    }
+    step_of
 }
 
 /// First and last step (inclusive) of each tensor's storage root; `None` for tensors with none

@@ -21,7 +21,7 @@
 //! sixth (`fixtures/amd-epyc-zen3-2vcpu-full-dec1.json`, the same VM, same `lscpu`) a fresh run
 //! of session 18's code a day later, whose 16 MiB copy fell past the last cache's end.
 
-use vchip_validate::calibrate::calibrate;
+use vchip_validate::calibrate::{calibrate, CpuReport};
 use vchip_validate::kernels::Kernel;
 use vchip_validate::run::CpuMeasurements;
 
@@ -57,8 +57,14 @@ fn recorded_on_another_machine() -> CpuMeasurements {
     recording!("xeon-16core-h200-host-full.json")
 }
 
-/// Calibrates from `m` and checks its test part against floors (percent) and a MAPE ceiling.
-fn assert_test_part(m: &CpuMeasurements, within_10: f64, within_20: f64, mape_below: f64) {
+/// Calibrates from `m` and checks its test part against floors (percent) and a MAPE ceiling;
+/// returns the report for further checks.
+fn assert_test_part(
+    m: &CpuMeasurements,
+    within_10: f64,
+    within_20: f64,
+    mape_below: f64,
+) -> CpuReport {
     let r = calibrate(m, &|_| {}).expect("calibrates");
     let t = &r.test;
     assert_eq!(t.kernels, 45);
@@ -74,6 +80,7 @@ fn assert_test_part(m: &CpuMeasurements, within_10: f64, within_20: f64, mape_be
     );
     assert!(t.spearman.value >= 0.95, "{:?}", t.spearman);
     assert!(t.mape_pct < mape_below, "test MAPE {:.2} %", t.mape_pct);
+    r
 }
 
 #[test]
@@ -127,11 +134,10 @@ fn a_second_fresh_run_on_the_zen3_meets_the_bar() {
     // The bar. With the current model: 41 of 45 (91 %) within ±10 %, 42 of 45 (93 %)
     // within ±20 %, MAPE 4.4 % (89 % and 5.2 % before threaded tasks paid for packing A). No
     // slack on ±10 %.
-    assert_test_part(&m, 90.0, 91.0, 5.0);
+    let r = assert_test_part(&m, 90.0, 91.0, 5.0);
     // Its copies ran 75, 67 and 54 GB/s at 4, 8 and 16 MiB (DRAM 34), so the last cache ends at
     // 8 MiB; ResNet's 9.6 MB residual add, measured at 124 µs, streams on the curve towards the
     // 16 MiB point (150 µs), not at DRAM's 34 GB/s (282 µs, +127 %).
-    let r = calibrate(&m, &|_| {}).expect("calibrates");
     let add = r
         .kernels
         .iter()

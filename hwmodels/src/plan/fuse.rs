@@ -12,7 +12,7 @@
 use vchip_workloads::graph::{is_view, Graph};
 use vchip_workloads::{DType, MoveKind, NormKind, Op, OpId, OpKind};
 
-use crate::schedule::{Step, StepKind};
+use crate::schedule::{step_of_ops, Step, StepKind};
 
 /// Which ops a kind lets start a fusible step and which it lets join one.
 pub struct FusionRules {
@@ -147,19 +147,13 @@ pub fn merge_qkv_projections(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
         let weight_dtype = a.weights.first().map(|&w| g.trace.tensor(w).dtype);
         projection.then(|| (a.inputs[0].0, gemm.batch, a.dtype, weight_dtype))
     };
-    let keys: Vec<_> = steps.iter().map(key).collect();
     let mut members: std::collections::BTreeMap<_, Vec<usize>> = Default::default();
-    for (i, k) in keys.iter().enumerate() {
-        if let Some(k) = k {
-            members.entry(*k).or_default().push(i);
-        }
-    }
-    let mut step_of = vec![usize::MAX; g.trace.ops.len()];
     for (i, s) in steps.iter().enumerate() {
-        for &o in &s.ops {
-            step_of[o.0 as usize] = i;
+        if let Some(k) = key(s) {
+            members.entry(k).or_default().push(i);
         }
     }
+    let step_of = step_of_ops(g, &steps);
     // Member step → the step it joins (the group's last).
     let mut joins = vec![None; steps.len()];
     for group in members.values().filter(|m| m.len() > 1) {
